@@ -1,0 +1,37 @@
+# migrator: the two commands that matter are `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install deps demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[sandbox,test]'
+	touch $(STAMP)
+
+## install: the Python environment in .venv (editable install with the sandbox and test extras)
+install: $(STAMP)
+
+## deps: system tools the end-to-end tests drive (nginx, Maven plugins, Verdaccio, ...); idempotent
+deps:
+	@for f in scripts/deps/*.sh; do [ -e "$$f" ] || continue; echo "deps: $$f"; bash "$$f" || exit 1; done
+
+## demo: the main job end to end on the built-in sandbox
+demo: install
+	$(BIN)/python -m migrator.demo
+
+## test: the whole suite (unit, contract, end-to-end on the sandbox, real third-party servers)
+test: install deps
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check migrator tests bench
+
+bench: install
+	$(BIN)/python bench/queue.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

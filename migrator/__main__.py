@@ -1,0 +1,5 @@
+"""`python -m migrator` runs the CLI."""
+
+from migrator.cli import main
+
+main()
