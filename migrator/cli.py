@@ -1,0 +1,160 @@
+"""The `migrator` command line: parse, call one library function, print. Errors end here.
+
+Exit codes (for schedulers):
+  0  everything asked for is done (verified, or identical already)
+  1  finished, but with failures or conflicts (see `migrator status` / `migrator report`)
+  2  usage or configuration error: nothing was done
+  3  interrupted (signal): the state is saved, `migrator resume` continues
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from migrator import __version__
+from migrator.errors import ConfigError, MigratorError
+from migrator.log import setup_logging
+from migrator.manifest import Manifest, load_manifest
+
+app = typer.Typer(
+    name="migrator",
+    help="Move private packages from Nexus 3 / Artifactory into AWS CodeArtifact, verified.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+ManifestArg = Annotated[Path, typer.Argument(help="The migration manifest (TOML).",
+                                             show_default=False)]
+StateOpt = Annotated[Path | None, typer.Option(
+    "--state", help="State file; default: <options.state_dir>/<manifest stem>.sqlite.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only.")] = False,
+    no_progress: Annotated[bool, typer.Option("--no-progress",
+                                              help="No progress bars.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version.")] = False,
+) -> None:
+    """Move private packages from Nexus 3 / Artifactory into AWS CodeArtifact, verified."""
+    if version:
+        print(f"migrator {__version__}")
+        raise typer.Exit(0)
+    setup_logging(verbose=verbose, quiet=quiet)
+    ctx.obj = {"progress": not no_progress and sys.stderr.isatty(), "quiet": quiet}
+
+
+def _manifest_checked(path: Path) -> Manifest:
+    manifest = load_manifest(path)
+    missing = manifest.missing_env()
+    if missing:
+        raise ConfigError(
+            f"{path}: source credentials: environment variable(s) {', '.join(missing)} "
+            "not set",
+            hint=f"export {missing[0]}=... before running (the manifest names the variables; "
+            "their values never go in the manifest)",
+        )
+    return manifest
+
+
+def _state_path(manifest_path: Path | None, state: Path | None) -> Path:
+    if state is not None:
+        return state
+    if manifest_path is None:
+        raise ConfigError("no state given", hint="pass MANIFEST or --state PATH")
+    return load_manifest(manifest_path).state_path
+
+
+@app.command()
+def validate(manifest: ManifestArg) -> None:
+    """Check a manifest and the environment variables it names; no network.
+
+    Example: migrator validate sample-manifests/nexus-demo.toml
+    """
+    m = _manifest_checked(manifest)
+    print(f"{manifest}: ok ({m.source.kind} {m.source.url} -> CodeArtifact domain "
+          f"{m.target.domain} in {m.target.region}; {len(m.repositories)} repositories; "
+          f"state {m.state_path})")
+
+
+@app.command()
+def status(
+    manifest: Annotated[Path | None, typer.Argument(help="Manifest (to find the state).",
+                                                    show_default=False)] = None,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Counts per repository and status, bytes, and failures; safe while a run is going.
+
+    Example: migrator status --state state/nexus-demo.sqlite
+    """
+    from migrator.report import render_status, status_data
+    from migrator.workqueue import WorkQueue
+
+    with WorkQueue.open(_state_path(manifest, state), create=False) as q:
+        data = status_data(q)
+    if as_json:
+        print(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        print(render_status(data))
+
+
+@app.command()
+def plan(manifest: ManifestArg, state: StateOpt = None, as_json: JsonOpt = False) -> None:
+    """Crawl the source into the state and print what a run would do; writes nothing to the
+    target (the dry run).
+
+    Example: migrator plan sample-manifests/nexus-demo.toml
+    """
+    import anyio
+
+    from migrator.planner import plan as crawl_and_plan
+    from migrator.workqueue import WorkQueue
+
+    m = _manifest_checked(manifest)
+    with WorkQueue.open(state or m.state_path, lock_for="plan") as q:
+        q.set_meta("manifest", m.text)
+        q.set_meta("manifest_path", str(m.path.resolve()))
+        summary = anyio.run(crawl_and_plan, m, q)
+    print(json.dumps(summary.as_dict(), indent=2) if as_json else summary.render())
+
+
+def _mount_sandbox() -> None:
+    try:
+        from migrator.sandbox.serve import sandbox_app
+    except ImportError as exc:
+        missing = exc.name or "starlette"
+
+        @app.command(name="sandbox", context_settings={"allow_extra_args": True,
+                                                       "ignore_unknown_options": True})
+        def sandbox_unavailable() -> None:
+            """Local CodeArtifact, Nexus and Artifactory emulators (needs the sandbox extra)."""
+            raise ConfigError(f"the sandbox needs {missing}, which is not installed",
+                              hint="pip install 'migrator[sandbox]'")
+    else:
+        app.add_typer(sandbox_app, name="sandbox",
+                      help="Local CodeArtifact, Nexus and Artifactory emulators.")
+
+
+_mount_sandbox()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: every MigratorError becomes one message and an exit code."""
+    # Typer handles usage errors itself (exit 2); everything migrator raises on purpose is
+    # turned into one line on stderr and the exit code its class carries.
+    try:
+        app(args=argv, prog_name="migrator")
+    except MigratorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)

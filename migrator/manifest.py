@@ -1,0 +1,399 @@
+"""The migration manifest: TOML in, frozen settings out, every problem named by file and key.
+
+A manifest never holds a secret: credentials are named by environment variable
+(`username_env = "NEXUS_USERNAME"`) and read from the environment when needed.
+Everything is validated before any network call.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from migrator.errors import ConfigError, ManifestError
+from migrator.models import Format
+
+SOURCE_KINDS = ("nexus", "artifactory")
+MODES = ("copy", "prewarm", "skip")
+SNAPSHOT_POLICIES = ("all", "latest", "none")
+# block-upstream: migrated internal names get publish=ALLOW, upstream=BLOCK (dependency
+# confusion protection; CodeArtifact's own default for a first internal version).
+# leave: migrator never calls PutPackageOriginConfiguration.
+ORIGIN_POLICIES = ("block-upstream", "leave")
+DEFAULT_STATE_DIR = Path("state")
+
+# Patterns from the CodeArtifact API model (botocore service-2.json shapes).
+_DOMAIN_RE = re.compile(r"[a-z][a-z0-9\-]{0,48}[a-z0-9]")
+_ACCOUNT_RE = re.compile(r"[0-9]{12}")
+_REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{1,99}")
+_REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+_TOP_KEYS = ("source", "target", "repositories", "options")
+_SOURCE_KEYS = ("kind", "url", "username_env", "password_env", "token_env", "verify_tls")
+_TARGET_KEYS = ("domain", "domain_owner", "region", "profile", "endpoint_url")
+_REPO_KEYS = ("source", "target", "format", "mode", "include", "exclude", "stage")
+_OPTION_KEYS = (
+    "concurrency",
+    "source_concurrency",
+    "rate_budget",
+    "snapshots",
+    "origin_control",
+    "max_attempts",
+    "state_dir",
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SourceSettings:
+    """Where packages come from, and the names of the variables holding its credentials."""
+
+    kind: str
+    url: str
+    username_env: str | None = None
+    password_env: str | None = None
+    token_env: str | None = None
+    verify_tls: bool = True
+
+    def env_names(self) -> tuple[str, ...]:
+        return tuple(n for n in (self.username_env, self.password_env, self.token_env) if n)
+
+    def credentials(
+        self, environ: Mapping[str, str] | None = None
+    ) -> tuple[str | None, str | None, str | None]:
+        """(username, password, token) read from the environment at call time."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str | None) -> str | None:
+            return env.get(name) if name else None
+
+        return get(self.username_env), get(self.password_env), get(self.token_env)
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetSettings:
+    """The CodeArtifact domain that receives the packages."""
+
+    domain: str
+    domain_owner: str
+    region: str
+    profile: str | None = None
+    endpoint_url: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RepositoryMapping:
+    """One source repository and what to do with it."""
+
+    source: str
+    target: str | None
+    format: Format | None = None
+    mode: str = "copy"
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    stage: int = 1
+
+    def excludes(self, path: str) -> str | None:
+        """The reason the include/exclude globs reject `path`, or None when it is wanted."""
+        if self.include and not any(glob_match(g, path) for g in self.include):
+            return f"not matched by include {list(self.include)}"
+        for g in self.exclude:
+            if glob_match(g, path):
+                return f"matched by exclude {g!r}"
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    """How hard to push and which policies to apply."""
+
+    concurrency: int = 8
+    source_concurrency: int = 4
+    rate_budget: float = 90.0
+    snapshots: str = "all"
+    origin_control: str = "block-upstream"
+    max_attempts: int = 5
+    state_dir: Path = DEFAULT_STATE_DIR
+
+
+@dataclass(frozen=True, kw_only=True)
+class Manifest:
+    """A validated manifest."""
+
+    path: Path
+    source: SourceSettings
+    target: TargetSettings
+    repositories: tuple[RepositoryMapping, ...]
+    options: Options = field(default_factory=Options)
+    text: str = ""
+
+    @property
+    def state_path(self) -> Path:
+        """Default state file: `<state_dir>/<manifest stem>.sqlite`."""
+        return self.options.state_dir / f"{self.path.stem}.sqlite"
+
+    def mapping(self, source_repo: str) -> RepositoryMapping | None:
+        for m in self.repositories:
+            if m.source == source_repo:
+                return m
+        return None
+
+    def missing_env(self, environ: Mapping[str, str] | None = None) -> list[str]:
+        env = os.environ if environ is None else environ
+        return [name for name in self.source.env_names() if not env.get(name)]
+
+
+_GLOB_CACHE: dict[str, re.Pattern[str]] = {}
+
+
+def glob_match(pattern: str, path: str) -> bool:
+    """Match a repository-relative path: `*` within one segment, `**` across segments."""
+    rx = _GLOB_CACHE.get(pattern)
+    if rx is None:
+        out, i = [], 0
+        while i < len(pattern):
+            c = pattern[i]
+            if pattern.startswith("**/", i):
+                out.append("(?:.*/)?")
+                i += 3
+                continue
+            if pattern.startswith("**", i):
+                out.append(".*")
+                i += 2
+                continue
+            out.append({"*": "[^/]*", "?": "[^/]"}.get(c, re.escape(c)))
+            i += 1
+        rx = _GLOB_CACHE[pattern] = re.compile("".join(out) + r"\Z")
+    return rx.match(path.lstrip("/")) is not None
+
+
+def load_manifest(path: str | os.PathLike[str]) -> Manifest:
+    """Read and validate a manifest file.
+
+    :raises ManifestError: naming the file, the key, the problem and the fix.
+    :raises ConfigError: when the file cannot be read at all.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{p}: no such manifest file",
+            hint="give the path of a manifest TOML file; sample-manifests/ has examples",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{p}: cannot read the manifest: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(
+            str(p), "(syntax)", f"not valid TOML: {exc}", "fix the TOML syntax at that line"
+        ) from None
+    return _Parser(str(p)).manifest(data, p, text)
+
+
+class _Parser:
+    def __init__(self, fname: str) -> None:
+        self.fname = fname
+
+    def fail(self, key: str, problem: str, fix: str) -> ManifestError:
+        return ManifestError(self.fname, key, problem, fix)
+
+    def table(self, data: Mapping[str, Any], key: str, *, required: bool = True) -> dict:
+        value = data.get(key)
+        if value is None:
+            if required:
+                raise self.fail(key, "missing table", f"add a [{key}] table")
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(key, "must be a table", f"write it as [{key}] with keys below it")
+        return value
+
+    def known(self, data: Mapping[str, Any], prefix: str, allowed: tuple[str, ...]) -> None:
+        for k in data:
+            if k not in allowed:
+                close = difflib.get_close_matches(k, allowed, n=1)
+                fix = (f"did you mean {close[0]!r}?" if close
+                       else f"allowed keys: {', '.join(allowed)}")
+                raise self.fail(f"{prefix}{k}", "unknown key", fix)
+
+    def string(
+        self, data: Mapping[str, Any], key: str, where: str, *, required: bool = True,
+        pattern: re.Pattern[str] | None = None, what: str = "", example: str = "",
+    ) -> str | None:
+        full = f"{where}.{key}" if where else key
+        value = data.get(key)
+        if value is None:
+            if required:
+                raise self.fail(full, "missing", f"add {key} = {example or '...'}")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(full, f"must be a non-empty string, got {value!r}",
+                            f"write {key} = {example or '...'}")
+        if pattern is not None and not pattern.fullmatch(value):
+            raise self.fail(full, f"{value!r} is not a valid {what}", f"use {what} like {example}")
+        return value
+
+    def choice(
+        self, data: Mapping[str, Any], key: str, where: str, choices: tuple[str, ...], default: str
+    ) -> str:
+        value = data.get(key, default)
+        if value not in choices:
+            raise self.fail(f"{where}.{key}", f"{value!r} is not one of {', '.join(choices)}",
+                            f"set {key} to one of: {', '.join(choices)}")
+        return value
+
+    def integer(
+        self, data: Mapping[str, Any], key: str, where: str, default: int, lo: int, hi: int
+    ) -> int:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise self.fail(f"{where}.{key}", f"must be a whole number from {lo} to {hi}, "
+                            f"got {value!r}", f"set {key} = {default} (or another value in range)")
+        return value
+
+    def url(self, value: str, key: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise self.fail(key, f"{value!r} is not an http(s) URL",
+                            "write the server's base URL, e.g. https://nexus.example.com")
+        if parts.username or parts.password:
+            # Printing the value back would leak the credential it holds.
+            raise self.fail(key, "the URL contains credentials",
+                            "remove user:password@ from the URL; name environment variables "
+                            "in username_env/password_env (or token_env) instead")
+        return value.rstrip("/")
+
+    def env_name(self, data: Mapping[str, Any], key: str, where: str) -> str | None:
+        value = data.get(key)
+        if value is None:
+            return None
+        full = f"{where}.{key}"
+        if not isinstance(value, str) or not _ENV_NAME_RE.fullmatch(value):
+            raise self.fail(full, "must be the NAME of an environment variable",
+                            f"write {key} = \"MY_VARIABLE\" and export the secret in it; "
+                            "secrets never go in the manifest")
+        return value
+
+    def manifest(self, data: dict[str, Any], path: Path, text: str) -> Manifest:
+        self.known(data, "", _TOP_KEYS)
+        return Manifest(
+            path=path,
+            source=self.source(self.table(data, "source")),
+            target=self.target(self.table(data, "target")),
+            repositories=self.repositories(data.get("repositories")),
+            options=self.options(self.table(data, "options", required=False)),
+            text=text,
+        )
+
+    def source(self, t: dict[str, Any]) -> SourceSettings:
+        self.known(t, "source.", _SOURCE_KEYS)
+        if "kind" not in t:
+            raise self.fail("source.kind", "missing", 'add kind = "nexus" or kind = "artifactory"')
+        kind = self.choice(t, "kind", "source", SOURCE_KINDS, "")
+        url = self.url(self.string(t, "url", "source", example='"https://nexus.example.com"'),
+                       "source.url")
+        user = self.env_name(t, "username_env", "source")
+        password = self.env_name(t, "password_env", "source")
+        token = self.env_name(t, "token_env", "source")
+        if bool(user) != bool(password):
+            missing = "password_env" if user else "username_env"
+            raise self.fail(f"source.{missing}", "missing (username_env and password_env go "
+                            "together)", f"add {missing} = \"...\" or remove the other one")
+        if token and kind == "nexus":
+            raise self.fail("source.token_env", "Nexus authenticates with Basic credentials",
+                            "use username_env/password_env for Nexus (a user token pair works)")
+        verify = t.get("verify_tls", True)
+        if not isinstance(verify, bool):
+            raise self.fail("source.verify_tls", "must be true or false", "verify_tls = true")
+        return SourceSettings(kind=kind, url=url, username_env=user, password_env=password,
+                              token_env=token, verify_tls=verify)
+
+    def target(self, t: dict[str, Any]) -> TargetSettings:
+        self.known(t, "target.", _TARGET_KEYS)
+        endpoint = self.string(t, "endpoint_url", "target", required=False)
+        return TargetSettings(
+            domain=self.string(t, "domain", "target", pattern=_DOMAIN_RE,
+                               what="CodeArtifact domain name", example='"acme"'),
+            domain_owner=self.string(t, "domain_owner", "target", pattern=_ACCOUNT_RE,
+                                     what="12-digit AWS account id", example='"111122223333"'),
+            region=self.string(t, "region", "target", pattern=_REGION_RE,
+                               what="AWS region", example='"eu-west-1"'),
+            profile=self.string(t, "profile", "target", required=False),
+            endpoint_url=self.url(endpoint, "target.endpoint_url") if endpoint else None,
+        )
+
+    def repositories(self, value: Any) -> tuple[RepositoryMapping, ...]:
+        if not value:
+            raise self.fail("repositories", "no repositories",
+                            "add at least one [[repositories]] table with source and target")
+        if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+            raise self.fail("repositories", "must be an array of tables",
+                            "write each mapping as a [[repositories]] table")
+        out: list[RepositoryMapping] = []
+        seen: set[str] = set()
+        for i, r in enumerate(value):
+            where = f"repositories[{i}]"
+            self.known(r, f"{where}.", _REPO_KEYS)
+            source = self.string(r, "source", where, example='"maven-releases"')
+            if source in seen:
+                raise self.fail(f"{where}.source", f"{source!r} is mapped twice",
+                                "keep one [[repositories]] table per source repository")
+            seen.add(source)
+            mode = self.choice(r, "mode", where, MODES, "copy")
+            target = self.string(r, "target", where, required=mode != "skip", pattern=_REPO_RE,
+                                 what="CodeArtifact repository name", example='"maven-releases"')
+            fmt = r.get("format")
+            if fmt is not None:
+                try:
+                    fmt = Format.from_source(str(fmt))
+                except ValueError:
+                    raise self.fail(f"{where}.format", f"{fmt!r} is not supported",
+                                    "use maven, npm, pypi or generic, or leave it out "
+                                    "to take the source's format") from None
+            globs: dict[str, tuple[str, ...]] = {}
+            for key in ("include", "exclude"):
+                g = r.get(key, [])
+                if isinstance(g, str):
+                    g = [g]
+                if not isinstance(g, list) or not all(isinstance(x, str) and x for x in g):
+                    raise self.fail(f"{where}.{key}", "must be a list of glob strings",
+                                    f'write {key} = ["com/acme/**"]')
+                globs[key] = tuple(g)
+            out.append(RepositoryMapping(
+                source=source, target=target, format=fmt, mode=mode,
+                include=globs["include"], exclude=globs["exclude"],
+                stage=self.integer(r, "stage", where, 1, 0, 1000),
+            ))
+        return tuple(out)
+
+    def options(self, t: dict[str, Any]) -> Options:
+        self.known(t, "options.", _OPTION_KEYS)
+        budget = t.get("rate_budget", 90)
+        if isinstance(budget, bool) or not isinstance(budget, int | float) or not (
+            0 < budget <= 10_000
+        ):
+            raise self.fail("options.rate_budget", f"must be a number of writes per second "
+                            f"above 0, got {budget!r}", "set rate_budget = 90 (CodeArtifact "
+                            "allows 100 writes/s per account unless you raised the quota)")
+        state_dir = t.get("state_dir", str(DEFAULT_STATE_DIR))
+        if not isinstance(state_dir, str) or not state_dir:
+            raise self.fail("options.state_dir", "must be a directory path",
+                            'state_dir = "state"')
+        return Options(
+            concurrency=self.integer(t, "concurrency", "options", 8, 1, 256),
+            source_concurrency=self.integer(t, "source_concurrency", "options", 4, 1, 64),
+            rate_budget=float(budget),
+            snapshots=self.choice(t, "snapshots", "options", SNAPSHOT_POLICIES, "all"),
+            origin_control=self.choice(t, "origin_control", "options", ORIGIN_POLICIES,
+                                       "block-upstream"),
+            max_attempts=self.integer(t, "max_attempts", "options", 5, 1, 100),
+            state_dir=Path(state_dir),
+        )

@@ -1,0 +1,59 @@
+"""Summaries of a state: the numbers `migrator status` and `migrator report` print."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from migrator import status as st
+from migrator.workqueue import WorkQueue
+
+
+def status_data(q: WorkQueue, *, failures: int = 20) -> dict[str, Any]:
+    """Everything `migrator status` shows, as plain data (also its --json output)."""
+    repos = q.counts()
+    totals: dict[str, dict[str, int]] = {"assets": {}, "versions": {}, "bytes": {}}
+    for r in repos.values():
+        for key in totals:
+            for s, n in r[key].items():
+                totals[key][s] = totals[key].get(s, 0) + n
+    return {
+        "state": str(q.path),
+        "repositories": repos,
+        "totals": totals,
+        "failures": q.failures(failures),
+    }
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def render_status(data: dict[str, Any]) -> str:
+    """A terminal table: one row per repository, then totals and the first failures."""
+    order = [s for s in st.ALL if any(s in r["assets"] or s in r["versions"]
+                                      for r in data["repositories"].values())]
+    head = ["repository", "format", "mode", "crawl", "versions", "assets", "bytes", *order]
+    rows = []
+    for name, r in data["repositories"].items():
+        rows.append([name, r["format"], r["mode"], r["crawl"],
+                     str(sum(r["versions"].values())), str(sum(r["assets"].values())),
+                     _human_bytes(sum(r["bytes"].values())),
+                     *(str(r["assets"].get(s, 0)) for s in order)])
+    t = data["totals"]
+    rows.append(["TOTAL", "", "", "", str(sum(t["versions"].values())),
+                 str(sum(t["assets"].values())), _human_bytes(sum(t["bytes"].values())),
+                 *(str(t["assets"].get(s, 0)) for s in order)])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
+    lines = [f"state: {data['state']}   (status columns count assets)",
+             "  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    if data["failures"]:
+        lines.append("")
+        lines.append("problems:")
+        for f in data["failures"]:
+            lines.append(f"  {f['status']:<17} {f['repository']}/{f['path']}: {f['reason']}")
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""The state file's schema, as ordered named migrations (sqlite-utils `Migrations`).
+
+Never edit a migration that has shipped: add a new one, so existing state files upgrade.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from migrator.models import HASH_ALGORITHMS
+
+migrations = Migrations("migrator.workqueue")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    hashes = lambda prefix: ", ".join(f"{prefix}_{a} TEXT" for a in HASH_ALGORITHMS)  # noqa: E731
+    db.executescript(f"""
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+    CREATE TABLE repositories (
+        id INTEGER PRIMARY KEY,
+        source TEXT NOT NULL UNIQUE,
+        target TEXT,
+        format TEXT NOT NULL,
+        repo_type TEXT NOT NULL,
+        mode TEXT NOT NULL,
+        stage INTEGER NOT NULL DEFAULT 1,
+        crawl_status TEXT NOT NULL DEFAULT 'pending',
+        crawl_cursor TEXT,
+        crawl_pages INTEGER NOT NULL DEFAULT 0,
+        crawl_started_at REAL,
+        crawl_completed_at REAL
+    );
+    CREATE TABLE versions (
+        id INTEGER PRIMARY KEY,
+        repository_id INTEGER NOT NULL REFERENCES repositories(id),
+        format TEXT NOT NULL,
+        namespace TEXT NOT NULL DEFAULT '',
+        package TEXT NOT NULL,
+        version TEXT NOT NULL,
+        status TEXT NOT NULL,
+        claimed_from TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at REAL NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_expires REAL,
+        reason TEXT,
+        extra TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (repository_id, namespace, package, version)
+    );
+    CREATE INDEX versions_status ON versions (status);
+    CREATE INDEX versions_repo_status ON versions (repository_id, status);
+    CREATE TABLE assets (
+        id INTEGER PRIMARY KEY,
+        repository_id INTEGER NOT NULL REFERENCES repositories(id),
+        version_id INTEGER REFERENCES versions(id),
+        path TEXT NOT NULL,
+        filename TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        size INTEGER,
+        status TEXT NOT NULL,
+        reason TEXT,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        {hashes("src")},
+        {hashes("dl")},
+        {hashes("tgt")},
+        last_modified TEXT,
+        extra TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        UNIQUE (repository_id, path)
+    );
+    CREATE INDEX assets_version ON assets (version_id);
+    -- covering index: `migrator status` counts and sums without touching the table
+    CREATE INDEX assets_stats ON assets (repository_id, status, size);
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        command TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        exit_code INTEGER
+    );
+    """)

@@ -1,0 +1,53 @@
+"""An exclusive, crash-safe lock on a state file, naming its holder when refused."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from migrator.errors import StateLockedError
+
+
+class StateLock:
+    """An exclusive, crash-safe lock on a state file (flock: the kernel frees it on death)."""
+
+    def __init__(self, state_path: Path, command: str) -> None:
+        self.path = state_path.with_name(state_path.name + ".lock")
+        self.command = command
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "unknown"
+            os.close(fd)
+            try:
+                h = json.loads(holder)
+                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(h["started"]))
+                holder = f"pid {h['pid']} on {h['host']} ({h['command']}, since {since})"
+            except (ValueError, KeyError, TypeError):
+                pass
+            raise StateLockedError(
+                f"the state {self.path.with_suffix('')} is in use by {holder}",
+                hint="wait for that run to finish or stop it; a dead process frees the lock "
+                "by itself. Use another --state to run something else in parallel.",
+            ) from None
+        info = {"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
+                "started": time.time()}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(info).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

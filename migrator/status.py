@@ -1,0 +1,99 @@
+"""The status machine of package versions and assets: every allowed transition, in one place.
+
+A package version is the unit of publishing: workers claim versions (a lease with an expiry)
+and the version's assets travel with the claim. Assets carry their own status so a version
+that was half published when a process died resumes exactly where it stopped.
+
+    version: discovered ─► claimed ─► published ─► claimed ─► verified
+                 │            │  (lease; an expired lease is claimed again by anyone)
+                 ▼            ├─► skipped_identical     (target already had the same bytes)
+              excluded        ├─► conflict              (target has different bytes)
+                              ├─► failed_retryable ─► claimed (when next_attempt_at is due)
+                              ├─► failed_permanent      (attempts used up, or never retryable)
+                              └─► requested ─► ingested (pre-warm items)
+
+Only `ACTIVE` statuses are ever claimed. `conflict`, `failed_permanent` and `excluded` leave
+the queue until an operator (or a changed manifest) sends them back to `discovered`.
+"""
+
+from __future__ import annotations
+
+from migrator.errors import IllegalTransition
+
+DISCOVERED = "discovered"
+CLAIMED = "claimed"
+PUBLISHED = "published"
+VERIFIED = "verified"
+SKIPPED_IDENTICAL = "skipped_identical"
+CONFLICT = "conflict"
+FAILED_RETRYABLE = "failed_retryable"
+FAILED_PERMANENT = "failed_permanent"
+EXCLUDED = "excluded"
+REQUESTED = "requested"
+INGESTED = "ingested"
+
+ALL = (
+    DISCOVERED, CLAIMED, PUBLISHED, VERIFIED, SKIPPED_IDENTICAL, CONFLICT,
+    FAILED_RETRYABLE, FAILED_PERMANENT, EXCLUDED, REQUESTED, INGESTED,
+)
+
+#: Final states: the item needs nothing more from this run.
+DONE = frozenset({VERIFIED, SKIPPED_IDENTICAL, INGESTED})
+#: States that end in the report as problems.
+PROBLEMS = frozenset({CONFLICT, FAILED_PERMANENT})
+#: States a worker may claim (published: claimed again to be verified; requested: to be
+#: confirmed as ingested).
+CLAIMABLE = (DISCOVERED, FAILED_RETRYABLE, PUBLISHED, REQUESTED)
+
+VERSION_TRANSITIONS: dict[str, frozenset[str]] = {
+    DISCOVERED: frozenset({CLAIMED, EXCLUDED, FAILED_PERMANENT}),
+    CLAIMED: frozenset({
+        CLAIMED, DISCOVERED, PUBLISHED, VERIFIED, SKIPPED_IDENTICAL, CONFLICT,
+        FAILED_RETRYABLE, FAILED_PERMANENT, EXCLUDED, REQUESTED, INGESTED,
+    }),
+    PUBLISHED: frozenset({CLAIMED, DISCOVERED}),
+    REQUESTED: frozenset({CLAIMED}),
+    FAILED_RETRYABLE: frozenset({CLAIMED, FAILED_PERMANENT, DISCOVERED}),
+    # A sync that finds a new file in a finished version sends it back to the queue.
+    VERIFIED: frozenset({DISCOVERED, CONFLICT}),
+    SKIPPED_IDENTICAL: frozenset({DISCOVERED, CONFLICT}),
+    INGESTED: frozenset({DISCOVERED}),
+    # Operator retry (`migrator retry`) or a manifest change.
+    CONFLICT: frozenset({DISCOVERED}),
+    FAILED_PERMANENT: frozenset({DISCOVERED}),
+    EXCLUDED: frozenset({DISCOVERED}),
+}
+
+ASSET_TRANSITIONS: dict[str, frozenset[str]] = {
+    DISCOVERED: frozenset({
+        PUBLISHED, SKIPPED_IDENTICAL, CONFLICT, FAILED_RETRYABLE, FAILED_PERMANENT, EXCLUDED,
+        REQUESTED,
+    }),
+    FAILED_RETRYABLE: frozenset({
+        PUBLISHED, SKIPPED_IDENTICAL, CONFLICT, FAILED_RETRYABLE, FAILED_PERMANENT, DISCOVERED,
+        REQUESTED,
+    }),
+    PUBLISHED: frozenset({VERIFIED, CONFLICT, FAILED_PERMANENT}),
+    REQUESTED: frozenset({INGESTED, FAILED_RETRYABLE, FAILED_PERMANENT}),
+    VERIFIED: frozenset({CONFLICT}),
+    SKIPPED_IDENTICAL: frozenset({CONFLICT}),
+    INGESTED: frozenset(),
+    CONFLICT: frozenset({DISCOVERED}),
+    FAILED_PERMANENT: frozenset({DISCOVERED}),
+    EXCLUDED: frozenset({DISCOVERED}),
+}
+
+
+def sources_for(target: str, table: dict[str, frozenset[str]]) -> tuple[str, ...]:
+    """Every status from which `target` may be reached."""
+    return tuple(s for s, allowed in table.items() if target in allowed)
+
+
+def check(kind: str, old: str, new: str) -> None:
+    """Raise IllegalTransition unless `old -> new` is allowed for `kind` (version|asset)."""
+    table = VERSION_TRANSITIONS if kind == "version" else ASSET_TRANSITIONS
+    if new not in table.get(old, frozenset()):
+        raise IllegalTransition(
+            f"illegal {kind} transition {old} -> {new}",
+            hint="this is a bug in migrator; please report it with the state file",
+        )

@@ -1,0 +1,518 @@
+"""The resumable work queue: one SQLite file per manifest, WAL, versioned schema, leases.
+
+Rows: repositories (with the crawl cursor), package versions (the unit of publishing, claimed
+with a lease) and assets (one file each, with the source's checksums, the hashes of the bytes
+we downloaded and CodeArtifact's hashes). Statuses follow `migrator.status`; every change is
+one transaction and is written only after the fact it records is true, so a process killed at
+any instant leaves a state from which a resume reaches the same end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import sqlite_utils
+
+from migrator import status as st
+from migrator.errors import IllegalTransition, StateError
+from migrator.models import HASH_ALGORITHMS, DiscoveredAsset, Format, RepoType
+from migrator.schema import migrations
+from migrator.statelock import StateLock
+
+
+class CrawlState(NamedTuple):
+    """Where the crawl of one repository stands."""
+
+    status: str  # pending | crawling | complete
+    cursor: str | None
+    pages: int
+
+
+@dataclass(slots=True)
+class ClaimedAsset:
+    id: int
+    path: str
+    filename: str
+    kind: str
+    size: int | None
+    status: str
+    source_hashes: dict[str, str]
+    downloaded_hashes: dict[str, str]
+    target_hashes: dict[str, str]
+    extra: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ClaimedVersion:
+    """A leased package version with every asset it has."""
+
+    id: int
+    repository_id: int
+    source_repository: str
+    target_repository: str | None
+    mode: str
+    format: Format
+    namespace: str
+    package: str
+    version: str
+    claimed_from: str
+    attempts: int
+    extra: dict[str, Any]
+    assets: list[ClaimedAsset] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class AssetUpdate:
+    """A fact about one asset, recorded once it is true."""
+
+    asset_id: int
+    status: str
+    reason: str | None = None
+    downloaded: dict[str, str] | None = None
+    target: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionResult:
+    """The end of one claim: the version's new status and its assets' last facts."""
+
+    version_id: int
+    status: str
+    reason: str | None = None
+    retry_at: float | None = None
+    assets: Sequence[AssetUpdate] = ()
+
+
+_HASH_COLS = {p: [f"{p}_{a}" for a in HASH_ALGORITHMS] for p in ("src", "dl", "tgt")}
+
+
+class WorkQueue:
+    """The state of one migration. Open with `WorkQueue.open(path)`; thread-confined."""
+
+    def __init__(self, db: sqlite_utils.Database, path: Path, *,
+                 clock: Callable[[], float] = time.time, lock: StateLock | None = None) -> None:
+        self.db = db
+        self.conn: sqlite3.Connection = db.conn
+        self.path = path
+        self.clock = clock
+        self._lock = lock
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, lock_for: str | None = None,
+             create: bool = True, clock: Callable[[], float] = time.time) -> WorkQueue:
+        """Open (and create or migrate) a state file.
+
+        `lock_for` names the command taking the exclusive run lock; None opens without the
+        lock (read-only inspection such as `migrator status`, which works during a run).
+        """
+        p = Path(path)
+        if not create and not p.exists():
+            raise StateError(f"no state file at {p}",
+                             hint="run `migrator plan MANIFEST` first, or pass --state PATH")
+        lock = None
+        if lock_for is not None:
+            lock = StateLock(p, lock_for)
+            lock.acquire()
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(p, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            db = sqlite_utils.Database(conn)
+            if not create and not migrations.applied(db):
+                raise sqlite3.DatabaseError("it holds no migrator schema")
+            if migrations.pending(db):
+                # Two processes opening a new state at once: the IMMEDIATE lock serialises
+                # them and the second sees no pending migration.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    migrations.apply(db)
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+        except sqlite3.DatabaseError as exc:
+            if lock:
+                lock.release()
+            raise StateError(f"{p} is not a usable migrator state file: {exc}",
+                             hint="point --state at a state file written by migrator, or "
+                             "move this file away to start a new state") from None
+        return cls(db, p, clock=clock, lock=lock)
+
+    def close(self) -> None:
+        self.conn.close()
+        if self._lock:
+            self._lock.release()
+
+    def __enter__(self) -> WorkQueue:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taking the write lock up front (no upgrade deadlocks)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # -- metadata and runs -------------------------------------------------------------------
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._write() as c:
+            c.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) "
+                      "DO UPDATE SET value = excluded.value", (key, value))
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    def start_run(self, command: str) -> int:
+        with self._write() as c:
+            cur = c.execute("INSERT INTO runs (command, pid, host, started_at) VALUES (?,?,?,?)",
+                            (command, os.getpid(), socket.gethostname(), self.clock()))
+            return int(cur.lastrowid)
+
+    def finish_run(self, run_id: int, exit_code: int) -> None:
+        with self._write() as c:
+            c.execute("UPDATE runs SET finished_at = ?, exit_code = ? WHERE id = ?",
+                      (self.clock(), exit_code, run_id))
+
+    # -- repositories and crawling -----------------------------------------------------------
+
+    def upsert_repository(self, *, source: str, target: str | None, format: Format,
+                          repo_type: RepoType, mode: str, stage: int = 1) -> int:
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO repositories (source, target, format, repo_type, mode, stage) "
+                "VALUES (?,?,?,?,?,?) ON CONFLICT(source) DO UPDATE SET target = excluded.target,"
+                " format = excluded.format, repo_type = excluded.repo_type, mode = excluded.mode,"
+                " stage = excluded.stage",
+                (source, target, str(format), str(repo_type), mode, stage))
+            return c.execute("SELECT id FROM repositories WHERE source = ?",
+                             (source,)).fetchone()[0]
+
+    def repositories(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT * FROM repositories ORDER BY id")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    def crawl_state(self, repo_id: int) -> CrawlState:
+        row = self.conn.execute("SELECT crawl_status, crawl_cursor, crawl_pages FROM "
+                                "repositories WHERE id = ?", (repo_id,)).fetchone()
+        if row is None:
+            raise StateError(f"no repository with id {repo_id} in {self.path}")
+        return CrawlState(*row)
+
+    def begin_crawl(self, repo_id: int) -> CrawlState:
+        """Start a crawl, or keep the cursor of an unfinished one so it resumes."""
+        with self._write() as c:
+            c.execute("UPDATE repositories SET crawl_status = 'crawling', crawl_cursor = NULL, "
+                      "crawl_pages = 0, crawl_started_at = ?, crawl_completed_at = NULL "
+                      "WHERE id = ? AND crawl_status IN ('pending', 'complete')",
+                      (self.clock(), repo_id))
+        return self.crawl_state(repo_id)
+
+    def record_page(self, repo_id: int, items: Sequence[tuple[DiscoveredAsset, str | None]],
+                    *, cursor: str | None, done: bool) -> None:
+        """Store one crawled page and the cursor of the next one, atomically.
+
+        Each item is an asset and the reason it is excluded (None: it is wanted). Refused
+        assets (hostile paths) are stored as failed_permanent. Recording a path again is
+        idempotent: facts of items not yet published are refreshed, nothing is duplicated.
+        """
+        now = self.clock()
+        fmt = self.conn.execute("SELECT format FROM repositories WHERE id = ?",
+                                (repo_id,)).fetchone()
+        if fmt is None:
+            raise StateError(f"no repository with id {repo_id} in {self.path}")
+        versions: dict[tuple[str, str, str], tuple[str, str | None, str]] = {}
+        rows = []
+        for asset, excluded in items:
+            c = asset.coordinates
+            if asset.refused or c is None:
+                status, reason, key = st.FAILED_PERMANENT, asset.refused or "no coordinates", None
+            else:
+                key = (c.namespace, c.package, c.version)
+                status, reason = (st.EXCLUDED, excluded) if excluded else (st.DISCOVERED, None)
+                prev = versions.get(key)
+                if prev is None or (prev[0] == st.EXCLUDED and status == st.DISCOVERED):
+                    versions[key] = (status, reason, str(c.format))
+            cs = asset.checksums
+            rows.append((
+                repo_id, *(key or (None, None, None)), asset.path, asset.filename,
+                str(asset.kind), asset.size, status, reason,
+                *(cs.get(a) for a in HASH_ALGORITHMS), asset.last_modified,
+                json.dumps(c.extra) if c and c.extra else None, now, now,
+            ))
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO versions (repository_id, format, namespace, package, version, "
+                "status, reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (repository_id, namespace, package, version) DO NOTHING",
+                [(repo_id, f, ns, pkg, ver, s, r, now, now)
+                 for (ns, pkg, ver), (s, r, f) in versions.items()])
+            conn.executemany(
+                f"""INSERT INTO assets (repository_id, version_id, path, filename, kind, size,
+                    status, reason, {", ".join(_HASH_COLS["src"])}, last_modified, extra,
+                    created_at, updated_at)
+                VALUES (?1, (SELECT id FROM versions WHERE repository_id = ?1 AND namespace = ?2
+                             AND package = ?3 AND version = ?4), ?5, ?6, ?7, ?8, ?9, ?10,
+                        ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                ON CONFLICT (repository_id, path) DO UPDATE SET size = excluded.size,
+                    src_md5 = excluded.src_md5, src_sha1 = excluded.src_sha1,
+                    src_sha256 = excluded.src_sha256, src_sha512 = excluded.src_sha512,
+                    last_modified = excluded.last_modified, updated_at = excluded.updated_at
+                WHERE assets.status IN ('discovered', 'failed_retryable', 'excluded')""",
+                rows)
+            # A wanted file in a version that was finished or excluded puts the version back
+            # in the queue (a sync found a new classifier, or an exclusion no longer applies).
+            conn.execute(
+                "UPDATE versions SET status = 'discovered', reason = NULL, updated_at = ? "
+                "WHERE status IN ('excluded', 'verified', 'skipped_identical', 'ingested') "
+                "AND id IN (SELECT version_id FROM assets WHERE repository_id = ? "
+                "AND status = 'discovered' AND path IN (SELECT value FROM json_each(?)))",
+                (now, repo_id, json.dumps([a.path for a, _ in items])))
+            conn.execute(
+                "UPDATE repositories SET crawl_cursor = ?, crawl_pages = crawl_pages + 1, "
+                "crawl_status = ?, crawl_completed_at = ? WHERE id = ?",
+                (cursor, "complete" if done else "crawling", now if done else None, repo_id))
+
+    # -- claims ------------------------------------------------------------------------------
+
+    def claim(self, owner: str, *, limit: int, lease_seconds: float = 300.0,
+              repository_ids: Sequence[int] | None = None) -> list[ClaimedVersion]:
+        """Lease up to `limit` versions that need work, with all their assets.
+
+        Claimable: discovered, published (to verify), requested (to confirm), failed_retryable
+        whose time has come, and claims whose lease expired (their holder died or hung).
+        """
+        now = self.clock()
+        repo_filter, params = "", []
+        if repository_ids is not None:
+            repo_filter = " AND repository_id IN (SELECT value FROM json_each(?))"
+            params = [json.dumps(list(repository_ids))]
+        picks = (
+            f"SELECT id FROM versions WHERE status = 'discovered'{repo_filter}",
+            f"SELECT id FROM versions WHERE status = 'published'{repo_filter}",
+            f"SELECT id FROM versions WHERE status = 'requested' AND next_attempt_at <= ?"
+            f"{repo_filter}",
+            f"SELECT id FROM versions WHERE status = 'failed_retryable' AND next_attempt_at <= ?"
+            f"{repo_filter}",
+            f"SELECT id FROM versions WHERE status = 'claimed' AND lease_expires < ?{repo_filter}",
+        )
+        claimed: list[tuple] = []
+        with self._write() as c:
+            for i, pick in enumerate(picks):
+                want = limit - len(claimed)
+                if want <= 0:
+                    break
+                args = ([now] if i >= 2 else []) + params + [want]
+                cur = c.execute(
+                    f"UPDATE versions SET claimed_from = CASE status WHEN 'claimed' THEN "
+                    f"claimed_from ELSE status END, status = 'claimed', lease_owner = ?, "
+                    f"lease_expires = ?, attempts = attempts + 1, updated_at = ? "
+                    f"WHERE id IN ({pick} ORDER BY id LIMIT ?) RETURNING id, repository_id, "
+                    f"format, namespace, package, version, claimed_from, attempts, extra",
+                    [owner, now + lease_seconds, now, *args])
+                claimed.extend(cur.fetchall())
+        if not claimed:
+            return []
+        repos = {r["id"]: r for r in self.repositories()}
+        out: dict[int, ClaimedVersion] = {}
+        for vid, rid, fmt, ns, pkg, ver, frm, att, extra in sorted(claimed):
+            repo = repos[rid]
+            out[vid] = ClaimedVersion(
+                id=vid, repository_id=rid, source_repository=repo["source"],
+                target_repository=repo["target"], mode=repo["mode"], format=Format(fmt),
+                namespace=ns, package=pkg, version=ver, claimed_from=frm, attempts=att,
+                extra=json.loads(extra) if extra else {})
+        cols = ["id", "version_id", "path", "filename", "kind", "size", "status",
+                *_HASH_COLS["src"], *_HASH_COLS["dl"], *_HASH_COLS["tgt"], "extra"]
+        cur = self.conn.execute(
+            f"SELECT {', '.join(cols)} FROM assets WHERE version_id IN "
+            f"(SELECT value FROM json_each(?)) AND status != 'excluded' ORDER BY id",
+            (json.dumps(list(out)),))
+        n = len(HASH_ALGORITHMS)
+        for row in cur:
+            h = row[7:7 + 3 * n]
+
+            def pick(offset: int, h: tuple = h) -> dict[str, str]:
+                return {a: v for a, v in zip(HASH_ALGORITHMS, h[offset:offset + n],
+                                             strict=True) if v}
+
+            out[row[1]].assets.append(ClaimedAsset(
+                id=row[0], path=row[2], filename=row[3], kind=row[4], size=row[5],
+                status=row[6], source_hashes=pick(0), downloaded_hashes=pick(n),
+                target_hashes=pick(2 * n), extra=json.loads(row[-1]) if row[-1] else {}))
+        return list(out.values())
+
+    def renew(self, owner: str, version_ids: Sequence[int], lease_seconds: float) -> int:
+        """Extend leases still held by `owner`; returns how many are still held."""
+        with self._write() as c:
+            return c.execute(
+                "UPDATE versions SET lease_expires = ? WHERE lease_owner = ? AND status = "
+                "'claimed' AND id IN (SELECT value FROM json_each(?))",
+                (self.clock() + lease_seconds, owner, json.dumps(list(version_ids)))).rowcount
+
+    def mark_assets(self, owner: str, updates: Sequence[AssetUpdate]) -> list[int]:
+        """Record asset facts under `owner`'s lease; returns the asset ids whose lease was lost."""
+        with self._write() as c:
+            return self._apply_assets(c, owner, updates)
+
+    def finish(self, owner: str, results: Sequence[VersionResult]) -> list[int]:
+        """End claims: new version statuses plus their final asset facts, in one transaction.
+
+        Returns the ids of versions whose lease `owner` no longer holds (another process took
+        them over after the lease expired); their results are dropped, the new holder redoes
+        the work, and nothing is counted twice.
+        """
+        now = self.clock()
+        for r in results:
+            st.check("version", st.CLAIMED, r.status)
+        lost: list[int] = []
+        with self._write() as c:
+            held = {row[0] for row in c.execute(
+                "SELECT id FROM versions WHERE lease_owner = ? AND status = 'claimed' AND id IN "
+                "(SELECT value FROM json_each(?))",
+                (owner, json.dumps([r.version_id for r in results])))}
+            lost = [r.version_id for r in results if r.version_id not in held]
+            mine = [r for r in results if r.version_id in held]
+            self._apply_assets(c, owner, [a for r in mine for a in r.assets])
+            c.executemany(
+                "UPDATE versions SET status = ?, reason = ?, next_attempt_at = ?, "
+                "lease_owner = NULL, lease_expires = NULL, claimed_from = NULL, "
+                "updated_at = ?, attempts = CASE WHEN ? THEN 0 ELSE attempts END WHERE id = ?",
+                [(r.status, r.reason, r.retry_at or 0, now,
+                  r.status in (st.PUBLISHED, st.REQUESTED), r.version_id) for r in mine])
+        return lost
+
+    def release(self, owner: str) -> int:
+        """Give back every claim of `owner` unfinished (graceful stop); attempts are refunded."""
+        with self._write() as c:
+            return c.execute(
+                "UPDATE versions SET status = claimed_from, claimed_from = NULL, lease_owner = "
+                "NULL, lease_expires = NULL, attempts = max(attempts - 1, 0), updated_at = ? "
+                "WHERE lease_owner = ? AND status = 'claimed'", (self.clock(), owner)).rowcount
+
+    def _apply_assets(self, c: sqlite3.Connection, owner: str,
+                      updates: Sequence[AssetUpdate]) -> list[int]:
+        if not updates:
+            return []
+        now = self.clock()
+        lost: list[int] = []
+        held = {row[0]: row[1] for row in c.execute(
+            "SELECT a.id, a.status FROM assets a JOIN versions v ON v.id = a.version_id "
+            "WHERE v.lease_owner = ? AND v.status = 'claimed' AND a.id IN "
+            "(SELECT value FROM json_each(?))", (owner, json.dumps([u.asset_id for u in updates])))}
+        rows = []
+        for u in updates:
+            old = held.get(u.asset_id)
+            if old is None:
+                lost.append(u.asset_id)
+                continue
+            if old != u.status:
+                st.check("asset", old, u.status)
+            held[u.asset_id] = u.status
+            dl = u.downloaded or {}
+            tgt = u.target or {}
+            rows.append((u.status, u.reason, *(dl.get(a) for a in HASH_ALGORITHMS),
+                         *(tgt.get(a) for a in HASH_ALGORITHMS), now,
+                         u.status == st.FAILED_RETRYABLE, u.asset_id))
+        c.executemany(
+            "UPDATE assets SET status = ?, reason = ?, "
+            + ", ".join(f"{col} = coalesce(?, {col})"
+                        for col in (*_HASH_COLS["dl"], *_HASH_COLS["tgt"]))
+            + ", updated_at = ?, attempts = attempts + ? WHERE id = ?", rows)
+        return lost
+
+    # -- operator actions --------------------------------------------------------------------
+
+    def requeue(self, statuses: Sequence[str], *, repository: str | None = None) -> int:
+        """Send versions (and their assets) in `statuses` back to discovered (`migrator retry`)."""
+        for s in statuses:
+            st.check("version", s, st.DISCOVERED)
+        now = self.clock()
+        where = "status IN (SELECT value FROM json_each(?))"
+        args: list[Any] = [json.dumps(list(statuses))]
+        if repository:
+            where += " AND repository_id = (SELECT id FROM repositories WHERE source = ?)"
+            args.append(repository)
+        with self._write() as c:
+            c.execute(f"UPDATE assets SET status = 'discovered', reason = NULL, updated_at = ? "
+                      f"WHERE status IN ('conflict', 'failed_permanent') AND version_id IN "
+                      f"(SELECT id FROM versions WHERE {where})", [now, *args])
+            return c.execute(f"UPDATE versions SET status = 'discovered', reason = NULL, "
+                             f"attempts = 0, next_attempt_at = 0, updated_at = ? WHERE {where}",
+                             [now, *args]).rowcount
+
+    def transition_version(self, version_id: int, new: str, reason: str | None = None) -> None:
+        """Move one version outside a claim (e.g. exclusion by policy), checked."""
+        row = self.conn.execute("SELECT status FROM versions WHERE id = ?",
+                                (version_id,)).fetchone()
+        if row is None:
+            raise StateError(f"no version with id {version_id}")
+        st.check("version", row[0], new)
+        with self._write() as c:
+            n = c.execute("UPDATE versions SET status = ?, reason = ?, updated_at = ? "
+                          "WHERE id = ? AND status = ?",
+                          (new, reason, self.clock(), version_id, row[0])).rowcount
+        if n != 1:
+            raise IllegalTransition(f"version {version_id} changed status concurrently")
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, Any]:
+        """Counts per repository and status, for assets (with bytes) and versions."""
+        out: dict[str, Any] = {}
+        repos = {r["id"]: r for r in self.repositories()}
+        for r in repos.values():
+            out[r["source"]] = {
+                "target": r["target"], "format": r["format"], "mode": r["mode"],
+                "stage": r["stage"], "crawl": r["crawl_status"], "pages": r["crawl_pages"],
+                "assets": {}, "versions": {}, "bytes": {},
+            }
+        for rid, status, n, size in self.conn.execute(
+                "SELECT repository_id, status, count(*), total(size) FROM assets "
+                "GROUP BY repository_id, status"):
+            out[repos[rid]["source"]]["assets"][status] = n
+            out[repos[rid]["source"]]["bytes"][status] = int(size)
+        for rid, status, n in self.conn.execute(
+                "SELECT repository_id, status, count(*) FROM versions "
+                "GROUP BY repository_id, status"):
+            out[repos[rid]["source"]]["versions"][status] = n
+        return out
+
+    def failures(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Problem assets (conflicts, permanent and pending-retry failures) with reasons."""
+        cur = self.conn.execute(
+            "SELECT r.source, a.path, a.status, a.reason, a.attempts FROM assets a "
+            "JOIN repositories r ON r.id = a.repository_id WHERE a.status IN "
+            "('conflict', 'failed_permanent', 'failed_retryable') ORDER BY a.id LIMIT ?",
+            (limit,))
+        return [dict(zip(("repository", "path", "status", "reason", "attempts"), row,
+                         strict=True)) for row in cur]
+
+
+def default_owner() -> str:
+    """A lease owner id unique to this process."""
+    return f"{socket.gethostname()}:{os.getpid()}:{int(time.time() * 1000) % 10**9}"
