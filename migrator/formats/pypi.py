@@ -1,0 +1,102 @@
+"""PyPI: normalised name, version, filename and file type of a distribution file.
+
+Identity comes from the file name, parsed by `packaging` (wheels: PEP 427/491, sdists: PEP 625
+`.tar.gz`/`.zip`, eggs by their documented `name-version-pyX.Y[-platform].egg` shape). Names are
+PEP 503-normalised (`canonicalize_name`) for identity; the upload keeps the file name unchanged.
+When the file name does not parse (legacy `.tar.bz2`, odd uploads), Artifactory's `pypi.name` /
+`pypi.version` properties are used, then Nexus' `packages/<name>/<version>/<file>` layout.
+
+`simple/` pages (Nexus) and `.pypi/` (Artifactory) are index files: metadata.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from migrator.formats import Parsed, checksum_sidecar, internal_folder, prop
+from migrator.models import AssetKind, Coordinates, Format
+
+__all__ = ["parse", "parse_filename"]
+
+_EGG = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-(?P<py>py\d[\d.]*)(?:-(?P<plat>.+))?\.egg$")
+_SIGNATURE_REASON = "detached PGP signature; PyPI uploads carry it with the distribution"
+_DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".egg", ".tar.bz2", ".tgz", ".tar.xz", ".exe", ".msi")
+
+
+def _normal_version(text: str) -> str | None:
+    try:
+        return str(Version(text))
+    except InvalidVersion:
+        return None
+
+
+def parse_filename(filename: str) -> tuple[str, str, str, str] | None:
+    """File name → (distribution name, version, filetype, pyversion), or None."""
+    if filename.endswith(".whl"):
+        try:
+            name, version, _build, tags = parse_wheel_filename(filename)
+        except InvalidWheelFilename:
+            return None
+        pyversions = sorted({tag.interpreter for tag in tags})
+        return name, str(version), "bdist_wheel", ".".join(pyversions)
+    if filename.endswith((".tar.gz", ".zip")):
+        try:
+            name, version = parse_sdist_filename(filename)
+        except InvalidSdistFilename:
+            return None
+        return name, str(version), "sdist", "source"
+    match = _EGG.match(filename)
+    if match:
+        version = _normal_version(match["version"])
+        if version is not None:
+            return match["name"], version, "bdist_egg", match["py"][2:]
+    return None
+
+
+def _filetype_guess(filename: str) -> str:
+    if filename.endswith(".whl"):
+        return "bdist_wheel"
+    if filename.endswith(".egg"):
+        return "bdist_egg"
+    return "sdist"
+
+
+def parse(path: str, properties: Mapping[str, Any] | None = None) -> Parsed:
+    """Classify one path of a PyPI repository (see the module docstring)."""
+    segments = path.split("/")
+    filename = segments[-1]
+    if checksum_sidecar(path):
+        return Parsed.checksum()
+    if segments[0] == "simple" or internal_folder(path) or filename.endswith((".html", ".json")):
+        return Parsed.metadata("PyPI simple index page")
+    if filename.endswith(".asc"):
+        return Parsed(AssetKind.METADATA, skip=_SIGNATURE_REASON)
+    parsed = parse_filename(filename)
+    if parsed is not None:
+        name, version, filetype, pyversion = parsed
+    else:
+        name = prop(properties, "pypi.name") or ""
+        version = prop(properties, "pypi.version") or ""
+        if not (name and version) and len(segments) >= 3 and filename.endswith(_DIST_SUFFIXES):
+            name, version = segments[-3], segments[-2]
+        normal = _normal_version(version) if version else None
+        if not name or normal is None:
+            return Parsed.refused(
+                "file name is not a wheel, sdist or egg name and the source gave no "
+                "pypi.name/pypi.version"
+            )
+        version, filetype, pyversion = normal, _filetype_guess(filename), "source"
+    extra = {"filename": filename, "filetype": filetype, "pyversion": pyversion, "name": name}
+    coordinates = Coordinates(Format.PYPI, "", canonicalize_name(name), version, extra)
+    return Parsed(AssetKind.ARTIFACT, coordinates)

@@ -1,0 +1,167 @@
+"""Source crawlers: one small protocol, one module per server kind, a registry by kind.
+
+A crawler lists a server's repositories and pages through one repository's files. Each page
+carries the cursor that fetches the *next* page, so the caller can checkpoint after every page
+and a later `crawl(repo, cursor=...)` resumes without re-reading what was recorded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import httpx
+
+from migrator import formats
+from migrator.errors import UnsafePathError
+from migrator.models import HASH_ALGORITHMS, DiscoveredAsset, Format, SourceRepository
+from migrator.paths import check_path, display_path
+from migrator.retry import Sleep
+
+__all__ = [
+    "Crawler",
+    "Found",
+    "Page",
+    "build_asset",
+    "crawler_class",
+    "make_crawler",
+]
+
+Found = tuple[DiscoveredAsset, str | None]  # the asset, and why the format excludes it (or None)
+
+_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
+_HEX = re.compile(r"^[0-9a-f]+$")
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a repository listing."""
+
+    items: list[Found]
+    cursor: str | None  # what fetches the next page; None once the listing is exhausted
+    done: bool
+    requests: int = 1  # source requests this page cost (properties look-ups included)
+    notes: tuple[str, ...] = field(default=())
+
+
+@runtime_checkable
+class Crawler(Protocol):
+    """What the planner needs from a source server."""
+
+    kind: str
+
+    async def repositories(self) -> list[SourceRepository]:
+        """Every repository of a supported format the credentials can see."""
+        ...
+
+    def crawl(self, repository: SourceRepository, cursor: str | None = None) -> AsyncIterator[Page]:
+        """Pages of `repository`, starting after `cursor` (None: from the beginning)."""
+        ...
+
+    def download_url(self, repository: SourceRepository, path: str) -> str:
+        """Where to GET `path`, built from our configured base URL (never the server's)."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def normal_checksums(raw: object) -> dict[str, str]:
+    """Keep the algorithms we know, as lowercase hex of the right length; drop the rest."""
+    if not isinstance(raw, Mapping):
+        return {}
+    aliases = {"sha2": "sha256", "actual_sha1": "sha1", "actual_md5": "md5"}
+    out: dict[str, str] = {}
+    for key, value in raw.items():
+        alg = aliases.get(str(key).lower(), str(key).lower())
+        if alg in HASH_ALGORITHMS and isinstance(value, str):
+            digest = value.strip().lower()
+            if len(digest) == _HEX_LENGTHS[alg] and _HEX.match(digest):
+                out[alg] = digest
+    return out
+
+
+def as_size(raw: object) -> int | None:
+    """A byte count from a listing: ints, numeric strings (Artifactory File Info); else None."""
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw if raw >= 0 else None
+    if isinstance(raw, str) and raw.strip().isdigit():
+        return int(raw.strip())
+    return None
+
+
+def build_asset(
+    fmt: Format,
+    repository: str,
+    raw_path: object,
+    *,
+    size: object = None,
+    checksums: object = None,
+    last_modified: object = None,
+    properties: Mapping[str, Any] | None = None,
+    strip_leading_slash: bool = False,
+) -> Found:
+    """Check an untrusted listing entry and classify it; never raises for bad input."""
+    modified = last_modified if isinstance(last_modified, str) else None
+    props = dict(properties) if isinstance(properties, Mapping) else {}
+    try:
+        path = check_path(raw_path, strip_leading_slash=strip_leading_slash)
+    except UnsafePathError as exc:
+        refused = DiscoveredAsset(
+            path=display_path(raw_path),
+            size=as_size(size),
+            checksums={},
+            coordinates=None,
+            last_modified=modified,
+            refused=f"unsafe path: {exc.message}",
+        )
+        return refused, None
+    parsed = formats.parse(fmt, path, props, repository=repository)
+    asset = DiscoveredAsset(
+        path=path,
+        size=as_size(size),
+        checksums=normal_checksums(checksums),
+        coordinates=parsed.coordinates if parsed.problem is None else None,
+        kind=parsed.kind,
+        last_modified=modified,
+        refused=parsed.problem,
+        properties=props,
+    )
+    return asset, parsed.skip
+
+
+def crawler_class(kind: str) -> type:
+    """The crawler implementation registered for a source kind."""
+    from migrator.sources.artifactory import ArtifactoryCrawler
+    from migrator.sources.nexus import NexusCrawler
+
+    registry: dict[str, type] = {"nexus": NexusCrawler, "artifactory": ArtifactoryCrawler}
+    try:
+        return registry[kind]
+    except KeyError:
+        known = ", ".join(sorted(registry))
+        raise ValueError(f"unknown source kind {kind!r}; expected one of {known}") from None
+
+
+def make_crawler(
+    source: Any,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    sleep: Sleep | None = None,
+    max_connections: int = 8,
+) -> Crawler:
+    """Build the crawler for the manifest's `[source]` settings (kind, url, credentials)."""
+    username, password, token = source.credentials()
+    cls = crawler_class(source.kind)
+    return cls.from_settings(
+        source.url,
+        username=username,
+        password=password,
+        token=token,
+        transport=transport,
+        sleep=sleep,
+        max_connections=max_connections,
+    )

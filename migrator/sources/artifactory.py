@@ -1,0 +1,299 @@
+"""JFrog Artifactory: repositories from `/api/repositories`, files from File List or AQL.
+
+Listing strategy per repository (reference §2.4, §2.6, pitfalls 10-15):
+
+1. **File List** (`/api/storage/<repo>/?list&deep=1&listFolders=0&includeRootPath=0`, Pro only):
+   the whole tree in one streamed response. Its items are handed out in pages of `page_size`
+   with the cursor `filelist:<n>`; a resume re-reads the one listing response and skips the `n`
+   items already recorded (File List has no paging: that single request is the page in flight).
+2. On OSS the File List answers **400** "available only in Artifactory Pro": we remember that and
+   use **AQL**: `items.find({"repo":..,"type":"file"})` with item fields only (properties in
+   `.include` would break paging), a stable `sort` on path and name, and `offset`/`limit` paging;
+   the cursor is `aql:<offset>`. The crawl identity should be an admin or full-read user:
+   Artifactory filters permissions *after* the limit, and a short page is our end-of-data test.
+   `listing="aql"` forces AQL (huge Pro repositories: bounded pages, flat memory).
+
+Remote repositories are crawled through their `<key>-cache` (what was cached, with no upstream
+fetch) and become pre-warm items; virtual repositories are never crawled. When a path does not
+say which npm/PyPI package a file is (local repositories accept any path), the item's
+`npm.*`/`pypi.*` properties are fetched, one request per such file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import anyio
+import httpx
+
+from migrator.errors import SourceError
+from migrator.models import Format, RepoType, SourceRepository
+from migrator.retry import SOURCE_LISTING, RetryPolicy, Sleep
+from migrator.sources import Found, Page, build_asset
+from migrator.sources.http import SourceHTTP, SourceStatusError, make_client
+
+__all__ = ["ArtifactoryCrawler", "aql_query"]
+
+AQL_FIELDS = ("repo", "path", "name", "size", "modified", "actual_sha1", "actual_md5", "sha256")
+_PROPERTY_FORMATS = (Format.NPM, Format.PYPI)
+
+
+def aql_query(repo_key: str, *, offset: int, limit: int) -> str:
+    """The paged AQL for one repository; the key is JSON-encoded, never spliced raw."""
+    fields = ",".join(json.dumps(f) for f in AQL_FIELDS)
+    return (
+        f'items.find({{"repo":{json.dumps(repo_key)},"type":"file"}})'
+        f".include({fields})"
+        '.sort({"$asc":["path","name"]})'
+        f".offset({offset}).limit({limit})"
+    )
+
+
+def _context_url(url: str) -> str:
+    """`https://host` → `https://host/artifactory`; a URL with a context path is kept."""
+    url = url.rstrip("/")
+    return url if urlsplit(url).path not in ("", "/") else f"{url}/artifactory"
+
+
+class ArtifactoryCrawler:
+    """The `Crawler` for Artifactory (OSS, Pro, Cloud)."""
+
+    kind = "artifactory"
+    system = "Artifactory"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        listing: str = "auto",
+        page_size: int = 1000,
+        policy: RetryPolicy = SOURCE_LISTING,
+        sleep: Sleep | None = None,
+        aql_concurrency: int = 2,
+    ) -> None:
+        if listing not in ("auto", "aql", "filelist"):
+            raise ValueError(f"listing must be auto, aql or filelist, not {listing!r}")
+        self.http = SourceHTTP(client, system=self.system, policy=policy, sleep=sleep)
+        self.base_url = str(client.base_url).rstrip("/")
+        self.page_size = page_size
+        self.filelist_available: bool | None = None if listing == "auto" else listing == "filelist"
+        # Artifactory ≥7.84 queues, then 429s, more than ~3 concurrent AQL queries.
+        self._aql_slots = anyio.Semaphore(aql_concurrency)
+
+    @classmethod
+    def from_settings(
+        cls,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep | None = None,
+        max_connections: int = 8,
+        **options: Any,
+    ) -> ArtifactoryCrawler:
+        client = make_client(
+            _context_url(url),
+            username=username,
+            password=password,
+            token=token,
+            transport=transport,
+            max_connections=max_connections,
+        )
+        return cls(client, sleep=sleep, **options)
+
+    async def aclose(self) -> None:
+        await self.http.client.aclose()
+
+    async def repositories(self) -> list[SourceRepository]:
+        """`GET /api/repositories`; `type` is upper case, `packageType` an enum name (Maven)."""
+        body = await self.http.json("GET", "/api/repositories")
+        if not isinstance(body, list):
+            raise SourceError("Artifactory answered GET /api/repositories with a non-list body")
+        out: list[SourceRepository] = []
+        for entry in body:
+            if not isinstance(entry, dict) or not isinstance(entry.get("key"), str):
+                continue
+            try:
+                fmt = Format.from_source(str(entry.get("packageType", "")))
+                repo_type = RepoType.from_source(str(entry.get("type", "")))
+            except ValueError:
+                continue  # docker, nuget, federated/distribution, ...
+            # For REMOTE entries `url` is the upstream (pitfall 15): exactly what pre-warm needs.
+            remote = entry.get("url") if repo_type is RepoType.PROXY else None
+            out.append(
+                SourceRepository(
+                    name=entry["key"],
+                    format=fmt,
+                    type=repo_type,
+                    url=remote if isinstance(remote, str) else None,
+                )
+            )
+        return out
+
+    @staticmethod
+    def storage_key(repository: SourceRepository) -> str:
+        """Where the files are: a remote's cached files live in `<key>-cache`."""
+        if repository.type is RepoType.PROXY and not repository.name.endswith("-cache"):
+            return f"{repository.name}-cache"
+        return repository.name
+
+    def download_url(self, repository: SourceRepository, path: str) -> str:
+        key = quote(self.storage_key(repository), safe="")
+        return f"{self.base_url}/{key}/{quote(path)}"
+
+    async def crawl(
+        self, repository: SourceRepository, cursor: str | None = None
+    ) -> AsyncIterator[Page]:
+        """Pages of `repository` from File List or AQL, resuming at `cursor`.
+
+        :raises SourceError: virtual repository, unusable cursor, or a failing server.
+        """
+        if repository.type is RepoType.GROUP:
+            raise SourceError(
+                f"Artifactory repository {repository.name!r} is virtual; crawl its members instead"
+            )
+        kind, _, position = (cursor or "").partition(":")
+        if cursor and (kind not in ("aql", "filelist") or not position.isdigit()):
+            raise SourceError(f"saved Artifactory cursor {cursor!r} is not one migrator writes")
+        start = int(position) if cursor else 0
+        if kind != "aql" and self.filelist_available is not False:
+            listing = await self._file_list(repository)
+            if listing is not None:
+                async for page in self._filelist_pages(repository, listing, start):
+                    yield page
+                return
+            start = 0  # File List turned out unavailable: AQL from the beginning
+        async for page in self._aql_pages(repository, start):
+            yield page
+
+    async def _file_list(self, repository: SourceRepository) -> list[dict[str, Any]] | None:
+        key = quote(self.storage_key(repository), safe="")
+        url = f"/api/storage/{key}/?list&deep=1&listFolders=0&mdTimestamps=0&includeRootPath=0"
+        try:
+            body = await self.http.json("GET", url)
+        except SourceStatusError as exc:
+            # OSS: 400 text/plain "This REST API is available only in Artifactory Pro".
+            if exc.status == 400 and self.filelist_available is None:
+                self.filelist_available = False
+                return None
+            raise
+        self.filelist_available = True
+        files = body.get("files") if isinstance(body, dict) else None
+        if not isinstance(files, list):
+            raise SourceError(
+                f"Artifactory File List for {repository.name!r} has no 'files' list"
+            )
+        return [f for f in files if isinstance(f, dict) and not f.get("folder")]
+
+    async def _filelist_pages(
+        self, repository: SourceRepository, files: list[dict[str, Any]], start: int
+    ) -> AsyncIterator[Page]:
+        total = len(files)
+        position = min(start, total)
+        listing_request = 1  # the one File List request, charged to the first page
+        while True:
+            chunk = files[position : position + self.page_size]
+            items, requests = await self._assets(
+                repository,
+                [(f.get("uri"), f.get("size"), {"sha1": f.get("sha1"), "sha2": f.get("sha2")},
+                  f.get("lastModified")) for f in chunk],
+                strip_leading_slash=True,
+            )
+            position += len(chunk)
+            done = position >= total
+            yield Page(
+                items=items,
+                cursor=None if done else f"filelist:{position}",
+                done=done,
+                requests=requests + listing_request,
+            )
+            listing_request = 0
+            if done:
+                return
+
+    async def _aql_pages(self, repository: SourceRepository, offset: int) -> AsyncIterator[Page]:
+        key = self.storage_key(repository)
+        while True:
+            query = aql_query(key, offset=offset, limit=self.page_size)
+            async with self._aql_slots:
+                body = await self.http.json(
+                    "POST",
+                    "/api/search/aql",
+                    content=query.encode(),
+                    headers={"Content-Type": "text/plain"},
+                )
+            rows = body.get("results") if isinstance(body, dict) else None
+            if not isinstance(rows, list):
+                raise SourceError(f"Artifactory AQL for {repository.name!r} has no 'results' list")
+            entries = []
+            for row in rows:
+                if not isinstance(row, dict):
+                    continue
+                folder, name = row.get("path"), row.get("name")
+                if isinstance(folder, str) and isinstance(name, str):
+                    # `.` is the repository root (pitfall 11).
+                    raw: object = name if folder in (".", "") else f"{folder}/{name}"
+                else:
+                    raw = name if isinstance(name, str) else None
+                checks = {k: row.get(k) for k in ("actual_sha1", "actual_md5", "sha256")}
+                entries.append((raw, row.get("size"), checks, row.get("modified")))
+            items, requests = await self._assets(repository, entries, strip_leading_slash=False)
+            offset += len(rows)
+            done = len(rows) < self.page_size
+            yield Page(
+                items=items,
+                cursor=None if done else f"aql:{offset}",
+                done=done,
+                requests=1 + requests,
+            )
+            if done:
+                return
+
+    async def _assets(
+        self,
+        repository: SourceRepository,
+        entries: list[tuple[object, object, dict[str, Any], object]],
+        *,
+        strip_leading_slash: bool,
+    ) -> tuple[list[Found], int]:
+        """Build the page's assets; look up properties where the path says too little."""
+        items: list[Found] = []
+        requests = 0
+        for raw, size, checksums, modified in entries:
+            found = build_asset(
+                repository.format, repository.name, raw, size=size, checksums=checksums,
+                last_modified=modified, strip_leading_slash=strip_leading_slash,
+            )
+            asset = found[0]
+            if (
+                repository.format in _PROPERTY_FORMATS
+                and asset.refused
+                and not asset.refused.startswith("unsafe path")
+            ):
+                properties = await self._properties(repository, asset.path)
+                requests += 1
+                if properties:
+                    found = build_asset(
+                        repository.format, repository.name, asset.path, size=size,
+                        checksums=checksums, last_modified=modified, properties=properties,
+                    )
+            items.append(found)
+        return items, requests
+
+    async def _properties(self, repository: SourceRepository, path: str) -> dict[str, Any]:
+        """`GET /api/storage/<repo>/<path>?properties`; 404 means the item has none."""
+        key = quote(self.storage_key(repository), safe="")
+        url = f"/api/storage/{key}/{quote(path)}?properties"
+        try:
+            body = await self.http.json("GET", url)
+        except SourceStatusError as exc:
+            if exc.status == 404:
+                return {}
+            raise
+        props = body.get("properties") if isinstance(body, dict) else None
+        return props if isinstance(props, dict) else {}

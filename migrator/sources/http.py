@@ -1,0 +1,181 @@
+"""The HTTP seam to a source server: client factory, retries, and error translation.
+
+Everything a crawler sends goes through `SourceHTTP.request`, which
+
+- retries what `migrator.retry` says is transient,
+- turns 401/403 into `SourceAuthError` and other failures into `SourceError`, naming the system
+  ("Nexus", "Artifactory") and the request, never the credentials,
+- parses JSON bodies and reports garbage as a `SourceError` (after retrying: a cut-off stream is
+  transient), never as a traceback.
+
+Tests inject `transport=` (`httpx.MockTransport`, `httpx.ASGITransport`) or a whole client.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from migrator import __version__ as _version
+from migrator.errors import SourceAuthError, SourceError
+from migrator.retry import RETRYABLE_STATUSES as _RETRYABLE
+from migrator.retry import SOURCE_LISTING, RetryableResponse, RetryPolicy, Sleep, TruncatedBody
+
+__all__ = ["USER_AGENT", "SourceHTTP", "SourceStatusError", "make_client", "redact"]
+
+USER_AGENT = f"migrator/{_version} (+https://github.com/; package migration to CodeArtifact)"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=60.0, pool=60.0)
+
+
+def make_client(
+    base_url: str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    token: str | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    max_connections: int = 8,
+    timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+) -> httpx.AsyncClient:
+    """An `httpx.AsyncClient` for one source server.
+
+    A token is sent as `Authorization: Bearer` (Artifactory access tokens); otherwise username
+    and password as Basic auth (Nexus users and Pro user tokens). Redirects are not followed
+    here: listings never redirect, and downloads must drop credentials across hosts.
+    """
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    auth: httpx.Auth | None = None
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    elif username is not None:
+        auth = httpx.BasicAuth(username, password or "")
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers=headers,
+        auth=auth,
+        transport=transport,
+        timeout=timeout,
+        limits=httpx.Limits(max_connections=max_connections),
+        follow_redirects=False,
+    )
+
+
+def redact(url: httpx.URL | str) -> str:
+    """The URL without user info, for messages."""
+    parsed = httpx.URL(str(url))
+    if parsed.userinfo:
+        parsed = parsed.copy_with(username=None, password=None)
+    return str(parsed)
+
+
+def _excerpt(response: httpx.Response, limit: int = 200) -> str:
+    try:
+        text = response.text
+    except (httpx.ResponseNotRead, UnicodeDecodeError):
+        return ""
+    text = " ".join(text.split())
+    if not text:
+        return ""
+    # Artifactory errors: {"errors":[{"status":..,"message":..}]}; Nexus: plain text or JSON.
+    try:
+        body = json.loads(text)
+        messages = [e.get("message") for e in body.get("errors", []) if isinstance(e, dict)]
+        if messages:
+            text = "; ".join(str(m) for m in messages if m)
+    except (ValueError, AttributeError):
+        pass
+    text = "".join(ch if ch.isprintable() else "?" for ch in text)
+    return f": {text[:limit]}" if text else ""
+
+
+class SourceStatusError(SourceError):
+    """The source answered a non-2xx status that is an answer, not an accident (404, 400, 406)."""
+
+    def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+class SourceHTTP:
+    """Requests to one source system with retries and error translation."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        system: str,
+        policy: RetryPolicy = SOURCE_LISTING,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self.client = client
+        self.system = system
+        self.policy = policy
+        self.sleep = sleep
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """Send with retries; returns a 2xx response, the body read.
+
+        :raises SourceAuthError: 401 or 403.
+        :raises SourceError: any other non-2xx, or transient failures that outlived the policy.
+        """
+        what = f"{method} {url}"
+        try:
+            async for attempt in self.policy.retrying(sleep=self.sleep):
+                with attempt:
+                    response = await self.client.request(method, url, **kwargs)
+                    if response.status_code in _RETRYABLE:
+                        raise RetryableResponse(response)
+        except RetryableResponse as exc:
+            raise SourceError(
+                f"{self.system} kept failing: {what} answered HTTP "
+                f"{exc.response.status_code}{_excerpt(exc.response)}",
+                hint="the server is overloaded or down; run the same command again later "
+                "to resume where it stopped",
+            ) from None
+        except httpx.TransportError as exc:
+            raise SourceError(
+                f"{self.system} is unreachable: {what}: {type(exc).__name__}",
+                hint="check the source url in the manifest and the network; the command "
+                "resumes where it stopped",
+            ) from None
+        return self._check(response, what)
+
+    def _check(self, response: httpx.Response, what: str) -> httpx.Response:
+        status = response.status_code
+        if status in (401, 403):
+            refused = "rejected the credentials" if status == 401 else "refused access"
+            raise SourceAuthError(
+                f"{self.system} {refused} (HTTP {status}) for {what}{_excerpt(response)}",
+                hint=f"check the {self.system} user in the environment variables the manifest "
+                "names, and that it may browse/read the repository",
+            )
+        if not 200 <= status < 300:
+            raise SourceStatusError(
+                f"{self.system} answered HTTP {status} for {what}{_excerpt(response)}",
+                status=status,
+            )
+        return response
+
+    async def json(self, method: str, url: str, **kwargs: Any) -> Any:
+        """`request` and parse the JSON body; a body that does not parse is retried, then raised.
+
+        :raises SourceError: the body is not JSON even after retries.
+        """
+        what = f"{method} {url}"
+        try:
+            async for attempt in self.policy.retrying(sleep=self.sleep):
+                with attempt:
+                    response = await self.request(method, url, **kwargs)
+                    try:
+                        return json.loads(response.content)
+                    except ValueError as exc:  # includes UnicodeDecodeError
+                        raise TruncatedBody(str(exc)) from None
+        except TruncatedBody as exc:
+            raise SourceError(
+                f"{self.system} returned a body that is not valid JSON for {what} ({exc})",
+                hint="a proxy in between may be rewriting responses, or the server is failing "
+                "mid-response; run again to resume",
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover

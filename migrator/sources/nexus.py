@@ -1,0 +1,193 @@
+"""Sonatype Nexus Repository 3: repositories from `/v1/repositories`, files from `/v1/assets`.
+
+Why `/v1/assets` (reference §1.5): it is the one call that returns every file, including the
+component-less ones (packuments, maven-metadata.xml, simple pages) we must recognise; one page
+costs one request. Both storage back ends are handled:
+
+- OrientDB (≤3.70): 10 items per page, opaque tokens, paths without a leading '/'.
+- SQL/datastore: 100 items per page, hex tokens, paths with a leading '/', a token only on full
+  pages (so an exact multiple of 100 ends with an empty page and a null token).
+
+The continuation token is handed out with each page: it is the checkpoint. Group repositories
+are never crawled (they repeat their members); `downloadUrl` is ignored because its host is the
+Nexus "Base URL" setting, not necessarily the host we talk to (pitfall 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from migrator.errors import SourceError
+from migrator.models import Format, RepoType, SourceRepository
+from migrator.retry import SOURCE_LISTING, RetryPolicy, Sleep
+from migrator.sources import Found, Page, build_asset
+from migrator.sources.http import SourceHTTP, SourceStatusError, make_client
+
+__all__ = ["NexusCrawler"]
+
+API = "/service/rest/v1"
+
+
+class NexusCrawler:
+    """The `Crawler` for Nexus 3 (OSS, Pro, Community; OrientDB or SQL)."""
+
+    kind = "nexus"
+    system = "Nexus"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        policy: RetryPolicy = SOURCE_LISTING,
+        sleep: Sleep | None = None,
+    ) -> None:
+        self.http = SourceHTTP(client, system=self.system, policy=policy, sleep=sleep)
+        self.base_url = str(client.base_url).rstrip("/")
+
+    @classmethod
+    def from_settings(
+        cls,
+        url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep | None = None,
+        max_connections: int = 8,
+    ) -> NexusCrawler:
+        # Nexus has no bearer tokens: Pro user tokens are a name/pass code pair used as Basic.
+        client = make_client(
+            url.rstrip("/"),
+            username=username,
+            password=password if password is not None else token,
+            transport=transport,
+            max_connections=max_connections,
+        )
+        return cls(client, sleep=sleep)
+
+    async def aclose(self) -> None:
+        await self.http.client.aclose()
+
+    async def repositories(self) -> list[SourceRepository]:
+        """`GET /v1/repositories`; repositories of formats we do not migrate are left out."""
+        body = await self.http.json("GET", f"{API}/repositories")
+        if not isinstance(body, list):
+            raise SourceError("Nexus answered GET /v1/repositories with something not a list")
+        out: list[SourceRepository] = []
+        for entry in body:
+            if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+                continue
+            try:
+                fmt = Format.from_source(str(entry.get("format", "")))
+                repo_type = RepoType.from_source(str(entry.get("type", "")))
+            except ValueError:
+                continue  # nuget, docker, ...: not ours to migrate
+            attributes = entry.get("attributes") or {}
+            proxy = attributes.get("proxy") if isinstance(attributes, dict) else None
+            remote = proxy.get("remoteUrl") if isinstance(proxy, dict) else None
+            group = attributes.get("group") if isinstance(attributes, dict) else None
+            members = group.get("memberNames") if isinstance(group, dict) else None
+            out.append(
+                SourceRepository(
+                    name=entry["name"],
+                    format=fmt,
+                    type=repo_type,
+                    url=remote if isinstance(remote, str) else None,
+                    members=tuple(m for m in members or () if isinstance(m, str)),
+                )
+            )
+        return out
+
+    async def crawl(
+        self, repository: SourceRepository, cursor: str | None = None
+    ) -> AsyncIterator[Page]:
+        """Page through `/v1/assets?repository=...`, resuming at the continuation token `cursor`.
+
+        :raises SourceError: the repository is a group, the token was refused (406), or the
+            server failed.
+        """
+        if repository.type is RepoType.GROUP:
+            raise SourceError(
+                f"Nexus repository {repository.name!r} is a group; crawl its members instead"
+            )
+        token = cursor
+        while True:
+            params = {"repository": repository.name}
+            if token:
+                params["continuationToken"] = token
+            try:
+                body = await self.http.json("GET", f"{API}/assets", params=params)
+            except SourceStatusError as exc:
+                if token and exc.status == 406:
+                    raise SourceError(
+                        f"Nexus refused the saved continuation token for {repository.name!r}",
+                        hint="the server's data changed under the token; start a fresh crawl "
+                        "of this repository (delete its rows or use a new state file)",
+                    ) from None
+                raise
+            items, token = self._page(repository, body)
+            yield Page(items=items, cursor=token, done=token is None)
+            if token is None:
+                return
+
+    def _page(self, repository: SourceRepository, body: Any) -> tuple[list[Found], str | None]:
+        if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+            raise SourceError(
+                f"Nexus answered /v1/assets for {repository.name!r} without an 'items' list"
+            )
+        token = body.get("continuationToken")
+        if token is not None and (not isinstance(token, str) or not token):
+            raise SourceError(f"Nexus sent a malformed continuation token for {repository.name!r}")
+        raw_items = [item for item in body["items"] if isinstance(item, dict)]
+        paths = [item.get("path") for item in raw_items]
+        # SQL mode writes '/com/acme/...', OrientDB 'com/acme/...'. A page comes from one mode, so
+        # the majority decides; a stray '/x' on an OrientDB page stays an absolute path (refused).
+        slashed = sum(1 for p in paths if isinstance(p, str) and p.startswith("/"))
+        sql_mode = slashed * 2 > len(paths)
+        items: list[Found] = []
+        for item in raw_items:
+            fmt_key = item.get("format") if isinstance(item.get("format"), str) else ""
+            attributes = item.get(fmt_key) or item.get(self._format_key(repository))
+            items.append(
+                build_asset(
+                    repository.format,
+                    repository.name,
+                    item.get("path"),
+                    size=item.get("fileSize"),
+                    checksums=item.get("checksum"),
+                    last_modified=item.get("lastModified"),
+                    properties=self._properties(attributes),
+                    strip_leading_slash=sql_mode,
+                )
+            )
+        return items, token
+
+    @staticmethod
+    def _format_key(repository: SourceRepository) -> str:
+        return {Format.MAVEN: "maven2", Format.GENERIC: "raw"}.get(
+            repository.format, repository.format.value
+        )
+
+    @staticmethod
+    def _properties(attributes: Any) -> dict[str, Any]:
+        """The format attribute block, kept for the record as `nexus.<key>`.
+
+        Not fed to identity parsing: Nexus enforces its layouts, so the path is authoritative,
+        and its npm `name` is the bare name without the scope.
+        """
+        if not isinstance(attributes, dict):
+            return {}
+        return {
+            f"nexus.{key}": value
+            for key, value in attributes.items()
+            if isinstance(value, str | int | float) and not isinstance(value, bool)
+        }
+
+    def download_url(self, repository: SourceRepository, path: str) -> str:
+        """`<our base>/repository/<repo>/<path>`; the path is already checked and relative."""
+        return f"{self.base_url}/repository/{quote(repository.name, safe='')}/{quote(path)}"
