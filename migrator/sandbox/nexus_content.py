@@ -1,0 +1,159 @@
+"""Nexus 3 content under `/repository/<repo>/<path>` (reference §1.8, §1.9).
+
+Maven files, maven-metadata.xml and checksum sidecars; npm packuments (tarball URLs from the
+Base URL), version documents, dist-tags and tarballs; PyPI simple pages (`#md5=` for hosted
+repositories) and files; raw files. Group repositories resolve through their members, and merge
+npm packuments and PyPI pages. There is no directory listing, as in Nexus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from migrator.sandbox import derive
+from migrator.sandbox.nexus_view import (
+    content_type,
+    members_deep,
+    npm_names,
+    npm_tarballs,
+    packument,
+    pypi_projects,
+    simple_page,
+)
+from migrator.sandbox.seed import Repository, SeedFile
+
+if TYPE_CHECKING:
+    from migrator.sandbox.nexus import Nexus
+
+_NPM_NAME = re.compile(r"^(@[^/@]+/)?[^/@]+$")
+ABBREVIATED = "application/vnd.npm.install-v1+json"
+
+
+def _not_found() -> Response:
+    return Response("", status_code=404)
+
+
+def _respond(request: Request, body: bytes, ctype: str, mtime: float, etag_sha1: str) -> Response:
+    headers = {
+        "Last-Modified": derive.http_date(mtime),
+        "ETag": f'"{etag_sha1}"',
+        "Content-Length": str(len(body)),
+    }
+    if request.method == "HEAD":
+        return Response(b"", headers=headers, media_type=ctype)
+    return Response(body, headers=headers, media_type=ctype)
+
+
+def _file(nx: Nexus, request: Request, f: SeedFile) -> Response:
+    reported = nx.knobs.reported(f.repo, f.path, f.digests)
+    return _respond(request, f.read_bytes(), content_type(f.path), f.mtime, reported["sha1"])
+
+
+def _find(nx: Nexus, repo: Repository, path: str) -> SeedFile | None:
+    for member in members_deep(nx.seed(), repo):
+        f = member.file(path)
+        if f is not None:
+            return f
+    return None
+
+
+def serve(nx: Nexus, request: Request, repo: Repository, path: str) -> Response:
+    if not path or (path.endswith("/") and repo.format != "pypi"):
+        return _not_found()
+    if repo.format == "npm":
+        return _npm(nx, request, repo, path)
+    if repo.format == "pypi" and path.startswith("simple"):
+        return _pypi_simple(nx, request, repo, path)
+    f = _find(nx, repo, path)
+    if f is not None:
+        if f.kind == "sidecar" and repo.format == "maven2":
+            return _stored_sidecar(nx, request, repo, f)
+        return _file(nx, request, f)
+    if repo.format == "maven2" and nx.synthesize_sidecars:
+        return _synthesized_sidecar(nx, request, repo, path)
+    return _not_found()
+
+
+def _stored_sidecar(nx: Nexus, request: Request, repo: Repository, f: SeedFile) -> Response:
+    """A stored .sha1/.md5 of a file whose reported checksum is corrupted says the lie too."""
+    base_path, _, algo = f.path.rpartition(".")
+    target = _find(nx, repo, base_path)
+    if target is not None and algo in derive.HASHES and nx.knobs.is_corrupt(target.repo,
+                                                                            target.path):
+        body = nx.knobs.reported(target.repo, target.path, target.digests)[algo].encode()
+        return _respond(request, body, "text/plain", f.mtime, hashlib.sha1(body).hexdigest())
+    return _file(nx, request, f)
+
+
+def _synthesized_sidecar(nx: Nexus, request: Request, repo: Repository, path: str) -> Response:
+    base_path, _, algo = path.rpartition(".")
+    allowed = ("sha1", "md5", "sha256", "sha512") if nx.vt >= (3, 29) else ("sha1", "md5")
+    if algo not in allowed:
+        return _not_found()
+    target = _find(nx, repo, base_path)
+    if target is None:
+        return _not_found()
+    body = nx.knobs.reported(target.repo, target.path, target.digests)[algo].encode()
+    return _respond(request, body, "text/plain", target.mtime, hashlib.sha1(body).hexdigest())
+
+
+# ---- npm ----------------------------------------------------------------------------------------
+
+
+def _json(request: Request, doc: object, mtime: float) -> Response:
+    body = json.dumps(doc, indent=2).encode()
+    return _respond(request, body, "application/json", mtime, hashlib.sha1(body).hexdigest())
+
+
+def _npm(nx: Nexus, request: Request, repo: Repository, path: str) -> Response:
+    seed = nx.seed()
+    base = nx.base(request)
+    if path.startswith("-/package/") and path.endswith("/dist-tags"):
+        name = path[len("-/package/") : -len("/dist-tags")]
+        if name not in npm_names(seed, repo):
+            return _not_found()
+        doc = packument(seed, repo, name, base, nx.knobs)
+        return _json(request, doc["dist-tags"], 0.0)
+    if "/-/" in path:
+        f = _find(nx, repo, path)
+        return _file(nx, request, f) if f is not None and f.npm is not None else _not_found()
+    if _NPM_NAME.match(path):
+        if path not in npm_names(seed, repo):
+            return _not_found()
+        abbreviated = ABBREVIATED in request.headers.get("accept", "")
+        doc = packument(seed, repo, path, base, nx.knobs, abbreviated=abbreviated)
+        mtime = max(f.mtime for f in npm_tarballs(seed, repo, path))
+        resp = _json(request, doc, mtime)
+        if abbreviated:
+            resp.headers["Content-Type"] = ABBREVIATED
+        return resp
+    name, _, version = path.rpartition("/")
+    if _NPM_NAME.match(name) and name in npm_names(seed, repo):
+        doc = packument(seed, repo, name, base, nx.knobs)
+        version = doc["dist-tags"].get(version, version)
+        if version in doc["versions"]:
+            return _json(request, doc["versions"][version], 0.0)
+    return _not_found()
+
+
+# ---- PyPI ---------------------------------------------------------------------------------------
+
+
+def _pypi_simple(nx: Nexus, request: Request, repo: Repository, path: str) -> Response:
+    seed = nx.seed()
+    projects = sorted(pypi_projects(seed, repo))
+    if path in ("simple", "simple/"):
+        body = derive.simple_root_html(projects)
+        return _respond(request, body, "text/html", 0.0, hashlib.sha1(body).hexdigest())
+    name = path[len("simple/") :].strip("/")
+    norm = derive.pep503(name)
+    if "/" in name or norm not in projects:
+        return _not_found()
+    body = simple_page(seed, repo, norm, nx.knobs)
+    return _respond(request, body, "text/html", 0.0, hashlib.sha1(body).hexdigest())
