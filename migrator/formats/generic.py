@@ -1,20 +1,19 @@
 """Generic (Nexus raw, Artifactory generic): the documented mapping from a raw path to a package.
 
 CodeArtifact generic packages need namespace, package, version and a flat asset name. A raw
-repository only has paths, so migrator maps them like this:
+repository only has paths, so migrator maps them like this (`R` is the source repository name):
 
-1. The **version** is the right-most *directory* that looks like a version: it starts with a
-   digit, or with `v` and a digit (`1.2.0`, `v2`, `2024.01.05-rc1`).
-2. The **package** is the directory just before the version.
-3. The **namespace** is every directory before the package, joined with `.`
-   (`com/acme/tool/1.0/tool.tgz` → `com.acme`). With no directory before the package, the
-   namespace is the source repository's name (CodeArtifact requires a namespace).
-4. With no version-like directory, the last two directories are package and version
-   (`tools/latest/x.zip` → package `tools`, version `latest`).
-5. The **asset name** is the file name. A file nested below the version directory
-   (`tool/1.0/bin/x`) or a path with fewer than two directories (`README.txt`, `docs/x.html`)
-   has no package version: it is refused with a reason; use the mapping's `exclude` globs to
-   leave such files out on purpose.
+1. **Versioned**: when the file's directory looks like a version (starts with a digit, or `v`
+   and a digit: `1.2.0`, `v2`, `2024.01.05-rc1`) and has a parent, the parent is the package,
+   the directories above it (joined with `.`) the namespace, or `R` when there are none:
+   `com/acme/tool/1.0/tool.tgz` → `com.acme` / `tool` / `1.0`;
+   `releases/1.1.0/x.zip` → `R` / `releases` / `1.1.0`.
+2. **Unversioned**: any other file belongs to the version `unversioned` of a package named by
+   its directories joined with `.` (`R` for files at the root), in namespace `R`:
+   `tools/install.sh` → `R` / `tools` / `unversioned`; `README.txt` → `R` / `R` / `unversioned`.
+   Raw files can be overwritten at the source; a changed file later meets the immutable
+   CodeArtifact asset and is reported as a conflict, never silently replaced.
+3. The **asset name** is the file name.
 
 Names must fit CodeArtifact's rules (1-255 characters, no `#`, `/` or whitespace; asset names:
 letters, digits, single inner spaces and ``~!@^&()-`_+[]{};,.``); otherwise the file is refused.
@@ -29,7 +28,9 @@ from typing import Any
 from migrator.formats import Parsed, checksum_sidecar, internal_folder
 from migrator.models import AssetKind, Coordinates, Format
 
-__all__ = ["parse"]
+__all__ = ["UNVERSIONED", "parse"]
+
+UNVERSIONED = "unversioned"
 
 _VERSION_LIKE = re.compile(r"^v?\d[\w.+~-]*$")
 _NAME = re.compile(r"^[^#/\s]{1,255}$")
@@ -54,22 +55,13 @@ def parse(
     if internal_folder(path):
         return Parsed.metadata("repository manager metadata")
     *dirs, filename = path.split("/")
-    version_at = next(
-        (i for i in range(len(dirs) - 1, 0, -1) if _VERSION_LIKE.match(dirs[i])), None
-    )
-    if version_at is None:
-        if len(dirs) < 2:
-            return Parsed.refused(
-                "generic path needs at least <package>/<version>/<file> (see formats/generic.py)"
-            )
-        version_at = len(dirs) - 1
-    if version_at != len(dirs) - 1:
-        return Parsed.refused(
-            f"file is nested below the version directory {dirs[version_at]!r}; "
-            "generic asset names cannot contain '/'"
-        )
-    version, package = dirs[version_at], dirs[version_at - 1]
-    namespace = ".".join(dirs[: version_at - 1]) or default_namespace
+    if len(dirs) >= 2 and _VERSION_LIKE.match(dirs[-1]):
+        version, package = dirs[-1], dirs[-2]
+        namespace = ".".join(dirs[:-2]) or default_namespace
+    else:
+        version = UNVERSIONED
+        package = ".".join(dirs) or default_namespace
+        namespace = default_namespace
     for label, value in (("namespace", namespace), ("package", package), ("version", version)):
         if not _NAME.match(value):
             return Parsed.refused(f"{label} {value!r} is not a valid CodeArtifact generic name")

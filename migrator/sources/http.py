@@ -14,18 +14,22 @@ Tests inject `transport=` (`httpx.MockTransport`, `httpx.ASGITransport`) or a wh
 from __future__ import annotations
 
 import json
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import httpx
 
-from migrator import __version__ as _version
 from migrator.errors import SourceAuthError, SourceError
 from migrator.retry import RETRYABLE_STATUSES as _RETRYABLE
 from migrator.retry import SOURCE_LISTING, RetryableResponse, RetryPolicy, Sleep, TruncatedBody
 
 __all__ = ["USER_AGENT", "SourceHTTP", "SourceStatusError", "make_client", "redact"]
 
-USER_AGENT = f"migrator/{_version} (+https://github.com/; package migration to CodeArtifact)"
+try:
+    _VERSION = version("migrator")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    _VERSION = "0"
+USER_AGENT = f"migrator/{_VERSION} (package migration to AWS CodeArtifact)"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=60.0, pool=60.0)
 
 

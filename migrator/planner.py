@@ -1,0 +1,349 @@
+"""`plan`: crawl the source into the state and summarise what a run would do (the dry run).
+
+Nothing is written to the target. Each mapped repository is crawled by the source's `Crawler`,
+repositories in parallel (at most `options.source_concurrency` at once); every page is recorded
+with the cursor of the next page in one transaction, so an interrupted plan resumes where it
+stopped. The summary is computed from the state afterwards (not from memory): it is the same
+whether the crawl ran in one go or in five interrupted pieces, and memory stays flat.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import anyio
+
+from migrator import status as st
+from migrator.errors import MigratorError, SourceError
+from migrator.formats.maven import is_snapshot
+from migrator.models import (
+    AssetKind,
+    Coordinates,
+    DiscoveredAsset,
+    Format,
+    RepoType,
+    SourceRepository,
+)
+from migrator.sources import Crawler, Found, Page, make_crawler
+
+__all__ = ["PlanSummary", "RepositoryPlan", "plan"]
+
+logger = logging.getLogger(__name__)
+
+OnPage = Callable[[str, int, Page], None]
+CrawlerFactory = Callable[[Any], Crawler]
+
+
+@dataclass(slots=True)
+class RepositoryPlan:
+    """What the state holds for one crawled repository."""
+
+    source: str
+    target: str | None
+    format: str
+    repo_type: str
+    mode: str
+    pages: int = 0
+    crawl: str = "pending"
+    versions: int = 0
+    assets: int = 0
+    bytes: int = 0
+    prewarm_items: int = 0
+    writes: int = 0
+    excluded: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, int] = field(default_factory=dict)
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True)
+class PlanSummary:
+    """The dry-run result: per repository and format, plus what was not crawled and why."""
+
+    repositories: list[RepositoryPlan]
+    not_crawled: list[tuple[str, str]]
+    rate_budget: float
+
+    @property
+    def writes(self) -> int:
+        return sum(r.writes for r in self.repositories)
+
+    @property
+    def estimated_seconds(self) -> float:
+        return self.writes / self.rate_budget if self.rate_budget else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "repositories": [r.as_dict() for r in self.repositories],
+            "not_crawled": [{"repository": n, "reason": why} for n, why in self.not_crawled],
+            "totals": {
+                "versions": sum(r.versions for r in self.repositories),
+                "assets": sum(r.assets for r in self.repositories),
+                "bytes": sum(r.bytes for r in self.repositories),
+                "excluded": sum(sum(r.excluded.values()) for r in self.repositories),
+                "refused": sum(sum(r.refused.values()) for r in self.repositories),
+                "prewarm_items": sum(r.prewarm_items for r in self.repositories),
+                "writes": self.writes,
+                "rate_budget": self.rate_budget,
+                "estimated_seconds": round(self.estimated_seconds, 1),
+            },
+        }
+
+    def render(self) -> str:
+        """A terminal table; reasons for exclusions and refusals listed under it."""
+        head = ("repository", "format", "mode", "versions", "assets", "bytes", "excluded",
+                "refused", "pre-warm", "writes")
+        rows = [head] + [
+            (r.source + (f" → {r.target}" if r.target else ""), r.format, r.mode,
+             str(r.versions), str(r.assets), _human(r.bytes), str(sum(r.excluded.values())),
+             str(sum(r.refused.values())), str(r.prewarm_items), str(r.writes))
+            for r in self.repositories
+        ]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                 for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        for r in self.repositories:
+            if r.crawl != "complete":
+                lines.append(f"! {r.source}: crawl {r.crawl} after {r.pages} pages; run plan "
+                             "again to resume")
+            for label, reasons in (("excluded", r.excluded), ("refused", r.refused)):
+                for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
+                    lines.append(f"  {r.source}: {n} {label}: {reason}")
+        for name, why in self.not_crawled:
+            lines.append(f"  {name}: not crawled: {why}")
+        minutes = self.estimated_seconds / 60
+        lines.append(
+            f"{self.writes} target writes at {self.rate_budget:g}/s ≈ "
+            + (f"{minutes:.1f} min" if minutes >= 1 else f"{self.estimated_seconds:.0f} s")
+            + "; nothing was written to the target"
+        )
+        return "\n".join(lines)
+
+
+def _human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(n)  # pragma: no cover
+
+
+def _bucketed(asset: DiscoveredAsset, fmt: Format) -> DiscoveredAsset:
+    """Give index/checksum files the repository's 'no package' bucket as coordinates.
+
+    The queue stores an asset without coordinates as refused; these files are not refused but
+    excluded (recorded, counted, never migrated), so they share one empty-named version row.
+    """
+    if asset.coordinates is None and asset.refused is None and asset.kind is not AssetKind.ARTIFACT:
+        return replace(asset, coordinates=Coordinates(fmt, "", "", ""))
+    return asset
+
+
+def exclusion(asset: DiscoveredAsset, format_skip: str | None, mapping: Any,
+              snapshots: str) -> str | None:
+    """Why `asset` is not migrated (None: it is wanted). Refusals are stored by the queue."""
+    if asset.refused:
+        return None
+    if format_skip:
+        return format_skip
+    reason = mapping.excludes(asset.path)
+    if reason:
+        return reason
+    c = asset.coordinates
+    if (c is not None and c.format is Format.MAVEN and snapshots == "none"
+            and is_snapshot(str(c.extra.get("base_version", "")))):
+        return "snapshot policy 'none'"
+    return None
+
+
+async def plan(
+    manifest: Any,
+    queue: Any,
+    *,
+    crawler_factory: CrawlerFactory | None = None,
+    on_page: OnPage | None = None,
+) -> PlanSummary:
+    """Crawl every mapped repository of `manifest` into `queue` and summarise the state.
+
+    `crawler_factory(manifest.source)` builds the crawler (tests inject one with an in-process
+    transport); by default `migrator.sources.make_crawler`. `on_page(repository, page_number,
+    page)` is called after each page is recorded (progress; tests stop a crawl from it).
+
+    :raises SourceError: the source failed or refused (auth); everything recorded stays.
+    """
+    options = manifest.options
+    factory = crawler_factory or (
+        lambda source: make_crawler(source, max_connections=2 * options.source_concurrency)
+    )
+    crawler = factory(manifest.source)
+    not_crawled: list[tuple[str, str]] = []
+    try:
+        known = {r.name: r for r in await crawler.repositories()}
+        jobs: list[tuple[SourceRepository, Any, int]] = []
+        for mapping in manifest.repositories:
+            repo = known.get(mapping.source)
+            why = _why_not_crawled(mapping, repo, crawler.kind)
+            if why or repo is None:
+                not_crawled.append((mapping.source, why or "not found"))
+                continue
+            # Proxy/remote caches hold public packages: pre-warmed through upstreams, never copied.
+            mode = "prewarm" if repo.type is RepoType.PROXY else mapping.mode
+            repo_id = queue.upsert_repository(
+                source=repo.name, target=mapping.target, format=repo.format,
+                repo_type=repo.type, mode=mode, stage=mapping.stage)
+            jobs.append((repo, mapping, repo_id))
+        limiter = anyio.CapacityLimiter(options.source_concurrency)
+        try:
+            async with anyio.create_task_group() as tg:
+                for repo, mapping, repo_id in jobs:
+                    tg.start_soon(_crawl_one, crawler, queue, repo, mapping, repo_id,
+                                  options.snapshots, limiter, on_page)
+        except BaseExceptionGroup as group:
+            raise _first_error(group) from None
+    finally:
+        await crawler.aclose()
+    return summarise(queue, [repo_id for _, _, repo_id in jobs], not_crawled,
+                     options.rate_budget)
+
+
+def _why_not_crawled(mapping: Any, repo: SourceRepository | None, kind: str) -> str | None:
+    if mapping.mode == "skip":
+        return "mode = 'skip' in the manifest"
+    if repo is None:
+        return (f"not found on the {kind} server, or of a format migrator does not support, "
+                "or not visible to this user")
+    if repo.type is RepoType.GROUP:
+        return "group/virtual repository: only repeats its members, which are crawled instead"
+    if mapping.format is not None and mapping.format is not repo.format:
+        return f"manifest says format {mapping.format}, the server says {repo.format}"
+    return None
+
+
+def _first_error(group: BaseExceptionGroup) -> BaseException:
+    """The error to show from a task group: a MigratorError first, else the first leaf."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    for exc in leaves:
+        if isinstance(exc, MigratorError):
+            return exc
+    return leaves[0]
+
+
+async def _crawl_one(crawler: Crawler, queue: Any, repo: SourceRepository, mapping: Any,
+                     repo_id: int, snapshots: str, limiter: anyio.CapacityLimiter,
+                     on_page: OnPage | None) -> None:
+    async with limiter:
+        state = queue.begin_crawl(repo_id)
+        pages = state.pages
+        if state.status == "crawling" and state.cursor is None and pages:
+            raise SourceError(f"the saved crawl of {repo.name!r} has pages but no cursor",
+                              hint="use a new state file to crawl from the beginning")
+        async for page in crawler.crawl(repo, cursor=state.cursor):
+            items: list[Found] = [
+                (_bucketed(asset, repo.format), exclusion(asset, skip, mapping, snapshots))
+                for asset, skip in page.items
+            ]
+            queue.record_page(repo_id, items, cursor=page.cursor, done=page.done)
+            pages += 1
+            if on_page is not None:
+                on_page(repo.name, pages, page)
+        if repo.format is Format.MAVEN and snapshots == "latest":
+            _exclude_superseded_snapshots(queue, repo_id)
+
+
+def _exclude_superseded_snapshots(queue: Any, repo_id: int) -> None:
+    """Snapshot policy 'latest': only the newest timestamped build of each SNAPSHOT is kept.
+
+    Runs once the crawl is complete: builds of one SNAPSHOT may be spread over many pages.
+    """
+    rows = queue.conn.execute(
+        "SELECT v.id, v.namespace, v.package, v.version, "
+        "json_extract(a.extra, '$.base_version'), json_extract(a.extra, '$.snapshot_timestamp'),"
+        " json_extract(a.extra, '$.build_number') FROM versions v JOIN assets a "
+        "ON a.version_id = v.id WHERE v.repository_id = ? AND v.status = 'discovered' "
+        "AND json_extract(a.extra, '$.build_number') IS NOT NULL GROUP BY v.id",
+        (repo_id,)).fetchall()
+    builds: dict[tuple[str, str, str], list[tuple[str, int, int, str]]] = defaultdict(list)
+    for vid, ns, pkg, version, base, stamp, build in rows:
+        builds[(ns, pkg, base)].append((str(stamp), int(build), vid, version))
+    for members in builds.values():
+        members.sort()
+        newest = members[-1][3]
+        for _stamp, _build, vid, _version in members[:-1]:
+            queue.transition_version(vid, st.EXCLUDED,
+                                     f"snapshot policy 'latest': superseded by {newest}")
+
+
+def summarise(queue: Any, repo_ids: list[int], not_crawled: list[tuple[str, str]],
+              rate_budget: float) -> PlanSummary:
+    """Read the plan back from the state (read-only SQL over repositories/versions/assets)."""
+    conn = queue.conn
+    plans: list[RepositoryPlan] = []
+    for repo_id in repo_ids:
+        row = conn.execute(
+            "SELECT source, target, format, repo_type, mode, crawl_status, crawl_pages "
+            "FROM repositories WHERE id = ?", (repo_id,)).fetchone()
+        rp = RepositoryPlan(source=row[0], target=row[1], format=row[2], repo_type=row[3],
+                            mode=row[4], crawl=row[5], pages=row[6])
+        excluded: dict[str, int] = defaultdict(int)
+        refused: dict[str, int] = defaultdict(int)
+        for a_status, a_reason, _v_status, v_reason, n in conn.execute(
+                "SELECT a.status, a.reason, v.status, v.reason, count(*) FROM assets a "
+                "LEFT JOIN versions v ON v.id = a.version_id WHERE a.repository_id = ? "
+                "AND (a.status IN ('excluded', 'failed_permanent') OR v.status = 'excluded') "
+                "GROUP BY 1, 2, 3, 4", (repo_id,)):
+            if a_status == st.FAILED_PERMANENT:
+                refused[a_reason or "refused"] += n
+            elif a_status == st.EXCLUDED:
+                excluded[a_reason or "excluded"] += n
+            else:
+                excluded[v_reason or "excluded"] += n
+        rp.excluded, rp.refused = dict(excluded), dict(refused)
+        wanted = ("a.repository_id = ? AND a.status NOT IN ('excluded', 'failed_permanent') "
+                  "AND v.status != 'excluded'")
+        files, versions, size, packages = conn.execute(
+            f"SELECT count(*), count(DISTINCT a.version_id), total(a.size), "
+            f"count(DISTINCT v.namespace || '/' || v.package) FROM assets a "
+            f"JOIN versions v ON v.id = a.version_id WHERE {wanted}", (repo_id,)).fetchone()
+        rp.assets, rp.versions, rp.bytes = files, versions, int(size)
+        if rp.mode == "prewarm":
+            rp.prewarm_items = files
+        elif rp.mode == "copy":
+            rp.writes = _writes(Format(rp.format), files=files, versions=versions,
+                                packages=packages)
+        plans.append(rp)
+    return PlanSummary(plans, not_crawled, rate_budget)
+
+
+def _writes(fmt: Format, *, files: int, versions: int, packages: int) -> int:
+    """Target write requests the publish protocol of `fmt` needs.
+
+    Maven: one PUT per file plus one maven-metadata.xml PUT per version. npm: one PUT per
+    version (tarball inside) plus the dist-tag PUTs, estimated as one per package (`latest`).
+    PyPI: one upload POST per file. Generic: one PublishPackageVersion per asset.
+    """
+    if fmt is Format.MAVEN:
+        return files + versions
+    if fmt is Format.NPM:
+        return versions + packages
+    return files
+
+
+def dump(summary: PlanSummary) -> str:
+    """The `--json` output."""
+    return json.dumps(summary.as_dict(), indent=2)
