@@ -1,0 +1,1 @@
+"""Local stand-ins for CodeArtifact, Nexus 3 and Artifactory (the `migrator sandbox`)."""
