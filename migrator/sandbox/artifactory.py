@@ -1,0 +1,329 @@
+"""A JFrog Artifactory emulator serving a seed directory (see migrator.sandbox.seed).
+
+Follows reference/sources-nexus-artifactory.md §2 (checklist §2.9). Everything is under
+`/artifactory` (the URL a manifest names is `http://host:port/artifactory`):
+
+- `api/system/version`; `api/repositories[?type=&packageType=]` (LOCAL/REMOTE/VIRTUAL, enum
+  `packageType` such as `Npm`, the upstream URL for REMOTE entries); `api/repositories/<key>`
+  (config, lower-case `rclass`);
+- `api/storage/<repo>/<path>?list&deep=1&listFolders=0` File List (Pro; flags parsed as
+  integers; `edition="oss"` answers 400 text/plain), Folder Info and File Info (`size` a string);
+- `POST api/search/aql` (text/plain body; see migrator.sandbox.artifactory_items), refused to
+  anonymous users, 400 over 6,000 characters, 429 when more than `max_concurrent_aql` run at once;
+- content `/<repo>/<path>` with `X-Checksum-Sha1/-Sha256/-Md5`, virtual `.sha1/.md5/.sha256`
+  sidecars, HTML folder listings; remote caches under `<repo>-cache`; virtual repositories
+  resolve through their members; the npm and PyPI client APIs under `api/npm/<repo>/` and
+  `api/pypi/<repo>/simple/`;
+- Basic (password or access token as password) and Bearer auth; errors as
+  `{"errors":[{"status":..,"message":..}]}`.
+
+Test switches and the request log: see migrator.sandbox.seed_runtime.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+
+from migrator.sandbox import derive
+from migrator.sandbox.artifactory_items import (
+    CACHE_SUFFIX,
+    Item,
+    repo_items,
+    resolve_key,
+    storage_key,
+)
+from migrator.sandbox.nexus_view import (
+    members_deep,
+    npm_names,
+    npm_tarballs,
+    pypi_files,
+    pypi_projects,
+)
+from migrator.sandbox.seed import Repository, Seed, SeedWatcher
+from migrator.sandbox.seed_runtime import (
+    Knobs,
+    RequestLog,
+    SandboxMiddleware,
+    as_set,
+    basic_credentials,
+    sandbox_routes,
+)
+
+DEFAULT_CREDENTIALS: dict[str, str] = {
+    "ARTIFACTORY_USERNAME": "migrator",
+    "ARTIFACTORY_PASSWORD": "migrator-secret",
+    "ARTIFACTORY_TOKEN": "sandbox-access-token-migrator",
+}
+PACKAGE_TYPES = {"maven2": "Maven", "npm": "Npm", "pypi": "Pypi", "raw": "Generic"}
+RCLASS = {"hosted": "local", "proxy": "remote", "group": "virtual"}
+PRO_ONLY = ("This REST API is available only in Artifactory Pro. For more details, "
+            "please visit https://jfrog.com/artifactory/features")
+AQL_MAX_CHARS = 6000
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    password: str
+    admin: bool = False
+    repos: frozenset[str] | None = None  # None: may read every repository
+
+    def can_read(self, key: str) -> bool:
+        if self.admin or self.repos is None:
+            return True
+        return key in self.repos or key.removesuffix(CACHE_SUFFIX) in self.repos
+
+
+DEFAULT_USERS: dict[str, User] = {
+    "admin": User("password", admin=True),
+    "migrator": User("migrator-secret"),
+    "limited": User("limited-secret", repos=frozenset({"raw-files"})),
+}
+DEFAULT_TOKENS: dict[str, str] = {"sandbox-access-token-migrator": "migrator",
+                                  "sandbox-access-token-admin": "admin"}
+
+
+def error(status: int, message: str) -> Response:
+    return JSONResponse({"errors": [{"status": status, "message": message}]}, status_code=status)
+
+
+class Artifactory:
+    def __init__(self, seed_dir: str | os.PathLike[str], *, edition: str, version: str,
+                 knobs: Knobs, users: dict[str, User], tokens: dict[str, str], anonymous: bool,
+                 max_concurrent_aql: int, aql_queue_timeout: float, aql_include_replaces: bool,
+                 aql_hard_limit: int | None, aql_remote_key_is_cache: bool,
+                 base_url: str | None) -> None:
+        if edition not in ("pro", "oss"):
+            raise ValueError(f"edition must be 'pro' or 'oss', not {edition!r}")
+        self.watcher = SeedWatcher(seed_dir)
+        self.edition = edition
+        self.version = version
+        self.knobs = knobs
+        self.users = users
+        self.tokens = tokens
+        self.anonymous = anonymous
+        self.max_concurrent_aql = max_concurrent_aql
+        self.aql_queue_timeout = aql_queue_timeout
+        self.aql_include_replaces = aql_include_replaces
+        self.aql_hard_limit = aql_hard_limit
+        self.aql_remote_key_is_cache = aql_remote_key_is_cache
+        self.base_url = base_url.rstrip("/") if base_url else None
+        self.aql_active = 0
+        self._aql_lock = threading.Lock()
+        # Tests set this to an anyio.Event: AQL queries then hold their slot until it is set,
+        # which makes "N running at once" observable without sleeping.
+        self.aql_hold: anyio.Event | None = None
+        self._items_cache: dict[tuple[int, str, int], list[Item]] = {}
+
+    def seed(self) -> Seed:
+        return self.watcher.current()
+
+    def base(self, request: Request) -> str:
+        """`http://host:port/artifactory` (or the configured base URL)."""
+        return self.base_url or str(request.base_url).rstrip("/") + "/artifactory"
+
+    def repos(self) -> list[Repository]:
+        return self.seed().for_server("artifactory")
+
+    def items(self, repo: Repository) -> list[Item]:
+        seed = self.seed()
+        key = (id(seed), repo.name, hash((self.knobs.hostile_paths,
+                                          frozenset(self.knobs.corrupt_checksum))))
+        cached = self._items_cache.get(key)
+        if cached is None:
+            if len(self._items_cache) > 256:
+                self._items_cache.clear()
+            cached = self._items_cache[key] = repo_items(repo, self.knobs)
+        return cached
+
+    def authenticate(self, request: Request) -> tuple[str, User] | Response:
+        header = request.headers.get("authorization")
+        if header is None:
+            if self.anonymous:
+                return "anonymous", User("")
+            return error(401, "Authentication is required")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer":
+            name = self.tokens.get(value.strip())
+            if name is not None and name in self.users:
+                return name, self.users[name]
+            return error(401, "Bad credentials")
+        creds = basic_credentials(request)
+        if creds is not None:
+            user = self.users.get(creds[0])
+            if user is not None and (user.password == creds[1]
+                                     or self.tokens.get(creds[1]) == creds[0]):
+                return creds[0], user
+        return error(401, "Bad credentials")
+
+
+def build_app(
+    seed_dir: str | os.PathLike[str],
+    *,
+    edition: str = "pro",
+    version: str = "7.77.5",
+    max_concurrent_aql: int = 3,
+    aql_queue_timeout: float = 0.0,
+    aql_include_replaces: bool = False,
+    aql_hard_limit: int | None = None,
+    aql_remote_key_is_cache: bool = False,
+    base_url: str | None = None,
+    latency: float = 0.0,
+    error_rate: float = 0.0,
+    seed: int = 0,
+    corrupt_checksum: str | list[str] | None = None,
+    hostile_paths: bool = False,
+    users: dict[str, User] | None = None,
+    tokens: dict[str, str] | None = None,
+    anonymous: bool = False,
+) -> Starlette:
+    """The Artifactory emulator as an ASGI app serving `seed_dir` under `/artifactory`.
+
+    edition                 "pro" (File List works) or "oss" (File List answers 400 text/plain)
+    version                 what api/system/version reports
+    max_concurrent_aql      AQL queries allowed at once; one more gets 429 after waiting
+                            `aql_queue_timeout` seconds for a slot (real servers wait ~10 s)
+    aql_include_replaces    `.include(...)` replaces the default fields instead of adding to
+                            them (the reference says it adds; uncertain, so a switch)
+    aql_hard_limit          trim results past N rows with a `notification` (SaaS 500k cap)
+    aql_remote_key_is_cache an AQL query on a REMOTE key also finds its cache (7.17.4+,
+                            uncertain); by default only `<key>-cache` does
+    base_url                the external URL, e.g. "https://art.example/artifactory"; None =
+                            the called host + "/artifactory"
+    latency, error_rate, seed, corrupt_checksum, hostile_paths
+                            test switches (migrator.sandbox.seed_runtime.Knobs)
+    users, tokens, anonymous
+                            username -> User; access token -> username; let requests without
+                            credentials in (AQL and File List still refuse them)
+
+    In-process: `app.state.request_log`, `app.state.knobs`, `app.state.artifactory`
+    (`.aql_active`, `.aql_hold`).
+    """
+    knobs = Knobs(latency=latency, error_rate=error_rate, seed=seed,
+                  corrupt_checksum=as_set(corrupt_checksum), hostile_paths=hostile_paths)
+    log = RequestLog()
+    art = Artifactory(seed_dir, edition=edition, version=version, knobs=knobs,
+                      users=users or DEFAULT_USERS, tokens=tokens or DEFAULT_TOKENS,
+                      anonymous=anonymous, max_concurrent_aql=max_concurrent_aql,
+                      aql_queue_timeout=aql_queue_timeout,
+                      aql_include_replaces=aql_include_replaces, aql_hard_limit=aql_hard_limit,
+                      aql_remote_key_is_cache=aql_remote_key_is_cache, base_url=base_url)
+    from migrator.sandbox import artifactory_routes
+
+    inner = artifactory_routes.routes(art)
+    app = Starlette(routes=[*sandbox_routes(knobs, log), Mount("/artifactory", routes=inner)])
+    app.add_middleware(SandboxMiddleware, knobs=knobs, log=log, error_body=error)
+    app.state.request_log = log
+    app.state.knobs = knobs
+    app.state.artifactory = art
+    return app
+
+
+# ---- helpers used by the routes -----------------------------------------------------------------
+
+
+def repository_entry(art: Artifactory, repo: Repository, base: str) -> dict[str, Any]:
+    kind = RCLASS[repo.type].upper()
+    url = repo.remote_url if repo.type == "proxy" else f"{base}/{repo.name}"
+    return {"key": repo.name, "type": kind, "description": repo.description, "url": url,
+            "packageType": PACKAGE_TYPES[repo.format]}
+
+
+def repository_config(art: Artifactory, repo: Repository) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        "key": repo.name, "rclass": RCLASS[repo.type],
+        "packageType": PACKAGE_TYPES[repo.format].lower(), "description": repo.description,
+        "repoLayoutRef": {"maven2": "maven-2-default", "npm": "npm-default",
+                          "pypi": "simple-default", "raw": "simple-default"}[repo.format],
+        "includesPattern": "**/*", "excludesPattern": "",
+    }
+    if repo.type == "proxy":
+        conf.update(url=repo.remote_url, storeArtifactsLocally=True)
+    if repo.type == "group":
+        conf.update(repositories=list(repo.members),
+                    defaultDeploymentRepo=repo.members[0] if repo.members else None)
+    return conf
+
+
+def find_file(art: Artifactory, repo: Repository, path: str) -> Item | None:
+    """A stored file of a LOCAL repository / remote cache, or through a VIRTUAL's members."""
+    seed = art.seed()
+    folder, _, name = path.strip("/").rpartition("/")
+    folder = folder or "."
+    for member in members_deep(seed, repo):
+        for item in art.items(member):
+            if item.type == "file" and item.path == folder and item.name == name:
+                return item
+    return None
+
+
+def folder_children(art: Artifactory, repo: Repository, path: str) -> list[Item] | None:
+    """Direct children of a folder ("" = root); None when the folder does not exist."""
+    seed = art.seed()
+    path = path.strip("/")
+    folder = path or "."
+    out: dict[str, Item] = {}
+    exists = not path
+    for member in members_deep(seed, repo):
+        for item in art.items(member):
+            if item.path == folder:
+                out.setdefault(item.name, item)
+            if item.type == "folder" and item.full_path == path:
+                exists = True
+    return sorted(out.values(), key=lambda i: i.name) if exists else None
+
+
+def folder_listing_html(repo_key: str, path: str, children: list[Item]) -> bytes:
+    title = f"Index of {repo_key}/{path}"
+    rows = ['<a href="../">../</a>']
+    for c in children:
+        name = c.name + ("/" if c.type == "folder" else "")
+        size = "-" if c.type == "folder" else str(c.size)
+        rows.append(f'<a href="{html.escape(name)}">{html.escape(name)}</a>'
+                    f"    {derive.http_date(c.mtime)}  {size}")
+    body = "\n".join(rows)
+    return (f"<!DOCTYPE html>\n<html>\n<head><title>{html.escape(title)}</title></head>\n"
+            f"<body>\n<h1>{html.escape(title)}</h1>\n<pre>{body}\n</pre>\n<hr/>\n"
+            "<address style=\"font-size:small;\">Artifactory</address></body></html>\n").encode()
+
+
+def npm_packument_for(art: Artifactory, seed: Seed, repo: Repository, name: str, base: str,
+                      abbreviated: bool) -> dict[str, Any]:
+    versions = []
+    dist_tags: dict[str, str] = {}
+    deprecated: dict[str, str] = {}
+    for member in reversed(members_deep(seed, repo)):
+        dist_tags.update(member.dist_tags.get(name, {}))
+        deprecated.update(member.deprecated.get(name, {}))
+    for f in npm_tarballs(seed, repo, name):
+        assert f.npm is not None
+        digests = art.knobs.reported(f.repo, f.path, f.digests)
+        url = f"{base}/api/npm/{repo.name}/{f.path}"
+        versions.append(derive.NpmVersion(f.npm, url, digests["sha1"], digests["sha512"],
+                                          f.mtime))
+    return derive.npm_packument(name, versions, dist_tags=dist_tags, deprecated=deprecated,
+                                abbreviated=abbreviated)
+
+
+def pypi_simple_page(art: Artifactory, seed: Seed, repo: Repository, norm: str) -> bytes:
+    """Artifactory's PEP 503 page: sha256 fragments, links relative to the page."""
+    links = []
+    for f in pypi_files(seed, repo, norm):
+        assert f.pypi is not None
+        digests = art.knobs.reported(f.repo, f.path, f.digests)
+        href = f"../../{f.path}#sha256={digests['sha256']}"
+        links.append(derive.SimpleLink(href, f.name, f.pypi.requires_python))
+    return derive.simple_project_html(norm, links)
+
+
+__all__ = ["DEFAULT_CREDENTIALS", "Artifactory", "User", "build_app", "npm_names",
+           "pypi_projects", "resolve_key", "storage_key"]
