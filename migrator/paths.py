@@ -61,9 +61,10 @@ def check_path(raw: object, *, strip_leading_slash: bool = False) -> str:
         if any(seg in (".", "..") for seg in re.split(r"[/\\]", decoded)):
             raise UnsafePathError("percent-encoded path traversal")
         raise UnsafePathError("percent-encoded path separator or dot")
-    for segment in path.split("/"):
+    # One trailing '/' is how Nexus names directory-like assets (PyPI `simple/<name>/` pages).
+    for segment in path.removesuffix("/").split("/"):
         if segment == "":
-            raise UnsafePathError("empty path segment ('//' or trailing '/')")
+            raise UnsafePathError("empty path segment ('//')")
         # NFKC folds look-alikes such as FULLWIDTH FULL STOP into '.', which some tools decode.
         if unicodedata.normalize("NFKC", segment) in (".", ".."):
             raise UnsafePathError("path traversal ('.' or '..' segment)")

@@ -17,6 +17,7 @@ from migrator.paths import check_path, display_path, refusal_reason
         "docs/100% done.txt",  # a literal percent that decodes to nothing dangerous
         "a/..b/c..",  # dots inside names are fine
         "ünïcode/ファイル.txt",
+        "simple/jaraco-classes/",  # Nexus PyPI index pages end with '/'
     ],
 )
 def test_safe_paths_pass_unchanged(path: str) -> None:
@@ -40,7 +41,8 @@ def test_safe_paths_pass_unchanged(path: str) -> None:
         ("a/b\n.jar", "control character"),
         ("a/\x1b[2Jb", "control character"),
         ("a//b", "empty path segment"),
-        ("a/b/", "empty path segment"),
+        ("a/b//", "empty path segment"),
+        ("/", "absolute path"),
         ("", "empty path"),
         ("a/\uff0e\uff0e/b", "path traversal"),  # fullwidth dots fold to '..' under NFKC
     ],

@@ -1,0 +1,232 @@
+"""One contract suite over every crawler implementation and server mode, on the sandboxes.
+
+Each source is an emulator app served in-process through `httpx.ASGITransport`; the crawler is
+built the way the CLI builds it (`from_settings` with URL and credentials). What a crawl must
+find is computed from the seed files on disk (conftest.py), never from a crawler's output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from migrator.errors import SourceAuthError, SourceError
+from migrator.models import AssetKind, Format, RepoType, SourceRepository
+from migrator.sources import Crawler, Page, crawler_class
+
+from .conftest import SEED, Expected, digest, expected, seed_repos
+
+PUBLIC_BASE = "https://public-base-url.example"  # the server's configured Base URL: never used
+
+
+@dataclass
+class Source:
+    """One emulated server and how to reach it."""
+
+    kind: str  # nexus | artifactory
+    label: str
+    url: str
+    credentials: dict[str, str]
+    build: Callable[..., Any]  # (**knobs) -> ASGI app
+
+    def app(self, **knobs: Any) -> Any:
+        return self.build(**knobs)
+
+    def crawler(self, app: Any, *, username: str | None = None,
+                password: str | None = None, **options: Any) -> Crawler:
+        user, secret = self.user_and_secret()
+        return crawler_class(self.kind).from_settings(
+            self.url, username=username or user, password=password or secret,
+            transport=httpx.ASGITransport(app=app), **options)
+
+    def user_and_secret(self) -> tuple[str, str]:
+        prefix = self.kind.upper()
+        return self.credentials[f"{prefix}_USERNAME"], self.credentials[f"{prefix}_PASSWORD"]
+
+
+def _nexus(mode: str) -> Source:
+    from migrator.sandbox import nexus
+
+    return Source("nexus", f"nexus-{mode}", "http://nexus.test", nexus.DEFAULT_CREDENTIALS,
+                  lambda **k: nexus.build_app(SEED, mode=mode, base_url=PUBLIC_BASE, **k))
+
+
+def _artifactory(edition: str) -> Source:
+    from migrator.sandbox import artifactory
+
+    return Source("artifactory", f"artifactory-{edition}", "http://artifactory.test",
+                  artifactory.DEFAULT_CREDENTIALS,
+                  lambda **k: artifactory.build_app(
+                      SEED, edition=edition, base_url=f"{PUBLIC_BASE}/artifactory", **k))
+
+
+SOURCES = {
+    "nexus-sql": lambda: _nexus("sql"),
+    "nexus-orient": lambda: _nexus("orient"),
+    "artifactory-pro": lambda: _artifactory("pro"),
+    "artifactory-oss": lambda: _artifactory("oss"),
+}
+
+
+@pytest.fixture(params=sorted(SOURCES))
+def source(request: pytest.FixtureRequest) -> Source:
+    return SOURCES[request.param]()
+
+
+async def crawl_all(crawler: Crawler, repo: SourceRepository,
+                    cursor: str | None = None) -> list[Page]:
+    return [page async for page in crawler.crawl(repo, cursor=cursor)]
+
+
+def crawl_repo(source: Source, app: Any, name: str, **options: Any) -> list[Page]:
+    async def go() -> list[Page]:
+        crawler = source.crawler(app, **options)
+        try:
+            repos = {r.name: r for r in await crawler.repositories()}
+            return await crawl_all(crawler, repos[name])
+        finally:
+            await crawler.aclose()
+
+    return anyio.run(go)
+
+
+def crawled_repositories(source: Source) -> list[SourceRepository]:
+    app = source.app()
+
+    async def go() -> list[SourceRepository]:
+        crawler = source.crawler(app)
+        try:
+            return await crawler.repositories()
+        finally:
+            await crawler.aclose()
+
+    return anyio.run(go)
+
+
+def content_repos() -> list[str]:
+    """Hosted and proxy repositories every server of the seed serves."""
+    both = {r.name for r in seed_repos("nexus")} & {r.name for r in seed_repos("artifactory")}
+    return [r.name for r in seed_repos("nexus") if r.type != "group" and r.name in both]
+
+
+# -- the contract -----------------------------------------------------------------------------
+
+
+def test_repositories_are_the_seeds_with_types_formats_and_upstreams(source: Source) -> None:
+    got = {r.name: r for r in crawled_repositories(source)}
+    seed = {r.name: r for r in seed_repos(source.kind)}
+    assert set(got) == set(seed)
+    for name, repo in seed.items():
+        assert got[name].format is Format.from_source(repo.format)
+        assert got[name].type is RepoType.from_source(repo.type)
+        if repo.type == "proxy":
+            assert got[name].url, f"{name}: a proxy must say which upstream it caches"
+
+
+@pytest.mark.parametrize("repo_name", content_repos())
+def test_crawl_finds_exactly_the_seed_inventory(source: Source, repo_name: str) -> None:
+    repo = next(r for r in seed_repos(source.kind) if r.name == repo_name)
+    want: Expected = expected(repo)
+    pages = crawl_repo(source, source.app(), repo_name)
+    assert pages[-1].done and pages[-1].cursor is None
+    assert all(not p.done and p.cursor for p in pages[:-1])
+    found = [item for page in pages for item in page.items]
+    paths = [asset.path for asset, _ in found]
+    assert len(paths) == len(set(paths)), "a crawl must not report a file twice"
+
+    wanted = {
+        asset.path: (asset.coordinates.namespace, asset.coordinates.package,
+                     asset.coordinates.version)
+        for asset, skip in found
+        if asset.refused is None and skip is None and asset.kind is AssetKind.ARTIFACT
+    }
+    assert wanted == want.artifacts
+    for asset, skip in found:
+        if asset.path in want.artifacts:
+            file = want.files[asset.path]
+            if asset.size is not None:
+                assert asset.size == file.stat().st_size
+            for algorithm, value in asset.checksums.items():
+                assert value == digest(file, algorithm), (asset.path, algorithm)
+        elif asset.path not in wanted:
+            # Everything else a server lists is a sidecar or an index, recognised as such.
+            assert asset.refused is None, (asset.path, asset.refused)
+            assert asset.kind in (AssetKind.CHECKSUM, AssetKind.METADATA), asset.path
+            assert skip, asset.path
+    for sidecar in want.sidecars & set(paths):
+        kind = next(a.kind for a, _ in found if a.path == sidecar)
+        assert kind is AssetKind.CHECKSUM
+
+
+def test_download_urls_are_built_from_our_base_url_and_serve_the_seed_bytes(
+        source: Source) -> None:
+    app = source.app()
+    repo = next(r for r in seed_repos(source.kind) if r.name == "maven-releases")
+    path = "com/acme/greeter/1.0.0/greeter-1.0.0.jar"
+
+    async def go() -> tuple[str, bytes]:
+        crawler = source.crawler(app)
+        try:
+            repos = {r.name: r for r in await crawler.repositories()}
+            url = crawler.download_url(repos[repo.name], path)
+        finally:
+            await crawler.aclose()
+        user, secret = source.user_and_secret()
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     auth=(user, secret)) as client:
+            response = await client.get(url)
+        assert response.status_code == 200, url
+        return url, response.content
+
+    url, body = anyio.run(go)
+    assert url.startswith(source.url) and PUBLIC_BASE not in url
+    assert body == (SEED / repo.name / path).read_bytes()
+
+
+def test_group_repositories_are_never_crawled(source: Source) -> None:
+    app = source.app()
+    group = next(r for r in seed_repos(source.kind) if r.type == "group")
+
+    async def go() -> None:
+        crawler = source.crawler(app)
+        try:
+            repos = {r.name: r for r in await crawler.repositories()}
+            await crawl_all(crawler, repos[group.name])
+        finally:
+            await crawler.aclose()
+
+    with pytest.raises(SourceError, match="crawl its members instead"):
+        anyio.run(go)
+
+
+def test_hostile_listing_paths_become_refused_rows_not_errors(source: Source) -> None:
+    pages = crawl_repo(source, source.app(hostile_paths=True), "raw-files")
+    refused = {a.path: a.refused for page in pages for a, _ in page.items if a.refused}
+    assert len(refused) >= 5
+    assert all(reason.startswith("unsafe path: ") for reason in refused.values())
+    assert not any("\n" in path or "\x00" in path for path in refused)
+    good = {a.path for page in pages for a, _ in page.items if not a.refused}
+    raw_files = next(r for r in seed_repos(source.kind) if r.name == "raw-files")
+    assert set(expected(raw_files).artifacts) <= good
+
+
+def test_wrong_credentials_are_a_source_auth_error_without_the_secret(source: Source) -> None:
+    app = source.app()
+    user, _ = source.user_and_secret()
+
+    async def go() -> None:
+        crawler = source.crawler(app, username=user, password="wrong-secret-xyz")
+        try:
+            await crawler.repositories()
+        finally:
+            await crawler.aclose()
+
+    with pytest.raises(SourceAuthError) as info:
+        anyio.run(go)
+    assert "wrong-secret-xyz" not in str(info.value)
+    assert str(info.value).startswith({"nexus": "Nexus", "artifactory": "Artifactory"}[source.kind])
