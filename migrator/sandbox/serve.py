@@ -20,7 +20,8 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -62,6 +63,7 @@ class ServeOptions:
     # registry (the seed's proxy repositories served anonymously under /_public).
     external_connections: dict[str, str] = field(default_factory=dict)
     sources: bool = True  # also run the Nexus and Artifactory emulators
+    clock: Callable[[], float] = time.time  # wall clock of the emulator (injectable in tests)
 
 
 class _Server(uvicorn.Server):
@@ -115,6 +117,7 @@ class Sandbox:
         self.emulator = Emulator(
             account=options.domain_owner, region=options.region, data_dir=options.data_dir,
             behaviour=options.behaviour, quotas=options.quotas, faults=options.faults,
+            clock=options.clock,
             external_connections={**connections, **options.external_connections},
             mounts=mounts)
         self.apps: dict[str, Any] = {"codeartifact": self.emulator}
