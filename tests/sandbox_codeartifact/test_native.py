@@ -1,0 +1,210 @@
+"""The native Maven, npm and PyPI endpoints over raw HTTP, as the reference describes them."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import httpx
+import pytest
+
+from .conftest import DOMAIN, FakeClock, endpoint
+
+POM = b"""<project><modelVersion>4.0.0</modelVersion><groupId>com.acme</groupId>
+<artifactId>demo</artifactId><version>1.0.0</version><description>Demo lib</description>
+<url>https://acme.example/demo</url>
+<licenses><license><name>Apache-2.0</name></license></licenses></project>"""
+
+
+def auth(token: str) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"aws:{token}".encode()).decode()}
+
+
+def metadata(group: str, artifact: str, *versions: str) -> bytes:
+    body = "".join(f"<version>{v}</version>" for v in versions)
+    return (f"<metadata><groupId>{group}</groupId><artifactId>{artifact}</artifactId>"
+            f"<versioning><versions>{body}</versions></versioning></metadata>").encode()
+
+
+@pytest.fixture
+def maven(client, token):
+    client.create_repository(domain=DOMAIN, repository="mvn")
+    base = endpoint(client, "mvn", "maven")
+    return httpx.Client(base_url=base, headers=auth(token))
+
+
+def describe(client, repo, fmt, pkg, version, ns=None):
+    return client.describe_package_version(
+        domain=DOMAIN, repository=repo, format=fmt, package=pkg, packageVersion=version,
+        **({"namespace": ns} if ns else {}))["packageVersion"]
+
+
+def test_native_auth_401_with_both_challenges(sandbox_factory):
+    clock = FakeClock()
+    sb = sandbox_factory(clock=clock)
+    sb.emulator.ensure_repository(DOMAIN, "mvn")
+    url = sb.emulator.endpoint(sb.base_url, "maven", DOMAIN, "mvn") + "com/acme/x/1/x-1.jar"
+    resp = httpx.get(url)
+    assert resp.status_code == 401
+    assert resp.headers["www-authenticate"] == (
+        f'Bearer realm="{DOMAIN}/mvn", Basic realm="{DOMAIN}/mvn"')
+    token = sb.emulator.token(900)
+    assert httpx.get(url, headers=auth(token)).status_code == 404  # authenticated, not there
+    assert httpx.get(url, headers={"Authorization": f"Bearer {token}"}).status_code == 404
+    clock.now += 901  # the token expires
+    assert httpx.get(url, headers=auth(token)).status_code == 401
+
+
+def test_maven_unfinished_until_metadata_put_and_checksum_rules(client, maven):
+    jar, path = b"PK\x03\x04 jar bytes", "com/acme/demo/1.0.0/demo-1.0.0"
+    assert maven.put(f"{path}.jar.sha1", content=hashlib.sha1(jar).hexdigest()).status_code \
+        == 404  # checksum before its asset
+    assert maven.put(f"{path}.jar", content=jar).status_code in (200, 201)
+    assert maven.put(f"{path}.pom", content=POM).status_code in (200, 201)
+    assert describe(client, "mvn", "maven", "demo", "1.0.0", "com.acme")["status"] == "Unfinished"
+    assert maven.get(f"{path}.jar").status_code == 404  # Unfinished: not downloadable
+    assert maven.get("com/acme/demo/maven-metadata.xml").status_code == 404
+    assert maven.put(f"{path}.jar.sha1", content=hashlib.sha1(jar).hexdigest()).status_code \
+        == 200
+    assert maven.put(f"{path}.jar.md5",
+                     content=hashlib.md5(jar).hexdigest().upper()).status_code == 400
+    # the uppercase md5 was a mismatch, so the metadata PUT is refused and nothing publishes
+    meta = metadata("com.acme", "demo", "1.0.0")
+    assert maven.put("com/acme/demo/maven-metadata.xml", content=meta).status_code == 400
+    assert describe(client, "mvn", "maven", "demo", "1.0.0", "com.acme")["status"] == "Unfinished"
+    client.update_package_versions_status(domain=DOMAIN, repository="mvn", format="maven",
+                                          namespace="com.acme", package="demo",
+                                          versions=["1.0.0"], targetStatus="Published")
+    desc = describe(client, "mvn", "maven", "demo", "1.0.0", "com.acme")
+    assert desc["status"] == "Published" and desc["summary"] == "Demo lib"
+    assert desc["licenses"] == [{"name": "Apache-2.0"}]
+    assert maven.get(f"{path}.jar").content == jar
+    assert maven.get(f"{path}.jar.sha256").text == hashlib.sha256(jar).hexdigest()
+    assert maven.get(f"{path}.jar.sha512").text == hashlib.sha512(jar).hexdigest()
+    assert maven.put(f"{path}.jar", content=jar).status_code == 200  # identical: fine
+    assert maven.put(f"{path}.jar", content=b"other").status_code == 409
+
+
+def test_maven_metadata_put_publishes_and_get_lists_published_only(client, maven):
+    for version in ("1.0.0", "1.1.0"):
+        p = f"com/acme/lib/{version}/lib-{version}"
+        maven.put(f"{p}.jar", content=version.encode())
+        maven.put(f"{p}.pom", content=POM)
+    assert maven.put("com/acme/lib/maven-metadata.xml",
+                     content=metadata("com.acme", "lib", "1.0.0")).status_code == 200
+    assert describe(client, "mvn", "maven", "lib", "1.0.0", "com.acme")["status"] == "Published"
+    assert describe(client, "mvn", "maven", "lib", "1.1.0", "com.acme")["status"] == "Unfinished"
+    got = maven.get("com/acme/lib/maven-metadata.xml").text
+    assert "<version>1.0.0</version>" in got and "1.1.0" not in got
+    assert maven.get("com/acme/lib/maven-metadata.xml.sha1").status_code == 200
+    missing = maven.put("com/acme/nope/maven-metadata.xml", content=b"<metadata/>")
+    assert missing.status_code == 404 and "groupId: 'com.acme'" in missing.text
+    assets = client.list_package_version_assets(
+        domain=DOMAIN, repository="mvn", format="maven", namespace="com.acme", package="lib",
+        packageVersion="1.0.0")["assets"]
+    assert sorted(a["name"] for a in assets) == ["lib-1.0.0.jar", "lib-1.0.0.pom"]
+
+
+def test_maven_snapshots_timestamped_only_and_old_builds_unlisted(client, maven):
+    base = "com/acme/snap/1.0-SNAPSHOT"
+    assert maven.put(f"{base}/snap-1.0-SNAPSHOT.jar", content=b"x").status_code == 400
+    maven.put(f"{base}/snap-1.0-20240101.120000-1.jar", content=b"build1")
+    assert maven.put(f"{base}/maven-metadata.xml", content=b"<metadata/>").status_code == 200
+    assert describe(client, "mvn", "maven", "snap", "1.0-SNAPSHOT", "com.acme")["status"] \
+        == "Published"
+    assert "<buildNumber>1</buildNumber>" in maven.get(f"{base}/maven-metadata.xml").text
+    maven.put(f"{base}/snap-1.0-20240102.120000-2.jar", content=b"build2")
+    maven.put(f"{base}/maven-metadata.xml", content=b"<metadata/>")
+    unlisted = client.list_package_versions(domain=DOMAIN, repository="mvn", format="maven",
+                                            namespace="com.acme", package="snap",
+                                            status="Unlisted")["versions"]
+    assert [v["version"] for v in unlisted] == ["1.0-20240101.120000-1"]
+    assert maven.get(f"{base}/snap-1.0-20240102.120000-2.jar").content == b"build2"
+
+
+def npm_document(name: str, version: str, tarball: bytes, tag: str = "latest") -> dict:
+    bare = name.split("/")[-1]
+    sri = "sha512-" + base64.b64encode(hashlib.sha512(tarball).digest()).decode()
+    return {
+        "_id": name, "name": name, "dist-tags": {tag: version},
+        "versions": {version: {"name": name, "version": version, "description": "tiny",
+                               "license": "MIT", "dependencies": {"ms": "^2.0.0"},
+                               "_id": f"{name}@{version}",
+                               "dist": {"integrity": sri,
+                                        "shasum": hashlib.sha1(tarball).hexdigest(),
+                                        "tarball": f"http://x/{name}/-/{bare}-{version}.tgz"}}},
+        "_attachments": {f"{name}-{version}.tgz": {
+            "content_type": "application/octet-stream",
+            "data": base64.b64encode(tarball).decode(), "length": len(tarball)}},
+    }
+
+
+def test_npm_publish_packument_tarball_dist_tags(client, token):
+    client.create_repository(domain=DOMAIN, repository="npmrepo")
+    base = endpoint(client, "npmrepo", "npm")
+    npm = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"})
+    assert npm.get("-/ping").json() == {}
+    tgz = b"\x1f\x8b fake tarball"
+    doc = npm_document("@acme/tiny", "1.0.0", tgz)
+    assert npm.put("@acme%2ftiny", json=doc).status_code == 200
+    assert npm.put("@acme%2ftiny", json=doc).status_code == 409  # versions are immutable
+    bad = npm_document("@acme/tiny", "1.0.1", tgz)
+    bad["versions"]["1.0.1"]["dist"]["shasum"] = "0" * 40
+    assert npm.put("@acme%2ftiny", json=bad).status_code == 400
+    packument = npm.get("@acme%2ftiny").json()
+    dist = packument["versions"]["1.0.0"]["dist"]
+    assert dist["tarball"] == f"{base}@acme/tiny/-/tiny-1.0.0.tgz"
+    assert dist["shasum"] == hashlib.sha1(tgz).hexdigest()
+    assert packument["dist-tags"] == {"latest": "1.0.0"}
+    assert npm.get(dist["tarball"]).content == tgz
+    assets = client.list_package_version_assets(
+        domain=DOMAIN, repository="npmrepo", format="npm", namespace="acme", package="tiny",
+        packageVersion="1.0.0")["assets"]
+    assert [a["name"] for a in assets] == ["package.tgz"]
+    assert npm.put("@acme%2ftiny", json=npm_document("@acme/tiny", "2.0.0", b"v2",
+                                                     tag="next")).status_code == 200
+    assert npm.put("-/package/@acme%2ftiny/dist-tags/stable", content=json.dumps("1.0.0"),
+                   headers={"Content-Type": "application/json"}).status_code == 200
+    tags = npm.get("-/package/@acme%2ftiny/dist-tags").json()
+    assert tags == {"latest": "1.0.0", "next": "2.0.0", "stable": "1.0.0"}
+    assert npm.delete("-/package/@acme%2ftiny/dist-tags/next").status_code == 200
+    assert "next" not in npm.get("-/package/@acme%2ftiny/dist-tags").json()
+    assert npm.get("nothing-here").status_code == 404
+    versions = client.list_package_versions(domain=DOMAIN, repository="npmrepo", format="npm",
+                                            namespace="acme", package="tiny")
+    assert versions["defaultDisplayVersion"] == "1.0.0"  # the latest tag
+
+
+def twine_form(name: str, version: str, filename: str, data: bytes, **extra) -> tuple:
+    fields = {":action": "file_upload", "protocol_version": "1", "name": name,
+              "version": version, "filetype": "bdist_wheel", "pyversion": "py3",
+              "metadata_version": "2.1", "summary": "A tiny package",
+              "sha256_digest": hashlib.sha256(data).hexdigest(), **extra}
+    return fields, {"content": (filename, data, "application/octet-stream")}
+
+
+def test_pypi_upload_simple_page_normalisation_and_conflicts(client, token):
+    client.create_repository(domain=DOMAIN, repository="py")
+    base = endpoint(client, "py", "pypi")
+    py = httpx.Client(base_url=base, headers=auth(token))
+    wheel = b"wheel bytes"
+    data, files = twine_form("Acme_Tiny.Pkg", "1.0.0", "acme_tiny_pkg-1.0.0-py3-none-any.whl",
+                             wheel)
+    assert py.post("", data=data, files=files).status_code == 200
+    assert py.post("", data=data, files=files).status_code == 200  # identical again
+    data2, files2 = twine_form("acme-tiny-pkg", "1.0.0",
+                               "acme_tiny_pkg-1.0.0-py3-none-any.whl", b"different")
+    assert py.post("", data=data2, files=files2).status_code == 409
+    bad, bad_files = twine_form("acme-tiny-pkg", "1.0.1", "acme_tiny_pkg-1.0.1.tar.gz", b"s",
+                                sha256_digest="0" * 64)
+    assert py.post("", data=bad, files=bad_files).status_code == 400
+    page = py.get("simple/acme-tiny-pkg/")
+    sha = hashlib.sha256(wheel).hexdigest()
+    assert page.status_code == 200 and f"#sha256={sha}" in page.text
+    assert py.get("simple/Acme_Tiny.Pkg/").status_code == 301
+    assert py.get("simple/").status_code == 404  # no root listing on CodeArtifact
+    desc = describe(client, "py", "pypi", "acme-tiny-pkg", "1.0.0")
+    assert desc["packageName"] == "acme-tiny-pkg" and desc["displayName"] == "Acme_Tiny.Pkg"
+    href = page.text.split('href="')[1].split("#")[0]
+    assert httpx.get(httpx.URL(page.url).join(href), headers=auth(token)).content == wheel
