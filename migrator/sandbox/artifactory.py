@@ -122,7 +122,7 @@ class Artifactory:
         # Tests set this to an anyio.Event: AQL queries then hold their slot until it is set,
         # which makes "N running at once" observable without sleeping.
         self.aql_hold: anyio.Event | None = None
-        self._items_cache: dict[tuple[int, str, int], list[Item]] = {}
+        self._items_cache: dict[tuple[Any, ...], tuple[Seed, list[Item]]] = {}
 
     def seed(self) -> Seed:
         return self.watcher.current()
@@ -136,14 +136,16 @@ class Artifactory:
 
     def items(self, repo: Repository) -> list[Item]:
         seed = self.seed()
-        key = (id(seed), repo.name, hash((self.knobs.hostile_paths,
-                                          frozenset(self.knobs.corrupt_checksum))))
+        # The seed is compared by identity: a re-read seed never hits a stale item list.
+        key = (repo.name, self.knobs.hostile_paths, frozenset(self.knobs.corrupt_checksum))
         cached = self._items_cache.get(key)
-        if cached is None:
-            if len(self._items_cache) > 256:
-                self._items_cache.clear()
-            cached = self._items_cache[key] = repo_items(repo, self.knobs)
-        return cached
+        if cached is not None and cached[0] is seed:
+            return cached[1]
+        if len(self._items_cache) > 256:
+            self._items_cache.clear()
+        items = repo_items(repo, self.knobs)
+        self._items_cache[key] = (seed, items)
+        return items
 
     def authenticate(self, request: Request) -> tuple[str, User] | Response:
         header = request.headers.get("authorization")

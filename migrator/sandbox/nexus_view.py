@@ -96,20 +96,23 @@ class NexusViews:
     def __init__(self, registry: IdRegistry, knobs: Knobs) -> None:
         self.registry = registry
         self.knobs = knobs
-        self._cache: dict[tuple[int, str, str], RepoView] = {}
+        self._cache: dict[tuple[Any, ...], tuple[Seed, RepoView]] = {}
         self._lock = threading.Lock()
 
     def view(self, seed: Seed, repo: Repository, base_url: str) -> RepoView:
-        key = (id(seed), repo.name, base_url)
+        # Knobs change what is listed (hostile entries) and generated (packument shasums). The
+        # seed object itself is compared by identity, so a re-read seed never hits a stale view.
+        key = (repo.name, base_url, self.knobs.hostile_paths,
+               frozenset(self.knobs.corrupt_checksum))
         with self._lock:
             cached = self._cache.get(key)
-        if cached is not None:
-            return cached
+        if cached is not None and cached[0] is seed:
+            return cached[1]
         built = self._build(seed, repo, base_url)
         with self._lock:
             if len(self._cache) > 256:
                 self._cache.clear()
-            self._cache[key] = built
+            self._cache[key] = (seed, built)
         return built
 
     # -- building ---------------------------------------------------------------------------------
