@@ -35,6 +35,8 @@ __all__ = ["PlanSummary", "RepositoryPlan", "plan"]
 
 logger = logging.getLogger(__name__)
 
+_PLAN_OPEN = "plan.crawl_open"  # "1" while a plan's crawl is running or was interrupted
+
 OnPage = Callable[[str, int, Page], None]
 CrawlerFactory = Callable[[Any], Crawler]
 
@@ -174,6 +176,10 @@ async def plan(
 ) -> PlanSummary:
     """Crawl every mapped repository of `manifest` into `queue` and summarise the state.
 
+    When the state holds an interrupted crawl, this resumes it: unfinished repositories continue
+    from their saved cursor and completed ones are not read again. Otherwise every repository
+    is crawled from the beginning (a sync: the queue keeps what was already done).
+
     `crawler_factory(manifest.source)` builds the crawler (tests inject one with an in-process
     transport); by default `migrator.sources.make_crawler`. `on_page(repository, page_number,
     page)` is called after each page is recorded (progress; tests stop a crawl from it).
@@ -201,14 +207,22 @@ async def plan(
                 source=repo.name, target=mapping.target, format=repo.format,
                 repo_type=repo.type, mode=mode, stage=mapping.stage)
             jobs.append((repo, mapping, repo_id))
+        # A plan that follows an interrupted plan is a resume: it finishes what was interrupted
+        # (and what never started) and leaves completed repositories alone, so no page is read
+        # twice. After a plan that finished, every repository is crawled afresh (sync).
+        resuming = queue.get_meta(_PLAN_OPEN) == "1"
+        queue.set_meta(_PLAN_OPEN, "1")
+        todo = [job for job in jobs
+                if not (resuming and queue.crawl_state(job[2]).status == "complete")]
         limiter = anyio.CapacityLimiter(options.source_concurrency)
         try:
             async with anyio.create_task_group() as tg:
-                for repo, mapping, repo_id in jobs:
+                for repo, mapping, repo_id in todo:
                     tg.start_soon(_crawl_one, crawler, queue, repo, mapping, repo_id,
                                   options.snapshots, limiter, on_page)
         except BaseExceptionGroup as group:
             raise _first_error(group) from None
+        queue.set_meta(_PLAN_OPEN, "0")
     finally:
         await crawler.aclose()
     return summarise(queue, [repo_id for _, _, repo_id in jobs], not_crawled,

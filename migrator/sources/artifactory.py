@@ -3,9 +3,10 @@
 Listing strategy per repository (reference §2.4, §2.6, pitfalls 10-15):
 
 1. **File List** (`/api/storage/<repo>/?list&deep=1&listFolders=0&includeRootPath=0`, Pro only):
-   the whole tree in one streamed response. Its items are handed out in pages of `page_size`
-   with the cursor `filelist:<n>`; a resume re-reads the one listing response and skips the `n`
-   items already recorded (File List has no paging: that single request is the page in flight).
+   the whole tree in one response, with no paging. It is recorded as **one page**, so it is
+   either checkpointed entirely or is the one page in flight. A repository with more than
+   `filelist_max_files` files is paged with AQL instead (bounded pages, flat memory, resumable
+   mid-way): one request shows which case we are in.
 2. On OSS the File List answers **400** "available only in Artifactory Pro": we remember that and
    use **AQL**: `items.find({"repo":..,"type":"file"})` with item fields only (properties in
    `.include` would break paging), a stable `sort` on path and name, and `offset`/`limit` paging;
@@ -22,6 +23,7 @@ say which npm/PyPI package a file is (local repositories accept any path), the i
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -36,6 +38,8 @@ from migrator.sources import Found, Page, build_asset
 from migrator.sources.http import SourceHTTP, SourceStatusError, make_client
 
 __all__ = ["ArtifactoryCrawler", "aql_query"]
+
+logger = logging.getLogger(__name__)
 
 AQL_FIELDS = ("repo", "path", "name", "size", "modified", "actual_sha1", "actual_md5", "sha256")
 _PROPERTY_FORMATS = (Format.NPM, Format.PYPI)
@@ -70,6 +74,7 @@ class ArtifactoryCrawler:
         *,
         listing: str = "auto",
         page_size: int = 1000,
+        filelist_max_files: int = 10_000,
         policy: RetryPolicy = SOURCE_LISTING,
         sleep: Sleep | None = None,
         aql_concurrency: int = 2,
@@ -79,6 +84,7 @@ class ArtifactoryCrawler:
         self.http = SourceHTTP(client, system=self.system, policy=policy, sleep=sleep)
         self.base_url = str(client.base_url).rstrip("/")
         self.page_size = page_size
+        self.filelist_max_files = filelist_max_files
         self.filelist_available: bool | None = None if listing == "auto" else listing == "filelist"
         # Artifactory ≥7.84 queues, then 429s, more than ~3 concurrent AQL queries.
         self._aql_slots = anyio.Semaphore(aql_concurrency)
@@ -158,17 +164,18 @@ class ArtifactoryCrawler:
                 f"Artifactory repository {repository.name!r} is virtual; crawl its members instead"
             )
         kind, _, position = (cursor or "").partition(":")
-        if cursor and (kind not in ("aql", "filelist") or not position.isdigit()):
-            raise SourceError(f"saved Artifactory cursor {cursor!r} is not one migrator writes")
-        start = int(position) if cursor else 0
-        if kind != "aql" and self.filelist_available is not False:
+        if cursor and (kind != "aql" or not position.isdigit()):
+            raise SourceError(f"saved Artifactory cursor {cursor!r} is not one migrator writes",
+                              hint="use a new state file to crawl this repository again")
+        if cursor is None and self.filelist_available is not False:
             listing = await self._file_list(repository)
-            if listing is not None:
-                async for page in self._filelist_pages(repository, listing, start):
-                    yield page
+            if listing is not None and len(listing) <= self.filelist_max_files:
+                yield await self._filelist_page(repository, listing)
                 return
-            start = 0  # File List turned out unavailable: AQL from the beginning
-        async for page in self._aql_pages(repository, start):
+            if listing is not None:
+                logger.info("%s: File List has %d files; paging with AQL instead",
+                            repository.name, len(listing))
+        async for page in self._aql_pages(repository, int(position) if cursor else 0):
             yield page
 
     async def _file_list(self, repository: SourceRepository) -> list[dict[str, Any]] | None:
@@ -190,31 +197,16 @@ class ArtifactoryCrawler:
             )
         return [f for f in files if isinstance(f, dict) and not f.get("folder")]
 
-    async def _filelist_pages(
-        self, repository: SourceRepository, files: list[dict[str, Any]], start: int
-    ) -> AsyncIterator[Page]:
-        total = len(files)
-        position = min(start, total)
-        listing_request = 1  # the one File List request, charged to the first page
-        while True:
-            chunk = files[position : position + self.page_size]
-            items, requests = await self._assets(
-                repository,
-                [(f.get("uri"), f.get("size"), {"sha1": f.get("sha1"), "sha2": f.get("sha2")},
-                  f.get("lastModified")) for f in chunk],
-                strip_leading_slash=True,
-            )
-            position += len(chunk)
-            done = position >= total
-            yield Page(
-                items=items,
-                cursor=None if done else f"filelist:{position}",
-                done=done,
-                requests=requests + listing_request,
-            )
-            listing_request = 0
-            if done:
-                return
+    async def _filelist_page(
+        self, repository: SourceRepository, files: list[dict[str, Any]]
+    ) -> Page:
+        items, requests = await self._assets(
+            repository,
+            [(f.get("uri"), f.get("size"), {"sha1": f.get("sha1"), "sha2": f.get("sha2")},
+              f.get("lastModified")) for f in files],
+            strip_leading_slash=True,  # File List `uri`s are relative to the folder: "/a/b.jar"
+        )
+        return Page(items=items, cursor=None, done=True, requests=1 + requests)
 
     async def _aql_pages(self, repository: SourceRepository, offset: int) -> AsyncIterator[Page]:
         key = self.storage_key(repository)

@@ -13,12 +13,17 @@ import json
 import re
 import tarfile
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pkginfo
 import pytest
 from packaging.utils import canonicalize_name
+
+from migrator.sources import Crawler, crawler_class
 
 SEED = Path(__file__).resolve().parents[2] / "sample-manifests" / "seed"
 SIDECAR = re.compile(r"\.(md5|sha1|sha256|sha512)$")
@@ -120,6 +125,78 @@ def digest(file: Path, algorithm: str) -> str:
     return hashlib.new(algorithm, file.read_bytes()).hexdigest()
 
 
-@pytest.fixture(scope="session")
-def seed_dir() -> Path:
-    return SEED
+PUBLIC_BASE = "https://public-base-url.example"  # the server's configured Base URL: never used
+
+
+class RecordingTransport(httpx.AsyncBaseTransport):
+    """ASGI transport that also records (method, path, query, body) of every request.
+
+    The emulators' request logs keep method, path and query; an AQL page is identified by its
+    body (the offset), so the resume test needs the body too.
+    """
+
+    def __init__(self, app: Any, record: list[tuple[str, str, str, bytes]]) -> None:
+        self.inner = httpx.ASGITransport(app=app)
+        self.record = record
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        self.record.append((request.method, request.url.path, request.url.query.decode(), body))
+        return await self.inner.handle_async_request(request)
+
+
+@dataclass
+class Source:
+    """One emulated server and how to reach it."""
+
+    kind: str  # nexus | artifactory
+    label: str
+    url: str
+    credentials: dict[str, str]
+    build: Callable[..., Any]  # (**knobs) -> ASGI app
+    requests: list[tuple[str, str, str, bytes]] = field(default_factory=list)
+
+    def app(self, **knobs: Any) -> Any:
+        return self.build(**knobs)
+
+    def crawler(self, app: Any, *, username: str | None = None,
+                password: str | None = None, **options: Any) -> Crawler:
+        user, secret = self.user_and_secret()
+        return crawler_class(self.kind).from_settings(
+            self.url, username=username or user, password=password or secret,
+            transport=RecordingTransport(app, self.requests), **options)
+
+    def user_and_secret(self) -> tuple[str, str]:
+        prefix = self.kind.upper()
+        return self.credentials[f"{prefix}_USERNAME"], self.credentials[f"{prefix}_PASSWORD"]
+
+
+def _nexus(mode: str) -> Source:
+    from migrator.sandbox import nexus
+
+    return Source("nexus", f"nexus-{mode}", "http://nexus.test", nexus.DEFAULT_CREDENTIALS,
+                  lambda **k: nexus.build_app(SEED, mode=mode, base_url=PUBLIC_BASE, **k))
+
+
+def _artifactory(edition: str) -> Source:
+    from migrator.sandbox import artifactory
+
+    return Source("artifactory", f"artifactory-{edition}", "http://artifactory.test",
+                  artifactory.DEFAULT_CREDENTIALS,
+                  lambda **k: artifactory.build_app(
+                      SEED, edition=edition, base_url=f"{PUBLIC_BASE}/artifactory", **k))
+
+
+SOURCES = {
+    "nexus-sql": lambda: _nexus("sql"),
+    "nexus-orient": lambda: _nexus("orient"),
+    "artifactory-pro": lambda: _artifactory("pro"),
+    "artifactory-oss": lambda: _artifactory("oss"),
+}
+
+
+@pytest.fixture(params=sorted(SOURCES))
+def source(request: pytest.FixtureRequest) -> Source:
+    return SOURCES[request.param]()
+
+

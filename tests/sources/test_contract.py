@@ -7,8 +7,6 @@ find is computed from the seed files on disk (conftest.py), never from a crawler
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -17,65 +15,9 @@ import pytest
 
 from migrator.errors import SourceAuthError, SourceError
 from migrator.models import AssetKind, Format, RepoType, SourceRepository
-from migrator.sources import Crawler, Page, crawler_class
+from migrator.sources import Crawler, Page
 
-from .conftest import SEED, Expected, digest, expected, seed_repos
-
-PUBLIC_BASE = "https://public-base-url.example"  # the server's configured Base URL: never used
-
-
-@dataclass
-class Source:
-    """One emulated server and how to reach it."""
-
-    kind: str  # nexus | artifactory
-    label: str
-    url: str
-    credentials: dict[str, str]
-    build: Callable[..., Any]  # (**knobs) -> ASGI app
-
-    def app(self, **knobs: Any) -> Any:
-        return self.build(**knobs)
-
-    def crawler(self, app: Any, *, username: str | None = None,
-                password: str | None = None, **options: Any) -> Crawler:
-        user, secret = self.user_and_secret()
-        return crawler_class(self.kind).from_settings(
-            self.url, username=username or user, password=password or secret,
-            transport=httpx.ASGITransport(app=app), **options)
-
-    def user_and_secret(self) -> tuple[str, str]:
-        prefix = self.kind.upper()
-        return self.credentials[f"{prefix}_USERNAME"], self.credentials[f"{prefix}_PASSWORD"]
-
-
-def _nexus(mode: str) -> Source:
-    from migrator.sandbox import nexus
-
-    return Source("nexus", f"nexus-{mode}", "http://nexus.test", nexus.DEFAULT_CREDENTIALS,
-                  lambda **k: nexus.build_app(SEED, mode=mode, base_url=PUBLIC_BASE, **k))
-
-
-def _artifactory(edition: str) -> Source:
-    from migrator.sandbox import artifactory
-
-    return Source("artifactory", f"artifactory-{edition}", "http://artifactory.test",
-                  artifactory.DEFAULT_CREDENTIALS,
-                  lambda **k: artifactory.build_app(
-                      SEED, edition=edition, base_url=f"{PUBLIC_BASE}/artifactory", **k))
-
-
-SOURCES = {
-    "nexus-sql": lambda: _nexus("sql"),
-    "nexus-orient": lambda: _nexus("orient"),
-    "artifactory-pro": lambda: _artifactory("pro"),
-    "artifactory-oss": lambda: _artifactory("oss"),
-}
-
-
-@pytest.fixture(params=sorted(SOURCES))
-def source(request: pytest.FixtureRequest) -> Source:
-    return SOURCES[request.param]()
+from .conftest import PUBLIC_BASE, SEED, Expected, Source, digest, expected, seed_repos
 
 
 async def crawl_all(crawler: Crawler, repo: SourceRepository,
