@@ -53,9 +53,8 @@ def require_token(store: Store, authorization: str | None, realm: str) -> str:
     token = token_from_header(authorization)
     expiry = store.tokens.get(token) if token else None
     if expiry is None or expiry <= store.clock():
-        raise NativeError(
-            401,
-            "Unauthorized",
-            {"WWW-Authenticate": f'Bearer realm="{realm}", Basic realm="{realm}"'},
-        )
+        bearer, basic = f'Bearer realm="{realm}"', f'Basic realm="{realm}"'
+        if store.behaviour.combined_challenge:
+            raise NativeError(401, "Unauthorized", {"WWW-Authenticate": f"{bearer}, {basic}"})
+        raise NativeError(401, "Unauthorized", challenges=[bearer, basic])
     return token

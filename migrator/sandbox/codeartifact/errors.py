@@ -80,15 +80,21 @@ class Throttling(ApiError):
 class NativeError(Exception):
     """A plain HTTP error of a package-manager endpoint (text body, no AWS error shape)."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None,
+                 challenges: list[str] | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.extra_headers = headers or {}
+        self.challenges = challenges or []  # one WWW-Authenticate field each
 
     def to_response(self, as_json: bool = False) -> Response:
         if as_json:
             body, ctype = json.dumps({"error": self.message}), "application/json"
         else:
             body, ctype = self.message + "\n", "text/plain; charset=utf-8"
-        return Response(body, self.status, headers={"Content-Type": ctype, **self.extra_headers})
+        response = Response(body, self.status,
+                            headers={"Content-Type": ctype, **self.extra_headers})
+        for challenge in self.challenges:
+            response.raw_headers.append((b"www-authenticate", challenge.encode()))
+        return response

@@ -61,6 +61,9 @@ class Behaviour:
     publish_delay: float = 0.0  # eventual consistency of list/describe APIs after a publish
     token_default_duration: int = 43200
     session_token_duration: int = 3600  # what duration=0 ("the role session") lasts
+    # 401 challenges: seen as one `Bearer ..., Basic ...` field from the npm endpoint; sent as
+    # two fields by default (same meaning per RFC 9110), which Maven's HTTP client also parses.
+    combined_challenge: bool = False
 
 
 @dataclass
