@@ -64,6 +64,7 @@ class ServeOptions:
     external_connections: dict[str, str] = field(default_factory=dict)
     sources: bool = True  # also run the Nexus and Artifactory emulators
     clock: Callable[[], float] = time.time  # wall clock of the emulator (injectable in tests)
+    monotonic: Callable[[], float] = time.monotonic  # the quotas' clock (injectable in tests)
 
 
 class _Server(uvicorn.Server):
@@ -117,7 +118,7 @@ class Sandbox:
         self.emulator = Emulator(
             account=options.domain_owner, region=options.region, data_dir=options.data_dir,
             behaviour=options.behaviour, quotas=options.quotas, faults=options.faults,
-            clock=options.clock,
+            clock=options.clock, monotonic=options.monotonic,
             external_connections={**connections, **options.external_connections},
             mounts=mounts)
         self.apps: dict[str, Any] = {"codeartifact": self.emulator}

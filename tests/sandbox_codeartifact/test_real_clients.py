@@ -130,7 +130,8 @@ def test_mvn_deploy_file_then_dependency_get_and_unfinished_is_invisible(client,
     def get(version: str, local: str) -> subprocess.CompletedProcess:
         return run([*mvn, f"-Dmaven.repo.local={tmp_path / local}",
                     "org.apache.maven.plugins:maven-dependency-plugin:3.5.0:get",
-                    f"-Dartifact=com.acme:demo:{version}", f"-DremoteRepositories=ca::default::{url}",
+                    f"-Dartifact=com.acme:demo:{version}",
+                    f"-DremoteRepositories=ca::default::{url}",
                     "-Dtransitive=false"], check=False)
 
     jar = tmp_path / "demo-1.0.0.jar"
