@@ -95,11 +95,8 @@ def test_scaled_quota(sandbox_factory):
 
 
 def statuses(sb, n: int) -> list[int]:
-    out = []
-    for _ in range(n):
-        r = httpx.post(f"{sb.base_url}/v1/domains", headers={"Authorization": "x"}, json={})
-        out.append(r.status_code)
-    return out
+    with httpx.Client(headers={"Authorization": "x"}) as http:
+        return [http.post(f"{sb.base_url}/v1/domains", json={}).status_code for _ in range(n)]
 
 
 def test_seeded_faults_replay_identically(sandbox_factory):

@@ -1,0 +1,153 @@
+"""`python -m migrator.sandbox.serve serve` as a separate process: the JSON line, the
+manifest, pre-created repositories, prewarm through the built-in public registry, state kept
+across a restart in --data-dir, and a clean stop on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .conftest import make_client
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED = ROOT / "sample-manifests" / "seed"
+
+
+class Served:
+    def __init__(self, *args: str) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "migrator.sandbox.serve", "serve", "--seed", str(SEED), *args],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.info = self._ready_line(timeout=30)
+
+    def _ready_line(self, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stdout], [], [], 0.2)
+            if ready:
+                line = self.proc.stdout.readline()
+                if line:
+                    return json.loads(line)
+            if self.proc.poll() is not None:
+                break
+        self.stop()
+        raise AssertionError(f"no JSON line from serve: {self.proc.stderr.read()}")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                return self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise
+        return self.proc.returncode
+
+
+@pytest.fixture
+def served():
+    started: list[Served] = []
+
+    def start(*args: str) -> Served:
+        s = Served(*args)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+def test_json_line_manifest_precreated_repositories_and_sigterm(served, tmp_path):
+    manifest = tmp_path / "manifest.toml"
+    s = served("--write-manifest", str(manifest))
+    ca = s.info["codeartifact"]
+    assert ca["domain"] == "demo" and ca["domain_owner"] == "111122223333"
+    assert ca["region"] == "us-east-1" and ca["endpoint_url"].startswith("http://127.0.0.1:")
+    assert s.info["nexus"]["url"].startswith("http://127.0.0.1:")
+    env = s.info["env"]
+    assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"} <= set(env)
+    doc = tomllib.loads(manifest.read_text())
+    assert doc["source"]["kind"] == "nexus" and doc["source"]["url"] == s.info["nexus"]["url"]
+    assert doc["source"]["username_env"] in env and doc["source"]["password_env"] in env
+    assert doc["target"]["endpoint_url"] == ca["endpoint_url"]
+    modes = {r["source"]: r["mode"] for r in doc["repositories"]}
+    assert modes["maven-releases"] == "copy" and modes["npm-proxy"] == "prewarm"
+    assert "npm-all" not in modes and "maven-public" not in modes  # groups are left out
+    assert all(r["source"] == r["target"] for r in doc["repositories"])
+    client = make_client(ca["endpoint_url"])
+    for repo in doc["repositories"]:
+        client.describe_repository(domain="demo", repository=repo["target"])
+    proxy = client.describe_repository(domain="demo", repository="npm-proxy")["repository"]
+    assert proxy["upstreams"] == [{"repositoryName": "npm-store"}]
+    store = client.describe_repository(domain="demo", repository="npm-store")["repository"]
+    assert store["externalConnections"][0]["externalConnectionName"] == "public:npmjs"
+    assert s.stop() == 0
+
+
+def test_prewarm_through_public_registry_and_state_survives_restart(served, tmp_path):
+    data = tmp_path / "state"
+    s = served("--data-dir", str(data))
+    url = s.info["codeartifact"]["endpoint_url"]
+    client = make_client(url)
+    token = client.get_authorization_token(domain="demo")["authorizationToken"]
+    auth = {"Authorization": f"Bearer {token}"}
+    npm = client.get_repository_endpoint(domain="demo", repository="npm-proxy",
+                                         format="npm")["repositoryEndpoint"]
+    packument = httpx.get(f"{npm}ms", headers=auth).json()
+    tarball = packument["versions"]["2.1.3"]["dist"]["tarball"]
+    assert tarball.startswith(npm)  # rewritten to the CodeArtifact repository
+    body = httpx.get(tarball, headers=auth).content
+    seed_file = SEED / "npm-proxy/ms/-/ms-2.1.3.tgz"
+    assert body == seed_file.read_bytes()
+    coords = {"domain": "demo", "format": "npm", "package": "ms", "packageVersion": "2.1.3"}
+    for repo in ("npm-proxy", "npm-store"):  # retained downstream and at the connection
+        desc = client.describe_package_version(repository=repo, **coords)["packageVersion"]
+        assert desc["origin"] == {"domainEntryPoint": {"externalConnectionName": "public:npmjs"},
+                                  "originType": "EXTERNAL"}
+    pkg = client.describe_package(domain="demo", repository="npm-proxy", format="npm",
+                                  package="ms")["package"]
+    assert pkg["originConfiguration"]["restrictions"] == {"publish": "BLOCK",
+                                                          "upstream": "ALLOW"}
+    pypi = client.get_repository_endpoint(domain="demo", repository="pypi-proxy",
+                                          format="pypi")["repositoryEndpoint"]
+    basic = {"Authorization": "Basic " + base64.b64encode(f"aws:{token}".encode()).decode()}
+    page = httpx.get(f"{pypi}simple/six/", headers=basic)
+    assert page.status_code == 200 and "six-1.16.0-py2.py3-none-any.whl" in page.text
+    maven = client.get_repository_endpoint(domain="demo", repository="maven-central",
+                                           format="maven")["repositoryEndpoint"]
+    jar = httpx.get(f"{maven}commons-cli/commons-cli/1.5.0/commons-cli-1.5.0.jar", headers=basic)
+    assert jar.content == (SEED / "maven-central/commons-cli/commons-cli/1.5.0/"
+                                  "commons-cli-1.5.0.jar").read_bytes()
+    payload = b"kept across restarts"
+    client.publish_package_version(
+        domain="demo", repository="raw-files", format="generic", namespace="n", package="p",
+        packageVersion="1", assetContent=payload, assetName="a",
+        assetSHA256=hashlib.sha256(payload).hexdigest())
+    log = httpx.get(f"{url}/_sandbox/requests?entries=0").json()
+    assert log["by_operation"]["PublishPackageVersion"] == 1
+    assert s.stop() == 0
+
+    again = served("--data-dir", str(data))
+    client = make_client(again.info["codeartifact"]["endpoint_url"])
+    got = client.get_package_version_asset(domain="demo", repository="raw-files",
+                                           format="generic", namespace="n", package="p",
+                                           packageVersion="1", asset="a")
+    assert got["asset"].read() == payload
+    desc = client.describe_package_version(repository="npm-proxy", **coords)["packageVersion"]
+    assert desc["origin"]["originType"] == "EXTERNAL"
