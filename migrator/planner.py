@@ -113,6 +113,8 @@ class PlanSummary:
                  for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         for r in self.repositories:
+            if r.note:
+                lines.append(f"  {r.source}: {r.note}")
             if r.crawl != "complete":
                 lines.append(f"! {r.source}: crawl {r.crawl} after {r.pages} pages; run plan "
                              "again to resume")
@@ -192,6 +194,7 @@ async def plan(
     )
     crawler = factory(manifest.source)
     not_crawled: list[tuple[str, str]] = []
+    notes: dict[str, str] = {}
     try:
         known = {r.name: r for r in await crawler.repositories()}
         jobs: list[tuple[SourceRepository, Any, int]] = []
@@ -203,6 +206,9 @@ async def plan(
                 continue
             # Proxy/remote caches hold public packages: pre-warmed through upstreams, never copied.
             mode = "prewarm" if repo.type is RepoType.PROXY else mapping.mode
+            if mode != mapping.mode:
+                notes[repo.name] = ("proxy/remote cache of public packages: pre-warmed through "
+                                    "the target's upstreams, not copied")
             repo_id = queue.upsert_repository(
                 source=repo.name, target=mapping.target, format=repo.format,
                 repo_type=repo.type, mode=mode, stage=mapping.stage)
@@ -225,8 +231,11 @@ async def plan(
         queue.set_meta(_PLAN_OPEN, "0")
     finally:
         await crawler.aclose()
-    return summarise(queue, [repo_id for _, _, repo_id in jobs], not_crawled,
-                     options.rate_budget)
+    summary = summarise(queue, [repo_id for _, _, repo_id in jobs], not_crawled,
+                        options.rate_budget)
+    for row in summary.repositories:
+        row.note = notes.get(row.source)
+    return summary
 
 
 def _why_not_crawled(mapping: Any, repo: SourceRepository | None, kind: str) -> str | None:

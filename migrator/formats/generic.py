@@ -14,6 +14,8 @@ repository only has paths, so migrator maps them like this (`R` is the source re
    Raw files can be overwritten at the source; a changed file later meets the immutable
    CodeArtifact asset and is reported as a conflict, never silently replaced.
 3. The **asset name** is the file name.
+4. Files inside a dot-folder (`.npm/`, `.index/`, ...) are the repository manager's own
+   metadata and are not migrated.
 
 Names must fit CodeArtifact's rules (1-255 characters, no `#`, `/` or whitespace; asset names:
 letters, digits, single inner spaces and ``~!@^&()-`_+[]{};,.``); otherwise the file is refused.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
@@ -43,7 +43,6 @@ class Page:
     cursor: str | None  # what fetches the next page; None once the listing is exhausted
     done: bool
     requests: int = 1  # source requests this page cost (properties look-ups included)
-    notes: tuple[str, ...] = field(default=())
 
 
 @runtime_checkable
@@ -164,4 +163,5 @@ def make_crawler(
         transport=transport,
         sleep=sleep,
         max_connections=max_connections,
+        verify=getattr(source, "verify_tls", True),
     )

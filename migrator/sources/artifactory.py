@@ -100,6 +100,7 @@ class ArtifactoryCrawler:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep | None = None,
         max_connections: int = 8,
+        verify: bool = True,
         **options: Any,
     ) -> ArtifactoryCrawler:
         client = make_client(
@@ -109,6 +110,7 @@ class ArtifactoryCrawler:
             token=token,
             transport=transport,
             max_connections=max_connections,
+            verify=verify,
         )
         return cls(client, sleep=sleep, **options)
 

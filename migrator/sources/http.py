@@ -42,6 +42,7 @@ def make_client(
     transport: httpx.AsyncBaseTransport | None = None,
     max_connections: int = 8,
     timeout: httpx.Timeout = DEFAULT_TIMEOUT,
+    verify: bool = True,
 ) -> httpx.AsyncClient:
     """An `httpx.AsyncClient` for one source server.
 
@@ -63,6 +64,7 @@ def make_client(
         timeout=timeout,
         limits=httpx.Limits(max_connections=max_connections),
         follow_redirects=False,
+        verify=verify,
     )
 
 

@@ -59,6 +59,7 @@ class NexusCrawler:
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep | None = None,
         max_connections: int = 8,
+        verify: bool = True,
     ) -> NexusCrawler:
         # Nexus has no bearer tokens: Pro user tokens are a name/pass code pair used as Basic.
         client = make_client(
@@ -67,6 +68,7 @@ class NexusCrawler:
             password=password if password is not None else token,
             transport=transport,
             max_connections=max_connections,
+            verify=verify,
         )
         return cls(client, sleep=sleep)
 
