@@ -41,6 +41,7 @@ from migrator.sandbox.artifactory_items import (
     repo_items,
     resolve_key,
     storage_key,
+    stored_path,
 )
 from migrator.sandbox.nexus_view import (
     members_deep,
@@ -101,7 +102,8 @@ class Artifactory:
                  knobs: Knobs, users: dict[str, User], tokens: dict[str, str], anonymous: bool,
                  max_concurrent_aql: int, aql_queue_timeout: float, aql_include_replaces: bool,
                  aql_hard_limit: int | None, aql_remote_key_is_cache: bool,
-                 base_url: str | None) -> None:
+                 base_url: str | None, download_redirect: bool,
+                 redirect_base: str | None, npm_scoped_layout: str) -> None:
         if edition not in ("pro", "oss"):
             raise ValueError(f"edition must be 'pro' or 'oss', not {edition!r}")
         self.watcher = SeedWatcher(seed_dir)
@@ -117,6 +119,12 @@ class Artifactory:
         self.aql_hard_limit = aql_hard_limit
         self.aql_remote_key_is_cache = aql_remote_key_is_cache
         self.base_url = base_url.rstrip("/") if base_url else None
+        self.download_redirect = download_redirect
+        if npm_scoped_layout not in ("seed", "artifactory"):
+            raise ValueError("npm_scoped_layout must be 'seed' or 'artifactory'")
+        self.npm_scoped_layout = npm_scoped_layout
+        self.redirect_base = redirect_base.rstrip("/") if redirect_base else None
+        self.signing_key = os.urandom(16)
         self.aql_active = 0
         self._aql_lock = threading.Lock()
         # Tests set this to an anyio.Event: AQL queries then hold their slot until it is set,
@@ -143,7 +151,7 @@ class Artifactory:
             return cached[1]
         if len(self._items_cache) > 256:
             self._items_cache.clear()
-        items = repo_items(repo, self.knobs)
+        items = repo_items(repo, self.knobs, npm_scoped_layout=self.npm_scoped_layout)
         self._items_cache[key] = (seed, items)
         return items
 
@@ -179,6 +187,9 @@ def build_app(
     aql_hard_limit: int | None = None,
     aql_remote_key_is_cache: bool = False,
     base_url: str | None = None,
+    download_redirect: bool = False,
+    redirect_base: str | None = None,
+    npm_scoped_layout: str = "seed",
     latency: float = 0.0,
     error_rate: float = 0.0,
     seed: int = 0,
@@ -201,6 +212,16 @@ def build_app(
                             uncertain); by default only `<key>-cache` does
     base_url                the external URL, e.g. "https://art.example/artifactory"; None =
                             the called host + "/artifactory"
+    download_redirect       file downloads answer 302 to a pre-signed "blob store" URL on
+                            another host (S3/CloudFront direct download), which refuses requests
+                            that still carry the Authorization header (400); a request with
+                            `X-JFrog-Download-Redirect-To: None` is served directly
+    redirect_base           that other host, e.g. "http://localhost:8082"; None = the called
+                            port on "localhost" (or on "127.0.0.1" when "localhost" was called)
+    npm_scoped_layout       "seed": files where the seed has them; "artifactory": scoped
+                            tarballs of LOCAL npm repositories at
+                            `@scope/name/-/@scope/name-<v>.tgz`, as `npm publish` stores them
+                            there (remote caches keep the short name)
     latency, error_rate, seed, corrupt_checksum, hostile_paths
                             test switches (migrator.sandbox.seed_runtime.Knobs)
     users, tokens, anonymous
@@ -218,11 +239,14 @@ def build_app(
                       anonymous=anonymous, max_concurrent_aql=max_concurrent_aql,
                       aql_queue_timeout=aql_queue_timeout,
                       aql_include_replaces=aql_include_replaces, aql_hard_limit=aql_hard_limit,
-                      aql_remote_key_is_cache=aql_remote_key_is_cache, base_url=base_url)
+                      aql_remote_key_is_cache=aql_remote_key_is_cache, base_url=base_url,
+                      download_redirect=download_redirect, redirect_base=redirect_base,
+                      npm_scoped_layout=npm_scoped_layout)
     from migrator.sandbox import artifactory_routes
 
     inner = artifactory_routes.routes(art)
-    app = Starlette(routes=[*sandbox_routes(knobs, log), Mount("/artifactory", routes=inner)])
+    app = Starlette(routes=[*sandbox_routes(knobs, log), artifactory_routes.blobstore_route(art),
+                            Mount("/artifactory", routes=inner)])
     app.add_middleware(SandboxMiddleware, knobs=knobs, log=log, error_body=error)
     app.state.request_log = log
     app.state.knobs = knobs
@@ -309,7 +333,9 @@ def npm_packument_for(art: Artifactory, seed: Seed, repo: Repository, name: str,
     for f in npm_tarballs(seed, repo, name):
         assert f.npm is not None
         digests = art.knobs.reported(f.repo, f.path, f.digests)
-        url = f"{base}/api/npm/{repo.name}/{f.path}"
+        owner = seed.repository(f.repo)
+        where = stored_path(owner, f, art.npm_scoped_layout) if owner else f.path
+        url = f"{base}/api/npm/{repo.name}/{where}"
         versions.append(derive.NpmVersion(f.npm, url, digests["sha1"], digests["sha512"],
                                           f.mtime))
     return derive.npm_packument(name, versions, dist_tags=dist_tags, deprecated=deprecated,

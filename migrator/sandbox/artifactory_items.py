@@ -94,7 +94,22 @@ def derived_properties(repo: Repository, f: SeedFile) -> list[tuple[str, str]]:
     return props
 
 
-def repo_items(repo: Repository, knobs: Knobs, *, folders: bool = True) -> list[Item]:
+def stored_path(repo: Repository, f: SeedFile, npm_scoped_layout: str) -> str:
+    """Where Artifactory keeps a seed file. With `npm_scoped_layout="artifactory"`, a scoped
+    tarball in a LOCAL npm repository sits where `npm publish` puts it there,
+    `@scope/name/-/@scope/name-<ver>.tgz`; remote caches keep `@scope/name/-/name-<ver>.tgz`."""
+    if (npm_scoped_layout == "artifactory" and repo.type == "hosted" and f.npm is not None
+            and f.npm["name"].startswith("@")):
+        folder, _, filename = f.path.rpartition("/")
+        scope = f.npm["name"].split("/")[0]
+        if folder.endswith("/-") and not folder.endswith(f"/-/{scope}"):
+            return f"{folder}/{scope}/{filename}"
+    return f.path
+
+
+def repo_items(
+    repo: Repository, knobs: Knobs, *, folders: bool = True, npm_scoped_layout: str = "seed"
+) -> list[Item]:
     """Items stored in a (non-virtual) repository, files and folders, sorted by path."""
     key = storage_key(repo)
     sidecars: dict[str, dict[str, str]] = {}
@@ -111,12 +126,13 @@ def repo_items(repo: Repository, knobs: Knobs, *, folders: bool = True) -> list[
     for f in repo.files:
         if repo.format == "maven2" and f.kind == "sidecar":
             continue
-        folder, _, name = f.path.rpartition("/")
+        where = stored_path(repo, f, npm_scoped_layout)
+        folder, _, name = where.rpartition("/")
         actual = knobs.reported(repo.name, f.path, f.digests)
         original = {**actual, **sidecars.get(f.path, {})}
         items.append(Item(key, folder or ".", name, "file", f.size, f.mtime, actual, original,
                           derived_properties(repo, f), f.read_bytes))
-        parts = f.path.split("/")[:-1]
+        parts = where.split("/")[:-1]
         for i in range(1, len(parts) + 1):
             p = "/".join(parts[:i])
             folder_times[p] = max(folder_times.get(p, 0.0), f.mtime)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -230,6 +232,10 @@ def routes(art: Artifactory) -> list[Route]:
             return Response(body, media_type="text/html")
         item = find_file(art, repo, path)
         if item is not None:
+            if art.download_redirect and request.headers.get(
+                "x-jfrog-download-redirect-to", ""
+            ).lower() != "none":
+                return _redirect_to_blobstore(art, request, key, path)
             return _file_response(request, item, path)
         stem, _, algo = path.rpartition(".")
         if algo in ("sha1", "md5", "sha256"):
@@ -290,6 +296,53 @@ def routes(art: Artifactory) -> list[Route]:
         Route("/{key}/{path:path}", content, methods=["GET", "HEAD"]),
         Route("/{key}", content, methods=["GET", "HEAD"]),
     ]
+
+
+def _signature(art: Artifactory, key: str, path: str) -> str:
+    return hmac.new(art.signing_key, f"{key}/{path}".encode(), hashlib.sha256).hexdigest()
+
+
+def _redirect_to_blobstore(art: Artifactory, request: Request, key: str, path: str) -> Response:
+    if art.redirect_base:
+        base = art.redirect_base
+    else:
+        host = "127.0.0.1" if request.url.hostname == "localhost" else "localhost"
+        port = f":{request.url.port}" if request.url.port else ""
+        base = f"{request.url.scheme}://{host}{port}"
+    location = (f"{base}/_blobstore/{key}/{path}?X-Amz-Expires=30"
+                f"&X-Amz-Signature={_signature(art, key, path)}")
+    return Response("", status_code=302, headers={"Location": location})
+
+
+def blobstore_route(art: Artifactory) -> Route:
+    """The pre-signed "cloud storage" side of direct downloads. Like S3, it refuses a request
+    that carries an Authorization header besides the signature, so a client that forwards the
+    Artifactory credentials across hosts fails here."""
+
+    async def blob(request: Request) -> Response:
+        key = request.path_params["key"]
+        path = request.path_params["path"]
+        if "authorization" in request.headers:
+            return Response(
+                "<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed; "
+                "only the X-Amz-Algorithm query parameter, Signature query string parameter or "
+                "the Authorization header should be specified</Message></Error>",
+                status_code=400, media_type="application/xml")
+        sig = request.query_params.get("X-Amz-Signature", "")
+        if not hmac.compare_digest(sig, _signature(art, key, path)):
+            return Response("<Error><Code>AccessDenied</Code></Error>", status_code=403,
+                            media_type="application/xml")
+        found = resolve_key(art.seed(), key)
+        item = find_file(art, found[0], path) if found else None
+        if item is None or item.body is None:
+            return Response("<Error><Code>NoSuchKey</Code></Error>", status_code=404,
+                            media_type="application/xml")
+        body = item.body()
+        return Response(b"" if request.method == "HEAD" else body, media_type=content_type(path),
+                        headers={"ETag": f'"{item.actual["md5"]}"',
+                                 "Content-Length": str(len(body))})
+
+    return Route("/_blobstore/{key}/{path:path}", blob, methods=["GET", "HEAD"])
 
 
 async def _acquire_aql(art: Artifactory) -> bool:

@@ -52,7 +52,13 @@ def _respond(request: Request, body: bytes, ctype: str, mtime: float, etag_sha1:
 
 def _file(nx: Nexus, request: Request, f: SeedFile) -> Response:
     reported = nx.knobs.reported(f.repo, f.path, f.digests)
-    return _respond(request, f.read_bytes(), content_type(f.path), f.mtime, reported["sha1"])
+    etag = reported["sha1"]
+    owner = nx.seed().repository(f.repo)
+    if owner is not None and owner.type == "proxy":
+        # A proxy keeps the upstream's ETag (FluentAssetImpl), which is no checksum: a client
+        # that takes ETag for SHA-1 breaks here, as it would on a real Nexus.
+        etag = "up-" + hashlib.sha256(f"{f.path}:{f.digests['sha1']}".encode()).hexdigest()[:24]
+    return _respond(request, f.read_bytes(), content_type(f.path), f.mtime, etag)
 
 
 def _find(nx: Nexus, repo: Repository, path: str) -> SeedFile | None:

@@ -275,3 +275,47 @@ async def test_request_log_over_http_on_artifactory() -> None:
         log = (await c.get("/_sandbox/requests")).json()
     assert [(e["method"], e["path"], e["status"]) for e in log] == [
         ("POST", "/artifactory/api/search/aql", 200)]
+
+
+async def test_download_redirect_to_a_host_that_refuses_forwarded_credentials() -> None:
+    app = artifactory.build_app(SEED, download_redirect=True)
+    path = "raw-files/tools/install.sh"
+    async with client(app, headers=BEARER) as c:
+        r = await c.get(f"{A}/{path}")
+        assert r.status_code == 302
+        location = httpx.URL(r.headers["location"])
+        assert location.host != "emulator.test" and "X-Amz-Signature" in str(location)
+        # Forwarding the Artifactory credentials to the storage host is refused...
+        assert (await c.get(location)).status_code == 400
+        # ...without them the pre-signed URL serves the bytes.
+        async with client(app) as bare:
+            blob = await bare.get(location)
+        assert blob.status_code == 200 and blob.content == (SEED / path).read_bytes()
+        forged = str(location).replace("X-Amz-Signature=", "X-Amz-Signature=00")
+        assert await bare_get(app, forged) == 403
+        # httpx drops Authorization on a cross-host redirect, so following just works.
+        followed = await c.get(f"{A}/{path}", follow_redirects=True)
+        assert followed.content == (SEED / path).read_bytes()
+        direct = await c.get(f"{A}/{path}", headers={"X-JFrog-Download-Redirect-To": "None"})
+        assert direct.status_code == 200 and "x-checksum-sha1" in direct.headers
+
+
+async def bare_get(app, url: str) -> int:
+    async with client(app) as bare:
+        return (await bare.get(url)).status_code
+
+
+async def test_npm_scoped_layout_switch_moves_local_scoped_tarballs_only() -> None:
+    app = artifactory.build_app(SEED, npm_scoped_layout="artifactory")
+    async with client(app, headers=BEARER) as c:
+        query = 'items.find({"repo":{"$match":"npm-*"},"name":{"$match":"*.tgz"}})'
+        rows = (await aql(c, query)).json()["results"]
+        paths = {(r["repo"], r["path"], r["name"]) for r in rows}
+        assert ("npm-internal", "@types/ms/-/@types", "ms-2.1.0.tgz") in paths
+        assert ("npm-proxy-cache", "@isaacs/string-locale-compare/-",
+                "string-locale-compare-1.1.0.tgz") in paths
+        doc = (await c.get(f"{A}/api/npm/npm-internal/@types%2fms")).json()
+        tarball = doc["versions"]["2.1.0"]["dist"]["tarball"]
+        assert tarball.endswith("/api/npm/npm-internal/@types/ms/-/@types/ms-2.1.0.tgz")
+        body = (await c.get(tarball.replace("http://emulator.test", ""))).content
+        assert hashlib.sha1(body).hexdigest() == doc["versions"]["2.1.0"]["dist"]["shasum"]

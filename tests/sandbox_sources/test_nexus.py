@@ -399,3 +399,12 @@ async def test_latency_knob_delays_product_requests_only() -> None:
         await c.get(f"{API}/repositories")
         t2 = time.monotonic()
     assert t1 - t0 < 0.2 <= t2 - t1
+
+
+async def test_proxy_etag_is_not_a_checksum_but_hosted_etag_is_the_sha1() -> None:
+    app = nexus.build_app(SEED)
+    async with client(app, auth=NEXUS_AUTH) as c:
+        proxied = await c.get("/repository/npm-proxy/ms/-/ms-2.1.3.tgz")
+        hosted = await c.get("/repository/npm-internal/left-pad/-/left-pad-1.3.0.tgz")
+    assert proxied.headers["etag"].strip('"') != hashlib.sha1(proxied.content).hexdigest()
+    assert hosted.headers["etag"] == f'"{hashlib.sha1(hosted.content).hexdigest()}"'
