@@ -208,3 +208,27 @@ def test_pypi_upload_simple_page_normalisation_and_conflicts(client, token):
     assert desc["packageName"] == "acme-tiny-pkg" and desc["displayName"] == "Acme_Tiny.Pkg"
     href = page.text.split('href="')[1].split("#")[0]
     assert httpx.get(httpx.URL(page.url).join(href), headers=auth(token)).content == wheel
+
+
+def test_npm_publish_over_2_gb_is_refused_before_the_body(sandbox, token, client):
+    import socket
+
+    client.create_repository(domain=DOMAIN, repository="big")
+    url = httpx.URL(endpoint(client, "big", "npm"))
+    head = (f"PUT {url.path}huge HTTP/1.1\r\nHost: {url.host}:{url.port}\r\n"
+            f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {2 * 1024**3 + 1}\r\n\r\n")
+    with socket.create_connection((url.host, url.port), timeout=10) as sock:
+        sock.sendall(head.encode())
+        answer = sock.recv(4096).decode()
+    assert answer.startswith("HTTP/1.1 413")
+
+
+def test_combined_challenge_switch(sandbox_factory):
+    from migrator.sandbox.codeartifact import Behaviour
+
+    sb = sandbox_factory(behaviour=Behaviour(combined_challenge=True))
+    sb.emulator.ensure_repository(DOMAIN, "n")
+    resp = httpx.get(sb.emulator.endpoint(sb.base_url, "npm", DOMAIN, "n") + "x")
+    assert resp.headers.get_list("www-authenticate") == [
+        f'Bearer realm="{DOMAIN}/n", Basic realm="{DOMAIN}/n"']
