@@ -18,9 +18,22 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.responses import JSONResponse, Response
+
 from migrator.sandbox import derive
 from migrator.sandbox.seed import Repository, Seed, SeedFile
 from migrator.sandbox.seed_runtime import HOSTILE_PATHS, Knobs
+
+
+def nexus_error(status: int, message: str) -> Response:
+    return Response(message, status_code=status, media_type="text/plain")
+
+
+class NexusJSON(JSONResponse):
+    """Jackson with INDENT_OUTPUT: pretty-printed, nulls written out."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, indent=2, ensure_ascii=False).encode("utf-8")
 
 
 class IdRegistry:
