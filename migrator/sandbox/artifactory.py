@@ -130,7 +130,7 @@ class Artifactory:
         # Tests set this to an anyio.Event: AQL queries then hold their slot until it is set,
         # which makes "N running at once" observable without sleeping.
         self.aql_hold: anyio.Event | None = None
-        self._items_cache: dict[tuple[Any, ...], tuple[Seed, list[Item]]] = {}
+        self._items_cache: dict[tuple[Any, ...], tuple[Seed, list[Item], dict[str, Item]]] = {}
 
     def seed(self) -> Seed:
         return self.watcher.current()
@@ -143,17 +143,25 @@ class Artifactory:
         return self.seed().for_server("artifactory")
 
     def items(self, repo: Repository) -> list[Item]:
+        return self._indexed(repo)[0]
+
+    def file_at(self, repo: Repository, path: str) -> Item | None:
+        """The file item at `path` in a LOCAL repository or remote cache."""
+        return self._indexed(repo)[1].get(path)
+
+    def _indexed(self, repo: Repository) -> tuple[list[Item], dict[str, Item]]:
         seed = self.seed()
         # The seed is compared by identity: a re-read seed never hits a stale item list.
         key = (repo.name, self.knobs.hostile_paths, frozenset(self.knobs.corrupt_checksum))
         cached = self._items_cache.get(key)
         if cached is not None and cached[0] is seed:
-            return cached[1]
+            return cached[1], cached[2]
         if len(self._items_cache) > 256:
             self._items_cache.clear()
         items = repo_items(repo, self.knobs, npm_scoped_layout=self.npm_scoped_layout)
-        self._items_cache[key] = (seed, items)
-        return items
+        files = {i.full_path: i for i in items if i.type == "file"}
+        self._items_cache[key] = (seed, items, files)
+        return items, files
 
     def authenticate(self, request: Request) -> tuple[str, User] | Response:
         header = request.headers.get("authorization")
@@ -247,7 +255,8 @@ def build_app(
     inner = artifactory_routes.routes(art)
     app = Starlette(routes=[*sandbox_routes(knobs, log), artifactory_routes.blobstore_route(art),
                             Mount("/artifactory", routes=inner)])
-    app.add_middleware(SandboxMiddleware, knobs=knobs, log=log, error_body=error)
+    app.add_middleware(SandboxMiddleware, knobs=knobs, log=log, error_body=error,
+                       watcher=art.watcher)
     app.state.request_log = log
     app.state.knobs = knobs
     app.state.artifactory = art
@@ -282,13 +291,11 @@ def repository_config(art: Artifactory, repo: Repository) -> dict[str, Any]:
 
 def find_file(art: Artifactory, repo: Repository, path: str) -> Item | None:
     """A stored file of a LOCAL repository / remote cache, or through a VIRTUAL's members."""
-    seed = art.seed()
-    folder, _, name = path.strip("/").rpartition("/")
-    folder = folder or "."
-    for member in members_deep(seed, repo):
-        for item in art.items(member):
-            if item.type == "file" and item.path == folder and item.name == name:
-                return item
+    path = path.strip("/")
+    for member in members_deep(art.seed(), repo):
+        item = art.file_at(member, path)
+        if item is not None:
+            return item
     return None
 
 

@@ -493,7 +493,7 @@ def build_app(
     server = f"Nexus/{version} ({edition})".encode()
     app = Starlette(routes=routes)
     app.add_middleware(SandboxMiddleware, knobs=knobs, log=log, error_body=nexus_error,
-                       extra_headers=[(b"server", server)])
+                       extra_headers=[(b"server", server)], watcher=nx.watcher)
     app.state.request_log = log
     app.state.knobs = knobs
     app.state.nexus = nx

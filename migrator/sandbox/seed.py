@@ -23,6 +23,9 @@ import os
 import threading
 import tomllib
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,13 +100,12 @@ class Repository:
     deprecated: dict[str, dict[str, str]] = field(default_factory=dict)
     properties: dict[str, dict[str, str]] = field(default_factory=dict)
     files: list[SeedFile] = field(default_factory=list)
+    _by_path: dict[str, SeedFile] | None = field(default=None, repr=False, compare=False)
 
     def file(self, path: str) -> SeedFile | None:
-        path = path.lstrip("/")
-        for f in self.files:
-            if f.path == path:
-                return f
-        return None
+        if self._by_path is None or len(self._by_path) != len(self.files):
+            self._by_path = {f.path: f for f in self.files}
+        return self._by_path.get(path.lstrip("/"))
 
     def served_by(self, server: str) -> bool:
         return self.server is None or self.server == server
@@ -357,12 +359,16 @@ def _derived(repo: Repository, path: str, data: bytes, mtime: float) -> SeedFile
 # ---- watching -----------------------------------------------------------------------------------
 
 
+_PINNED: ContextVar[tuple[SeedWatcher, Seed] | None] = ContextVar("pinned_seed", default=None)
+
+
 class SeedWatcher:
     """Hands out the current `Seed`, re-reading the folder when anything in it changed.
 
-    The check is a stat walk (no reads) on every call; a changed file is re-hashed, unchanged
-    ones come from the digest cache. So a file added or replaced while an emulator runs is in
-    the very next listing.
+    The check is a stat walk (no reads); a changed file is re-hashed, unchanged ones come from
+    the digest cache. So a file added or replaced while an emulator runs is in the very next
+    listing. Inside `pinned()` (one HTTP request) the check runs once and every `current()`
+    returns the same seed, so one response never mixes two versions of the folder.
     """
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
@@ -386,7 +392,21 @@ class SeedWatcher:
                 entries.append((p, st.st_size, st.st_mtime_ns, st.st_ino))
         return tuple(entries)
 
+    @contextmanager
+    def pinned(self) -> Iterator[Seed]:
+        token = _PINNED.set((self, self._check()))
+        try:
+            yield _PINNED.get()[1]  # type: ignore[index]
+        finally:
+            _PINNED.reset(token)
+
     def current(self) -> Seed:
+        pinned = _PINNED.get()
+        if pinned is not None and pinned[0] is self:
+            return pinned[1]
+        return self._check()
+
+    def _check(self) -> Seed:
         fingerprint = self._stat_walk()
         with self._lock:
             if self._seed is None or fingerprint != self._fingerprint:

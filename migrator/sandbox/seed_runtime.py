@@ -29,6 +29,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from migrator.sandbox.seed import SeedWatcher
+
 # Listing entries a hostile or broken server could send. A crawler must refuse every one of them
 # before it builds a local path or a URL from it (traversal, encoded traversal, absolute paths,
 # control characters, Windows separators).
@@ -179,8 +181,10 @@ class SandboxMiddleware:
         error_body: Any,
         extra_headers: list[tuple[bytes, bytes]] | None = None,
         error_statuses: tuple[int, ...] = (500, 502, 503),
+        watcher: SeedWatcher | None = None,
     ) -> None:
         self.app = app
+        self.watcher = watcher
         self.knobs = knobs
         self.log = log
         self.error_body = error_body
@@ -208,6 +212,9 @@ class SandboxMiddleware:
                 status = self.knobs.pick(self.error_statuses)
                 response = self.error_body(status, "injected failure (sandbox error_rate)")
                 await response(scope, receive, send_wrapper)
+            elif self.watcher is not None:
+                with self.watcher.pinned():  # one stat walk per request, one seed per response
+                    await self.app(scope, receive, send_wrapper)
             else:
                 await self.app(scope, receive, send_wrapper)
         finally:
@@ -217,10 +224,24 @@ class SandboxMiddleware:
                     path=scope["path"],
                     query=scope.get("query_string", b"").decode("latin-1"),
                     status=status_box[0],
-                    user=scope.get("state", {}).get("user") if "state" in scope else None,
+                    user=_user_of(scope),
                     at=time.time(),
                 )
             )
+
+
+def _user_of(scope: Scope) -> str | None:
+    """Who made a request, for the log: the Basic user name, or "bearer" for a token."""
+    for name, value in scope.get("headers", []):
+        if name == b"authorization":
+            scheme, _, rest = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                return "bearer"
+            try:
+                return base64.b64decode(rest.strip()).decode().partition(":")[0] or None
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+    return None
 
 
 def sandbox_routes(knobs: Knobs, log: RequestLog) -> list[Route]:
