@@ -97,3 +97,26 @@ def test_nexus_over_a_real_loopback_socket() -> None:
         thread.join(timeout=10)
         sock.close()
     assert not thread.is_alive()
+
+
+@pytest.mark.anyio
+async def test_server_key_limits_a_repository_to_one_product(tmp_path) -> None:
+    (tmp_path / "repos.toml").write_text(
+        '[[repository]]\nname = "only-nexus"\nformat = "raw"\ntype = "hosted"\n'
+        'server = "nexus"\n\n'
+        '[[repository]]\nname = "only-art"\nformat = "generic"\ntype = "local"\n'
+        'server = "artifactory"\n')
+    for name in ("only-nexus", "only-art"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "a.txt").write_text(name)
+    async with client(nexus.build_app(tmp_path), auth=NEXUS_AUTH) as c:
+        names = [r["name"] for r in (await c.get("/service/rest/v1/repositories")).json()]
+        assert names == ["only-nexus"]
+        r = await c.get("/service/rest/v1/assets", params={"repository": "only-art"})
+        assert r.status_code == 404
+    async with client(artifactory.build_app(tmp_path), auth=ART_AUTH) as c:
+        repos = (await c.get("/artifactory/api/repositories")).json()
+        assert repos == [{"key": "only-art", "type": "LOCAL", "description": "",
+                          "url": "http://emulator.test/artifactory/only-art",
+                          "packageType": "Generic"}]
+        assert (await c.get("/artifactory/only-nexus/a.txt")).status_code == 404
