@@ -472,6 +472,21 @@ def build_app(
             return nexus_error(403, "")
         return nexus_content.serve(nx, request, repo, request.path_params.get("path", ""))
 
+    async def repository_by_format(request: Request) -> Response:
+        """`/v1/repositories/{format}/{type}/{name}` (about 3.2x+): the configuration, for users
+        with repository-admin rights only."""
+        auth = nx.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        p = request.path_params
+        repo = nx.repo(p["name"])
+        fmt = {"maven": "maven2"}.get(p["format"], p["format"])
+        if repo is None or repo.format != fmt or repo.type != p["type"]:
+            return nexus_error(404, f"Unable to locate repository with id {p['name']}")
+        if not auth[1].admin:
+            return nexus_error(403, "")
+        return NexusJSON(nx.settings_xo(repo, nx.base(request)))
+
     async def browse(request: Request) -> Response:
         return RedirectResponse(str(request.url) + "/", status_code=303)
 
@@ -480,6 +495,7 @@ def build_app(
         Route("/service/rest/v1/status", status),
         Route("/service/rest/v1/repositories", repositories),
         Route("/service/rest/v1/repositories/{name}", repository_one),
+        Route("/service/rest/v1/repositories/{format}/{type}/{name}", repository_by_format),
         Route("/service/rest/v1/repositorySettings", repository_settings),
         Route("/service/rest/v1/assets", assets),
         Route("/service/rest/v1/assets/{id}", single),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 from starlette.requests import Request
@@ -120,6 +121,8 @@ def _json(request: Request, doc: object, mtime: float) -> Response:
 def _npm(nx: Nexus, request: Request, repo: Repository, path: str) -> Response:
     seed = nx.seed()
     base = nx.base(request)
+    if path == "-/v1/search":
+        return _npm_search(nx, request, repo)
     if path.startswith("-/package/") and path.endswith("/dist-tags"):
         name = path[len("-/package/") : -len("/dist-tags")]
         if name not in npm_names(seed, repo):
@@ -146,6 +149,37 @@ def _npm(nx: Nexus, request: Request, repo: Repository, path: str) -> Response:
         if version in doc["versions"]:
             return _json(request, doc["versions"][version], 0.0)
     return _not_found()
+
+
+def _npm_search(nx: Nexus, request: Request, repo: Repository) -> Response:
+    """`/-/v1/search` as Nexus 3.30 answers it: `text` (wrapped in `*...*` unless it has a
+    wildcard), `size` (default 20, at most 250), `from`. Ranked search, not a complete listing."""
+    seed = nx.seed()
+    text = request.query_params.get("text", "")
+    pattern = text if "*" in text or "?" in text else f"*{text}*"
+    try:
+        size = min(int(request.query_params.get("size", "20")), 250)
+        start = int(request.query_params.get("from", "0"))
+    except ValueError:
+        return Response("", status_code=400)
+    objects = []
+    for name in sorted(npm_names(seed, repo)):
+        if not fnmatchcase(name.lower(), pattern.lower()):
+            continue
+        doc = packument(seed, repo, name, nx.base(request), nx.knobs)
+        latest = doc["versions"].get(doc["dist-tags"]["latest"], {})
+        objects.append({
+            "package": {"name": name, "version": latest.get("version"),
+                        "description": latest.get("description"),
+                        "keywords": latest.get("keywords", []),
+                        "date": doc["time"]["modified"], "links": {}},
+            "score": {"final": 1.0, "detail": {"quality": 1.0, "popularity": 1.0,
+                                               "maintenance": 1.0}},
+            "searchScore": 1.0,
+        })
+    page = objects[start : start + size]
+    return _json(request, {"objects": page, "total": len(objects),
+                           "time": derive.http_date(0)}, 0.0)
 
 
 # ---- PyPI ---------------------------------------------------------------------------------------

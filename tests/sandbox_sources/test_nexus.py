@@ -408,3 +408,18 @@ async def test_proxy_etag_is_not_a_checksum_but_hosted_etag_is_the_sha1() -> Non
         hosted = await c.get("/repository/npm-internal/left-pad/-/left-pad-1.3.0.tgz")
     assert proxied.headers["etag"].strip('"') != hashlib.sha1(proxied.content).hexdigest()
     assert hosted.headers["etag"] == f'"{hashlib.sha1(hosted.content).hexdigest()}"'
+
+
+async def test_npm_search_and_format_specific_repository_endpoint() -> None:
+    app = nexus.build_app(SEED)
+    async with client(app, auth=NEXUS_AUTH) as c:
+        r = (await c.get("/repository/npm-internal/-/v1/search", params={"text": "pad"})).json()
+        assert [o["package"]["name"] for o in r["objects"]] == ["left-pad"] and r["total"] == 1
+        r = (await c.get("/repository/npm-all/-/v1/search", params={"size": 2})).json()
+        assert len(r["objects"]) == 2 and r["total"] == 5
+        url = f"{API}/repositories/maven/hosted/maven-snapshots"
+        assert (await c.get(url)).status_code == 403
+        admin = (await c.get(url, auth=NEXUS_ADMIN)).json()
+        assert admin["maven"]["versionPolicy"] == "SNAPSHOT"
+        assert (await c.get(f"{API}/repositories/npm/hosted/maven-snapshots",
+                            auth=NEXUS_ADMIN)).status_code == 404
