@@ -31,7 +31,8 @@ import uvicorn
 
 from migrator.sandbox.codeartifact import Behaviour, Emulator, FaultConfig, QuotaConfig
 
-DEFAULT_SEED = Path("sample-manifests/seed")
+# The demo seed of this checkout, so the command works from any directory.
+DEFAULT_SEED = Path(__file__).resolve().parents[2] / "sample-manifests" / "seed"
 # Seed format (Nexus naming) → CodeArtifact format, external connection, store repository.
 FORMATS = {"maven2": "maven", "npm": "npm", "pypi": "pypi", "raw": "generic"}
 CONNECTIONS = {

@@ -173,3 +173,11 @@ def test_request_log_counts_per_operation_and_asset_over_http(sandbox, client, t
     later = httpx.get(f"{sandbox.base_url}/_sandbox/requests?since={log['next']}").json()
     assert later["total"] == 0
     assert sandbox.emulator.log.asset_writes()[key] == 2
+    data = b"generic"
+    client.create_repository(domain=DOMAIN, repository="gen")
+    client.publish_package_version(
+        domain=DOMAIN, repository="gen", format="generic", namespace="n", package="p",
+        packageVersion="1", assetContent=data, assetName="a.bin",
+        assetSHA256=hashlib.sha256(data).hexdigest())
+    generic_key = f"{DOMAIN}/gen/generic/n/p/1/a.bin"
+    assert sandbox.emulator.log.asset_writes()[generic_key] == 1

@@ -210,3 +210,70 @@ def test_npm_install_through_external_connection_to_verdaccio(sandbox_factory, v
     assert assets[0]["hashes"]["SHA-512"] == hashlib.sha512(tgz).hexdigest()
     # publishing the same version internally now conflicts (it exists upstream, upstream=ALLOW)
     assert npm_put(registry, token, "@public/left", "2.0.0", "internal").status_code == 409
+
+
+def test_ingest_delay_hides_retained_versions_from_list_apis(sandbox_factory):
+    from migrator.sandbox.codeartifact import Behaviour
+
+    from .conftest import FakeClock, make_client
+
+    clock = FakeClock()
+    sb = sandbox_factory(clock=clock, behaviour=Behaviour(ingest_delay=180.0))
+    sb.emulator.ensure_repository(DOMAIN, "store")
+    sb.emulator.ensure_repository(DOMAIN, "app", upstreams=["store"])
+    client = make_client(sb.base_url)
+    token = client.get_authorization_token(domain=DOMAIN)["authorizationToken"]
+    npm_put(endpoint(client, "store", "npm"), token, "slow", "1.0.0", "x")
+    auth = {"Authorization": f"Bearer {token}"}
+    app = endpoint(client, "app", "npm")
+    assert httpx.get(app + "slow/-/slow-1.0.0.tgz", headers=auth).status_code == 200
+    assert client.list_packages(domain=DOMAIN, repository="app")["packages"] == []
+    with pytest.raises(client.exceptions.ResourceNotFoundException):
+        client.describe_package_version(domain=DOMAIN, repository="app", format="npm",
+                                        package="slow", packageVersion="1.0.0")
+    clock.now += 180
+    assert versions(client, "app", "slow") == ["1.0.0"]
+
+
+def test_package_group_blocks_internal_upstream(client, token):
+    client.create_repository(domain=DOMAIN, repository="store")
+    client.create_repository(domain=DOMAIN, repository="app",
+                             upstreams=[{"repositoryName": "store"}])
+    npm_put(endpoint(client, "store", "npm"), token, "walled", "1.0.0", "x")
+    client.create_package_group(domain=DOMAIN, packageGroup="/npm//walled$")
+    client.update_package_group_origin_configuration(
+        domain=DOMAIN, packageGroup="/npm//walled$",
+        restrictions={"INTERNAL_UPSTREAM": "ALLOW_SPECIFIC_REPOSITORIES"},
+        addAllowedRepositories=[{"originRestrictionType": "INTERNAL_UPSTREAM",
+                                 "repositoryName": "other"}])
+    auth = {"Authorization": f"Bearer {token}"}
+    app = endpoint(client, "app", "npm")
+    assert httpx.get(app + "walled/-/walled-1.0.0.tgz", headers=auth).status_code == 404
+    client.update_package_group_origin_configuration(
+        domain=DOMAIN, packageGroup="/npm//walled$",
+        addAllowedRepositories=[{"originRestrictionType": "INTERNAL_UPSTREAM",
+                                 "repositoryName": "store"}])
+    assert httpx.get(app + "walled/-/walled-1.0.0.tgz", headers=auth).status_code == 200
+    allowed = client.list_allowed_repositories_for_group(
+        domain=DOMAIN, packageGroup="/npm//walled$", originRestrictionType="INTERNAL_UPSTREAM")
+    assert allowed["allowedRepositories"] == ["other", "store"]
+
+
+def test_npm_deprecate_and_dependencies(client, token):
+    client.create_repository(domain=DOMAIN, repository="npmrepo")
+    base = endpoint(client, "npmrepo", "npm")
+    tgz = tarball("dep", "1.0.0", "x")
+    doc = publish_doc("dep", "1.0.0", tgz)
+    doc["versions"]["1.0.0"]["dependencies"] = {"@types/node": "^20", "ms": "2"}
+    auth = {"Authorization": f"Bearer {token}"}
+    assert httpx.put(base + "dep", json=doc, headers=auth).status_code == 200
+    packument = httpx.get(base + "dep", headers=auth).json()
+    packument["versions"]["1.0.0"]["deprecated"] = "use something else"
+    assert httpx.put(base + "dep", json=packument, headers=auth).status_code == 200
+    again = httpx.get(base + "dep", headers=auth).json()
+    assert again["versions"]["1.0.0"]["deprecated"] == "use something else"
+    deps = client.list_package_version_dependencies(
+        domain=DOMAIN, repository="npmrepo", format="npm", package="dep",
+        packageVersion="1.0.0")["dependencies"]
+    assert {"namespace": "types", "package": "node", "versionRequirement": "^20",
+            "dependencyType": "regular"} in deps

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qs
@@ -71,16 +72,31 @@ async def handle(request: Request, ctx: Ctx) -> Response:
         body = await request.body()
         params = parse_input(op, query, {k.lower(): v for k, v in request.headers.items()},
                              body)
+        _note_for_request_log(request, params)
         handler = HANDLERS.get(name)
         if handler is None:
             raise UnknownOperation(f"Operation {name} is not emulated")
         result = handler(ctx, params)
         if hasattr(result, "__await__"):
             result = await result
-        if isinstance(result, Response):
-            return result
-        ctx.store.save()
-        return Response(json.dumps(result or {}), 200,
-                        headers={"Content-Type": "application/json"})
+        if not name.startswith(("Get", "List", "Describe")):
+            ctx.store.save()
+        if not isinstance(result, Response):
+            result = Response(json.dumps(result or {}), 200,
+                              headers={"Content-Type": "application/json"})
     except ApiError as exc:
-        return exc.to_response()
+        result = exc.to_response()
+    result.headers["x-amzn-RequestId"] = str(uuid.uuid4())
+    return result
+
+
+def _note_for_request_log(request: Request, params: dict) -> None:
+    state = request.scope.setdefault("state", {})
+    if "repository" in params:
+        state["repository"] = params["repository"]
+    if {"package", "packageVersion", "assetName"} <= params.keys() or \
+            {"package", "packageVersion", "asset"} <= params.keys():
+        asset = params.get("assetName") or params.get("asset")
+        state["asset"] = (f"{params['domain']}/{params['repository']}/{params['format']}/"
+                          f"{params.get('namespace', '')}/{params['package']}/"
+                          f"{params['packageVersion']}/{asset}")

@@ -100,6 +100,8 @@ async def publish(em, request: Request, repo: Repository, ns: str, name: str,
     if doc.get("name") != full:
         raise NativeError(400, f"Document name {doc.get('name')!r} does not match {full}")
     versions, attachments = doc.get("versions") or {}, doc.get("_attachments") or {}
+    if not attachments:
+        return update_metadata(em, repo, ns, name, versions)
     if len(versions) != 1 or len(attachments) != 1:
         raise NativeError(400, "Publish exactly one version with exactly one attachment")
     version, manifest = next(iter(versions.items()))
@@ -139,6 +141,23 @@ async def publish(em, request: Request, repo: Repository, ns: str, name: str,
         if ver == version:
             pkg.dist_tags[tag] = ver
     return JSONResponse({"ok": "created new version", "success": True}, 200)
+
+
+def update_metadata(em, repo: Repository, ns: str, name: str, versions: dict) -> Response:
+    """`npm deprecate` PUTs the packument back without attachments: only `deprecated` changes."""
+    pkg = repo.packages.get(("npm", ns, name))
+    if pkg is None:
+        raise NativeError(404, "not found")
+    for ver, manifest in versions.items():
+        v = pkg.versions.get(ver)
+        if v is None:
+            continue
+        npm_meta = v.metadata.setdefault("npm", {})
+        if manifest.get("deprecated"):
+            npm_meta["deprecated"] = manifest["deprecated"]
+        else:
+            npm_meta.pop("deprecated", None)
+    return JSONResponse({"ok": "updated package", "success": True})
 
 
 def _check_integrity(dist: dict, attachment: dict, data: bytes) -> None:

@@ -167,9 +167,13 @@ def get_readme(ctx: Ctx, p: dict) -> dict:
 @operation("ListPackageVersionDependencies")
 def list_dependencies(ctx: Ctx, p: dict) -> dict:
     pkg, v = _version(ctx, p)
-    deps = [{"package": name, "versionRequirement": req, "dependencyType": kind}
-            for kind, table in v.metadata.get("dependencies", {}).items()
-            for name, req in table.items()]
+    deps = []
+    for kind, table in v.metadata.get("dependencies", {}).items():
+        for name, req in table.items():
+            entry = {"package": name, "versionRequirement": req, "dependencyType": kind}
+            if name.startswith("@") and "/" in name:  # npm scope → namespace without the @
+                entry["namespace"], _, entry["package"] = name[1:].partition("/")
+            deps.append(entry)
     return {**_coords(pkg), "version": v.version, "versionRevision": v.revision,
             "dependencies": deps}
 

@@ -99,6 +99,8 @@ async def upload(em, request: Request, repo: Repository, state: dict) -> Respons
         "licenses": [field("license")] if field("license") else [],
         "readme": field("description"),
         "requires_python": field("requires_python"),
+        "dependencies": {"regular": {req.split(";")[0].strip(): req
+                                     for req in fields.get("requires_dist", [])}},
     })
     return Response("OK\n", 200)
 
