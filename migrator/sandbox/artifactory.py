@@ -103,7 +103,8 @@ class Artifactory:
                  max_concurrent_aql: int, aql_queue_timeout: float, aql_include_replaces: bool,
                  aql_hard_limit: int | None, aql_remote_key_is_cache: bool,
                  base_url: str | None, download_redirect: bool,
-                 redirect_base: str | None, npm_scoped_layout: str) -> None:
+                 redirect_base: str | None, npm_scoped_layout: str,
+                 npm_metadata_folder: bool) -> None:
         if edition not in ("pro", "oss"):
             raise ValueError(f"edition must be 'pro' or 'oss', not {edition!r}")
         self.watcher = SeedWatcher(seed_dir)
@@ -123,6 +124,7 @@ class Artifactory:
         if npm_scoped_layout not in ("seed", "artifactory"):
             raise ValueError("npm_scoped_layout must be 'seed' or 'artifactory'")
         self.npm_scoped_layout = npm_scoped_layout
+        self.npm_metadata_folder = npm_metadata_folder
         self.redirect_base = redirect_base.rstrip("/") if redirect_base else None
         self.signing_key = os.urandom(16)
         self.aql_active = 0
@@ -158,7 +160,8 @@ class Artifactory:
             return cached[1], cached[2]
         if len(self._items_cache) > 256:
             self._items_cache.clear()
-        items = repo_items(repo, self.knobs, npm_scoped_layout=self.npm_scoped_layout)
+        items = repo_items(repo, self.knobs, npm_scoped_layout=self.npm_scoped_layout,
+                           npm_metadata_folder=self.npm_metadata_folder)
         files = {i.full_path: i for i in items if i.type == "file"}
         self._items_cache[key] = (seed, items, files)
         return items, files
@@ -198,6 +201,7 @@ def build_app(
     download_redirect: bool = False,
     redirect_base: str | None = None,
     npm_scoped_layout: str = "seed",
+    npm_metadata_folder: bool = False,
     latency: float = 0.0,
     error_rate: float = 0.0,
     seed: int = 0,
@@ -230,6 +234,8 @@ def build_app(
                             tarballs of LOCAL npm repositories at
                             `@scope/name/-/@scope/name-<v>.tgz`, as `npm publish` stores them
                             there (remote caches keep the short name)
+    npm_metadata_folder     LOCAL npm repositories also hold Artifactory's generated
+                            `.npm/<name>/package.json` items, which a crawler must skip
     latency, error_rate, seed, corrupt_checksum, hostile_paths
                             test switches (migrator.sandbox.seed_runtime.Knobs)
     users, tokens, anonymous
@@ -249,7 +255,8 @@ def build_app(
                       aql_include_replaces=aql_include_replaces, aql_hard_limit=aql_hard_limit,
                       aql_remote_key_is_cache=aql_remote_key_is_cache, base_url=base_url,
                       download_redirect=download_redirect, redirect_base=redirect_base,
-                      npm_scoped_layout=npm_scoped_layout)
+                      npm_scoped_layout=npm_scoped_layout,
+                      npm_metadata_folder=npm_metadata_folder)
     from migrator.sandbox import artifactory_routes
 
     inner = artifactory_routes.routes(art)

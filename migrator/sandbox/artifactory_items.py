@@ -107,8 +107,27 @@ def stored_path(repo: Repository, f: SeedFile, npm_scoped_layout: str) -> str:
     return f.path
 
 
+def _npm_metadata_files(repo: Repository) -> list[tuple[str, bytes, float]]:
+    """Artifactory's hidden `.npm/<name>/package.json` metadata of a LOCAL npm repository (the
+    exact tree is uncertain in the reference; crawlers must skip dot-folders either way)."""
+    by_name: dict[str, list[SeedFile]] = {}
+    for f in repo.files:
+        if f.npm is not None:
+            by_name.setdefault(f.npm["name"], []).append(f)
+    out = []
+    for name, files in sorted(by_name.items()):
+        versions = [derive.NpmVersion(f.npm, "", f.digests["sha1"], f.digests["sha512"],
+                                      f.mtime) for f in files if f.npm]
+        doc = derive.npm_packument(name, versions, dist_tags=repo.dist_tags.get(name),
+                                   deprecated=repo.deprecated.get(name))
+        out.append((f".npm/{name}/package.json", json.dumps(doc, indent=2).encode(),
+                    max(f.mtime for f in files)))
+    return out
+
+
 def repo_items(
-    repo: Repository, knobs: Knobs, *, folders: bool = True, npm_scoped_layout: str = "seed"
+    repo: Repository, knobs: Knobs, *, folders: bool = True, npm_scoped_layout: str = "seed",
+    npm_metadata_folder: bool = False,
 ) -> list[Item]:
     """Items stored in a (non-virtual) repository, files and folders, sorted by path."""
     key = storage_key(repo)
@@ -136,6 +155,16 @@ def repo_items(
         for i in range(1, len(parts) + 1):
             p = "/".join(parts[:i])
             folder_times[p] = max(folder_times.get(p, 0.0), f.mtime)
+    if npm_metadata_folder and repo.format == "npm" and repo.type == "hosted":
+        for path, body, mtime in _npm_metadata_files(repo):
+            folder, _, name = path.rpartition("/")
+            d = derive.digests(body)
+            items.append(Item(key, folder, name, "file", len(body), mtime, d, d, [],
+                              lambda body=body: body))
+            parts = folder.split("/")
+            for i in range(1, len(parts) + 1):
+                p = "/".join(parts[:i])
+                folder_times[p] = max(folder_times.get(p, 0.0), mtime)
     if knobs.hostile_paths and repo.type == "hosted":
         for p in HOSTILE_PATHS:
             folder, _, name = p.rpartition("/")

@@ -33,6 +33,7 @@ from migrator.sandbox.artifactory_items import (
     parse_aql,
     resolve_key,
     run_aql,
+    storage_key,
 )
 from migrator.sandbox.nexus_view import content_type, npm_names, pypi_projects
 from migrator.sandbox.seed import Repository
@@ -84,6 +85,40 @@ def routes(art: Artifactory) -> list[Route]:
                 continue
             out.append(repository_entry(art, repo, base))
         return JSONResponse(out)
+
+    async def configurations(request: Request) -> Response:
+        """`api/repositories/configurations` (7.61.3+, admin): configs grouped by class."""
+        who = auth(request)
+        if isinstance(who, Response):
+            return who
+        if not who[1].admin:
+            return error(403, "Only an admin user can perform this operation")
+        grouped: dict[str, list[dict[str, Any]]] = {"LOCAL": [], "REMOTE": [], "VIRTUAL": []}
+        for repo in art.repos():
+            grouped[RCLASS[repo.type].upper()].append(repository_config(art, repo))
+        return JSONResponse(grouped)
+
+    async def storageinfo(request: Request) -> Response:
+        """`api/storageinfo`: per-repository counts for sizing a crawl (remote repositories
+        are summarised under their `-cache` key, as Artifactory does)."""
+        who = auth(request)
+        if isinstance(who, Response):
+            return who
+        summary = []
+        for repo in art.repos():
+            if repo.type == "group":
+                continue
+            items = art.items(repo)
+            files = [i for i in items if i.type == "file"]
+            used = sum(i.size for i in files)
+            summary.append({
+                "repoKey": storage_key(repo), "repoType": "CACHE" if repo.type == "proxy"
+                else "LOCAL", "foldersCount": len(items) - len(files),
+                "filesCount": len(files), "usedSpace": f"{used} bytes",
+                "usedSpaceInBytes": used, "itemsCount": len(items),
+                "packageType": PACKAGE_TYPES[repo.format], "projectKey": "",
+                "percentage": "N/A"})
+        return JSONResponse({"repositoriesSummaryList": summary})
 
     async def repository_one(request: Request) -> Response:
         found = lookup(request, request.path_params["key"])
@@ -287,7 +322,9 @@ def routes(art: Artifactory) -> list[Route]:
     return [
         Route("/api/system/version", version),
         Route("/api/repositories", repositories),
+        Route("/api/repositories/configurations", configurations),
         Route("/api/repositories/{key}", repository_one),
+        Route("/api/storageinfo", storageinfo),
         Route("/api/storage/{key}", storage),
         Route("/api/storage/{key}/{path:path}", storage),
         Route("/api/search/aql", aql, methods=["POST"]),

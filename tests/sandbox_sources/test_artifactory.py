@@ -319,3 +319,24 @@ async def test_npm_scoped_layout_switch_moves_local_scoped_tarballs_only() -> No
         assert tarball.endswith("/api/npm/npm-internal/@types/ms/-/@types/ms-2.1.0.tgz")
         body = (await c.get(tarball.replace("http://emulator.test", ""))).content
         assert hashlib.sha1(body).hexdigest() == doc["versions"]["2.1.0"]["dist"]["shasum"]
+
+
+async def test_storageinfo_configurations_and_the_npm_metadata_folder_switch() -> None:
+    app = artifactory.build_app(SEED, npm_metadata_folder=True)
+    async with client(app, headers=BEARER) as c:
+        summary = {s["repoKey"]: s for s in
+                   (await c.get(f"{A}/api/storageinfo")).json()["repositoriesSummaryList"]}
+        assert summary["npm-proxy-cache"]["filesCount"] == 3
+        assert summary["npm-proxy-cache"]["repoType"] == "CACHE"
+        assert summary["raw-files"]["usedSpaceInBytes"] == sum(
+            p.stat().st_size for p in (SEED / "raw-files").rglob("*") if p.is_file())
+        assert (await c.get(f"{A}/api/repositories/configurations")).status_code == 403
+        rows = (await aql(c, 'items.find({"repo":"npm-internal","path":{"$match":".npm*"}})'
+                          )).json()["results"]
+        assert {f"{r['path']}/{r['name']}" for r in rows} == {
+            ".npm/@types/ms/package.json", ".npm/is-number/package.json",
+            ".npm/left-pad/package.json"}
+    async with client(app, auth=("admin", "password")) as c:
+        conf = (await c.get(f"{A}/api/repositories/configurations")).json()
+    assert {r["key"] for r in conf["REMOTE"]} == {"maven-central", "npm-proxy", "pypi-proxy"}
+    assert all(r["rclass"] == "virtual" for r in conf["VIRTUAL"])
