@@ -418,7 +418,8 @@ def build_app(
             return paged
         page, token = paged
         if kind == "assets":
-            out = [nx.asset_xo(a, nx.repo(a.repo).format, base) for a in page]  # type: ignore[union-attr]
+            formats = {r.name: r.format for r in nx.repos()}
+            out = [nx.asset_xo(a, formats[a.repo], base) for a in page]
         else:
             out = [nx.component_xo(c, base) for c in page]
         return NexusJSON({"items": out, "continuationToken": token})

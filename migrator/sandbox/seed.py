@@ -394,9 +394,10 @@ class SeedWatcher:
 
     @contextmanager
     def pinned(self) -> Iterator[Seed]:
-        token = _PINNED.set((self, self._check()))
+        seed = self._check()
+        token = _PINNED.set((self, seed))
         try:
-            yield _PINNED.get()[1]  # type: ignore[index]
+            yield seed
         finally:
             _PINNED.reset(token)
 
