@@ -195,19 +195,36 @@ class Emulator:
         state = scope.setdefault("state", {})
         entry = {"time": time.time(), "method": method, "path": path, "write": is_write,
                  "operation": op or f"{path.split('/')[1]}:{method}", "status": 0}
+        logged = False
+
+        def record() -> None:
+            # Logged before the last body byte leaves, so a client that has its answer
+            # always finds the request in the log (tests count "published exactly once").
+            nonlocal logged
+            if not logged:
+                logged = True
+                entry.update({k: state[k] for k in ("operation", "asset", "repository")
+                              if k in state})
+                self.log.add(entry)
+
+        async def answer(response: Response, status: int) -> None:
+            entry["status"] = status
+            record()
+            await _send(send, response)
+
         try:
             fault = self.faults.draw(path)
             if fault["delay"]:
                 await anyio.sleep(fault["delay"])
             if fault["reset"]:
-                entry["status"] = -1
-                entry["fault"] = "reset"
+                entry.update(status=-1, fault="reset")
+                record()
                 _reset_connection(send)
                 return
             if fault["error"]:
                 entry["fault"] = "error"
-                await _send(send, _error_response(control, 503 if method == "GET" else 500))
-                entry["status"] = 503 if method == "GET" else 500
+                status = 503 if method == "GET" else 500
+                await answer(_error_response(control, status), status)
                 return
             token = None if control else token_from_header(headers.get("authorization"))
             client = (scope.get("client") or ("?", 0))[0]
@@ -218,21 +235,23 @@ class Emulator:
                 if not control:
                     exc = NativeError(429, "Too Many Requests",
                                       {"Retry-After": str(exc.retry_after)})
-                await _send(send, exc.to_response())
-                entry["status"] = 429
+                await answer(exc.to_response(), 429)
                 return
 
             async def send_wrapper(message) -> None:
                 if message["type"] == "http.response.start":
                     entry["status"] = message["status"]
-                elif (message["type"] == "http.response.body" and fault["truncate"]
-                      and method == "GET" and entry["status"] == 200):
-                    body = message.get("body", b"")
-                    entry["fault"] = "truncate"
-                    # Half the body, then stop: the client sees a short read.
-                    await send({"type": "http.response.body", "body": body[: len(body) // 2],
-                                "more_body": True})
-                    raise _Truncated
+                elif message["type"] == "http.response.body":
+                    if fault["truncate"] and method == "GET" and entry["status"] == 200:
+                        body = message.get("body", b"")
+                        entry["fault"] = "truncate"
+                        record()
+                        # Half the body, then stop: the client sees a short read.
+                        await send({"type": "http.response.body",
+                                    "body": body[: len(body) // 2], "more_body": True})
+                        raise _Truncated
+                    if not message.get("more_body"):
+                        record()
                 await send(message)
 
             try:
@@ -240,9 +259,7 @@ class Emulator:
             except _Truncated:
                 _reset_connection(send)
         finally:
-            entry.update({k: state[k] for k in ("operation", "asset", "repository")
-                          if k in state})
-            self.log.add(entry)
+            record()
 
 
 class _Truncated(Exception):

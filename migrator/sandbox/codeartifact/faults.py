@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 import threading
-from collections import Counter
-from dataclasses import asdict, dataclass, field
+from collections import Counter, deque
+from dataclasses import asdict, dataclass
 
 
 @dataclass
@@ -61,45 +61,74 @@ class Faults:
         return asdict(self.config)
 
 
-@dataclass
 class RequestLog:
-    entries: list[dict] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    """Counts over the whole run plus the most recent entries (bounded, for long runs).
 
-    def add(self, entry: dict) -> None:
-        with self._lock:
-            entry["seq"] = len(self.entries)
-            self.entries.append(entry)
+    Entry: {seq, time, method, path, operation, status, write, asset?, repository?, fault?};
+    status is -1 for an injected connection reset.
+    """
+
+    def __init__(self, max_entries: int = 200_000) -> None:
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+        self.clear()
 
     def clear(self) -> None:
         with self._lock:
-            self.entries.clear()
+            self.entries: deque[dict] = deque(maxlen=self.max_entries)
+            self.seq = 0
+            self.by_operation: Counter = Counter()
+            self.by_status: Counter = Counter()
+            self.by_asset: dict[str, dict[str, int]] = {}
+
+    def add(self, entry: dict) -> None:
+        with self._lock:
+            entry["seq"] = self.seq
+            self.seq += 1
+            self.entries.append(entry)
+            _count(entry, self.by_operation, self.by_status, self.by_asset)
 
     def count(self, operation: str | None = None, status: int | None = None) -> int:
-        return sum(1 for e in list(self.entries)
-                   if (operation is None or e["operation"] == operation)
-                   and (status is None or e["status"] == status))
+        if status is None:
+            return self.by_operation[operation] if operation else self.seq
+        with self._lock:
+            return sum(1 for e in self.entries
+                       if (operation is None or e["operation"] == operation)
+                       and e["status"] == status)
 
     def asset_writes(self, ok_only: bool = True) -> Counter:
-        """Asset key → number of write requests that stored or confirmed it."""
-        return Counter(e["asset"] for e in list(self.entries)
-                       if e.get("asset") and e["write"] and (not ok_only or e["status"] < 300))
+        """Asset key → number of write requests that stored (or re-confirmed) it."""
+        key = "writes_ok" if ok_only else "writes"
+        with self._lock:
+            return Counter({a: c[key] for a, c in self.by_asset.items() if c[key]})
 
     def summary(self, since: int = 0, include_entries: bool = True) -> dict:
-        entries = list(self.entries)[since:]
-        by_op = Counter(e["operation"] for e in entries)
-        by_status = Counter(str(e["status"]) for e in entries)
-        assets: dict[str, dict[str, int]] = {}
-        for e in entries:
-            if e.get("asset"):
-                slot = assets.setdefault(e["asset"], {"writes": 0, "writes_ok": 0, "reads": 0})
-                if e["write"]:
-                    slot["writes"] += 1
-                    slot["writes_ok"] += e["status"] < 300
-                else:
-                    slot["reads"] += 1
-        out = {"total": len(entries), "next": since + len(entries), "by_operation": by_op,
-               "by_status": by_status, "by_asset": assets}
+        with self._lock:
+            if since <= 0:
+                by_op, by_status = Counter(self.by_operation), Counter(self.by_status)
+                assets = {k: dict(v) for k, v in self.by_asset.items()}
+                entries = list(self.entries)
+                total = self.seq
+            else:
+                entries = [e for e in self.entries if e["seq"] >= since]
+                by_op, by_status, assets = Counter(), Counter(), {}
+                for e in entries:
+                    _count(e, by_op, by_status, assets)
+                total = len(entries)
+            out = {"total": total, "next": self.seq, "by_operation": by_op,
+                   "by_status": by_status, "by_asset": assets}
         if include_entries:
             out["entries"] = entries
         return out
+
+
+def _count(entry: dict, by_op: Counter, by_status: Counter, assets: dict) -> None:
+    by_op[entry["operation"]] += 1
+    by_status[str(entry["status"])] += 1
+    if entry.get("asset"):
+        slot = assets.setdefault(entry["asset"], {"writes": 0, "writes_ok": 0, "reads": 0})
+        if entry["write"]:
+            slot["writes"] += 1
+            slot["writes_ok"] += 0 < entry["status"] < 300
+        else:
+            slot["reads"] += 1
