@@ -241,11 +241,15 @@ class Sandbox:
             self.write_manifest(self.options.write_manifest)
         if on_ready:
             on_ready(self)
-        await self._stopping.wait()
+        store = self.emulator.store
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=0.5)
+            store.save_if_dirty()  # writes are batched; see Store.save
         for s in self._servers:
             s.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
-        self.emulator.store.save()
+        self.emulator.close()
 
     def stop(self) -> None:
         if self.loop and self._stopping:

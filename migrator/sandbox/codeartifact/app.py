@@ -91,6 +91,10 @@ class Emulator:
         self.store.save()
         return r
 
+    def close(self) -> None:
+        """Flush batched state writes (see Store.save); `serve` calls it on stop."""
+        self.store.save(force=True)
+
     def token(self, duration: int | None = None) -> str:
         return mint_token(self.store, duration)[0]
 

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+SAVE_INTERVAL = 0.5  # seconds between state-file writes under load
 STATUSES = ("Published", "Unfinished", "Unlisted", "Archived", "Disposed", "Deleted")
 # Statuses whose assets can be downloaded (reference §7.1).
 DOWNLOADABLE = ("Published", "Unlisted")
@@ -191,20 +192,36 @@ class Store:
         self.domains: dict[str, Domain] = {}
         self.tokens: dict[str, float] = {}  # token → expiry (epoch seconds)
         self.lock = threading.RLock()
+        self._last_save = 0.0
+        self._dirty = False
         if self.data_dir and (self.data_dir / "state.pickle").exists():
             with open(self.data_dir / "state.pickle", "rb") as fh:
                 saved = pickle.load(fh)
             self.domains, self.tokens = saved["domains"], saved["tokens"]
 
-    def save(self) -> None:
+    def save(self, force: bool = False) -> None:
+        """Write the state file; at most every SAVE_INTERVAL seconds unless forced.
+
+        Pickling the whole state on every write would make a large migration's throughput
+        depend on the state size; the owner calls `save(force=True)` periodically and on stop.
+        """
         if not self.data_dir:
             return
+        now = time.monotonic()
+        if not force and now - self._last_save < SAVE_INTERVAL:
+            self._dirty = True
+            return
+        self._last_save, self._dirty = now, False
         with self.lock:
             blob = pickle.dumps({"domains": self.domains, "tokens": self.tokens})
         fd, tmp = tempfile.mkstemp(dir=self.data_dir)
         with os.fdopen(fd, "wb") as fh:
             fh.write(blob)
         os.replace(tmp, self.data_dir / "state.pickle")
+
+    def save_if_dirty(self) -> None:
+        if self._dirty:
+            self.save(force=True)
 
     # -- ARNs ---------------------------------------------------------------------------------
     def arn(self, resource: str) -> str:
