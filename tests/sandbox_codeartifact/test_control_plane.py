@@ -319,3 +319,19 @@ def test_tags_and_policies(client):
         {"key": "team", "value": "platform"}]
     client.put_domain_permissions_policy(domain=DOMAIN, policyDocument='{"Version":"2012"}')
     assert client.get_domain_permissions_policy(domain=DOMAIN)["policy"]["document"]
+
+
+def test_copy_include_from_upstream(client):
+    client.create_repository(domain=DOMAIN, repository="base")
+    client.create_repository(domain=DOMAIN, repository="mid",
+                             upstreams=[{"repositoryName": "base"}])
+    client.create_repository(domain=DOMAIN, repository="dst")
+    publish_generic(client, "base", "lib", "1.0", "a", b"one")
+    publish_generic(client, "mid", "lib", "2.0", "a", b"two")
+    common = {"domain": DOMAIN, "sourceRepository": "mid", "destinationRepository": "dst",
+              "format": "generic", "namespace": "acme", "package": "lib"}
+    without = client.copy_package_versions(**common, versions=["1.0"])
+    assert without["failedVersions"]["1.0"]["errorCode"] == "NOT_FOUND"
+    out = client.copy_package_versions(**common, versions=["1.0", "2.0"],
+                                       includeFromUpstream=True)
+    assert set(out["successfulVersions"]) == {"1.0", "2.0"}

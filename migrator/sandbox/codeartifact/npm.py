@@ -200,6 +200,8 @@ async def packument(em, repo: Repository, ns: str, name: str, endpoint: str) -> 
             if v in versions}
     if "latest" not in tags:
         tags["latest"] = list(versions)[-1]
+    if times:
+        times = {"created": min(times.values()), "modified": max(times.values()), **times}
     doc = {"_id": full, "name": full, "dist-tags": tags, "versions": versions, "time": times}
     return JSONResponse(doc)
 

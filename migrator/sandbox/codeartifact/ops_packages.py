@@ -287,13 +287,34 @@ def _same(a: Version, b: Version) -> bool:
         n: x.sha256 for n, x in b.assets.items()} and a.metadata == b.metadata
 
 
+def _source_package(ctx: Ctx, src: Repository, p: dict) -> Package:
+    """The source package; with includeFromUpstream, versions stored upstream count too."""
+    key = (p["format"], p.get("namespace") or "", normalize_name(p["format"], p["package"]))
+    if not p.get("includeFromUpstream") or ctx.upstream is None:
+        return _pkg(ctx, p, src)
+    merged = Package(*key)
+    found = False
+    for repo in ctx.upstream.search_order(src):
+        pkg = repo.packages.get(key)
+        if pkg is None:
+            continue
+        found = True
+        for ver, v in pkg.versions.items():
+            merged.versions.setdefault(ver, v)
+        if repo is src:
+            merged.dist_tags = dict(pkg.dist_tags)
+    if not found:
+        return _pkg(ctx, p, src)  # raises ResourceNotFound
+    return merged
+
+
 @operation("CopyPackageVersions")
 def copy_versions(ctx: Ctx, p: dict) -> dict:
     if bool(p.get("versions")) == bool(p.get("versionRevisions")):
         raise Validation("Specify exactly one of versions and versionRevisions")
     src = _repo(ctx, p, "sourceRepository")
     dst = _repo(ctx, p, "destinationRepository")
-    pkg = _pkg(ctx, p, src)
+    pkg = _source_package(ctx, src, p)
     names, failed, ok = _select(ctx, pkg, p)
     target = dst.packages.get((pkg.format, pkg.namespace, pkg.name))
     for name in names:
