@@ -386,7 +386,11 @@ def build_app(
         if repo is None or not auth[1].can_read(repo.name):
             name = request.path_params["name"]
             return nexus_error(404, f"Unable to locate repository with id {name}")
-        return NexusJSON(nx.repository_xo(repo, nx.base(request)))
+        xo = nx.repository_xo(repo, nx.base(request))
+        if "size" in xo and repo.type != "group":
+            # Only the single-repository call fills `size` (3.65+): the blob bytes it holds.
+            xo["size"] = sum(f.size for f in repo.files if not f.derived)
+        return NexusJSON(xo)
 
     async def repository_settings(request: Request) -> Response:
         if "authorization" not in request.headers:

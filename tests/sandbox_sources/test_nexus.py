@@ -126,6 +126,10 @@ async def test_repositories_and_admin_only_settings() -> None:
         assert repos["npm-all"]["type"] == "group" and "group" not in repos["npm-all"]
         assert repos["maven-releases"]["format"] == "maven2"
         assert repos["raw-files"]["url"] == f"{PUBLIC}/repository/raw-files"
+        assert repos["raw-files"]["size"] is None  # the list never fills it
+        one = (await c.get(f"{API}/repositories/raw-files")).json()
+        assert one["size"] == sum(p.stat().st_size for p in (SEED / "raw-files").rglob("*")
+                                  if p.is_file())
         assert (await c.get(f"{API}/repositorySettings")).json() == []  # read-only user
         text = (await c.get(f"{API}/repositories")).text
         assert text.startswith("[ {") or "\n" in text  # pretty-printed
