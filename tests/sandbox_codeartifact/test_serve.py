@@ -79,8 +79,11 @@ def test_json_line_manifest_precreated_repositories_and_sigterm(served, tmp_path
     ca = s.info["codeartifact"]
     assert ca["domain"] == "demo" and ca["domain_owner"] == "111122223333"
     assert ca["region"] == "us-east-1" and ca["endpoint_url"].startswith("http://127.0.0.1:")
-    assert s.info["nexus"]["url"].startswith("http://127.0.0.1:")
     env = s.info["env"]
+    nexus, art = s.info["nexus"]["url"], s.info["artifactory"]["url"]
+    assert httpx.get(f"{nexus}/service/rest/v1/status").status_code == 200
+    art_auth = (env["ARTIFACTORY_USERNAME"], env["ARTIFACTORY_PASSWORD"])
+    assert httpx.get(f"{art}/api/system/version", auth=art_auth).status_code == 200
     assert {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION"} <= set(env)
     doc = tomllib.loads(manifest.read_text())
     assert doc["source"]["kind"] == "nexus" and doc["source"]["url"] == s.info["nexus"]["url"]
@@ -98,6 +101,20 @@ def test_json_line_manifest_precreated_repositories_and_sigterm(served, tmp_path
     store = client.describe_repository(domain="demo", repository="npm-store")["repository"]
     assert store["externalConnections"][0]["externalConnectionName"] == "public:npmjs"
     assert s.stop() == 0
+
+
+def test_manifest_for_artifactory_source(served, tmp_path):
+    manifest = tmp_path / "art.toml"
+    s = served("--write-manifest", str(manifest), "--manifest-source", "artifactory",
+               "--domain", "other", "--region", "eu-west-1")
+    doc = tomllib.loads(manifest.read_text())
+    assert doc["source"]["kind"] == "artifactory"
+    assert doc["source"]["url"] == s.info["artifactory"]["url"]
+    assert doc["source"]["url"].endswith("/artifactory")
+    assert doc["target"]["domain"] == "other" and doc["target"]["region"] == "eu-west-1"
+    assert s.info["env"]["AWS_DEFAULT_REGION"] == "eu-west-1"
+    client = make_client(s.info["codeartifact"]["endpoint_url"])
+    client.describe_repository(domain="other", repository="maven-releases")
 
 
 def test_prewarm_through_public_registry_and_state_survives_restart(served, tmp_path):
