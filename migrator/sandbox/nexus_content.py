@@ -21,9 +21,11 @@ from migrator.sandbox import derive
 from migrator.sandbox.nexus_view import (
     content_type,
     members_deep,
+    newest_mtime,
     npm_names,
     npm_tarballs,
     packument,
+    pypi_files,
     pypi_projects,
     simple_page,
 )
@@ -128,7 +130,7 @@ def _npm(nx: Nexus, request: Request, repo: Repository, path: str) -> Response:
         if name not in npm_names(seed, repo):
             return _not_found()
         doc = packument(seed, repo, name, base, nx.knobs)
-        return _json(request, doc["dist-tags"], 0.0)
+        return _json(request, doc["dist-tags"], newest_mtime(npm_tarballs(seed, repo, name)))
     if "/-/" in path:
         f = _find(nx, repo, path)
         return _file(nx, request, f) if f is not None and f.npm is not None else _not_found()
@@ -147,7 +149,8 @@ def _npm(nx: Nexus, request: Request, repo: Repository, path: str) -> Response:
         doc = packument(seed, repo, name, base, nx.knobs)
         version = doc["dist-tags"].get(version, version)
         if version in doc["versions"]:
-            return _json(request, doc["versions"][version], 0.0)
+            return _json(request, doc["versions"][version],
+                         newest_mtime(npm_tarballs(seed, repo, name)))
     return _not_found()
 
 
@@ -190,10 +193,12 @@ def _pypi_simple(nx: Nexus, request: Request, repo: Repository, path: str) -> Re
     projects = sorted(pypi_projects(seed, repo))
     if path in ("simple", "simple/"):
         body = derive.simple_root_html(projects)
-        return _respond(request, body, "text/html", 0.0, hashlib.sha1(body).hexdigest())
+        when = newest_mtime(pypi_files(seed, repo))
+        return _respond(request, body, "text/html", when, hashlib.sha1(body).hexdigest())
     name = path[len("simple/") :].strip("/")
     norm = derive.pep503(name)
     if "/" in name or norm not in projects:
         return _not_found()
     body = simple_page(seed, repo, norm, nx.knobs)
-    return _respond(request, body, "text/html", 0.0, hashlib.sha1(body).hexdigest())
+    when = newest_mtime(pypi_files(seed, repo, norm))
+    return _respond(request, body, "text/html", when, hashlib.sha1(body).hexdigest())

@@ -211,7 +211,8 @@ class NexusViews:
             body = simple_page(seed, repo, norm, self.knobs)
             path = f"simple/{norm}/"
             aid = self.registry.get("pypi_asset", (repo.name, path))
-            out.append(Asset(repo.name, path, aid, len(body), 0.0, derive.digests(body),
+            when = max((f.mtime for f in pypi_files(seed, repo, norm)), default=0.0)
+            out.append(Asset(repo.name, path, aid, len(body), when, derive.digests(body),
                              "text/html", None, {}, lambda body=body: body))
         return out
 
@@ -283,6 +284,11 @@ def pypi_files(seed: Seed, repo: Repository, norm: str | None = None) -> list[Se
             if f.pypi is not None and (norm is None or f.pypi.normalized == norm):
                 out.setdefault(f.name, f)
     return sorted(out.values(), key=lambda f: f.name)
+
+
+def newest_mtime(files: list[SeedFile]) -> float:
+    """Last-Modified of generated content: its newest source file."""
+    return max((f.mtime for f in files), default=0.0)
 
 
 def pypi_projects(seed: Seed, repo: Repository) -> set[str]:
