@@ -106,7 +106,17 @@ def test_json_line_manifest_precreated_repositories_and_sigterm(served, tmp_path
 def test_manifest_for_artifactory_source(served, tmp_path):
     manifest = tmp_path / "art.toml"
     s = served("--write-manifest", str(manifest), "--manifest-source", "artifactory",
-               "--domain", "other", "--region", "eu-west-1")
+               "--domain", "other", "--region", "eu-west-1", "--quota-scale", "0.5",
+               "--quota", "write=20", "--behaviour", "publish_blocked_status=409",
+               "--error-rate", "0.25", "--fault-seed", "3", "--ingest-delay", "180")
+    url = s.info["codeartifact"]["endpoint_url"]
+    quotas = httpx.get(f"{url}/_sandbox/quotas").json()
+    assert quotas == {"enabled": True, "scale": 0.5, "overrides": {"write": 20.0}}
+    behaviour = httpx.get(f"{url}/_sandbox/behaviour").json()
+    assert behaviour["publish_blocked_status"] == 409 and behaviour["ingest_delay"] == 180
+    faults = httpx.get(f"{url}/_sandbox/faults").json()
+    assert faults["error_rate"] == 0.25 and faults["seed"] == 3
+    httpx.post(f"{url}/_sandbox/faults", json={"error_rate": 0})
     doc = tomllib.loads(manifest.read_text())
     assert doc["source"]["kind"] == "artifactory"
     assert doc["source"]["url"] == s.info["artifactory"]["url"]
