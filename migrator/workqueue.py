@@ -289,9 +289,9 @@ class WorkQueue:
             conn.execute(
                 "UPDATE versions SET status = 'discovered', reason = NULL, updated_at = ? "
                 "WHERE status IN ('excluded', 'verified', 'skipped_identical', 'ingested') "
-                "AND id IN (SELECT version_id FROM assets WHERE repository_id = ? "
-                "AND status = 'discovered' AND path IN (SELECT value FROM json_each(?)))",
-                (now, repo_id, json.dumps([a.path for a, _ in items])))
+                "AND id IN (SELECT a.version_id FROM json_each(?) AS j CROSS JOIN assets AS a "
+                "ON a.repository_id = ? AND a.path = j.value WHERE a.status = 'discovered')",
+                (now, json.dumps([a.path for a, _ in items]), repo_id))
             conn.execute(
                 "UPDATE repositories SET crawl_cursor = ?, crawl_pages = crawl_pages + 1, "
                 "crawl_status = ?, crawl_completed_at = ? WHERE id = ?",
@@ -421,9 +421,9 @@ class WorkQueue:
         now = self.clock()
         lost: list[int] = []
         held = {row[0]: row[1] for row in c.execute(
-            "SELECT a.id, a.status FROM assets a JOIN versions v ON v.id = a.version_id "
-            "WHERE v.lease_owner = ? AND v.status = 'claimed' AND a.id IN "
-            "(SELECT value FROM json_each(?))", (owner, json.dumps([u.asset_id for u in updates])))}
+            "SELECT a.id, a.status FROM json_each(?) AS j CROSS JOIN assets AS a ON a.id = j.value"
+            " CROSS JOIN versions AS v ON v.id = a.version_id WHERE v.lease_owner = ? AND "
+            "v.status = 'claimed'", (json.dumps([u.asset_id for u in updates]), owner))}
         rows = []
         for u in updates:
             old = held.get(u.asset_id)
