@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import html
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -120,6 +121,7 @@ class Nexus:
         synthesize_sidecars: bool,
         sql_bad_token_status: int,
         search_window: int,
+        browse_limit: int | None = None,
     ) -> None:
         if mode not in ("orient", "sql"):
             raise ValueError(f"mode must be 'orient' or 'sql', not {mode!r}")
@@ -135,6 +137,7 @@ class Nexus:
         self.synthesize_sidecars = synthesize_sidecars
         self.sql_bad_token_status = sql_bad_token_status
         self.search_window = search_window
+        self.browse_limit = browse_limit
         self.registry = IdRegistry()
         self.views = NexusViews(self.registry, knobs)
         self.page_size = 10 if mode == "orient" else 100
@@ -339,6 +342,7 @@ def build_app(
     synthesize_sidecars: bool = True,
     sql_bad_token_status: int = 500,
     search_window: int = SEARCH_WINDOW,
+    browse_limit: int | None = 10_000,
 ) -> Starlette:
     """The Nexus 3 emulator as an ASGI app serving `seed_dir`.
 
@@ -356,6 +360,8 @@ def build_app(
                           for files without a stored sidecar (uncertain in the reference)
     sql_bad_token_status  what SQL mode answers to a garbage token (uncertain: 500)
     search_window         Elasticsearch's max_result_window (10,000)
+    browse_limit          entries shown on a /service/rest/repository/browse/ page before it is
+                          cut with "there may be additional items" (None = never cut)
 
     In-process: `app.state.request_log`, `app.state.knobs`, `app.state.nexus`.
     """
@@ -365,7 +371,8 @@ def build_app(
     nx = Nexus(seed_dir, mode=mode, base_url=base_url, version=version, edition=edition,
                knobs=knobs, users=users or DEFAULT_USERS, anonymous=anonymous,
                synthesize_sidecars=synthesize_sidecars,
-               sql_bad_token_status=sql_bad_token_status, search_window=search_window)
+               sql_bad_token_status=sql_bad_token_status, search_window=search_window,
+               browse_limit=browse_limit)
 
     async def status(request: Request) -> Response:
         return Response(status_code=200)
@@ -492,8 +499,44 @@ def build_app(
             return nexus_error(403, "")
         return NexusJSON(nx.settings_xo(repo, nx.base(request)))
 
-    async def browse(request: Request) -> Response:
-        return RedirectResponse(str(request.url) + "/", status_code=303)
+    async def add_slash(request: Request) -> Response:
+        return RedirectResponse(str(request.url.replace(path=request.url.path + "/")),
+                                status_code=303)
+
+    async def browse_html(request: Request) -> Response:
+        """The HTML browse page: direct children of a folder, cut at `browse_limit` entries
+        with the product's "there may be additional items" note; never a complete listing."""
+        auth = nx.authenticate(request)
+        if isinstance(auth, Response):
+            return auth
+        path = request.path_params.get("path", "")
+        if path and not path.endswith("/"):
+            return await add_slash(request)
+        repo = nx.repo(request.path_params["repo"])
+        if repo is None or not auth[1].can_read(repo.name):
+            return nexus_error(404, "Repository not found")
+        children: dict[str, bool] = {}
+        for a in _view_items(nx, repo, nx.base(request), "assets"):
+            if a.path.startswith(path):
+                head, sep, _ = a.path[len(path):].partition("/")
+                if head:
+                    children[head] = children.get(head, False) or bool(sep)
+        if path and not children:
+            return nexus_error(404, "Folder not found")
+        names = sorted(children)
+        note = ""
+        if nx.browse_limit is not None and len(names) > nx.browse_limit:
+            names = names[: nx.browse_limit]
+            note = ("<p>This folder has more items than can be shown; "
+                    "there may be additional items.</p>")
+        rows = "\n".join(
+            f'<tr><td><a href="{html.escape(n)}{"/" if children[n] else ""}">'
+            f"{html.escape(n)}</a></td></tr>" for n in names)
+        body = (f"<!DOCTYPE html><html><head><title>Index of /{html.escape(path)}</title></head>"
+                f"<body><h1>Index of /{html.escape(path)}</h1>{note}<table>\n"
+                f'<tr><td><a href="../">Parent Directory</a></td></tr>\n{rows}\n'
+                "</table></body></html>\n")
+        return Response(body, media_type="text/html")
 
     routes = [
         *sandbox_routes(knobs, log),
@@ -509,7 +552,9 @@ def build_app(
         Route("/service/rest/v1/search", search),
         Route("/service/rest/v1/search/assets", search),
         Route("/repository/{repo}/{path:path}", content, methods=["GET", "HEAD"]),
-        Route("/repository/{repo}", browse, methods=["GET", "HEAD"]),
+        Route("/repository/{repo}", add_slash, methods=["GET", "HEAD"]),
+        Route("/service/rest/repository/browse/{repo}", add_slash),
+        Route("/service/rest/repository/browse/{repo}/{path:path}", browse_html),
     ]
     server = f"Nexus/{version} ({edition})".encode()
     app = Starlette(routes=routes)

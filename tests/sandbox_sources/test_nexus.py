@@ -427,3 +427,16 @@ async def test_npm_search_and_format_specific_repository_endpoint() -> None:
         assert admin["maven"]["versionPolicy"] == "SNAPSHOT"
         assert (await c.get(f"{API}/repositories/npm/hosted/maven-snapshots",
                             auth=NEXUS_ADMIN)).status_code == 404
+
+
+async def test_browse_page_is_html_and_may_be_cut(tmp_path: Path) -> None:
+    app = nexus.build_app(SEED)
+    async with client(app, auth=NEXUS_AUTH) as c:
+        r = await c.get("/service/rest/repository/browse/maven-releases/com/acme")
+        assert r.status_code == 303 and r.headers["location"].endswith("/com/acme/")
+        page = (await c.get("/service/rest/repository/browse/maven-releases/com/acme/")).text
+        assert 'href="greeter/"' in page
+    small = nexus.build_app(raw_seed(tmp_path, 30), browse_limit=10)
+    async with client(small, auth=NEXUS_AUTH) as c:
+        page = (await c.get("/service/rest/repository/browse/raw-bulk/")).text
+    assert page.count('href="file-') == 10 and "there may be additional items" in page
