@@ -228,7 +228,36 @@ def test_combined_challenge_switch(sandbox_factory):
     from migrator.sandbox.codeartifact import Behaviour
 
     sb = sandbox_factory(behaviour=Behaviour(combined_challenge=True))
-    sb.emulator.ensure_repository(DOMAIN, "n")
-    resp = httpx.get(sb.emulator.endpoint(sb.base_url, "npm", DOMAIN, "n") + "x")
+    sb.emulator.ensure_repository(DOMAIN, "np")
+    resp = httpx.get(sb.emulator.endpoint(sb.base_url, "npm", DOMAIN, "np") + "x")
     assert resp.headers.get_list("www-authenticate") == [
-        f'Bearer realm="{DOMAIN}/n", Basic realm="{DOMAIN}/n"']
+        f'Bearer realm="{DOMAIN}/np", Basic realm="{DOMAIN}/np"']
+
+
+def test_sandbox_clock_expires_tokens(sandbox, client, token):
+    client.create_repository(domain=DOMAIN, repository="np")
+    url = endpoint(client, "np", "npm") + "-/ping"
+    assert httpx.get(url, headers=auth(token)).status_code == 200
+    moved = httpx.post(f"{sandbox.base_url}/_sandbox/clock", json={"advance": 43201}).json()
+    assert moved["offset"] == 43201
+    assert httpx.get(url, headers=auth(token)).status_code == 401
+    fresh = client.get_authorization_token(domain=DOMAIN)["authorizationToken"]
+    assert httpx.get(url, headers=auth(fresh)).status_code == 200
+
+
+def test_maven_metadata_as_asset_switch(sandbox_factory):
+    from migrator.sandbox.codeartifact import Behaviour
+
+    from .conftest import make_client
+
+    sb = sandbox_factory(behaviour=Behaviour(maven_metadata_asset=True))
+    sb.emulator.ensure_repository(DOMAIN, "mvn")
+    client = make_client(sb.base_url)
+    base = sb.emulator.endpoint(sb.base_url, "maven", DOMAIN, "mvn")
+    http = httpx.Client(base_url=base, headers=auth(sb.emulator.token()))
+    http.put("com/acme/m/1.0/m-1.0.jar", content=b"jar")
+    http.put("com/acme/m/maven-metadata.xml", content=metadata("com.acme", "m", "1.0"))
+    assets = client.list_package_version_assets(
+        domain=DOMAIN, repository="mvn", format="maven", namespace="com.acme", package="m",
+        packageVersion="1.0")["assets"]
+    assert sorted(a["name"] for a in assets) == ["m-1.0.jar", "maven-metadata.xml"]

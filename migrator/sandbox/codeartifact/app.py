@@ -8,6 +8,8 @@ Routes:
   /_sandbox/faults     GET / POST {field: value}            fault knobs at run time
   /_sandbox/quotas     GET / POST {enabled, scale, overrides}
   /_sandbox/behaviour  GET / POST {field: value}            [UNCERTAIN] switches (store.Behaviour)
+  /_sandbox/clock      GET / POST {"advance": seconds}      move the emulator's clock forward
+                                                            (expire tokens, pass delays)
 """
 
 from __future__ import annotations
@@ -59,7 +61,9 @@ class Emulator:
         monotonic: Callable[[], float] = time.monotonic,
         mounts: dict[str, object] | None = None,
     ) -> None:
-        self.store = Store(account=account, region=region, data_dir=data_dir, clock=clock,
+        self.clock_offset = 0.0  # moved by POST /_sandbox/clock (token expiry, delays)
+        self._base_clock = clock
+        self.store = Store(account=account, region=region, data_dir=data_dir, clock=self.now,
                            behaviour=behaviour)
         self.quotas = Quotas(quotas, clock=monotonic)
         self.faults = Faults(faults)
@@ -90,6 +94,9 @@ class Emulator:
                 r.external_connection = external_connection
         self.store.save()
         return r
+
+    def now(self) -> float:
+        return self._base_clock() + self.clock_offset
 
     def close(self) -> None:
         """Flush batched state writes (see Store.save); `serve` calls it on stop."""
@@ -152,6 +159,14 @@ class Emulator:
             cfg.overrides.update(body.get("overrides", {}))
         return JSONResponse(asdict(cfg))
 
+    async def _clock(self, request: Request) -> Response:
+        if request.method == "POST":
+            advance = float((await request.json()).get("advance", 0))
+            if advance < 0:
+                return JSONResponse({"error": "the clock only moves forward"}, 400)
+            self.clock_offset += advance
+        return JSONResponse({"now": self.now(), "offset": self.clock_offset})
+
     async def _behaviour(self, request: Request) -> Response:
         b = self.store.behaviour
         if request.method == "POST":
@@ -171,6 +186,7 @@ class Emulator:
             Route("/_sandbox/faults", self._faults, methods=["GET", "POST"]),
             Route("/_sandbox/quotas", self._quotas, methods=["GET", "POST"]),
             Route("/_sandbox/behaviour", self._behaviour, methods=["GET", "POST"]),
+            Route("/_sandbox/clock", self._clock, methods=["GET", "POST"]),
             Route("/{fmt}/d/{domain_owner}/{repo}/{rest:path}", self._native,
                   methods=["GET", "HEAD", "PUT", "POST", "DELETE"]),
             Route("/v1/{rest:path}", self._control,

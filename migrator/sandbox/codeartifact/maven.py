@@ -190,6 +190,8 @@ def put_metadata(em, repo: Repository, p: dict, body: bytes) -> Response:
     for v in unfinished:
         v.status, v.revision, v.published_time = "Published", new_revision(), now
         v.visible_at = now + em.store.behaviour.publish_delay
+        if em.store.behaviour.maven_metadata_asset:
+            v.assets[METADATA] = em.store.store_asset(METADATA, body)
     return Response(status_code=200)
 
 

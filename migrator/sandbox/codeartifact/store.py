@@ -65,6 +65,9 @@ class Behaviour:
     # 401 challenges: seen as one `Bearer ..., Basic ...` field from the npm endpoint; sent as
     # two fields by default (same meaning per RFC 9110), which Maven's HTTP client also parses.
     combined_challenge: bool = False
+    # Store the PUT maven-metadata.xml as an asset of the versions it publishes; the UG shows
+    # it in ListPackageVersionAssets output, so verifiers must tolerate it (§2.3).
+    maven_metadata_asset: bool = False
 
 
 @dataclass
