@@ -150,6 +150,8 @@ class Sandbox:
             return []
         out = []
         for repo in self.seed.repositories:
+            if not repo.served_by(self.options.manifest_source):
+                continue  # a repository only the other source server has
             if repo.type == "hosted":
                 out.append((repo.name, "copy", repo.format))
             elif repo.type == "proxy":
