@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +46,7 @@ from migrator.sandbox.nexus_view import (
     NexusViews,
     members_deep,
     nexus_error,
+    settings_xo,
 )
 from migrator.sandbox.seed import Repository, Seed, SeedWatcher
 from migrator.sandbox.seed_runtime import (
@@ -261,34 +261,6 @@ class Nexus:
             xo["size"] = None
         return xo
 
-    def settings_xo(self, repo: Repository, base: str) -> dict[str, Any]:
-        xo: dict[str, Any] = {
-            "name": repo.name,
-            "format": repo.format,
-            "type": repo.type,
-            "url": f"{base}/repository/{repo.name}",
-            "online": True,
-            "storage": {"blobStoreName": "default", "strictContentTypeValidation": True},
-        }
-        if repo.type == "hosted":
-            xo["storage"]["writePolicy"] = "ALLOW_ONCE"
-            xo["cleanup"] = None
-            xo["component"] = {"proprietaryComponents": False}
-        if repo.type == "group":
-            xo["group"] = {"memberNames": list(repo.members)}
-        if repo.type == "proxy":
-            xo["proxy"] = {"remoteUrl": repo.remote_url, "contentMaxAge": 1440,
-                           "metadataMaxAge": 1440}
-            xo["negativeCache"] = {"enabled": True, "timeToLive": 1440}
-            xo["httpClient"] = {"blocked": False, "autoBlock": True, "connection": None,
-                                "authentication": None}
-            xo["routingRuleName"] = None
-            xo["cleanup"] = None
-        if repo.format == "maven2":
-            xo["maven"] = {"versionPolicy": repo.version_policy or "MIXED",
-                           "layoutPolicy": "STRICT", "contentDisposition": "INLINE"}
-        return xo
-
     # -- paging -----------------------------------------------------------------------------------
 
     def page(self, items: list[Any], token: str | None) -> tuple[list[Any], str | None] | Response:
@@ -407,7 +379,7 @@ def build_app(
             return auth
         _, user = auth
         base = nx.base(request)
-        return NexusJSON([nx.settings_xo(r, base) for r in nx.repos() if user.admin])
+        return NexusJSON([settings_xo(r, base) for r in nx.repos() if user.admin])
 
     async def listing(request: Request, kind: str) -> Response:
         auth = nx.authenticate(request)
@@ -497,15 +469,13 @@ def build_app(
             return nexus_error(404, f"Unable to locate repository with id {p['name']}")
         if not auth[1].admin:
             return nexus_error(403, "")
-        return NexusJSON(nx.settings_xo(repo, nx.base(request)))
+        return NexusJSON(settings_xo(repo, nx.base(request)))
 
     async def add_slash(request: Request) -> Response:
         return RedirectResponse(str(request.url.replace(path=request.url.path + "/")),
                                 status_code=303)
 
     async def browse_html(request: Request) -> Response:
-        """The HTML browse page: direct children of a folder, cut at `browse_limit` entries
-        with the product's "there may be additional items" note; never a complete listing."""
         auth = nx.authenticate(request)
         if isinstance(auth, Response):
             return auth
@@ -515,28 +485,8 @@ def build_app(
         repo = nx.repo(request.path_params["repo"])
         if repo is None or not auth[1].can_read(repo.name):
             return nexus_error(404, "Repository not found")
-        children: dict[str, bool] = {}
-        for a in _view_items(nx, repo, nx.base(request), "assets"):
-            if a.path.startswith(path):
-                head, sep, _ = a.path[len(path):].partition("/")
-                if head:
-                    children[head] = children.get(head, False) or bool(sep)
-        if path and not children:
-            return nexus_error(404, "Folder not found")
-        names = sorted(children)
-        note = ""
-        if nx.browse_limit is not None and len(names) > nx.browse_limit:
-            names = names[: nx.browse_limit]
-            note = ("<p>This folder has more items than can be shown; "
-                    "there may be additional items.</p>")
-        rows = "\n".join(
-            f'<tr><td><a href="{html.escape(n)}{"/" if children[n] else ""}">'
-            f"{html.escape(n)}</a></td></tr>" for n in names)
-        body = (f"<!DOCTYPE html><html><head><title>Index of /{html.escape(path)}</title></head>"
-                f"<body><h1>Index of /{html.escape(path)}</h1>{note}<table>\n"
-                f'<tr><td><a href="../">Parent Directory</a></td></tr>\n{rows}\n'
-                "</table></body></html>\n")
-        return Response(body, media_type="text/html")
+        items = _view_items(nx, repo, nx.base(request), "assets")
+        return nexus_content.browse_page(items, path, nx.browse_limit)
 
     routes = [
         *sandbox_routes(knobs, log),

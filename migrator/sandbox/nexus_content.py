@@ -9,6 +9,7 @@ npm packuments and PyPI pages. There is no directory listing, as in Nexus.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 from fnmatch import fnmatchcase
@@ -19,6 +20,7 @@ from starlette.responses import Response
 
 from migrator.sandbox import derive
 from migrator.sandbox.nexus_view import (
+    Asset,
     content_type,
     members_deep,
     newest_mtime,
@@ -202,3 +204,34 @@ def _pypi_simple(nx: Nexus, request: Request, repo: Repository, path: str) -> Re
     body = simple_page(seed, repo, norm, nx.knobs)
     when = newest_mtime(pypi_files(seed, repo, norm))
     return _respond(request, body, "text/html", when, hashlib.sha1(body).hexdigest())
+
+
+# ---- browse -------------------------------------------------------------------------------------
+
+
+def browse_page(assets: list[Asset], path: str, limit: int | None) -> Response:
+    """`/service/rest/repository/browse/<repo>/<path>/`: direct children of a folder, cut at
+    `limit` entries with the product's "there may be additional items" note; never a complete
+    listing (RepositoryBrowseResource, browseContentHtml.vm)."""
+    children: dict[str, bool] = {}
+    for a in assets:
+        if a.path.startswith(path):
+            head, sep, _ = a.path[len(path) :].partition("/")
+            if head:
+                children[head] = children.get(head, False) or bool(sep)
+    if path and not children:
+        return Response("Folder not found", status_code=404, media_type="text/plain")
+    names = sorted(children)
+    note = ""
+    if limit is not None and len(names) > limit:
+        names = names[:limit]
+        note = ("<p>This folder has more items than can be shown; "
+                "there may be additional items.</p>")
+    rows = "\n".join(
+        f'<tr><td><a href="{html.escape(n)}{"/" if children[n] else ""}">'
+        f"{html.escape(n)}</a></td></tr>" for n in names)
+    body = (f"<!DOCTYPE html><html><head><title>Index of /{html.escape(path)}</title></head>"
+            f"<body><h1>Index of /{html.escape(path)}</h1>{note}<table>\n"
+            f'<tr><td><a href="../">Parent Directory</a></td></tr>\n{rows}\n'
+            "</table></body></html>\n")
+    return Response(body, media_type="text/html")

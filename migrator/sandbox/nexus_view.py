@@ -36,6 +36,36 @@ class NexusJSON(JSONResponse):
         return json.dumps(content, indent=2, ensure_ascii=False).encode("utf-8")
 
 
+def settings_xo(repo: Repository, base: str) -> dict[str, Any]:
+    """One `/v1/repositorySettings` element (storage, group members, proxy, maven policy)."""
+    xo: dict[str, Any] = {
+        "name": repo.name,
+        "format": repo.format,
+        "type": repo.type,
+        "url": f"{base}/repository/{repo.name}",
+        "online": True,
+        "storage": {"blobStoreName": "default", "strictContentTypeValidation": True},
+    }
+    if repo.type == "hosted":
+        xo["storage"]["writePolicy"] = "ALLOW_ONCE"
+        xo["cleanup"] = None
+        xo["component"] = {"proprietaryComponents": False}
+    if repo.type == "group":
+        xo["group"] = {"memberNames": list(repo.members)}
+    if repo.type == "proxy":
+        xo["proxy"] = {"remoteUrl": repo.remote_url, "contentMaxAge": 1440,
+                       "metadataMaxAge": 1440}
+        xo["negativeCache"] = {"enabled": True, "timeToLive": 1440}
+        xo["httpClient"] = {"blocked": False, "autoBlock": True, "connection": None,
+                            "authentication": None}
+        xo["routingRuleName"] = None
+        xo["cleanup"] = None
+    if repo.format == "maven2":
+        xo["maven"] = {"versionPolicy": repo.version_policy or "MIXED",
+                       "layoutPolicy": "STRICT", "contentDisposition": "INLINE"}
+    return xo
+
+
 class IdRegistry:
     """Stable internal ids per (table, key); tables are per format, as Nexus' SQL schema."""
 
