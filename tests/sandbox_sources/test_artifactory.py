@@ -206,8 +206,11 @@ async def test_more_concurrent_aql_than_allowed_gets_429() -> None:
         async with anyio.create_task_group() as tg:
             tg.start_soon(run)
             tg.start_soon(run)
-            while art.aql_active < 2:  # both hold their slot (checkpoint, not a timed sleep)
+            for _ in range(100_000):  # both hold their slot (checkpoints, not a timed sleep)
+                if art.aql_active == 2:
+                    break
                 await anyio.lowlevel.checkpoint()
+            assert art.aql_active == 2
             third = await aql(c, 'items.find({"repo":"raw-files"})')
             assert third.status_code == 429
             art.aql_hold.set()
