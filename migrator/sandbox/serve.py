@@ -7,7 +7,8 @@ Each app gets its own port on one event loop (several `uvicorn.Server`s under
      "nexus": {"url"}, "artifactory": {"url"}, "env": {NAME: VALUE}}
 
 Library use: `serve(options)` blocks until SIGTERM/SIGINT; `start_in_thread(options)` is a
-context manager that runs the same thing in a background thread (tests, ephemeral ports).
+context manager that runs the same thing in a background thread (tests, ephemeral ports);
+`running(options)` is the async context manager for the current event loop.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -300,6 +301,28 @@ def start_in_thread(options: ServeOptions | None = None, timeout: float = 30.0
     finally:
         sandbox.stop()
         thread.join(timeout)
+
+
+@contextlib.asynccontextmanager
+async def running(options: ServeOptions | None = None) -> AsyncIterator[Sandbox]:
+    """Run a whole sandbox on the current event loop (for async tests).
+
+    Only async clients may talk to it from the same loop; blocking ones (boto3, subprocesses
+    waited on synchronously) would stall the servers: use `start_in_thread` for those.
+    """
+    sandbox = Sandbox(options or ServeOptions())
+    ready = asyncio.Event()
+    task = asyncio.create_task(sandbox.run(lambda _sb: ready.set()))
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        waiter.cancel()
+        task.result()  # raises why it did not start
+    try:
+        yield sandbox
+    finally:
+        sandbox.stop()
+        await task
 
 
 # -- the command ----------------------------------------------------------------------------------

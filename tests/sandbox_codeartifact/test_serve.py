@@ -178,3 +178,18 @@ def test_prewarm_through_public_registry_and_state_survives_restart(served, tmp_
     assert got["asset"].read() == payload
     desc = client.describe_package_version(repository="npm-proxy", **coords)["packageVersion"]
     assert desc["origin"]["originType"] == "EXTERNAL"
+
+
+def test_running_async_context_manager():
+    import asyncio
+
+    from migrator.sandbox.codeartifact import QuotaConfig
+    from migrator.sandbox.serve import ServeOptions, running
+
+    async def scenario() -> int:
+        options = ServeOptions(seed=None, sources=False, quotas=QuotaConfig(enabled=False))
+        async with running(options) as sb, httpx.AsyncClient() as http:
+            resp = await http.get(f"{sb.base_url}/_sandbox/health")
+            return resp.status_code
+
+    assert asyncio.run(scenario()) == 200
