@@ -1,0 +1,150 @@
+"""Crawl benchmark: `plan` over a generated Nexus (OrientDB mode) with per-request latency.
+
+    .venv/bin/python bench/crawl.py                     # 10k and 100k assets, 5 ms, 1 repo
+    .venv/bin/python bench/crawl.py --sizes 100000 --repos 4 --latency 0.005
+
+The source is a generator that answers `/v1/repositories` and `/v1/assets` exactly like Nexus
+in OrientDB mode (10 items per page, opaque continuation tokens, no leading '/', `checksum`
+with sha1+md5 only) after sleeping `latency` seconds, served in-process through an async
+`httpx.MockTransport`. It holds nothing in memory, so what grows is ours: crawler, planner
+and the SQLite state. The sandbox emulator is not used here because it re-reads its seed folder
+on every request, which measures the emulator rather than the crawler.
+
+Each size runs in a fresh subprocess, so peak RSS (`ru_maxrss`) belongs to that size alone.
+Memory is flat when the peak does not grow with the repository: compare the rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# Run as a script, bench/ would be sys.path[0]; a bench module named like a stdlib one
+# (bench/queue.py) would then shadow it for asyncio. Import from the repository root instead.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
+
+import anyio  # noqa: E402  (after the sys.path fix above)
+import httpx  # noqa: E402
+
+PAGE = 10  # OrientDB mode
+SUFFIXES = (".jar", ".pom", ".jar.sha1", ".pom.sha1", "-sources.jar")
+
+
+def asset_path(i: int) -> str:
+    """A Maven layout: 5 files per version, 10 versions per artifact."""
+    artifact = f"lib{i // 50}"
+    version = f"1.{(i // 5) % 10}"
+    return f"com/acme/bench/{artifact}/{version}/{artifact}-{version}{SUFFIXES[i % 5]}"
+
+
+def fake_nexus(total: int, repos: int, latency: float) -> httpx.MockTransport:
+    per_repo = total // repos
+    names = [f"maven-bench-{r}" for r in range(repos)]
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if latency:
+            await anyio.sleep(latency)
+        if request.url.path == "/service/rest/v1/repositories":
+            return httpx.Response(200, json=[
+                {"name": n, "format": "maven2", "type": "hosted", "url": f"http://x/{n}",
+                 "attributes": {}} for n in names])
+        if request.url.path != "/service/rest/v1/assets":
+            return httpx.Response(404)
+        repo = request.url.params["repository"]
+        token = request.url.params.get("continuationToken")
+        start = int(base64.b64decode(token)) if token else 0
+        end = min(start + PAGE, per_repo)
+        items = []
+        for i in range(start, end):
+            path = asset_path(i)
+            digest = hashlib.sha1(path.encode()).hexdigest()
+            items.append({
+                "downloadUrl": f"http://public.example/repository/{repo}/{path}",
+                "path": path, "id": f"{repo}:{i}", "repository": repo, "format": "maven2",
+                "checksum": {"sha1": digest, "md5": digest[:32]},
+                "contentType": "application/java-archive",
+                "lastModified": "2024-01-02T03:04:05.678+00:00", "fileSize": 1000 + i % 97,
+                "maven2": {"groupId": "com.acme.bench", "extension": "jar"},
+            })
+        more = end < per_repo
+        nxt = base64.b64encode(str(end).encode()).decode() if more else None
+        return httpx.Response(200, json={"items": items, "continuationToken": nxt})
+
+    return httpx.MockTransport(handler)
+
+
+def run_one(total: int, repos: int, latency: float) -> dict[str, float]:
+    """One measurement, in this process: plan() into a fresh state file."""
+    from migrator.manifest import load_manifest
+    from migrator.planner import plan
+    from migrator.sources.nexus import NexusCrawler
+    from migrator.workqueue import WorkQueue
+
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest_path = Path(tmp) / "bench.toml"
+        lines = ['[source]', 'kind = "nexus"', 'url = "http://nexus.bench"',
+                 '[target]', 'domain = "bench"', 'domain_owner = "111122223333"',
+                 'region = "us-east-1"', '[options]', f"source_concurrency = {max(repos, 1)}"]
+        for r in range(repos):
+            lines += ["[[repositories]]", f'source = "maven-bench-{r}"', 'target = "maven-bench"']
+        manifest_path.write_text("\n".join(lines) + "\n")
+        manifest = load_manifest(manifest_path)
+        transport = fake_nexus(total, repos, latency)
+
+        def factory(settings: object) -> NexusCrawler:
+            return NexusCrawler.from_settings("http://nexus.bench", transport=transport)
+
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        with WorkQueue.open(Path(tmp) / "state.sqlite", lock_for="bench") as queue:
+            summary = anyio.run(lambda: plan(manifest, queue, crawler_factory=factory))
+            stored = queue.conn.execute("SELECT count(*) FROM assets").fetchone()[0]
+        seconds = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        pages = sum(r.pages for r in summary.repositories)
+        return {"assets": stored, "repos": repos, "pages": pages, "seconds": seconds,
+                "assets_per_s": stored / seconds, "rss_before_mib": rss_before / 1024,
+                "peak_rss_mib": peak / 1024, "state_mib":
+                os.path.getsize(Path(tmp) / "state.sqlite") / 2**20}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--repos", type=int, default=1)
+    parser.add_argument("--latency", type=float, default=0.005)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one is not None:
+        print(json.dumps(run_one(args.one, args.repos, args.latency)))
+        return
+    rows = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", str(size), "--repos", str(args.repos),
+             "--latency", str(args.latency)], check=True, capture_output=True, text=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    head = ("assets", "repos", "pages", "seconds", "assets/s", "RSS before MiB", "peak RSS MiB",
+            "state MiB")
+    print(f"Nexus orient mode, {PAGE}/page, {args.latency * 1000:g} ms per request")
+    print(" | ".join(head))
+    for r in rows:
+        print(" | ".join([f"{r['assets']:>6}", f"{r['repos']}", f"{r['pages']}",
+                          f"{r['seconds']:.1f}", f"{r['assets_per_s']:.0f}",
+                          f"{r['rss_before_mib']:.1f}", f"{r['peak_rss_mib']:.1f}",
+                          f"{r['state_mib']:.1f}"]))
+
+
+if __name__ == "__main__":
+    main()
