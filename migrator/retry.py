@@ -91,7 +91,7 @@ class RetryPolicy:
             if asked is not None:
                 return min(asked, self.max_wait)
         backoff = tenacity.wait_exponential_jitter(
-            initial=self.initial_wait, max=self.max_wait, jitter=self.jitter
+            multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter
         )
         return backoff(retry_state)
 

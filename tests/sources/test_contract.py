@@ -172,3 +172,18 @@ def test_wrong_credentials_are_a_source_auth_error_without_the_secret(source: So
         anyio.run(go)
     assert "wrong-secret-xyz" not in str(info.value)
     assert str(info.value).startswith({"nexus": "Nexus", "artifactory": "Artifactory"}[source.kind])
+
+
+def test_a_flaky_source_still_yields_the_exact_inventory(source: Source) -> None:
+    """Injected 5xx/429 on a third of the requests: retried (no real sleep), nothing lost."""
+    waits: list[float] = []
+
+    async def no_sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    repo = next(r for r in seed_repos(source.kind) if r.name == "maven-releases")
+    pages = crawl_repo(source, source.app(error_rate=0.3, seed=7), repo.name, sleep=no_sleep)
+    wanted = {a.path for page in pages for a, skip in page.items
+              if skip is None and a.refused is None}
+    assert wanted == set(expected(repo).artifacts)
+    assert waits, "the sandbox should have failed some requests"
