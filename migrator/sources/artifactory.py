@@ -186,8 +186,10 @@ class ArtifactoryCrawler:
         try:
             body = await self.http.json("GET", url)
         except SourceStatusError as exc:
-            # OSS: 400 text/plain "This REST API is available only in Artifactory Pro".
-            if exc.status == 400 and self.filelist_available is None:
+            # OSS: 400 text/plain "This REST API is available only in Artifactory Pro". Several
+            # repositories may probe at once, so only a File List that already worked makes a
+            # 400 a real error.
+            if exc.status == 400 and self.filelist_available is not True:
                 self.filelist_available = False
                 return None
             raise
