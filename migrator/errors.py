@@ -7,9 +7,9 @@
     │   ├── StateLockedError      another process holds the state; names the holder
     │   └── IllegalTransition     a status change the status machine forbids (a bug)
     ├── SourceError               Nexus / Artifactory refused or broke (exit 1)
-    │   └── SourceAuthError       the source rejected the credentials
+    │   └── SourceAuthError       the source rejected the credentials (exit 2)
     ├── TargetError               CodeArtifact refused or broke (exit 1)
-    │   └── TargetAuthError       AWS rejected the credentials or the token
+    │   └── TargetAuthError       AWS rejected the credentials or the token (exit 2)
     ├── UnsafePathError           a path from a source listing tries to escape
     └── Interrupted               SIGINT/SIGTERM: the run stopped cleanly, resumable (exit 3)
 
@@ -72,6 +72,8 @@ class SourceError(MigratorError):
 class SourceAuthError(SourceError):
     """The source server rejected the credentials."""
 
+    exit_code = 2  # retrying cannot help: a person must fix the credentials
+
 
 class TargetError(MigratorError):
     """CodeArtifact failed or refused a request."""
@@ -81,6 +83,8 @@ class TargetError(MigratorError):
 
 class TargetAuthError(TargetError):
     """AWS rejected the credentials or the CodeArtifact token."""
+
+    exit_code = 2
 
 
 class UnsafePathError(MigratorError):
