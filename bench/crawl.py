@@ -11,7 +11,8 @@ and the SQLite state. The sandbox emulator is not used here because it re-reads 
 on every request, which measures the emulator rather than the crawler.
 
 Each size runs in a fresh subprocess, so peak RSS (`ru_maxrss`) belongs to that size alone.
-Memory is flat when the peak does not grow with the repository: compare the rows.
+Peak RSS includes SQLite's page cache, which the work queue caps at 64 MiB; `--heap` adds the
+Python heap peak (crawler + planner). Memory is flat when those do not grow with the repository.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 # Run as a script, bench/ would be sys.path[0]; a bench module named like a stdlib one
@@ -84,8 +86,13 @@ def fake_nexus(total: int, repos: int, latency: float) -> httpx.MockTransport:
     return httpx.MockTransport(handler)
 
 
-def run_one(total: int, repos: int, latency: float) -> dict[str, float]:
-    """One measurement, in this process: plan() into a fresh state file."""
+def run_one(total: int, repos: int, latency: float, heap: bool = False) -> dict[str, float]:
+    """One measurement, in this process: plan() into a fresh state file.
+
+    `heap` also traces Python allocations (tracemalloc; slower): their peak is the memory of the
+    crawler and planner alone, without SQLite's page cache (C allocations, not traced), which
+    the work queue sizes to 64 MiB and which fills up to that cap as the state file grows.
+    """
     from migrator.manifest import load_manifest
     from migrator.planner import plan
     from migrator.sources.nexus import NexusCrawler
@@ -106,6 +113,8 @@ def run_one(total: int, repos: int, latency: float) -> dict[str, float]:
             return NexusCrawler.from_settings("http://nexus.bench", transport=transport)
 
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if heap:
+            tracemalloc.start()
         started = time.perf_counter()
         with WorkQueue.open(Path(tmp) / "state.sqlite", lock_for="bench") as queue:
             summary = anyio.run(lambda: plan(manifest, queue, crawler_factory=factory))
@@ -113,7 +122,9 @@ def run_one(total: int, repos: int, latency: float) -> dict[str, float]:
         seconds = time.perf_counter() - started
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         pages = sum(r.pages for r in summary.repositories)
+        heap_peak = tracemalloc.get_traced_memory()[1] / 2**20 if heap else float("nan")
         return {"assets": stored, "repos": repos, "pages": pages, "seconds": seconds,
+                "heap_peak_mib": heap_peak,
                 "assets_per_s": stored / seconds, "rss_before_mib": rss_before / 1024,
                 "peak_rss_mib": peak / 1024, "state_mib":
                 os.path.getsize(Path(tmp) / "state.sqlite") / 2**20}
@@ -124,26 +135,29 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--repos", type=int, default=1)
     parser.add_argument("--latency", type=float, default=0.005)
+    parser.add_argument("--heap", action="store_true",
+                        help="also measure the Python heap peak (tracemalloc; slower)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one is not None:
-        print(json.dumps(run_one(args.one, args.repos, args.latency)))
+        print(json.dumps(run_one(args.one, args.repos, args.latency, args.heap)))
         return
     rows = []
     for size in (int(s) for s in args.sizes.split(",")):
         out = subprocess.run(
             [sys.executable, __file__, "--one", str(size), "--repos", str(args.repos),
-             "--latency", str(args.latency)], check=True, capture_output=True, text=True)
+             "--latency", str(args.latency), *(["--heap"] if args.heap else [])],
+            check=True, capture_output=True, text=True)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
     head = ("assets", "repos", "pages", "seconds", "assets/s", "RSS before MiB", "peak RSS MiB",
-            "state MiB")
+            "py heap peak MiB", "state MiB")
     print(f"Nexus orient mode, {PAGE}/page, {args.latency * 1000:g} ms per request")
     print(" | ".join(head))
     for r in rows:
         print(" | ".join([f"{r['assets']:>6}", f"{r['repos']}", f"{r['pages']}",
                           f"{r['seconds']:.1f}", f"{r['assets_per_s']:.0f}",
                           f"{r['rss_before_mib']:.1f}", f"{r['peak_rss_mib']:.1f}",
-                          f"{r['state_mib']:.1f}"]))
+                          f"{r['heap_peak_mib']:.1f}", f"{r['state_mib']:.1f}"]))
 
 
 if __name__ == "__main__":
