@@ -9,11 +9,10 @@ whether the crawl ran in one go or in five interrupted pieces, and memory stays 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -62,7 +61,7 @@ class RepositoryPlan:
     note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        return asdict(self)
 
 
 @dataclass(slots=True)
@@ -365,8 +364,3 @@ def _writes(fmt: Format, *, files: int, versions: int, packages: int) -> int:
     if fmt is Format.NPM:
         return versions + packages
     return files
-
-
-def dump(summary: PlanSummary) -> str:
-    """The `--json` output."""
-    return json.dumps(summary.as_dict(), indent=2)

@@ -8,6 +8,9 @@ costs one request. Both storage back ends are handled:
 - SQL/datastore: 100 items per page, hex tokens, paths with a leading '/', a token only on full
   pages (so an exact multiple of 100 ends with an empty page and a null token).
 
+`/v1/search` is not used for enumeration: its Elasticsearch window stops at 10,000 hits and
+its order is unstable without `sort` (pitfall 5); `/v1/assets` has neither problem.
+
 The continuation token is handed out with each page: it is the checkpoint. Group repositories
 are never crawled (they repeat their members); `downloadUrl` is ignored because its host is the
 Nexus "Base URL" setting, not necessarily the host we talk to (pitfall 3).
@@ -21,7 +24,7 @@ from urllib.parse import quote
 
 import httpx
 
-from migrator.errors import SourceError
+from migrator.errors import SourceAuthError, SourceError
 from migrator.models import Format, RepoType, SourceRepository
 from migrator.retry import SOURCE_LISTING, RetryPolicy, Sleep
 from migrator.sources import Found, Page, build_asset
@@ -30,6 +33,8 @@ from migrator.sources.http import SourceHTTP, SourceStatusError, make_client
 __all__ = ["NexusCrawler"]
 
 API = "/service/rest/v1"
+_STALE_TOKEN_HINT = ("the server's data changed under the token; start a fresh crawl of this "
+                     "repository with a new state file")
 
 
 class NexusCrawler:
@@ -128,9 +133,17 @@ class NexusCrawler:
                 if token and exc.status == 406:
                     raise SourceError(
                         f"Nexus refused the saved continuation token for {repository.name!r}",
-                        hint="the server's data changed under the token; start a fresh crawl "
-                        "of this repository (delete its rows or use a new state file)",
+                        hint=_STALE_TOKEN_HINT,
                     ) from None
+                raise
+            except SourceAuthError:
+                raise
+            except SourceError as exc:
+                # SQL mode answers a token it cannot decode with 500 (reference §1.2).
+                if token and token == cursor:
+                    raise SourceError(exc.message, hint=f"{exc.hint or ''} If it persists, "
+                                      f"the saved continuation token may be stale: "
+                                      f"{_STALE_TOKEN_HINT}".strip()) from None
                 raise
             items, token = self._page(repository, body)
             yield Page(items=items, cursor=token, done=token is None)

@@ -8,7 +8,7 @@ import anyio
 import httpx
 import pytest
 
-from migrator.errors import SourceError
+from migrator.errors import SourceAuthError, SourceError
 from migrator.models import AssetKind, Format, RepoType, SourceRepository
 from migrator.retry import RetryPolicy
 from migrator.sources.nexus import NexusCrawler
@@ -135,3 +135,39 @@ def test_nexus_attributes_are_kept_as_properties_not_identity() -> None:
     assert asset.kind is AssetKind.ARTIFACT and skip is None
     assert (asset.coordinates.namespace, asset.coordinates.package) == ("acme", "ui")
     assert asset.properties == {"nexus.name": "ui", "nexus.version": "1.0.0"}
+
+
+def test_a_persistently_failing_resume_token_mentions_staleness() -> None:
+    with pytest.raises(SourceError, match="kept failing: GET") as info:
+        crawl(crawler(lambda r: httpx.Response(500)), cursor="not-hex")
+    assert "continuation token may be stale" in info.value.hint
+
+
+def test_make_crawler_reads_the_credentials_the_manifest_names(
+        tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from migrator.manifest import load_manifest
+    from migrator.sandbox import nexus
+    from migrator.sources import make_crawler
+
+    from .conftest import SEED
+
+    (tmp_path / "m.toml").write_text(
+        '[source]\nkind = "nexus"\nurl = "http://nexus.test"\nusername_env = "SRC_USER"\n'
+        'password_env = "SRC_PASS"\n[target]\ndomain = "acme"\ndomain_owner = "111122223333"\n'
+        'region = "us-east-1"\n[[repositories]]\nsource = "raw-files"\ntarget = "generic"\n')
+    manifest = load_manifest(tmp_path / "m.toml")
+    app = nexus.build_app(SEED, mode="sql")
+
+    async def names() -> list[str]:
+        c = make_crawler(manifest.source, transport=httpx.ASGITransport(app=app))
+        try:
+            return sorted(r.name for r in await c.repositories())
+        finally:
+            await c.aclose()
+
+    monkeypatch.setenv("SRC_USER", nexus.DEFAULT_CREDENTIALS["NEXUS_USERNAME"])
+    monkeypatch.setenv("SRC_PASS", nexus.DEFAULT_CREDENTIALS["NEXUS_PASSWORD"])
+    assert "raw-files" in anyio.run(names)
+    monkeypatch.setenv("SRC_PASS", "wrong")
+    with pytest.raises(SourceAuthError):
+        anyio.run(names)
