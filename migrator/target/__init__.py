@@ -1,0 +1,102 @@
+"""Publishing into CodeArtifact: one small protocol, one module per format.
+
+`PublishPackageVersion` accepts only the generic format, so each format speaks the protocol
+CodeArtifact really accepts for it (Maven PUTs + artifact-level maven-metadata.xml, the npm
+publish document around the original tarball, twine's multipart upload, generic
+PublishPackageVersion). A publisher makes one claimed package version complete in the target
+and reports each asset's fact as soon as it is true, so the engine can record it before the
+next step: a process killed between two PUTs resumes with only the missing files.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from migrator.models import Format
+from migrator.workqueue import ClaimedAsset, ClaimedVersion
+
+__all__ = [
+    "AssetOutcome",
+    "AssetResult",
+    "Publisher",
+    "Report",
+    "SourceMetadata",
+    "SpooledFile",
+    "VersionCheck",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledFile:
+    """A source file downloaded to local disk, with the hashes of exactly these bytes."""
+
+    asset: ClaimedAsset
+    path: Path
+    size: int
+    hashes: Mapping[str, str]  # md5, sha1, sha256, sha512 (lowercase hex) of the spool file
+
+
+class AssetOutcome(enum.StrEnum):
+    """What the target said about one asset."""
+
+    PUBLISHED = "published"  # our bytes were accepted
+    IDENTICAL = "skipped_identical"  # it was already there, byte for byte (a 409 resolved)
+    CONFLICT = "conflict"  # the target holds different bytes under that name: never replaced
+
+
+@dataclass(frozen=True, slots=True)
+class AssetResult:
+    """One asset's outcome, reported by a publisher once it is true."""
+
+    asset_id: int
+    outcome: AssetOutcome
+    reason: str | None = None  # for conflicts: both hashes
+    target_hashes: Mapping[str, str] | None = None
+
+
+Report = Callable[[AssetResult], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionCheck:
+    """What CodeArtifact reports about a package version (DescribePackageVersion +
+    ListPackageVersionAssets), for verification."""
+
+    status: str | None  # Published, Unfinished, Unlisted, ... ; None when the version is absent
+    origin: str | None  # INTERNAL | EXTERNAL
+    assets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # asset name -> {"size": int, "md5": ..., "sha1": ..., "sha256": ..., "sha512": ...}
+
+
+class SourceMetadata(Protocol):
+    """What publishers may ask of the source beyond the files themselves."""
+
+    async def npm_packument(self, repository: str, name: str) -> Mapping[str, Any]:
+        """The source registry's packument for `name` (scoped: `@scope/name`)."""
+        ...
+
+
+@runtime_checkable
+class Publisher(Protocol):
+    """Makes one package version complete and Published in CodeArtifact."""
+
+    format: Format
+
+    async def publish(self, version: ClaimedVersion, files: Sequence[SpooledFile],
+                      report: Report) -> None:
+        """Publish `files` (the version's assets not yet recorded as published) in the order
+        the protocol needs, then complete the version (Maven: metadata PUT and status check),
+        even when `files` is empty because an earlier, interrupted run uploaded them all.
+
+        Calls `report` right after each asset's fact is true. A 409 or "already exists" is
+        resolved by comparing hashes with `ListPackageVersionAssets` (IDENTICAL or CONFLICT),
+        never by deleting anything.
+
+        :raises TargetError: retryable or not (see `migrator.retry`); `TargetAuthError` when
+            the credentials or token are refused.
+        """
+        ...
