@@ -21,7 +21,7 @@ deps:
 
 ## demo: the main job end to end on the built-in sandbox
 demo: install
-	$(BIN)/python -m migrator.demo
+	$(BIN)/python scripts/demo.py
 
 ## test: the whole suite (unit, contract, end-to-end on the sandbox, real third-party servers)
 test: install deps
