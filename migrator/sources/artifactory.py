@@ -6,7 +6,8 @@ Listing strategy per repository (reference §2.4, §2.6, pitfalls 10-15):
    the whole tree in one response, with no paging. It is recorded as **one page**, so it is
    either checkpointed entirely or is the one page in flight. A repository with more than
    `filelist_max_files` files is paged with AQL instead (bounded pages, flat memory, resumable
-   mid-way): one request shows which case we are in.
+   mid-way). `/api/storageinfo` (admin) tells the size up front; without it, the File List
+   itself shows which case we are in.
 2. On OSS the File List answers **400** "available only in Artifactory Pro": we remember that and
    use **AQL**: `items.find({"repo":..,"type":"file"})` with item fields only (properties in
    `.include` would break paging), a stable `sort` on path and name, and `offset`/`limit` paging;
@@ -34,7 +35,7 @@ import httpx
 from migrator.errors import SourceError
 from migrator.models import Format, RepoType, SourceRepository
 from migrator.retry import SOURCE_LISTING, RetryPolicy, Sleep
-from migrator.sources import Found, Page, build_asset
+from migrator.sources import Found, Page, as_size, build_asset
 from migrator.sources.http import SourceHTTP, SourceStatusError, make_client
 
 __all__ = ["ArtifactoryCrawler", "aql_query"]
@@ -85,6 +86,8 @@ class ArtifactoryCrawler:
         self.base_url = str(client.base_url).rstrip("/")
         self.page_size = page_size
         self.filelist_max_files = filelist_max_files
+        self._file_counts: dict[str, int] | None = None
+        self._file_counts_lock = anyio.Lock()
         self.filelist_available: bool | None = None if listing == "auto" else listing == "filelist"
         # Artifactory ≥7.84 queues, then 429s, more than ~3 concurrent AQL queries.
         self._aql_slots = anyio.Semaphore(aql_concurrency)
@@ -169,7 +172,9 @@ class ArtifactoryCrawler:
         if cursor and (kind != "aql" or not position.isdigit()):
             raise SourceError(f"saved Artifactory cursor {cursor!r} is not one migrator writes",
                               hint="use a new state file to crawl this repository again")
-        if cursor is None and self.filelist_available is not False:
+        if cursor is None and self.filelist_available is not False and (
+            await self._known_file_count(repository) or 0
+        ) <= self.filelist_max_files:
             listing = await self._file_list(repository)
             if listing is not None and len(listing) <= self.filelist_max_files:
                 yield await self._filelist_page(repository, listing)
@@ -179,6 +184,32 @@ class ArtifactoryCrawler:
                             repository.name, len(listing))
         async for page in self._aql_pages(repository, int(position) if cursor else 0):
             yield page
+
+    async def _known_file_count(self, repository: SourceRepository) -> int | None:
+        """Files in the repository per `/api/storageinfo` (admin only; may be stale), or None.
+
+        Read once per crawler, so a repository too big for one File List response goes straight
+        to AQL instead of first downloading a listing of millions of files.
+        """
+        async with self._file_counts_lock:
+            if self._file_counts is None:
+                self._file_counts = await self._storage_info()
+        return self._file_counts.get(self.storage_key(repository))
+
+    async def _storage_info(self) -> dict[str, int]:
+        try:
+            body = await self.http.json("GET", "/api/storageinfo")
+        except SourceError as exc:  # 401/403 for non-admins, 404 on servers without it
+            logger.debug("storage info unavailable: %s", exc.message)
+            return {}
+        rows = body.get("repositoriesSummaryList") if isinstance(body, dict) else None
+        counts: dict[str, int] = {}
+        for row in rows if isinstance(rows, list) else ():
+            if isinstance(row, dict) and isinstance(row.get("repoKey"), str):
+                count = as_size(row.get("filesCount"))
+                if count is not None:
+                    counts[row["repoKey"]] = count
+        return counts
 
     async def _file_list(self, repository: SourceRepository) -> list[dict[str, Any]] | None:
         key = quote(self.storage_key(repository), safe="")

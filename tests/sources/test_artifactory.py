@@ -26,9 +26,17 @@ class Sleeps:
         self.calls.append(seconds)
 
 
-def crawler(handler, sleeps: Sleeps | None = None, **options) -> ArtifactoryCrawler:
+def crawler(handler, sleeps: Sleeps | None = None, *, storage_info: bool = False,
+            **options) -> ArtifactoryCrawler:
+    """A crawler on a fake; `/api/storageinfo` answers 404 (a non-admin) unless `storage_info`."""
+
+    def route(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/artifactory/api/storageinfo" and not storage_info:
+            return httpx.Response(404, json={"errors": [{"status": 404, "message": "nope"}]})
+        return handler(request)
+
     client = httpx.AsyncClient(base_url="http://art.test/artifactory",
-                               transport=httpx.MockTransport(handler))
+                               transport=httpx.MockTransport(route))
     return ArtifactoryCrawler(client, policy=RetryPolicy(name="t", attempts=3),
                               sleep=sleeps or Sleeps(), **options)
 
@@ -198,3 +206,23 @@ def test_settings_context_path_and_bearer_token() -> None:
         ("npmjs", RepoType.PROXY, "https://registry.npmjs.org"),
         ("all", RepoType.GROUP, None),
     ]
+
+
+def test_storage_info_sends_big_repositories_straight_to_aql() -> None:
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        if request.url.path == "/artifactory/api/storageinfo":
+            return httpx.Response(200, json={"repositoriesSummaryList": [
+                {"repoKey": "npm-local", "filesCount": 50_000, "repoType": "LOCAL"},
+                {"repoKey": "small", "filesCount": "12"}]})
+        if request.url.path.startswith("/artifactory/api/storage/"):
+            return httpx.Response(200, json={"files": []})
+        return aql_rows(request.content.decode(), [])
+
+    c = crawler(handler, storage_info=True)
+    crawl(c, NPM)
+    assert paths == ["/artifactory/api/storageinfo", "/artifactory/api/search/aql"]
+    crawl(c, SourceRepository("small", Format.NPM, RepoType.HOSTED))
+    assert paths[2:] == ["/artifactory/api/storage/small/"]  # storage info is read once
