@@ -82,7 +82,10 @@ class PlanSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "repositories": [r.as_dict() for r in self.repositories],
+            "repositories": [
+                r.as_dict() | {"estimated_seconds": round(r.writes / self.rate_budget, 1)}
+                for r in self.repositories
+            ],
             "not_crawled": [{"repository": n, "reason": why} for n, why in self.not_crawled],
             "totals": {
                 "versions": sum(r.versions for r in self.repositories),

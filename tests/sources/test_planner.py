@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,9 @@ def test_plan_summary_counts_come_from_the_seed(tmp_path: Path, source: Source) 
     assert sidecars == (want_sidecars if source.kind == "nexus" else 0)
     data = summary.as_dict()
     assert data["totals"]["writes"] == summary.writes
+    assert data["repositories"][0]["estimated_seconds"] == round(
+        data["repositories"][0]["writes"] / 90.0, 1)
+    assert json.loads(json.dumps(data)) == data  # --json is plain JSON
     text = summary.render()
     assert "maven-releases → maven-internal" in text and "nothing was written" in text
 
