@@ -47,7 +47,12 @@ class Page:
 
 @runtime_checkable
 class Crawler(Protocol):
-    """What the planner needs from a source server."""
+    """What the planner needs from a source server.
+
+    Registered implementations also offer `from_settings(url, *, username, password, token,
+    transport, sleep, max_connections, verify)`, which `make_crawler` calls; tests build them
+    around an injected `httpx.AsyncClient` or transport instead.
+    """
 
     kind: str
 
