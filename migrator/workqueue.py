@@ -134,6 +134,10 @@ class WorkQueue:
             # 64 MiB of page cache keeps the path and version indexes hot while a large
             # repository is enqueued (the default 2 MiB thrashes past ~200k assets).
             conn.execute("PRAGMA cache_size = -65536")
+            # Checkpoints fsync; at the default (every 1,000 pages) they were most of the
+            # cost of enqueueing. 10,000 pages (~40 MiB of WAL) keeps synchronous=NORMAL's
+            # guarantee (no corruption on power loss) at about 1.5x the enqueue rate.
+            conn.execute("PRAGMA wal_autocheckpoint = 10000")
             db = sqlite_utils.Database(conn)
             if not create and not migrations.applied(db):
                 raise sqlite3.DatabaseError("it holds no migrator schema")
