@@ -31,7 +31,7 @@ lint: install
 	$(BIN)/ruff check migrator tests bench
 
 bench: install
-	$(BIN)/python bench/queue.py
+	$(BIN)/python bench/workqueue_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -31,7 +31,7 @@ import tracemalloc
 from pathlib import Path
 
 # Run as a script, bench/ would be sys.path[0]; a bench module named like a stdlib one
-# (bench/queue.py) would then shadow it for asyncio. Import from the repository root instead.
+# would then shadow any same-named stdlib module. Import from the repository root instead.
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))

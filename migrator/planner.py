@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import anyio
@@ -21,8 +21,6 @@ from migrator import status as st
 from migrator.errors import MigratorError, SourceError
 from migrator.formats.maven import is_snapshot
 from migrator.models import (
-    AssetKind,
-    Coordinates,
     DiscoveredAsset,
     Format,
     RepoType,
@@ -141,17 +139,6 @@ def _human(n: int) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return str(n)  # pragma: no cover
-
-
-def _bucketed(asset: DiscoveredAsset, fmt: Format) -> DiscoveredAsset:
-    """Give index/checksum files the repository's 'no package' bucket as coordinates.
-
-    The queue stores an asset without coordinates as refused; these files are not refused but
-    excluded (recorded, counted, never migrated), so they share one empty-named version row.
-    """
-    if asset.coordinates is None and asset.refused is None and asset.kind is not AssetKind.ARTIFACT:
-        return replace(asset, coordinates=Coordinates(fmt, "", "", ""))
-    return asset
 
 
 def exclusion(asset: DiscoveredAsset, format_skip: str | None, mapping: Any,
@@ -280,7 +267,7 @@ async def _crawl_one(crawler: Crawler, queue: Any, repo: SourceRepository, mappi
                               hint="use a new state file to crawl from the beginning")
         async for page in crawler.crawl(repo, cursor=state.cursor):
             items: list[Found] = [
-                (_bucketed(asset, repo.format), exclusion(asset, skip, mapping, snapshots))
+                (asset, exclusion(asset, skip, mapping, snapshots))
                 for asset, skip in page.items
             ]
             queue.record_page(repo_id, items, cursor=page.cursor, done=page.done)

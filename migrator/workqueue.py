@@ -244,7 +244,8 @@ class WorkQueue:
         """Store one crawled page and the cursor of the next one, atomically.
 
         Each item is an asset and the reason it is excluded (None: it is wanted). Refused
-        assets (hostile paths) are stored as failed_permanent. Recording a path again is
+        assets (hostile paths) are stored as failed_permanent; excluded files without
+        coordinates (index pages, sidecars) belong to no version. Recording a path again is
         idempotent: facts of items not yet published are refreshed, nothing is duplicated.
         """
         now = self.clock()
@@ -256,8 +257,13 @@ class WorkQueue:
         rows = []
         for asset, excluded in items:
             c = asset.coordinates
-            if asset.refused or c is None:
-                status, reason, key = st.FAILED_PERMANENT, asset.refused or "no coordinates", None
+            if asset.refused:
+                status, reason, key = st.FAILED_PERMANENT, asset.refused, None
+            elif c is None:
+                # index pages, checksum sidecars: recorded and counted, belong to no version
+                status, reason = ((st.EXCLUDED, excluded) if excluded else
+                                  (st.FAILED_PERMANENT, "no package coordinates"))
+                key = None
             else:
                 key = (c.namespace, c.package, c.version)
                 status, reason = (st.EXCLUDED, excluded) if excluded else (st.DISCOVERED, None)

@@ -227,3 +227,15 @@ def test_meta_round_trip(queue):
     queue.set_meta("manifest", json.dumps({"a": 1}))
     queue.set_meta("manifest", "x")
     assert queue.get_meta("manifest") == "x" and queue.get_meta("nope") is None
+
+
+def test_excluded_files_without_coordinates_belong_to_no_version(queue, repo_id):
+    index = DiscoveredAsset(path="com/acme/app/maven-metadata.xml", size=300, checksums={},
+                            coordinates=None, kind=AssetKind.METADATA)
+    orphan = DiscoveredAsset(path="README", size=3, checksums={}, coordinates=None)
+    queue.record_page(repo_id, [(index, "Maven repository metadata; regenerated"),
+                                (orphan, None)], cursor=None, done=True)
+    counts = queue.counts()["maven-releases"]
+    assert counts["assets"] == {"excluded": 1, "failed_permanent": 1}
+    assert counts["versions"] == {}
+    assert queue.failures()[0]["reason"] == "no package coordinates"

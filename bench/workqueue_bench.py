@@ -1,6 +1,6 @@
 """Work-queue benchmark: enqueue, claim+complete and `migrator status` on 1,000,000 assets.
 
-Run: `make bench` or `.venv/bin/python bench/queue.py [--assets N]`.
+Run: `make bench` or `.venv/bin/python bench/workqueue_bench.py [--assets N]`.
 Targets on a 2-core machine: enqueue >= 50,000 assets/s, claim+complete >= 10,000 assets/s,
 `migrator status` < 1 s, peak memory < 150 MB. The baseline is a bare SQLite table receiving
 the same rows through one executemany per page with no index, no constraint, no status
