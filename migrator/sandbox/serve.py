@@ -224,8 +224,10 @@ class Sandbox:
         self.loop = asyncio.get_running_loop()
         self._stopping = asyncio.Event()
         for name, app in self.apps.items():
+            # server_header=False: each emulator sends its product's own Server header
+            # (Nexus/<version> (<edition>), Artifactory/...), never "uvicorn".
             config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                    timeout_graceful_shutdown=2)
+                                    timeout_graceful_shutdown=2, server_header=False)
             server = _Server(config)
             server._sandbox_socket = self.sockets[name]  # type: ignore[attr-defined]
             self._servers.append(server)

@@ -68,3 +68,13 @@ def test_two_plans_on_one_state_are_refused_with_the_holder(sandbox):
         r = sandbox.migrator("plan", "demo.toml")
     assert r.returncode == 2
     assert "is in use by pid" in r.stderr and "migrator run x" in r.stderr
+
+
+def test_each_emulator_speaks_with_its_products_server_header(sandbox):
+    import httpx
+    env = sandbox.info["env"]
+    r = httpx.get(sandbox.info["nexus"]["url"] + "/service/rest/v1/repositories",
+                  auth=(env["NEXUS_USERNAME"], env["NEXUS_PASSWORD"]))
+    assert r.status_code == 200
+    assert r.headers.get_list("server") == [r.headers["server"]]
+    assert r.headers["server"].startswith("Nexus/")
