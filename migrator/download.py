@@ -1,0 +1,323 @@
+"""Streamed downloads from the source: bytes to a spool file, hashed on the way, checked.
+
+One GET per asset, written in chunks to a spool file while MD5, SHA-1, SHA-256 and SHA-512
+are computed over exactly the bytes written, so memory stays flat whatever the size (a 5 GB
+asset costs one chunk buffer). A transfer cut off mid-body is resumed with `Range: bytes=N-`
+when the server answers 206 for it; a server that ignores Range (200) is read again from the
+start. Transient failures (transport errors, 408/429/5xx) are retried with back-off honouring
+`Retry-After`; 401/403 raise `SourceAuthError`, other 4xx a non-retryable `SourceError`.
+
+The bytes must match every checksum the source reported (and its size, when it gave one),
+else `ChecksumMismatch` names both values: such an asset is never published.
+
+`SourceAccess` bundles what the engine and the publishers need from the source: downloads,
+built with the crawler's own `download_url` and the manifest's credentials, and the npm
+packument (`migrator.target.SourceMetadata`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+import anyio.to_thread
+import httpx
+
+from migrator.errors import SourceAuthError, SourceError
+from migrator.models import HASH_ALGORITHMS, Format, RepoType, SourceRepository
+from migrator.retry import RETRYABLE_STATUSES, RetryableResponse, RetryPolicy, Sleep
+from migrator.sources import Crawler, make_crawler
+from migrator.sources.http import DEFAULT_TIMEOUT, make_client, redact
+from migrator.target import SpooledFile
+from migrator.workqueue import ClaimedAsset, ClaimedVersion
+
+__all__ = [
+    "DOWNLOAD",
+    "ChecksumMismatch",
+    "Hashes",
+    "SourceAccess",
+    "download_to",
+    "hash_file",
+]
+
+logger = logging.getLogger(__name__)
+
+CHUNK = 1024 * 1024  # bytes handed to a worker thread at once (hashing releases the GIL)
+_INLINE = 256 * 1024  # below this, hash on the event loop: a thread hop costs more
+
+# Downloads: a cut-off body is worth several tries (resumed with Range), a long outage is not.
+DOWNLOAD = RetryPolicy(name="source-download", attempts=6, initial_wait=0.5, max_wait=30.0,
+                       give_up_after=900.0)
+
+
+class ChecksumMismatch(SourceError):
+    """The downloaded bytes differ from what the source reported: never publish them."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, path: str) -> None:
+        super().__init__(message, hint="the file on the source server is damaged or its "
+                         "recorded checksum is wrong; fix it there, then `migrator retry`")
+        self.path = path
+
+
+class _Cut(Exception):
+    """The body ended early; `written` bytes of it are safely in the spool file."""
+
+
+class Hashes:
+    """The four digests of a byte stream, fed chunk by chunk."""
+
+    def __init__(self) -> None:
+        self._h = {a: hashlib.new(a) for a in HASH_ALGORITHMS}
+        self.size = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        for h in self._h.values():
+            h.update(data)
+        self.size += len(data)
+
+    def hexdigests(self) -> dict[str, str]:
+        return {a: h.hexdigest() for a, h in self._h.items()}
+
+
+def hash_file(path: str | os.PathLike[str]) -> tuple[int, dict[str, str]]:
+    """Size and the four digests of a local file (chunked; for tests and benchmarks)."""
+    h = Hashes()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            h.update(chunk)
+    return h.size, h.hexdigests()
+
+
+def _write_and_hash(fh: Any, hashes: Hashes, data: bytes) -> None:
+    fh.write(data)
+    hashes.update(data)
+
+
+async def download_to(
+    client: httpx.AsyncClient,
+    url: str,
+    dest: Path,
+    *,
+    policy: RetryPolicy = DOWNLOAD,
+    sleep: Sleep | None = None,
+    system: str = "the source",
+) -> tuple[int, dict[str, str]]:
+    """GET `url` into `dest` (created or truncated); returns (size, digests of the bytes).
+
+    Resumes a cut-off body with Range when the server allows it. Never follows redirects
+    (credentials must not travel to another host).
+
+    :raises SourceAuthError: 401/403.
+    :raises SourceError: any other non-2xx answer, or transient failures outliving `policy`.
+    """
+    hashes = Hashes()
+    what = f"GET {redact(url)}"
+    with open(dest, "wb") as fh:
+        try:
+            async for attempt in policy.retrying(sleep=sleep):
+                with attempt:
+                    await _one_get(client, url, fh, hashes, what, system)
+        except RetryableResponse as exc:
+            raise SourceError(f"{system} kept failing: {what} answered HTTP "
+                              f"{exc.response.status_code}",
+                              hint="the server is overloaded or down; the run retries this "
+                              "asset later, or run again to resume") from None
+        except (httpx.TransportError, _Cut) as exc:
+            raise SourceError(f"{system} download kept breaking off: {what} "
+                              f"({type(exc).__name__} after {hashes.size} bytes)",
+                              hint="the run retries this asset later; check the network to "
+                              "the source") from None
+    return hashes.size, hashes.hexdigests()
+
+
+async def _one_get(client: httpx.AsyncClient, url: str, fh: Any, hashes: Hashes, what: str,
+                   system: str) -> None:
+    have = hashes.size
+    headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
+    if have:
+        headers["Range"] = f"bytes={have}-"
+    async with client.stream("GET", url, headers=headers) as response:
+        status = response.status_code
+        if status in RETRYABLE_STATUSES:
+            await response.aread()
+            raise RetryableResponse(response)
+        if status in (401, 403):
+            raise SourceAuthError(f"{system} refused the download (HTTP {status}): {what}",
+                                  hint="check the source credentials and read permission")
+        if have and status == 200:
+            # Range ignored: start over, with fresh hashes.
+            logger.info("%s: no Range support, downloading again from the start", what)
+            fh.seek(0)
+            fh.truncate()
+            hashes.__init__()
+        elif have and status == 206:
+            start = _range_start(response.headers.get("content-range", ""))
+            if start != have:
+                fh.seek(0)
+                fh.truncate()
+                hashes.__init__()
+                raise _Cut(f"Content-Range starts at {start}, expected {have}")
+        elif status == 416 and have:
+            return  # nothing left: the previous attempt had every byte
+        elif not 200 <= status < 300:
+            await response.aread()
+            raise SourceError(f"{system} answered HTTP {status} for {what}",
+                              hint="the file may have been deleted from the source since the "
+                              "crawl; run `migrator plan` again to refresh the state")
+        encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
+        # Hash what the server stores: undo a transfer encoding it applied anyway (then
+        # Content-Length counts encoded bytes and a resume starts over).
+        expected = None if encoded else response.headers.get("content-length")
+        start_size = hashes.size
+        buf = bytearray()
+        try:
+            async for chunk in response.aiter_bytes():
+                buf += chunk
+                if len(buf) >= CHUNK:
+                    data, buf = bytes(buf), bytearray()
+                    await anyio.to_thread.run_sync(_write_and_hash, fh, hashes, data)
+        finally:
+            # Whatever arrived before a break is good data: keep it for the Range resume.
+            if buf:
+                data = bytes(buf)
+                if len(data) >= _INLINE:
+                    await anyio.to_thread.run_sync(_write_and_hash, fh, hashes, data)
+                else:
+                    _write_and_hash(fh, hashes, data)
+            fh.flush()
+        if expected is not None and expected.isdigit() and \
+                hashes.size - start_size < int(expected):
+            raise _Cut(f"{hashes.size - start_size} of {expected} bytes")
+
+
+def _range_start(value: str) -> int | None:
+    # "bytes 100-199/200"
+    try:
+        unit, _, rest = value.partition(" ")
+        return int(rest.split("-", 1)[0]) if unit == "bytes" else None
+    except ValueError:
+        return None
+
+
+def check_against_source(asset: ClaimedAsset, size: int, digests: Mapping[str, str]) -> None:
+    """Raise `ChecksumMismatch` unless the bytes match every fact the source reported."""
+    problems = []
+    if asset.size is not None and asset.size != size:
+        problems.append(f"size: source says {asset.size}, downloaded {size}")
+    for alg in HASH_ALGORITHMS:
+        want = asset.source_hashes.get(alg)
+        if want and want.lower() != digests[alg]:
+            problems.append(f"{alg}: source says {want}, downloaded {digests[alg]}")
+    if problems:
+        raise ChecksumMismatch(f"checksum mismatch for {asset.path}: " + "; ".join(problems),
+                               path=asset.path)
+
+
+@dataclass
+class SourceAccess:
+    """Downloads and metadata from the source server, for the engine and the publishers."""
+
+    crawler: Crawler
+    client: httpx.AsyncClient
+    repositories: Mapping[str, SourceRepository]
+    spool_dir: Path
+    policy: RetryPolicy = DOWNLOAD
+    sleep: Sleep | None = None
+
+    @classmethod
+    def from_manifest(cls, manifest: Any, repositories: Mapping[str, SourceRepository], *,
+                      spool_dir: Path, transport: httpx.AsyncBaseTransport | None = None,
+                      max_connections: int | None = None) -> SourceAccess:
+        """The crawler (for its URLs) and a download client with the manifest's credentials."""
+        conns = max_connections or 2 * manifest.options.source_concurrency
+        source = manifest.source
+        crawler = make_crawler(source, transport=transport, max_connections=2)
+        username, password, token = source.credentials()
+        if source.kind == "nexus" and password is None:
+            password = token
+        read = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=600.0)
+        client = make_client(getattr(crawler, "base_url", source.url),
+                             username=username, password=password,
+                             token=token if source.kind != "nexus" else None,
+                             transport=transport, max_connections=conns,
+                             timeout=read if transport is None else DEFAULT_TIMEOUT,
+                             verify=getattr(source, "verify_tls", True))
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        return cls(crawler=crawler, client=client, repositories=repositories,
+                   spool_dir=spool_dir)
+
+    @property
+    def system(self) -> str:
+        return getattr(self.crawler, "system", self.crawler.kind)
+
+    def repository(self, name: str, fmt: Format | None = None) -> SourceRepository:
+        repo = self.repositories.get(name)
+        if repo is None:  # state from a plan whose listing we did not re-read
+            repo = SourceRepository(name=name, format=fmt or Format.GENERIC, type=RepoType.HOSTED)
+        return repo
+
+    def url(self, repository: str, path: str, fmt: Format | None = None) -> str:
+        return self.crawler.download_url(self.repository(repository, fmt), path)
+
+    async def download(self, version: ClaimedVersion, asset: ClaimedAsset) -> SpooledFile:
+        """Download one asset to a fresh spool file and check it against the source's facts.
+
+        :raises ChecksumMismatch: the bytes differ from the source's size or checksums (the
+            spool file is removed).
+        :raises SourceError: the source failed or refused.
+        """
+        url = self.url(version.source_repository, asset.path, version.format)
+        fd, name = tempfile.mkstemp(prefix=f"a{asset.id}-", suffix=".part", dir=self.spool_dir)
+        os.close(fd)
+        path = Path(name)
+        try:
+            size, digests = await download_to(self.client, url, path, policy=self.policy,
+                                              sleep=self.sleep, system=self.system)
+            check_against_source(asset, size, digests)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+        return SpooledFile(asset=asset, path=path, size=size, hashes=digests)
+
+    async def npm_packument(self, repository: str, name: str) -> Mapping[str, Any]:
+        """The source's packument for `name` (`@scope/name` for scoped packages)."""
+        repo = self.repository(repository, Format.NPM)
+        escaped = quote(name, safe="@")  # @scope%2Fname
+        base = str(self.client.base_url).rstrip("/")
+        where = "api/npm" if self.crawler.kind == "artifactory" else "repository"
+        url = f"{base}/{where}/{quote(repo.name, safe='')}/{escaped}"
+        what = f"GET {redact(url)}"
+        try:
+            async for attempt in self.policy.retrying(sleep=self.sleep):
+                with attempt:
+                    response = await self.client.get(url, headers={"Accept": "application/json"})
+                    if response.status_code in RETRYABLE_STATUSES:
+                        raise RetryableResponse(response)
+        except (RetryableResponse, httpx.TransportError) as exc:
+            raise SourceError(f"{self.system} kept failing: {what} ({exc})") from None
+        if response.status_code in (401, 403):
+            raise SourceAuthError(f"{self.system} refused {what} (HTTP {response.status_code})")
+        if response.status_code != 200:
+            raise SourceError(f"{self.system} answered HTTP {response.status_code} for {what}")
+        try:
+            doc = json.loads(response.content)
+        except ValueError:
+            raise SourceError(f"{self.system} sent a packument that is not JSON: {what}") from None
+        if not isinstance(doc, dict):
+            raise SourceError(f"{self.system} sent a packument that is not an object: {what}")
+        return doc
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+        await self.crawler.aclose()

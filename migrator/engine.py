@@ -1,0 +1,647 @@
+"""The transfer engine: claimed package versions in, downloaded, published, verified.
+
+One anyio task group holds
+
+- the **writer**: the only task that touches the state. It claims versions (leases) while
+  workers are free, hands them out through a bounded memory stream, applies the facts the
+  workers send back in batches (`mark_assets`, `finish`), renews leases, and notices when
+  nothing is left: no claim in flight and no retry due;
+- **workers** (`options.concurrency`): one claimed version at a time. Downloads share a
+  `CapacityLimiter(options.source_concurrency)`; target requests are paced by the
+  publishers' own rate limits;
+- the **signal watcher**: SIGINT/SIGTERM stop the claiming; versions in flight get a grace
+  period to finish, the rest are released (their recorded facts stay) and the run raises
+  `Interrupted` (exit code 3). A second signal cuts the grace period short.
+
+Per claimed version, by where it was claimed from:
+
+    discovered / failed_retryable  download the assets not yet published (stream + hash +
+                                   check the source's checksums) → publisher.publish, each
+                                   reported fact committed before the next request → the
+                                   version is published (or skipped_identical / conflict)
+    published                      verify: poll CodeArtifact (eventual consistency) until every
+                                   asset's size and hashes, status Published and origin
+                                   INTERNAL can be compared → verified (or conflict)
+    (prewarm repositories)         GET each cached public asset through the target repository,
+                                   then confirm origin EXTERNAL → requested → ingested
+
+Failures: a retryable error makes the version failed_retryable with a next attempt time
+(exponential back-off) until `options.max_attempts`, then failed_permanent, so one poison
+item never blocks the queue; a checksum mismatch is failed_permanent at once and the bytes
+are never published; rejected credentials stop the run (exit code 2).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import signal
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from anyio.abc import ObjectReceiveStream, ObjectSendStream
+
+from migrator import status as st
+from migrator.download import ChecksumMismatch, SourceAccess
+from migrator.engine_support import RunSummary, Stats, TargetAccess, crash_point, state_counts
+from migrator.errors import (
+    IllegalTransition,
+    Interrupted,
+    MigratorError,
+    SourceAuthError,
+    SourceError,
+    TargetAuthError,
+    TargetError,
+)
+from migrator.models import Format
+from migrator.target import AssetOutcome, AssetResult, SpooledFile, VersionCheck
+from migrator.workqueue import AssetUpdate, ClaimedAsset, ClaimedVersion, VersionResult, WorkQueue
+
+__all__ = ["Engine", "EngineOptions", "is_retryable", "summarise", "target_asset_name"]
+
+logger = logging.getLogger(__name__)
+
+_TODO = (st.DISCOVERED, st.FAILED_RETRYABLE)
+_ON_TARGET = (st.PUBLISHED, st.SKIPPED_IDENTICAL, st.VERIFIED)
+_FATAL = (SourceAuthError, TargetAuthError)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineOptions:
+    """How the engine paces itself (the manifest's options plus timings tests shorten)."""
+
+    concurrency: int = 8
+    source_concurrency: int = 4
+    max_attempts: int = 5
+    lease_seconds: float = 300.0
+    retry_base: float = 2.0  # first back-off of a failed version; doubles per attempt
+    retry_cap: float = 300.0
+    verify_timeout: float = 60.0  # polling for eventual consistency, per claim
+    verify_first_wait: float = 0.1
+    confirm_timeout: float = 240.0  # pre-warm: ingestion takes ~3 min on AWS
+    grace_seconds: float = 20.0  # after SIGINT/SIGTERM, for versions in flight
+    batch: int = 500
+    stage: int | None = None
+
+    @classmethod
+    def from_manifest(cls, manifest: Any, **overrides: Any) -> EngineOptions:
+        o = manifest.options
+        return cls(**{"concurrency": o.concurrency, "source_concurrency": o.source_concurrency,
+                      "max_attempts": o.max_attempts, **overrides})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """failed_retryable (True) or failed_permanent (False) for an error from a step.
+
+    An explicit `retryable` attribute wins (target errors carry one); a source answer such
+    as 404 is permanent; other source/target failures (servers down, kept failing) and
+    unexpected errors are retried, bounded by max_attempts.
+    """
+    flag = getattr(exc, "retryable", None)
+    if flag is not None:
+        return bool(flag)
+    if isinstance(exc, SourceError) and getattr(exc, "status", None) is not None:
+        return int(exc.status) in (408, 429) or int(exc.status) >= 500
+    return True
+
+
+def target_asset_name(version: ClaimedVersion, asset: ClaimedAsset) -> str:
+    """The asset's name in CodeArtifact: npm versions have one asset, `package.tgz`."""
+    return "package.tgz" if version.format is Format.NPM else asset.filename
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return text if isinstance(exc, MigratorError) else f"{type(exc).__name__}: {text}"
+
+
+@dataclass
+class _Fact:
+    """An asset fact from a worker; `done` is set once it is committed."""
+
+    update: AssetUpdate
+    done: anyio.Event | None = None
+
+
+@dataclass
+class _Finished:
+    result: VersionResult
+    stats: Stats
+
+
+class _WorkerExit:
+    pass
+
+
+class Engine:
+    """Runs the claimable work of one state to the end (or to a signal)."""
+
+    def __init__(self, queue: WorkQueue, *, source: SourceAccess | Any,
+                 target: TargetAccess, options: EngineOptions, owner: str,
+                 progress: Any = None, clock: Callable[[], float] = time.time,
+                 sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+                 handle_signals: bool = True) -> None:
+        self.queue = queue
+        self.source = source
+        self.target = target
+        self.options = options
+        self.owner = owner
+        self.progress = progress
+        self.clock = clock
+        self.sleep = sleep
+        self.handle_signals = handle_signals
+        self.stats = Stats()
+        self.in_flight: dict[int, ClaimedVersion] = {}
+        self.stopping = False
+        self.interrupted = False
+        self.fatal: BaseException | None = None
+        self.repository_ids = [r["id"] for r in queue.repositories()
+                               if options.stage is None or r["stage"] <= options.stage]
+        self._source_slots = anyio.CapacityLimiter(options.source_concurrency)
+        self._facts_send: ObjectSendStream[_Fact | _Finished | _WorkerExit] | None = None
+        self._live_workers = 0
+        self._workers_scope: anyio.CancelScope | None = None
+        self._rng = random.Random()
+
+    # -- the run -----------------------------------------------------------------------------
+
+    async def run(self) -> Stats:
+        """Process claimable versions until none is left or a signal arrives.
+
+        :raises Interrupted: SIGINT/SIGTERM; claims in flight were finished or released.
+        :raises SourceAuthError, TargetAuthError: credentials refused; claims released.
+        """
+        work_send, work_recv = anyio.create_memory_object_stream[ClaimedVersion](
+            self.options.concurrency)
+        facts_send, facts_recv = anyio.create_memory_object_stream[
+            _Fact | _Finished | _WorkerExit](max(1024, self.options.batch * 2))
+        self._facts_send = facts_send
+        self._live_workers = self.options.concurrency
+        try:
+            async with anyio.create_task_group() as outer:
+                if self.handle_signals:
+                    outer.start_soon(self._watch_signals, outer.cancel_scope)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(self._writer, work_send, facts_recv)
+                    with anyio.CancelScope() as workers:
+                        self._workers_scope = workers
+                        async with anyio.create_task_group() as wg, work_recv:
+                            for i in range(self.options.concurrency):
+                                wg.start_soon(self._worker, i, work_recv.clone())
+                outer.cancel_scope.cancel()
+        finally:
+            self.queue.release(self.owner)
+        if self.fatal is not None:
+            raise self.fatal
+        if self.interrupted:
+            raise Interrupted("interrupted: the work in flight was finished or given back; "
+                              "everything done so far is saved",
+                              hint="run `migrator resume` to continue where it stopped")
+        return self.stats
+
+    async def _watch_signals(self, outer: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async for signum in signals:
+                if not self.stopping:
+                    logger.warning("%s: finishing the work in flight (at most %.0f s), then "
+                                   "stopping; send it again to stop at once",
+                                   signal.Signals(signum).name, self.options.grace_seconds)
+                    self.interrupt()
+                    outer_deadline = anyio.current_time() + self.options.grace_seconds
+                    if self._workers_scope is not None:
+                        self._workers_scope.deadline = outer_deadline
+                else:
+                    logger.warning("stopping now; unfinished work is given back")
+                    if self._workers_scope is not None:
+                        self._workers_scope.cancel()
+
+    def interrupt(self) -> None:
+        """Stop claiming; what is in flight finishes (graceful stop)."""
+        self.stopping = True
+        self.interrupted = True
+
+    # -- the single writer -------------------------------------------------------------------
+
+    async def _writer(self, work_send: ObjectSendStream[ClaimedVersion],
+                      facts_recv: ObjectReceiveStream[_Fact | _Finished | _WorkerExit]) -> None:
+        q, o = self.queue, self.options
+        renew_every = max(1.0, o.lease_seconds / 3)
+        next_renew = anyio.current_time() + renew_every
+        wait = 0.0
+        async with facts_recv:
+            while True:
+                batch: list[_Fact | _Finished | _WorkerExit] = []
+                with anyio.move_on_after(wait):
+                    batch.append(await facts_recv.receive())
+                while len(batch) < o.batch:
+                    try:
+                        batch.append(facts_recv.receive_nowait())
+                    except anyio.WouldBlock:
+                        break
+                self._apply(batch)
+                if anyio.current_time() >= next_renew and self.in_flight:
+                    q.renew(self.owner, list(self.in_flight), o.lease_seconds)
+                    next_renew = anyio.current_time() + renew_every
+                if self.stopping or self.fatal is not None:
+                    # No more claims; let the workers finish (or be cut off), then stop.
+                    await work_send.aclose()
+                    if self._live_workers == 0:
+                        return
+                    wait = 0.5
+                    continue
+                free = o.concurrency - len(self.in_flight)
+                if free > 0:
+                    claimed = q.claim(self.owner, limit=free, lease_seconds=o.lease_seconds,
+                                      repository_ids=self.repository_ids)
+                    for v in claimed:
+                        self.in_flight[v.id] = v
+                        work_send.send_nowait(v)
+                    if claimed:
+                        wait = 0.0
+                        continue
+                if self.in_flight:
+                    wait = math.inf if self.stopping else 1.0
+                    continue
+                due = self._next_due()
+                if due is None:
+                    # Nothing in flight, nothing claimable, nothing waiting: the end.
+                    await work_send.aclose()
+                    self.stopping = True
+                    if self._live_workers == 0:
+                        return
+                    wait = 0.5
+                    continue
+                wait = min(max(0.05, due - self.clock()), 5.0)
+
+    def _next_due(self) -> float | None:
+        """When the next version waiting in scope can be claimed, or None when none waits."""
+        row = self.queue.conn.execute(
+            "SELECT min(CASE WHEN status = 'claimed' THEN lease_expires ELSE next_attempt_at "
+            "END) FROM versions WHERE status IN ('failed_retryable', 'requested', 'claimed') "
+            "AND repository_id IN (SELECT value FROM json_each(?))",
+            (__import__("json").dumps(self.repository_ids),)).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def _apply(self, batch: Sequence[_Fact | _Finished]) -> None:
+        if not batch:
+            return
+        self._live_workers -= sum(1 for m in batch if isinstance(m, _WorkerExit))
+        facts = [m for m in batch if isinstance(m, _Fact)]
+        finished = [m for m in batch if isinstance(m, _Finished)]
+        if facts:
+            updates = [f.update for f in facts]
+            try:
+                lost = self.queue.mark_assets(self.owner, updates)
+            except IllegalTransition:
+                lost = self._apply_one_by_one(updates)
+            if lost:
+                logger.warning("lease lost for %d asset(s); another process took them over",
+                               len(lost))
+            for f in facts:
+                if f.done is not None:
+                    f.done.set()
+        if finished:
+            results = [m.result for m in finished]
+            try:
+                lost = self.queue.finish(self.owner, results)
+            except IllegalTransition:
+                lost = []
+                for r in results:
+                    try:
+                        lost += self.queue.finish(self.owner, [r])
+                    except IllegalTransition as exc:
+                        logger.error("version %d: %s; given back", r.version_id, exc)
+            if self.progress is not None:
+                self.progress.update_from(self, finished)
+            for m in finished:
+                self.in_flight.pop(m.result.version_id, None)
+                if m.result.version_id not in lost:
+                    self.stats = self.stats + m.stats
+
+    def _apply_one_by_one(self, updates: Sequence[AssetUpdate]) -> list[int]:
+        lost: list[int] = []
+        for u in updates:
+            try:
+                lost += self.queue.mark_assets(self.owner, [u])
+            except IllegalTransition as exc:
+                logger.error("asset %d: %s (fact dropped)", u.asset_id, exc)
+        return lost
+
+    async def _record(self, update: AssetUpdate, *, wait: bool = True) -> None:
+        """Send one asset fact to the writer; with `wait`, return once it is committed."""
+        assert self._facts_send is not None
+        done = anyio.Event() if wait else None
+        await self._facts_send.send(_Fact(update, done))
+        if done is not None:
+            with anyio.CancelScope(shield=True):
+                await done.wait()
+
+    # -- workers -----------------------------------------------------------------------------
+
+    async def _worker(self, n: int, work: ObjectReceiveStream[ClaimedVersion]) -> None:
+        assert self._facts_send is not None
+        try:
+            async with work:
+                async for version in work:
+                    stats = Stats(versions=1)
+                    try:
+                        result = await self._process(version, stats)
+                    except _FATAL as exc:
+                        if self.fatal is None:
+                            self.fatal = exc
+                        self.stopping = True
+                        if self._workers_scope is not None:
+                            self._workers_scope.cancel()
+                        return
+                    await self._facts_send.send(_Finished(result, stats))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._facts_send.send(_WorkerExit())
+
+    async def _process(self, v: ClaimedVersion, stats: Stats) -> VersionResult:
+        try:
+            if v.mode == "prewarm":
+                return await self._prewarm(v, stats)
+            if v.claimed_from == st.PUBLISHED:
+                return await self._verify(v, stats)
+            return await self._copy(v, stats)
+        except _FATAL:
+            raise
+        except Exception as exc:
+            logger.debug("version %s failed", _display(v), exc_info=True)
+            return self._failed(v, exc, stats)
+
+    def _failed(self, v: ClaimedVersion, exc: BaseException, stats: Stats,
+                asset_ids: Sequence[int] = ()) -> VersionResult:
+        """failed_retryable with a back-off, or failed_permanent once attempts are used up."""
+        reason = _reason(exc)
+        if is_retryable(exc) and v.attempts < self.options.max_attempts:
+            stats.retryable += 1
+            delay = min(self.options.retry_cap,
+                        self.options.retry_base * 2 ** max(0, v.attempts - 1))
+            delay *= 0.75 + self._rng.random() / 2
+            ids = set(asset_ids)
+            updates = [AssetUpdate(a.id, st.FAILED_RETRYABLE, reason) for a in v.assets
+                       if a.id in ids and a.status in _TODO]
+            logger.info("%s: %s; retry %d/%d in %.0f s", _display(v), reason, v.attempts,
+                        self.options.max_attempts, delay)
+            return VersionResult(v.id, st.FAILED_RETRYABLE, reason, self.clock() + delay,
+                                 updates)
+        stats.permanent += 1
+        if is_retryable(exc):
+            reason = f"gave up after {v.attempts} attempts: {reason}"
+        logger.warning("%s: failed for good: %s", _display(v), reason)
+        updates = [AssetUpdate(a.id, st.FAILED_PERMANENT, reason) for a in v.assets
+                   if a.status in (*_TODO, st.REQUESTED)]
+        return VersionResult(v.id, st.FAILED_PERMANENT, reason, None, updates)
+
+    # -- copy: download, check, publish ------------------------------------------------------
+
+    async def _copy(self, v: ClaimedVersion, stats: Stats) -> VersionResult:
+        todo = [a for a in v.assets if a.status in _TODO]
+        files: list[SpooledFile] = []
+        statuses = {a.id: a.status for a in v.assets}
+        try:
+            bad: list[tuple[ClaimedAsset, ChecksumMismatch]] = []
+            try:
+                async with anyio.create_task_group() as tg:
+                    for a in todo:
+                        tg.start_soon(self._download_one, v, a, files, bad, stats)
+            except BaseExceptionGroup as group:
+                raise _first(group) from None
+            if bad:
+                # Never publish a version with a file whose bytes are not what the source
+                # says: the rest waits with it (a Maven version without its jar is broken).
+                reason = "; ".join(exc.message for _, exc in bad)
+                stats.permanent += 1
+                ids = {a.id for a, _ in bad}
+                updates = [AssetUpdate(a.id, st.FAILED_PERMANENT, exc.message)
+                           for a, exc in bad]
+                updates += [AssetUpdate(a.id, st.FAILED_PERMANENT,
+                                        f"held back: another file of this version failed: "
+                                        f"{reason}") for a in todo if a.id not in ids]
+                return VersionResult(v.id, st.FAILED_PERMANENT, reason, None, updates)
+            files.sort(key=lambda f: f.asset.id)
+            spooled = {f.asset.id: f for f in files}
+
+            async def report(result: AssetResult) -> None:
+                status = {AssetOutcome.PUBLISHED: st.PUBLISHED,
+                          AssetOutcome.IDENTICAL: st.SKIPPED_IDENTICAL,
+                          AssetOutcome.CONFLICT: st.CONFLICT}[AssetOutcome(result.outcome)]
+                f = spooled.get(result.asset_id)
+                await self._record(AssetUpdate(
+                    result.asset_id, status, result.reason,
+                    downloaded=dict(f.hashes) if f else None,
+                    target=_lower(result.target_hashes)))
+                statuses[result.asset_id] = status
+                if status == st.PUBLISHED:
+                    stats.published += 1
+                elif status == st.SKIPPED_IDENTICAL:
+                    stats.identical += 1
+                else:
+                    stats.conflicts += 1
+                crash_point("recorded")
+
+            await self.target.publisher(v.format).publish(v, files, report)
+        except _FATAL:
+            raise
+        except Exception as exc:
+            return self._failed(v, exc, stats, [a.id for a in todo if statuses[a.id] in _TODO])
+        finally:
+            for f in files:
+                f.path.unlink(missing_ok=True)
+        return self._after_publish(v, statuses)
+
+    async def _download_one(self, v: ClaimedVersion, a: ClaimedAsset, files: list[SpooledFile],
+                            bad: list, stats: Stats) -> None:
+        async with self._source_slots:
+            try:
+                f = await self.source.download(v, a)
+            except ChecksumMismatch as exc:
+                bad.append((a, exc))
+                return
+        files.append(f)
+        stats.downloads += 1
+        stats.bytes_downloaded += f.size
+        if self.progress is not None:
+            self.progress.add_bytes(f.size)
+        crash_point("download")
+
+    def _after_publish(self, v: ClaimedVersion, statuses: Mapping[int, str]) -> VersionResult:
+        values = list(statuses.values())
+        if st.CONFLICT in values:
+            return VersionResult(v.id, st.CONFLICT,
+                                 "the target holds different bytes for "
+                                 + ", ".join(a.filename for a in v.assets
+                                             if statuses[a.id] == st.CONFLICT))
+        missing = [a.filename for a in v.assets if statuses[a.id] not in _ON_TARGET]
+        if missing:
+            exc = TargetError(f"the publisher reported nothing for {', '.join(missing)}")
+            return self._failed(v, exc, Stats())
+        if values and all(s == st.SKIPPED_IDENTICAL for s in values):
+            return VersionResult(v.id, st.SKIPPED_IDENTICAL)
+        return VersionResult(v.id, st.PUBLISHED)
+
+    # -- verify ------------------------------------------------------------------------------
+
+    async def _poll(self, v: ClaimedVersion, ready: Callable[[VersionCheck], bool],
+                    timeout: float) -> VersionCheck:
+        """CodeArtifact's facts, polled with back-off until `ready` or `timeout`."""
+        deadline = anyio.current_time() + timeout
+        wait = self.options.verify_first_wait
+        while True:
+            check = await self.target.check_version(v)
+            if ready(check) or anyio.current_time() + wait > deadline:
+                return check
+            await self.sleep(wait)
+            wait = min(wait * 2, 5.0)
+
+    async def _verify(self, v: ClaimedVersion, stats: Stats) -> VersionResult:
+        expected = {target_asset_name(v, a): a for a in v.assets if a.status in _ON_TARGET}
+        if any(a.status in _TODO for a in v.assets):
+            # A sync found a new file in this version: publish it first.
+            return VersionResult(v.id, st.DISCOVERED, "new files to publish")
+
+        def complete(c: VersionCheck) -> bool:
+            return c.status == "Published" and all(n in c.assets for n in expected)
+
+        check = await self._poll(v, complete, self.options.verify_timeout)
+        crash_point("verify")
+        if not complete(check):
+            missing = [n for n in expected if n not in check.assets]
+            what = (f"status {check.status}" if check.status != "Published" else
+                    f"assets not listed: {', '.join(missing)}")
+            exc = TargetError(f"not verifiable yet after {self.options.verify_timeout:.0f} s "
+                              f"of polling: {what}")
+            return self._failed(v, exc, stats)
+        updates: list[AssetUpdate] = []
+        conflicts: list[str] = []
+        for name, a in expected.items():
+            facts = check.assets[name]
+            target = {k: str(facts[k]).lower() for k in ("md5", "sha1", "sha256", "sha512")
+                      if facts.get(k)}
+            problem = _compare(a, facts, target)
+            if problem:
+                conflicts.append(f"{a.filename}: {problem}")
+                updates.append(AssetUpdate(a.id, st.CONFLICT, problem, target=target))
+            elif a.status == st.PUBLISHED:
+                updates.append(AssetUpdate(a.id, st.VERIFIED, None, target=target))
+            else:
+                updates.append(AssetUpdate(a.id, a.status, None, target=target))
+        if check.origin not in (None, "INTERNAL"):
+            conflicts.append(f"origin is {check.origin}, not INTERNAL: the version came from "
+                             "an upstream, not from this migration")
+        if conflicts:
+            stats.conflicts += 1
+            return VersionResult(v.id, st.CONFLICT, "; ".join(conflicts), None, updates)
+        stats.verified += sum(1 for u in updates if u.status == st.VERIFIED)
+        return VersionResult(v.id, st.VERIFIED, None, None, updates)
+
+    # -- pre-warm ----------------------------------------------------------------------------
+
+    async def _prewarm(self, v: ClaimedVersion, stats: Stats) -> VersionResult:
+        todo = [a for a in v.assets if a.status in (*_TODO, st.REQUESTED)]
+        fresh = v.claimed_from != st.REQUESTED
+        if fresh:
+            for a in todo:
+                await self.target.request_asset(v, a)
+                if a.status != st.REQUESTED:
+                    await self._record(AssetUpdate(a.id, st.REQUESTED), wait=False)
+                    stats.requested += 1
+        if v.claimed_from in (st.DISCOVERED,):
+            # Ingestion is asynchronous (about 3 minutes on AWS): confirm in a later claim.
+            first = min(self.options.confirm_timeout, 1.0)
+            return VersionResult(v.id, st.REQUESTED, None, self.clock() + first)
+
+        def ingested(c: VersionCheck) -> bool:
+            return c.status is not None and c.origin is not None
+
+        check = await self._poll(v, ingested, self.options.confirm_timeout)
+        if not ingested(check):
+            exc = TargetError("not ingested from the upstream yet (no version in the target "
+                              "repository after polling)")
+            return self._failed(v, exc, stats, [a.id for a in todo])
+        if check.origin != "EXTERNAL":
+            reason = (f"origin is {check.origin}: the target holds an internal version of "
+                      "this public package, so it was not ingested from the upstream")
+            stats.permanent += 1
+            return VersionResult(v.id, st.FAILED_PERMANENT, reason, None,
+                                 [AssetUpdate(a.id, st.FAILED_PERMANENT, reason)
+                                  for a in todo])
+        updates = []
+        for a in todo:
+            facts = check.assets.get(target_asset_name(v, a)) or {}
+            target = {k: str(facts[k]).lower() for k in ("md5", "sha1", "sha256", "sha512")
+                      if facts.get(k)}
+            updates.append(AssetUpdate(a.id, st.INGESTED, None, target=target or None))
+        stats.ingested += len(updates)
+        return VersionResult(v.id, st.INGESTED, None, None, updates)
+
+
+def _compare(a: ClaimedAsset, facts: Mapping[str, Any], target: Mapping[str, str]) -> str | None:
+    """Why CodeArtifact's asset differs from what we downloaded / the source said, or None."""
+    size = facts.get("size")
+    if a.size is not None and size is not None and int(size) != a.size:
+        return f"size: source {a.size}, CodeArtifact {size}"
+    if "sha256" not in target:
+        return "CodeArtifact reported no SHA-256"
+    for alg, theirs in target.items():
+        for label, ours in (("downloaded", a.downloaded_hashes.get(alg)),
+                            ("source", a.source_hashes.get(alg))):
+            if ours and ours.lower() != theirs:
+                return f"{alg}: {label} {ours}, CodeArtifact {theirs}"
+    return None
+
+
+def _lower(hashes: Mapping[str, str] | None) -> dict[str, str] | None:
+    if not hashes:
+        return None
+    out = {}
+    for k, val in hashes.items():
+        key = k.lower().replace("-", "")
+        if key in ("md5", "sha1", "sha256", "sha512") and val:
+            out[key] = str(val).lower()
+    return out or None
+
+
+def _display(v: ClaimedVersion) -> str:
+    ns = f"{v.namespace}:" if v.format is Format.MAVEN and v.namespace else (
+        f"@{v.namespace}/" if v.namespace and v.format is Format.NPM else
+        (f"{v.namespace}/" if v.namespace else ""))
+    return f"{v.source_repository}: {ns}{v.package}@{v.version}"
+
+
+def _first(group: BaseExceptionGroup) -> BaseException:
+    stack: list[BaseException] = [group]
+    leaves: list[BaseException] = []
+    while stack:
+        exc = stack.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    for exc in leaves:
+        if isinstance(exc, _FATAL):
+            return exc
+    for exc in leaves:
+        if isinstance(exc, MigratorError):
+            return exc
+    return leaves[0]
+
+
+def summarise(queue: WorkQueue, engine: Engine | None, *, elapsed: float = 0.0,
+              interrupted: bool = False, failures: int = 50,
+              finalize: dict[str, Any] | None = None) -> RunSummary:
+    """The run's summary, read from the state (numbers add up to the plan)."""
+    ids = engine.repository_ids if engine else None
+    repos = state_counts(queue, ids)
+    names = set(repos)
+    fails = [f for f in queue.failures(failures) if f["repository"] in names]
+    return RunSummary(repositories=repos, stats=engine.stats if engine else Stats(),
+                      failures=fails, elapsed=elapsed, interrupted=interrupted,
+                      finalize=finalize or {})
+

@@ -1,0 +1,263 @@
+"""What the engine needs beside its loop: the target seam, stats, the summary, crash points.
+
+`TargetAccess` is the engine's view of CodeArtifact: a publisher per format, the version
+facts verification reads, the raw GET that pre-warms a public asset, and the npm dist-tag and
+deprecation calls of finalize. `Stats` are per-worker counters summed with `+`. `RunSummary`
+is read back from the state, so its numbers add up to the plan whatever happened in between.
+
+Crash points make crash tests deterministic: with `MIGRATOR_TEST_CRASH_AT=<point>:<n>` in the
+environment the process kills itself (SIGKILL, no clean-up) the n-th time it passes the named
+point. Points: `crawl` (a page recorded), `download` (the first chunk of a download written),
+`recorded` (an asset's publish fact committed, before the next request of its version, e.g.
+between the Maven jar PUT and the metadata PUT), `verify` (CodeArtifact's facts read, before
+they are recorded).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any, Protocol, runtime_checkable
+
+from migrator import status as st
+from migrator.models import Format
+from migrator.target import Publisher, VersionCheck
+from migrator.workqueue import ClaimedAsset, ClaimedVersion
+
+__all__ = ["CRASH_ENV", "RunSummary", "Stats", "TargetAccess", "crash_point"]
+
+CRASH_ENV = "MIGRATOR_TEST_CRASH_AT"
+_crash_counts: Counter[str] = Counter()
+
+
+def crash_point(name: str) -> None:
+    """Kill this process with SIGKILL the n-th time `name` is reached (tests only)."""
+    spec = os.environ.get(CRASH_ENV)
+    if not spec:
+        return
+    point, _, nth = spec.partition(":")
+    if point != name:
+        return
+    _crash_counts[name] += 1
+    if _crash_counts[name] >= int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@runtime_checkable
+class TargetAccess(Protocol):
+    """The engine's view of CodeArtifact (an adapter over the CodeArtifact client)."""
+
+    def publisher(self, fmt: Format) -> Publisher:
+        """The publisher of one format."""
+        ...
+
+    async def check_version(self, version: ClaimedVersion) -> VersionCheck:
+        """DescribePackageVersion + ListPackageVersionAssets of the version in its target
+        repository; `status` None when the version is not there (yet)."""
+        ...
+
+    async def request_asset(self, version: ClaimedVersion, asset: ClaimedAsset) -> None:
+        """GET the asset through the target repository's native endpoint (pre-warm)."""
+        ...
+
+    async def npm_dist_tags(self, repository: str, name: str) -> Mapping[str, str]: ...
+
+    async def npm_set_dist_tag(self, repository: str, name: str, tag: str,
+                               version: str) -> None: ...
+
+    async def npm_deprecate(self, repository: str, name: str,
+                            messages: Mapping[str, str]) -> None: ...
+
+
+@dataclass(slots=True)
+class Stats:
+    """What one worker did; `a + b` sums them."""
+
+    versions: int = 0
+    downloads: int = 0
+    bytes_downloaded: int = 0
+    published: int = 0
+    identical: int = 0
+    verified: int = 0
+    requested: int = 0
+    ingested: int = 0
+    conflicts: int = 0
+    retryable: int = 0
+    permanent: int = 0
+
+    def __add__(self, other: Stats) -> Stats:
+        return Stats(**{f.name: getattr(self, f.name) + getattr(other, f.name)
+                        for f in fields(self)})
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+PENDING = (st.DISCOVERED, st.CLAIMED, st.PUBLISHED, st.FAILED_RETRYABLE, st.REQUESTED)
+
+
+@dataclass
+class RunSummary:
+    """The end of a run, read from the state: per repository and status, plus this run's work.
+
+    `assets` counts every asset of the repositories in scope by status; they add up to
+    `planned` (what the crawl recorded). `exit_code`: 0 when nothing is pending and nothing
+    failed, 1 when something failed, conflicts or is still pending, 3 when interrupted.
+    """
+
+    repositories: dict[str, Any]
+    stats: Stats = field(default_factory=Stats)
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    elapsed: float = 0.0
+    interrupted: bool = False
+    finalize: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def assets(self) -> dict[str, int]:
+        out: Counter[str] = Counter()
+        for r in self.repositories.values():
+            out.update(r["assets"])
+        return dict(out)
+
+    @property
+    def versions(self) -> dict[str, int]:
+        out: Counter[str] = Counter()
+        for r in self.repositories.values():
+            out.update(r["versions"])
+        return dict(out)
+
+    @property
+    def planned(self) -> int:
+        return sum(self.assets.values())
+
+    @property
+    def pending(self) -> int:
+        return sum(n for s, n in self.assets.items() if s in PENDING) + sum(
+            n for s, n in self.versions.items() if s in PENDING)
+
+    @property
+    def problems(self) -> int:
+        return sum(n for s, n in self.assets.items() if s in st.PROBLEMS) + sum(
+            n for s, n in self.versions.items() if s in st.PROBLEMS)
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 3
+        return 1 if self.problems or self.pending else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "exit_code": self.exit_code,
+            "interrupted": self.interrupted,
+            "elapsed_seconds": round(self.elapsed, 2),
+            "planned_assets": self.planned,
+            "assets": self.assets,
+            "versions": self.versions,
+            "this_run": self.stats.as_dict(),
+            "repositories": self.repositories,
+            "failures": self.failures,
+            "finalize": self.finalize,
+        }
+
+    def render(self) -> str:
+        order = [s for s in st.ALL if s in self.assets]
+        head = ("repository", *order, "total")
+        rows = [head]
+        for name, r in self.repositories.items():
+            a = r["assets"]
+            rows.append((name, *(str(a.get(s, 0)) for s in order), str(sum(a.values()))))
+        totals = self.assets
+        rows.append(("TOTAL", *(str(totals.get(s, 0)) for s in order), str(self.planned)))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+                 for row in rows]
+        lines.insert(1, "  ".join("-" * w for w in widths))
+        s = self.stats
+        lines.append(f"this run: {s.published} published, {s.identical} already there, "
+                     f"{s.verified} verified, {s.ingested} pre-warmed, "
+                     f"{s.bytes_downloaded / 1e6:.1f} MB downloaded in {self.elapsed:.1f} s")
+        for f in self.failures:
+            lines.append(f"  {f['status']}: {f['repository']}/{f['path']}: {f['reason']}")
+        if self.interrupted:
+            lines.append("interrupted: the state is saved; `migrator resume` continues")
+        elif self.pending:
+            lines.append(f"{self.pending} items still pending (retry times not reached); run "
+                         "again to continue")
+        return "\n".join(lines)
+
+
+def state_counts(queue: Any, repository_ids: list[int] | None = None) -> dict[str, Any]:
+    """Assets (and bytes) and versions per repository and status, read from the state.
+
+    An asset of an excluded version counts as excluded (snapshot policies exclude whole
+    versions and leave their assets alone), so every asset is in exactly one status.
+    """
+    conn = queue.conn
+    repos = {r["id"]: r for r in queue.repositories()
+             if repository_ids is None or r["id"] in repository_ids}
+    out: dict[str, Any] = {}
+    for r in repos.values():
+        out[r["source"]] = {"target": r["target"], "format": r["format"], "mode": r["mode"],
+                            "stage": r["stage"], "crawl": r["crawl_status"],
+                            "assets": {}, "bytes": {}, "versions": {}}
+    for rid, status, n, size in conn.execute(
+            "SELECT a.repository_id, CASE WHEN v.status = 'excluded' THEN 'excluded' "
+            "ELSE a.status END, count(*), total(a.size) FROM assets a LEFT JOIN versions v "
+            "ON v.id = a.version_id GROUP BY 1, 2"):
+        if rid in repos:
+            slot = out[repos[rid]["source"]]
+            slot["assets"][status] = n
+            slot["bytes"][status] = int(size)
+    for rid, status, n in conn.execute(
+            "SELECT repository_id, status, count(*) FROM versions WHERE package != '' "
+            "GROUP BY 1, 2"):
+        if rid in repos:
+            out[repos[rid]["source"]]["versions"][status] = n
+    return out
+
+
+_FINAL = frozenset({*st.DONE, *st.PROBLEMS})
+
+
+class Progress:
+    """A tqdm bar of assets brought to a final status, with bytes, rate, ETA and failures.
+
+    Silent (no bar at all) when disabled; the CLI disables it when stderr is not a TTY or
+    with --no-progress. Log lines go through `logging_redirect_tqdm` around the run.
+    """
+
+    def __init__(self, total: int, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.bytes = 0
+        self.failures = 0
+        self.bar = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="asset", dynamic_ncols=True, smoothing=0.1,
+                            desc="migrating")
+
+    def add_bytes(self, n: int) -> None:
+        self.bytes += n
+
+    def update_from(self, engine: Any, finished: list[Any]) -> None:
+        done = 0
+        for m in finished:
+            r = m.result
+            if r.status in _FINAL:
+                v = engine.in_flight.get(r.version_id)
+                done += len(r.assets) if v is None else len(v.assets)
+            if r.status in (st.FAILED_PERMANENT, st.CONFLICT):
+                self.failures += 1
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.bytes / 1e6:.1f} MB, {self.failures} failed",
+                                     refresh=False)
+            self.bar.update(done)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
