@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,8 +26,12 @@ import tenacity
 __all__ = [
     "RETRYABLE_STATUSES",
     "SOURCE_LISTING",
+    "TARGET_READ",
+    "TARGET_TOKEN",
+    "TARGET_WRITE",
     "RetryPolicy",
     "RetryableResponse",
+    "TargetRetryPolicy",
     "TruncatedBody",
     "retry_after_seconds",
 ]
@@ -110,3 +115,48 @@ class RetryPolicy:
 
 # Listing pages from Nexus/Artifactory: cheap to repeat, worth a few minutes of patience.
 SOURCE_LISTING = RetryPolicy(name="source-listing")
+
+
+# -- the target side (CodeArtifact and the registries publishers write to) ----------------------
+
+
+def _target_retryable(exc: BaseException) -> bool:
+    """Transport errors, 408/429/5xx, and any error that says `retryable = True`."""
+    return _is_retryable(exc) or bool(getattr(exc, "retryable", False))
+
+
+@dataclass(frozen=True, slots=True)
+class TargetRetryPolicy(RetryPolicy):
+    """A `RetryPolicy` that also honours `exc.retry_after` (CodeArtifact's `retryAfterSeconds`,
+    which botocore parses but does not wait for) and retries errors marked `retryable`."""
+
+    after_jitter: float = 0.25  # spread of the wake-ups of workers throttled together
+
+    def wait_seconds(self, retry_state: tenacity.RetryCallState) -> float:
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        asked = getattr(exc, "retry_after", None)
+        if asked is not None:
+            return min(float(asked), self.max_wait) + random.uniform(0, self.after_jitter)
+        return RetryPolicy.wait_seconds(self, retry_state)
+
+    def retrying(self, *, sleep: Sleep | None = None) -> tenacity.AsyncRetrying:
+        return tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.attempts)
+            | tenacity.stop_after_delay(self.give_up_after),
+            wait=self.wait_seconds,
+            retry=tenacity.retry_if_exception(_target_retryable),
+            sleep=sleep or anyio.sleep,
+            reraise=True,
+            before_sleep=tenacity.before_sleep_log(logger, logging.WARNING),
+        )
+
+
+# Writes into the target (native PUT/POST, PublishPackageVersion, status/origin updates): a
+# throttled write is normal at the quota ceiling, so be patient; 409 is never retried.
+TARGET_WRITE = TargetRetryPolicy(name="target-write", attempts=10, max_wait=20.0,
+                                 give_up_after=600.0)
+# Reads for verification and 409 resolution, endpoints.
+TARGET_READ = TargetRetryPolicy(name="target-read", attempts=8, max_wait=20.0)
+# GetAuthorizationToken: 40/s per account; a refused credential is not retried.
+TARGET_TOKEN = TargetRetryPolicy(name="target-token", attempts=6, max_wait=10.0)

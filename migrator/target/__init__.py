@@ -27,6 +27,9 @@ __all__ = [
     "SourceMetadata",
     "SpooledFile",
     "VersionCheck",
+    "check_version",
+    "make_publisher",
+    "verify_assets",
 ]
 
 
@@ -100,3 +103,46 @@ class Publisher(Protocol):
             the credentials or token are refused.
         """
         ...
+
+
+# -- construction (extension of the contract; the modules are imported lazily) -----------------
+
+
+def make_publisher(fmt: Format | str, target: Any, *,
+                   source_metadata: SourceMetadata | None = None,
+                   **options: Any) -> Publisher:
+    """The publisher of `fmt` writing to `target` (a `CodeArtifactClient`, or a
+    `RegistryTarget` for real registries). `source_metadata` feeds the npm manifest; other
+    keyword options go to the publisher (`check_first`, `upload_checksums`, ...)."""
+    fmt = Format(fmt)
+    if fmt is Format.MAVEN:
+        from migrator.target.maven import MavenPublisher
+
+        return MavenPublisher(target, **options)
+    if fmt is Format.NPM:
+        from migrator.target.npm import NpmPublisher
+
+        return NpmPublisher(target, source_metadata=source_metadata, **options)
+    if fmt is Format.PYPI:
+        from migrator.target.pypi import PyPIPublisher
+
+        return PyPIPublisher(target, **options)
+    from migrator.target.generic import GenericPublisher
+
+    return GenericPublisher(target, **options)
+
+
+async def check_version(client: Any, version: ClaimedVersion) -> VersionCheck:
+    """What CodeArtifact reports for a claimed version, under the name it holds it by (a
+    Maven SNAPSHOT build may live in `x-SNAPSHOT`). One read each; polling is the caller's."""
+    return await client.check_claimed(version)
+
+
+def verify_assets(version: ClaimedVersion, check: VersionCheck,
+                  files: Sequence[SpooledFile] | Mapping[int, Mapping[str, Any]] | None = None
+                  ) -> list[str]:
+    """Mismatches between the version's files and `check` (empty = verified); see
+    `migrator.target.base.verify_assets`."""
+    from migrator.target.base import verify_assets as _verify
+
+    return _verify(version, check, files)

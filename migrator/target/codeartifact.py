@@ -1,0 +1,489 @@
+"""The CodeArtifact client: tokens, endpoints, rate limits, verification reads, control writes.
+
+boto3 for the control plane (blocking calls in `anyio.to_thread.run_sync` under a bounded
+limiter; botocore's own retries are off because it ignores CodeArtifact's `Retry-After`), and
+`NativeHttp` for the repositories' native endpoints. Every call takes a token from the bucket
+of its quota class (`RateLimits`) and is retried by a `migrator.retry` policy; botocore errors
+become `PublishError` / `CredentialsRefused` whose messages name CodeArtifact.
+
+The authorization token is fetched once, cached, and refreshed `refresh_margin` before it
+expires; while one task refreshes, the others keep using the still-valid old token. A 401 from
+a native endpoint (a token that expired early, or a clock that moved) invalidates it once.
+The token never reaches a log line or an exception message.
+
+It is also the `Target` the publishers write to (see `migrator.target.base`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import boto3
+import botocore.exceptions
+from botocore.config import Config
+
+from migrator.models import Format
+from migrator.retry import TARGET_READ, TARGET_TOKEN, TARGET_WRITE, TargetRetryPolicy
+from migrator.target import VersionCheck
+from migrator.target.base import asset_name_in_target, hashes_from_aws, target_version_names
+from migrator.target.errors import (
+    AlreadyExists,
+    CredentialsRefused,
+    NotFound,
+    PublishError,
+    Throttled,
+    redact,
+)
+from migrator.target.http import NativeHttp
+from migrator.target.ratelimit import AdaptiveBucket, RateLimits
+from migrator.workqueue import ClaimedVersion
+
+__all__ = ["CodeArtifactClient"]
+
+logger = logging.getLogger(__name__)
+
+_AUTH_CODES = frozenset({
+    "AccessDeniedException", "UnrecognizedClientException", "InvalidSignatureException",
+    "ExpiredTokenException", "ExpiredToken", "InvalidClientTokenId", "SignatureDoesNotMatch",
+    "MissingAuthenticationTokenException", "AuthFailure",
+})
+_RETRYABLE_CODES = frozenset({"ThrottlingException", "InternalServerException",
+                              "ServiceUnavailable", "RequestTimeout", "RequestTimeoutException"})
+_TRANSPORT = (botocore.exceptions.EndpointConnectionError,
+              botocore.exceptions.ConnectionClosedError,
+              botocore.exceptions.ReadTimeoutError,
+              botocore.exceptions.ConnectTimeoutError,
+              botocore.exceptions.ProxyConnectionError)
+# botocore loggers that print whole responses at DEBUG (GetAuthorizationToken's body).
+_NOISY_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "botocore.auth",
+                  "botocore.httpsession", "urllib3.connectionpool")
+
+
+class _Redactor(logging.Filter):
+    """Removes the tokens of live clients from botocore's DEBUG records."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            message = record.getMessage()
+            cleaned = redact(message, self.secrets)
+            if cleaned != message:
+                record.msg, record.args = cleaned, None
+        return True
+
+
+_REDACTOR = _Redactor()
+for _name in _NOISY_LOGGERS:
+    logging.getLogger(_name).addFilter(_REDACTOR)
+
+
+class _TokenAuth:
+    """`Auth` for native endpoints backed by the client's cached token."""
+
+    def __init__(self, client: CodeArtifactClient) -> None:
+        self.client = client
+
+    async def header(self, scheme: str) -> str | None:
+        token = await self.client.token()
+        if scheme == "bearer":
+            return f"Bearer {token}"
+        from migrator.target.http import basic_header
+
+        return basic_header("aws", token)
+
+    async def refused(self, header: str | None) -> bool:
+        return await self.client.invalidate_token(header)
+
+    def secrets(self) -> Iterable[str]:
+        return self.client.secrets()
+
+
+class CodeArtifactClient:
+    """One CodeArtifact domain: control plane, native endpoints, tokens, rate limits.
+
+    Use as `async with CodeArtifactClient.from_manifest(manifest) as client:` (or call
+    `aclose()`).
+    """
+
+    name = "CodeArtifact"
+    is_codeartifact = True
+
+    def __init__(self, *, domain: str, domain_owner: str, region: str,
+                 profile: str | None = None, endpoint_url: str | None = None,
+                 rate_budget: float = 90.0, limits: RateLimits | None = None,
+                 boto_client: Any = None, session: boto3.Session | None = None,
+                 token_duration: int = 43200, refresh_margin: float = 900.0,
+                 clock: Callable[[], float] = time.time, sleep=None,
+                 thread_limit: int = 16, endpoint_type: str = "ipv4",
+                 write_policy: TargetRetryPolicy = TARGET_WRITE,
+                 read_policy: TargetRetryPolicy = TARGET_READ,
+                 token_policy: TargetRetryPolicy = TARGET_TOKEN,
+                 http_transport=None, check_first: bool = False) -> None:
+        self.domain, self.domain_owner, self.region = domain, domain_owner, region
+        self.endpoint_url = endpoint_url
+        self.limits = limits or RateLimits.from_budget(rate_budget)
+        self.token_duration = token_duration
+        self.refresh_margin = refresh_margin
+        self.clock = clock
+        self.sleep = sleep
+        self.endpoint_type = endpoint_type
+        self.write_policy, self.read_policy = write_policy, read_policy
+        self.token_policy = token_policy
+        self.check_first = check_first
+        self._limiter = anyio.CapacityLimiter(thread_limit)
+        if boto_client is None:
+            session = session or boto3.Session(profile_name=profile, region_name=region)
+            boto_client = session.client(
+                "codeartifact", region_name=region, endpoint_url=endpoint_url,
+                config=Config(retries={"max_attempts": 1, "mode": "standard"},
+                              max_pool_connections=thread_limit, connect_timeout=30,
+                              read_timeout=300))
+        self.boto = boto_client
+        self._token: str | None = None
+        self._old_tokens: list[str] = []
+        self._expires_at = 0.0
+        self._refresh_at = 0.0
+        self._token_lock = anyio.Lock()
+        self.token_fetches = 0
+        self._endpoints: dict[tuple[str, str], str] = {}
+        self.http = NativeHttp(_TokenAuth(self), writes=self.limits.writes,
+                               reads=self.limits.reads, target_name="CodeArtifact",
+                               write_policy=write_policy, read_policy=read_policy, sleep=sleep,
+                               transport=http_transport, max_connections=thread_limit * 4)
+
+    @classmethod
+    def from_manifest(cls, manifest: Any, **kwargs: Any) -> CodeArtifactClient:
+        """From a `migrator.manifest.Manifest`: `[target]` and `options.rate_budget`."""
+        t = manifest.target
+        kwargs.setdefault("rate_budget", manifest.options.rate_budget)
+        return cls(domain=t.domain, domain_owner=t.domain_owner, region=t.region,
+                   profile=t.profile, endpoint_url=t.endpoint_url, **kwargs)
+
+    async def __aenter__(self) -> CodeArtifactClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP pool and forget the token."""
+        await self.http.aclose()
+        _REDACTOR.secrets.difference_update(self.secrets())
+        self._token = None
+
+    def secrets(self) -> list[str]:
+        return [t for t in (self._token, *self._old_tokens) if t]
+
+    # -- plumbing ------------------------------------------------------------------------------
+    def _translate(self, exc: Exception, operation: str) -> Exception:
+        where = f"CodeArtifact {operation} ({self.domain})"
+        if isinstance(exc, botocore.exceptions.ClientError):
+            error = exc.response.get("Error", {})
+            code = error.get("Code", "")
+            message = redact(str(error.get("Message", "")), self.secrets())
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            text = f"{where}: {code}: {message}"
+            if code == "ThrottlingException" or status == 429:
+                after = exc.response.get("retryAfterSeconds")
+                if after is None:
+                    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+                    after = headers.get("retry-after")
+                try:
+                    retry_after = float(after) if after is not None else None
+                except ValueError:
+                    retry_after = None
+                return Throttled(text, retry_after=retry_after, status=status or 429)
+            if code == "ConflictException" or status == 409:
+                return AlreadyExists(text)
+            if code == "ResourceNotFoundException":
+                return NotFound(text)
+            if code in _AUTH_CODES or status == 401:
+                return CredentialsRefused(
+                    text, status=status,
+                    hint="check the AWS credentials, the profile and the IAM permissions "
+                         "(codeartifact:* for this domain, sts:GetServiceBearerToken)")
+            retryable = code in _RETRYABLE_CODES or (status or 0) >= 500 or status == 408
+            return PublishError(text, retryable=retryable, status=status)
+        if isinstance(exc, botocore.exceptions.NoCredentialsError |
+                      botocore.exceptions.PartialCredentialsError |
+                      botocore.exceptions.ProfileNotFound):
+            return CredentialsRefused(f"{where}: {exc}",
+                                      hint="set AWS credentials or [target] profile")
+        if isinstance(exc, _TRANSPORT):
+            return PublishError(f"{where}: {type(exc).__name__}: {exc}", retryable=True)
+        if isinstance(exc, botocore.exceptions.ParamValidationError):
+            return PublishError(f"{where}: invalid request: {exc}", retryable=False)
+        if isinstance(exc, botocore.exceptions.BotoCoreError):
+            return PublishError(f"{where}: {type(exc).__name__}: {exc}", retryable=True)
+        return exc
+
+    async def _call(self, operation: str, *, buckets: Sequence[AdaptiveBucket],
+                    policy: TargetRetryPolicy, **params: Any) -> dict[str, Any]:
+        """One control-plane call: buckets, a worker thread, retries, translated errors."""
+        method = getattr(self.boto, _snake(operation))
+        async for attempt in policy.retrying(sleep=self.sleep):
+            with attempt:
+                for bucket in buckets:
+                    await bucket.acquire()
+                call_params = {k: (v() if callable(v) else v) for k, v in params.items()}
+                try:
+                    result = await anyio.to_thread.run_sync(
+                        functools.partial(method, **call_params), limiter=self._limiter)
+                except Exception as exc:
+                    translated = self._translate(exc, operation)
+                    if isinstance(translated, Throttled):
+                        for bucket in buckets:
+                            bucket.on_throttle(translated.retry_after)
+                    if translated is exc:
+                        raise
+                    raise translated from None
+                finally:
+                    body = call_params.get("assetContent")
+                    if hasattr(body, "close"):
+                        body.close()
+                for bucket in buckets:
+                    bucket.on_success()
+                return result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _coords(self, repository: str, fmt: Format | str, namespace: str, package: str
+                ) -> dict[str, Any]:
+        out: dict[str, Any] = {"domain": self.domain, "domainOwner": self.domain_owner,
+                               "repository": repository, "format": str(fmt),
+                               "package": package}
+        if namespace:
+            out["namespace"] = namespace
+        return out
+
+    # -- tokens and endpoints ------------------------------------------------------------------
+    async def token(self) -> str:
+        """The cached authorization token, refreshed `refresh_margin` before expiry."""
+        now = self.clock()
+        if self._token and now < self._refresh_at:
+            return self._token
+        if self._token and self._token_lock.locked() and now < self._expires_at - 5:
+            return self._token  # another task is refreshing; the old token still works
+        async with self._token_lock:
+            if self._token and self.clock() < self._refresh_at:
+                return self._token
+            await self._fetch_token()
+            assert self._token is not None
+            return self._token
+
+    async def _fetch_token(self) -> None:
+        result = await self._call(
+            "GetAuthorizationToken", buckets=(self.limits.token, self.limits.reads),
+            policy=self.token_policy, domain=self.domain, domainOwner=self.domain_owner,
+            durationSeconds=self.token_duration)
+        token = result["authorizationToken"]
+        _REDACTOR.secrets.add(token)
+        expiration = result.get("expiration")
+        now = self.clock()
+        expires = expiration.timestamp() if hasattr(expiration, "timestamp") else (
+            float(expiration) if expiration else now + self.token_duration)
+        lifetime = max(60.0, expires - now)
+        if self._token:
+            self._old_tokens = [*self._old_tokens[-3:], self._token]
+        self._token = token
+        self._expires_at = now + lifetime
+        self._refresh_at = now + lifetime - min(self.refresh_margin, lifetime / 2)
+        self.token_fetches += 1
+        logger.info("CodeArtifact authorization token for domain %s obtained; valid %.0f s",
+                    self.domain, lifetime)
+
+    async def invalidate_token(self, header: str | None = None) -> bool:
+        """A native endpoint refused the token: drop it (once) so the next call fetches one."""
+        async with self._token_lock:
+            if self._token is None:
+                return True
+            if header is not None and self._token not in _decode_header(header):
+                return True  # someone already replaced it: retry with the new one
+            logger.warning("CodeArtifact refused the authorization token of domain %s; "
+                           "fetching a new one", self.domain)
+            self._old_tokens = [*self._old_tokens[-3:], self._token]
+            self._token = None
+            self._refresh_at = 0.0
+            return True
+
+    async def endpoint(self, repository: str, fmt: Format | str) -> str:
+        """`GetRepositoryEndpoint`, cached, with a trailing slash; treated as opaque."""
+        key = (repository, str(fmt))
+        if key not in self._endpoints:
+            result = await self._call(
+                "GetRepositoryEndpoint", buckets=(self.limits.reads,), policy=self.read_policy,
+                domain=self.domain, domainOwner=self.domain_owner, repository=repository,
+                format=str(fmt), endpointType=self.endpoint_type)
+            url = result["repositoryEndpoint"]
+            self._endpoints[key] = url if url.endswith("/") else url + "/"
+        return self._endpoints[key]
+
+    # -- reads ---------------------------------------------------------------------------------
+    async def describe_version(self, repository: str, fmt: Format | str, namespace: str,
+                               package: str, version: str) -> dict[str, Any] | None:
+        """`DescribePackageVersion` → its `packageVersion`, or None when absent."""
+        try:
+            result = await self._call(
+                "DescribePackageVersion", buckets=(self.limits.reads,),
+                policy=self.read_policy, packageVersion=version,
+                **self._coords(repository, fmt, namespace, package))
+        except NotFound:
+            return None
+        return result["packageVersion"]
+
+    async def list_assets(self, repository: str, fmt: Format | str, namespace: str,
+                          package: str, version: str) -> dict[str, dict[str, Any]] | None:
+        """`ListPackageVersionAssets` (all pages) → name → {size, md5, sha1, sha256, sha512}."""
+        assets: dict[str, dict[str, Any]] = {}
+        token: str | None = None
+        while True:
+            extra = {"nextToken": token} if token else {}
+            try:
+                result = await self._call(
+                    "ListPackageVersionAssets", buckets=(self.limits.reads,),
+                    policy=self.read_policy, packageVersion=version, maxResults=1000,
+                    **self._coords(repository, fmt, namespace, package), **extra)
+            except NotFound:
+                return None
+            for a in result.get("assets", []):
+                assets[a["name"]] = {"size": a.get("size"), **hashes_from_aws(a.get("hashes"))}
+            token = result.get("nextToken")
+            if not token:
+                return assets
+
+    async def check_version(self, repository: str, fmt: Format | str, namespace: str,
+                            package: str, version: str) -> VersionCheck:
+        """Status, origin and asset hashes of one target version (absent: status None)."""
+        described = await self.describe_version(repository, fmt, namespace, package, version)
+        if described is None:
+            return VersionCheck(status=None, origin=None)
+        assets = await self.list_assets(repository, fmt, namespace, package, version) or {}
+        origin = (described.get("origin") or {}).get("originType")
+        return VersionCheck(status=described.get("status"), origin=origin, assets=assets)
+
+    async def check_claimed(self, version: ClaimedVersion) -> VersionCheck:
+        """`check_version` for a claimed version, under the name the target uses for it (a
+        Maven SNAPSHOT build lives in `1.0-SNAPSHOT` while it is the newest build, and in its
+        timestamped Unlisted version afterwards)."""
+        fmt, repo = version.format, _repository(version)
+        check = VersionCheck(status=None, origin=None)
+        for name in target_version_names(version):
+            check = await self.check_version(repo, fmt, version.namespace, version.package,
+                                             name)
+            if check.status is not None and _holds_build(version, name, check):
+                return check
+        return check
+
+    # -- writes --------------------------------------------------------------------------------
+    async def update_status(self, repository: str, fmt: Format | str, namespace: str,
+                            package: str, versions: Sequence[str], *,
+                            target_status: str = "Published",
+                            expected_status: str | None = None) -> dict[str, Any]:
+        """`UpdatePackageVersionsStatus`; returns {successfulVersions, failedVersions}."""
+        extra = {"expectedStatus": expected_status} if expected_status else {}
+        return await self._call(
+            "UpdatePackageVersionsStatus", buckets=(self.limits.writes,),
+            policy=self.write_policy, versions=list(versions), targetStatus=target_status,
+            **self._coords(repository, fmt, namespace, package), **extra)
+
+    async def put_origin_configuration(self, repository: str, fmt: Format | str,
+                                       namespace: str, package: str, *, publish: str = "ALLOW",
+                                       upstream: str = "BLOCK") -> dict[str, Any]:
+        """`PutPackageOriginConfiguration` (works before the package exists)."""
+        return await self._call(
+            "PutPackageOriginConfiguration", buckets=(self.limits.writes,),
+            policy=self.write_policy,
+            restrictions={"publish": publish, "upstream": upstream},
+            **self._coords(repository, fmt, namespace, package))
+
+    async def publish_generic(self, repository: str, namespace: str, package: str,
+                              version: str, asset_name: str, path: Path, sha256: str, *,
+                              unfinished: bool) -> dict[str, Any]:
+        """`PublishPackageVersion` of one generic asset, streamed from `path`.
+
+        :raises AlreadyExists: the asset (or a Published version) is already there.
+        """
+        return await self._call(
+            "PublishPackageVersion", buckets=(self.limits.writes, self.limits.publish),
+            policy=self.write_policy, packageVersion=version, assetName=asset_name,
+            assetContent=lambda: open(path, "rb"),  # closed by _call
+            assetSHA256=sha256, unfinished=unfinished,
+            **self._coords(repository, Format.GENERIC, namespace, package))
+
+    # -- the Target protocol -------------------------------------------------------------------
+    async def asset_hashes(self, version: ClaimedVersion, target_version: str
+                           ) -> dict[str, dict[str, Any]] | None:
+        return await self.list_assets(_repository(version), version.format, version.namespace,
+                                      version.package, target_version)
+
+    async def complete_version(self, version: ClaimedVersion, target_version: str) -> str | None:
+        """Make sure the version is Published: describe it, and if it is still Unfinished call
+        `UpdatePackageVersionsStatus` (the documented fallback of reference §2.3)."""
+        repo = _repository(version)
+        described = await self.describe_version(repo, version.format, version.namespace,
+                                                version.package, target_version)
+        if described is None:
+            return None
+        status = described.get("status")
+        if status == "Unfinished":
+            result = await self.update_status(repo, version.format, version.namespace,
+                                              version.package, [target_version],
+                                              expected_status="Unfinished")
+            ok = result.get("successfulVersions", {}).get(target_version)
+            if ok is None:
+                failed = result.get("failedVersions", {}).get(target_version, {})
+                if failed.get("errorCode") == "MISMATCHED_STATUS":
+                    return await self.complete_version(version, target_version)
+                raise PublishError(
+                    f"CodeArtifact UpdatePackageVersionsStatus could not publish "
+                    f"{version.package} {target_version}: {failed.get('errorCode')} "
+                    f"{failed.get('errorMessage')}",
+                    retryable=failed.get("errorCode") in ("NOT_FOUND", "SKIPPED"))
+            status = ok.get("status", "Published")
+        return status
+
+
+def _snake(operation: str) -> str:
+    out = []
+    for ch in operation:
+        if ch.isupper() and out:
+            out.append("_")
+        out.append(ch.lower())
+    return "".join(out)
+
+
+def _decode_header(header: str) -> str:
+    import base64
+
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value).decode()
+        except (ValueError, UnicodeDecodeError):
+            return ""
+    return value
+
+
+def _repository(version: ClaimedVersion) -> str:
+    if not version.target_repository:
+        raise PublishError(f"{version.package} {version.version} has no target repository "
+                           "(mode skip?)", retryable=False)
+    return version.target_repository
+
+
+def _holds_build(version: ClaimedVersion, target_version: str, check: VersionCheck) -> bool:
+    """A `-SNAPSHOT` target version only counts when it holds this build's files."""
+    if target_version == version.version:
+        return True
+    names = {asset_name_in_target(version, a) for a in version.assets}
+    return bool(names & set(check.assets))
+

@@ -1,0 +1,87 @@
+"""Target-side errors with what the engine needs to decide: retry later, or give up for good.
+
+    TargetError (migrator.errors)
+    ├── PublishError              one request failed; `retryable`, `status`, `retry_after`
+    │   ├── Throttled             429 / ThrottlingException (retryable, with the server's wait)
+    │   ├── AlreadyExists         409: the caller compares hashes, it is not a failure by itself
+    │   └── NotFound              404 / ResourceNotFoundException
+    └── TargetAuthError (migrator.errors)
+        └── CredentialsRefused    401/403 or AWS refused the credentials (never retryable)
+
+Messages name the target ("CodeArtifact ...", or the registry's URL) and never carry a token:
+`redact()` removes every secret the client knows before a message is built.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from migrator.errors import TargetAuthError, TargetError
+
+__all__ = [
+    "AlreadyExists",
+    "CredentialsRefused",
+    "NotFound",
+    "PublishError",
+    "Throttled",
+    "is_retryable",
+    "redact",
+]
+
+
+class PublishError(TargetError):
+    """A target request that failed; `retryable` tells the engine failed_retryable vs
+    failed_permanent."""
+
+    def __init__(self, message: str, *, retryable: bool, status: int | None = None,
+                 retry_after: float | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retryable = retryable
+        self.status = status
+        self.retry_after = retry_after
+
+
+class Throttled(PublishError):
+    """The target asked us to slow down (HTTP 429, ThrottlingException)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 status: int = 429) -> None:
+        super().__init__(message, retryable=True, status=status, retry_after=retry_after)
+
+
+class AlreadyExists(PublishError):
+    """HTTP 409 / ConflictException: something is already stored under that name."""
+
+    def __init__(self, message: str, *, status: int = 409) -> None:
+        super().__init__(message, retryable=False, status=status)
+
+
+class NotFound(PublishError):
+    """HTTP 404 / ResourceNotFoundException."""
+
+    def __init__(self, message: str, *, status: int = 404) -> None:
+        super().__init__(message, retryable=False, status=status)
+
+
+class CredentialsRefused(TargetAuthError):
+    """The credentials or the token were refused; a person must fix them."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.status = status
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """What the engine maps to failed_retryable (True) or failed_permanent (False)."""
+    return bool(getattr(exc, "retryable", False))
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """`text` with every secret replaced by `<redacted>`."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "<redacted>")
+    return text

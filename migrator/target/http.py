@@ -1,0 +1,190 @@
+"""The native-endpoint HTTP helper every publisher shares: auth, rate buckets, retries, errors.
+
+One `httpx.AsyncClient`; every request first takes a token from its bucket (writes or reads),
+then goes out with the credential the `Auth` gives (CodeArtifact: Basic `aws:<token>` or
+Bearer). Transport errors, 408, 429 and 5xx are retried with `migrator.retry` policies,
+honouring `Retry-After`; a 429 also shrinks the bucket (AIMD). A 401 asks the `Auth` for a
+fresh credential once (an expired CodeArtifact token) before it is reported. 409 and 404 come
+back as `AlreadyExists` / `NotFound` for the caller to interpret; other 4xx are permanent.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import httpx
+
+from migrator.retry import TARGET_READ, TARGET_WRITE, TargetRetryPolicy, retry_after_seconds
+from migrator.target.errors import (
+    AlreadyExists,
+    CredentialsRefused,
+    NotFound,
+    PublishError,
+    Throttled,
+    redact,
+)
+from migrator.target.ratelimit import AdaptiveBucket
+
+__all__ = ["Auth", "NativeHttp", "StaticAuth"]
+
+logger = logging.getLogger(__name__)
+
+RETRYABLE = frozenset({408, 429, 500, 502, 503, 504})
+
+
+class Auth(Protocol):
+    """Credentials for native endpoints."""
+
+    async def header(self, scheme: str) -> str | None:
+        """The Authorization header value for `scheme` ("basic" or "bearer")."""
+        ...
+
+    async def refused(self, header: str | None) -> bool:
+        """`header` got a 401: True when a fresh credential is worth one more try."""
+        ...
+
+    def secrets(self) -> Iterable[str]:
+        """Everything that must never appear in a message or a log line."""
+        ...
+
+
+class StaticAuth:
+    """Fixed credentials: Basic user/password, or a bearer token (real registries in tests)."""
+
+    def __init__(self, username: str | None = None, password: str | None = None,
+                 token: str | None = None) -> None:
+        self.username, self.password, self.token = username, password, token
+
+    async def header(self, scheme: str) -> str | None:
+        if self.token and (scheme == "bearer" or self.username is None):
+            return f"Bearer {self.token}"
+        if self.username is not None:
+            raw = f"{self.username}:{self.password or ''}".encode()
+            return "Basic " + base64.b64encode(raw).decode()
+        return None
+
+    async def refused(self, header: str | None) -> bool:
+        return False
+
+    def secrets(self) -> Iterable[str]:
+        return [s for s in (self.password, self.token) if s]
+
+
+def basic_header(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
+
+
+class NativeHttp:
+    """Requests to package-manager endpoints, rate limited and retried."""
+
+    def __init__(self, auth: Auth, *, writes: AdaptiveBucket | None = None,
+                 reads: AdaptiveBucket | None = None, target_name: str = "CodeArtifact",
+                 write_policy: TargetRetryPolicy = TARGET_WRITE,
+                 read_policy: TargetRetryPolicy = TARGET_READ, sleep=None,
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 timeout: float = 300.0, max_connections: int = 64) -> None:
+        self.auth = auth
+        self.writes, self.reads = writes, reads
+        self.target_name = target_name
+        self.write_policy, self.read_policy = write_policy, read_policy
+        self.sleep = sleep
+        self.client = httpx.AsyncClient(
+            transport=transport, follow_redirects=True,
+            timeout=httpx.Timeout(timeout, connect=30.0),
+            limits=httpx.Limits(max_connections=max_connections,
+                                max_keepalive_connections=max_connections))
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    def _redact(self, text: str) -> str:
+        return redact(text, self.auth.secrets())
+
+    async def request(self, method: str, url: str, *, write: bool | None = None,
+                      scheme: str = "basic", content: bytes | Callable[[], Any] | None = None,
+                      json: Any = None, data: Any = None,
+                      files: Callable[[], Any] | None = None,
+                      headers: dict[str, str] | None = None,
+                      ok: Iterable[int] = (200, 201, 202, 204)) -> httpx.Response:
+        """One logical request with retries; returns the response when its status is in `ok`.
+
+        `content`/`files` may be callables so every attempt gets a fresh body (an open file
+        is consumed by the first attempt).
+
+        :raises AlreadyExists: 409. :raises NotFound: 404. :raises CredentialsRefused: 401/403.
+        :raises PublishError: anything else, with `retryable` set.
+        """
+        is_write = method not in ("GET", "HEAD") if write is None else write
+        policy = self.write_policy if is_write else self.read_policy
+        bucket = self.writes if is_write else self.reads
+        ok = frozenset(ok)
+        retried_auth = False
+        async for attempt in policy.retrying(sleep=self.sleep):
+            with attempt:
+                while True:
+                    if bucket is not None:
+                        await bucket.acquire()
+                    response = await self._send(method, url, scheme, content, json, data,
+                                                files, headers)
+                    if response.status_code == 401 and not retried_auth:
+                        retried_auth = True
+                        if await self.auth.refused(response.request.headers.get(
+                                "authorization")):
+                            continue  # a fresh token, same attempt
+                    break
+                return self._check(response, bucket, ok, method, url)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(self, method, url, scheme, content, json, data, files, headers
+                    ) -> httpx.Response:
+        all_headers = dict(headers or {})
+        auth = await self.auth.header(scheme)
+        if auth:
+            all_headers["Authorization"] = auth
+        body = content() if callable(content) else content
+        upload = files() if files is not None else None
+        try:
+            return await self.client.request(method, url, content=body, json=json, data=data,
+                                             files=upload, headers=all_headers)
+        except httpx.TransportError as exc:
+            raise PublishError(
+                f"{self.target_name}: {method} {url} failed: {type(exc).__name__}: "
+                f"{self._redact(str(exc))}", retryable=True) from None
+        finally:
+            if upload:
+                for value in (upload.values() if isinstance(upload, dict) else []):
+                    handle = value[1] if isinstance(value, tuple) else value
+                    if hasattr(handle, "close"):
+                        handle.close()
+
+    def _check(self, response: httpx.Response, bucket: AdaptiveBucket | None,
+               ok: frozenset[int], method: str, url: str) -> httpx.Response:
+        status = response.status_code
+        if status == 429 and bucket is not None:
+            bucket.on_throttle(retry_after_seconds(response))
+        elif bucket is not None and status < 500:
+            bucket.on_success()
+        if status in ok:
+            return response
+        text = self._redact(response.text[:300].strip())
+        where = f"{self.target_name}: {method} {url}"
+        if status == 409:
+            raise AlreadyExists(f"{where} answered 409 Conflict: {text}")
+        if status == 404:
+            raise NotFound(f"{where} answered 404 Not Found: {text}")
+        if status in (401, 403):
+            raise CredentialsRefused(
+                f"{where} answered {status}: the credentials or the token were refused",
+                status=status,
+                hint="check the AWS credentials/profile and codeartifact:GetAuthorizationToken "
+                     "and sts:GetServiceBearerToken permissions")
+        if status == 429:
+            raise Throttled(f"{where} answered 429 Too Many Requests",
+                            retry_after=retry_after_seconds(response))
+        retryable = status in RETRYABLE
+        raise PublishError(f"{where} answered HTTP {status}: {text}", retryable=retryable,
+                           status=status, retry_after=retry_after_seconds(response)
+                           if retryable else None)

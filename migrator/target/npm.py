@@ -1,0 +1,233 @@
+"""npm: the publish document around the original tarball, then dist-tags and deprecations.
+
+Reference §3: `PUT <endpoint><@scope%2fname>` with the version manifest and the tarball
+base64 in `_attachments`; `dist.integrity` (sha512 SRI) and `dist.shasum` (sha1) are computed
+from the very bytes the source served, never re-packed. The manifest comes from the source's
+packument (`SourceMetadata.npm_packument`), or from `package/package.json` inside the tarball.
+A publish request above 2 GB (base64 included) is refused permanently.
+
+After all versions of a package: `restore_dist_tags()` puts the source's dist-tags back
+(`latest` last, so it ends where the source had it) and its deprecation messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+import tarfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from migrator.models import Format
+from migrator.target import AssetOutcome, AssetResult, Report, SourceMetadata, SpooledFile
+from migrator.target.base import NPM_ASSET, judge, resolve_existing
+from migrator.target.errors import AlreadyExists, NotFound, PublishError
+from migrator.workqueue import ClaimedVersion
+
+__all__ = ["MAX_PUBLISH_BYTES", "NpmPublisher", "TagReport", "escaped_name", "full_name",
+           "sort_by_publish_time"]
+
+logger = logging.getLogger(__name__)
+
+MAX_PUBLISH_BYTES = 2 * 1024**3  # per publish request, base64 and JSON included (§3.2)
+_ENVELOPE = 64 * 1024  # generous allowance for the JSON around the base64
+
+
+def full_name(version: ClaimedVersion) -> str:
+    """`@scope/name` or `name`."""
+    name = version.extra.get("name") or next(
+        (a.extra.get("name") for a in version.assets if a.extra.get("name")), None)
+    if name:
+        return str(name)
+    return f"@{version.namespace}/{version.package}" if version.namespace else version.package
+
+
+def escaped_name(name: str) -> str:
+    """`@scope/name` → `@scope%2fname` (what npm puts in the URL)."""
+    return quote(name, safe="@").replace("%2F", "%2f")
+
+
+def sort_by_publish_time(versions: Iterable[ClaimedVersion], packument: Mapping[str, Any]
+                         ) -> list[ClaimedVersion]:
+    """Claimed versions of one package in the source's publish order (packument `time`);
+    versions without a time keep their order after the dated ones."""
+    times = packument.get("time") or {}
+    items = list(versions)
+    return sorted(items, key=lambda v: (times.get(v.version) is None,
+                                        str(times.get(v.version) or ""), items.index(v)))
+
+
+def _request_size(tarball_size: int) -> int:
+    return 4 * ((tarball_size + 2) // 3) + _ENVELOPE
+
+
+def manifest_from_tarball(data: bytes) -> dict[str, Any]:
+    """`package.json` of an npm tarball (top folder `package/`, or whatever single folder)."""
+    import io
+
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+        candidates = [m for m in tar.getmembers()
+                      if m.isfile() and m.name.count("/") == 1
+                      and m.name.endswith("/package.json")]
+        candidates.sort(key=lambda m: not m.name.startswith("package/"))
+        if not candidates:
+            raise PublishError("the npm tarball has no package/package.json", retryable=False)
+        handle = tar.extractfile(candidates[0])
+        assert handle is not None
+        return json.loads(handle.read())
+
+
+@dataclass
+class TagReport:
+    """What `restore_dist_tags` did for one package."""
+
+    set: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)  # tag → why
+    deprecated: dict[str, str] = field(default_factory=dict)
+
+
+class NpmPublisher:
+    """Publishes npm versions through the native endpoint (PUT of the publish document)."""
+
+    format = Format.NPM
+
+    def __init__(self, target, *, source_metadata: SourceMetadata | None = None,
+                 check_first: bool = False, publish_tag: str = "latest") -> None:
+        self.target = target
+        self.source_metadata = source_metadata
+        self.check_first = check_first
+        self.publish_tag = publish_tag
+        self._packuments: dict[tuple[str, str], Mapping[str, Any]] = {}
+
+    async def _source_packument(self, repository: str, name: str) -> Mapping[str, Any] | None:
+        if self.source_metadata is None:
+            return None
+        key = (repository, name)
+        if key not in self._packuments:
+            self._packuments[key] = await self.source_metadata.npm_packument(repository, name)
+            if len(self._packuments) > 256:  # bounded: one package at a time in practice
+                self._packuments.pop(next(iter(self._packuments)))
+        return self._packuments[key]
+
+    async def publish(self, version: ClaimedVersion, files: Sequence[SpooledFile],
+                      report: Report) -> None:
+        repo = version.target_repository
+        if not repo:
+            raise PublishError(f"{version.package} {version.version} has no target "
+                               "repository", retryable=False)
+        tarballs = [f for f in files if f.asset.filename.endswith(".tgz")] or list(files)
+        if not tarballs:
+            return  # an earlier run published it; npm versions are complete in one request
+        if len(tarballs) > 1:
+            raise PublishError(f"{version.package} {version.version}: an npm version has one "
+                               f"tarball, got {len(tarballs)}", retryable=False)
+        spooled = tarballs[0]
+        name = full_name(version)
+        if _request_size(spooled.size) > MAX_PUBLISH_BYTES:
+            raise PublishError(
+                f"{name}@{version.version}: the tarball ({spooled.size} bytes) makes a publish "
+                "request above CodeArtifact's 2 GB npm limit (base64 adds a third)",
+                retryable=False)
+        if self.check_first:
+            known = await self.target.asset_hashes(version, version.version)
+            if known and NPM_ASSET in known:
+                await report(judge(self.target.name, version, spooled, NPM_ASSET,
+                                   version.version, known[NPM_ASSET], "found before upload"))
+                return
+        endpoint = await self.target.endpoint(repo, Format.NPM)
+        data = spooled.path.read_bytes()
+        manifest = await self._manifest(version, name, data)
+        body = self._document(name, version.version, manifest, data, endpoint)
+        del data
+        try:
+            await self.target.http.request(
+                "PUT", endpoint + escaped_name(name), scheme="bearer", content=body,
+                headers={"Content-Type": "application/json", "npm-command": "publish"})
+        except AlreadyExists as exc:
+            await report(await resolve_existing(self.target, version, spooled, NPM_ASSET,
+                                                version.version, exc.message))
+            return
+        await report(AssetResult(spooled.asset.id, AssetOutcome.PUBLISHED))
+
+    async def _manifest(self, version: ClaimedVersion, name: str, data: bytes
+                        ) -> dict[str, Any]:
+        packument = await self._source_packument(version.source_repository, name)
+        manifest = ((packument or {}).get("versions") or {}).get(version.version)
+        if manifest is None:
+            manifest = manifest_from_tarball(data)
+        manifest = {k: v for k, v in manifest.items()
+                    if k not in ("dist", "deprecated", "_attachments", "_rev")}
+        return manifest
+
+    def _document(self, name: str, version: str, manifest: dict[str, Any], data: bytes,
+                  endpoint: str) -> bytes:
+        shasum = hashlib.sha1(data).hexdigest()
+        integrity = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
+        basename = name.rsplit("/", 1)[-1]
+        manifest = {**manifest, "name": name, "version": version, "_id": f"{name}@{version}",
+                    "dist": {"integrity": integrity, "shasum": shasum,
+                             "tarball": f"{endpoint}{name}/-/{basename}-{version}.tgz"}}
+        doc = {"_id": name, "name": name, "description": manifest.get("description", ""),
+               "dist-tags": {self.publish_tag: version}, "versions": {version: manifest},
+               "readme": manifest.get("readme", ""), "access": None,
+               "_attachments": {f"{name}-{version}.tgz": {
+                   "content_type": "application/octet-stream",
+                   "data": "\0DATA\0", "length": len(data)}}}
+        head, _, tail = json.dumps(doc).partition('"\\u0000DATA\\u0000"')
+        return b"".join((head.encode(), b'"', base64.b64encode(data), b'"', tail.encode()))
+
+    # -- after all versions of a package ----------------------------------------------------
+    async def restore_dist_tags(self, target_repository: str, source_repository: str,
+                                name: str, packument: Mapping[str, Any] | None = None
+                                ) -> TagReport:
+        """Put the source's dist-tags (`latest` last) and deprecation messages on the target
+        package. Tags pointing at versions the target does not have are skipped (reported).
+
+        :param name: `@scope/name` or `name`.
+        :param packument: the source packument; fetched through `SourceMetadata` when None.
+        """
+        out = TagReport()
+        if packument is None:
+            packument = await self._source_packument(source_repository, name) or {}
+        endpoint = await self.target.endpoint(target_repository, Format.NPM)
+        url = endpoint + escaped_name(name)
+        try:
+            response = await self.target.http.request("GET", url + "?write=true",
+                                                      scheme="bearer")
+        except NotFound:
+            out.skipped = {t: "the package is not in the target"
+                           for t in packument.get("dist-tags") or {}}
+            return out
+        current = response.json()
+        have = set(current.get("versions") or {})
+        tags = dict(packument.get("dist-tags") or {})
+        order = sorted(tags, key=lambda t: t == "latest")
+        tag_base = f"{endpoint}-/package/{escaped_name(name)}/dist-tags/"
+        for tag in order:
+            wanted = tags[tag]
+            if wanted not in have:
+                out.skipped[tag] = f"version {wanted} is not in the target"
+                continue
+            if (current.get("dist-tags") or {}).get(tag) != wanted:
+                await self.target.http.request("PUT", tag_base + quote(tag, safe=""),
+                                               scheme="bearer", json=wanted)
+            out.set[tag] = wanted
+        deprecations = {v: m.get("deprecated") for v, m in
+                        (packument.get("versions") or {}).items()
+                        if isinstance(m, Mapping) and m.get("deprecated") and v in have}
+        changed = {v: msg for v, msg in deprecations.items()
+                   if (current["versions"][v] or {}).get("deprecated") != msg}
+        if changed:
+            doc = dict(current)
+            doc["versions"] = {v: dict(m) for v, m in current["versions"].items()}
+            for v, msg in changed.items():
+                doc["versions"][v]["deprecated"] = msg
+            doc.pop("_attachments", None)
+            await self.target.http.request("PUT", url, scheme="bearer", json=doc,
+                                           headers={"npm-command": "deprecate"})
+        out.deprecated = dict(deprecations)
+        return out

@@ -1,0 +1,145 @@
+"""PyPI: twine's multipart upload, one POST per file, metadata read from the file itself.
+
+Reference §4: `POST <endpoint>` with `:action=file_upload`, `protocol_version=1`, the core
+metadata fields under twine's names (read with `pkginfo` from the wheel's METADATA or the
+sdist's PKG-INFO), the digests, and the file as `content`. The file name is uploaded
+unchanged; API calls use the PEP 503 name (the claimed version's `package`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pkginfo
+
+from migrator.formats.pypi import parse_filename
+from migrator.models import Format
+from migrator.target import AssetOutcome, AssetResult, Report, SpooledFile
+from migrator.target.base import judge, resolve_existing
+from migrator.target.errors import AlreadyExists, PublishError
+from migrator.workqueue import ClaimedVersion
+
+__all__ = ["PyPIPublisher", "upload_fields"]
+
+# twine's `PackageFile.metadata_dictionary` names → pkginfo attributes.
+_FIELDS = {
+    "metadata_version": "metadata_version", "name": "name", "version": "version",
+    "summary": "summary", "home_page": "home_page", "author": "author",
+    "author_email": "author_email", "maintainer": "maintainer",
+    "maintainer_email": "maintainer_email", "license": "license",
+    "description": "description", "description_content_type": "description_content_type",
+    "keywords": "keywords", "platform": "platforms", "classifiers": "classifiers",
+    "download_url": "download_url", "supported_platform": "supported_platforms",
+    "provides": "provides", "requires": "requires", "obsoletes": "obsoletes",
+    "project_urls": "project_urls", "provides_dist": "provides_dist",
+    "obsoletes_dist": "obsoletes_dist", "requires_dist": "requires_dist",
+    "requires_external": "requires_external", "requires_python": "requires_python",
+    "provides_extras": "provides_extras", "dynamic": "dynamic",
+}
+
+
+def _distribution(path: Path, filename: str):
+    if filename.endswith(".whl"):
+        return pkginfo.Wheel(str(path))
+    if filename.endswith(".egg"):
+        return pkginfo.BDist(str(path))
+    return pkginfo.SDist(str(path))
+
+
+def upload_fields(path: Path, filename: str, hashes: dict[str, str]) -> list[tuple[str, str]]:
+    """The form fields twine sends for one distribution file (repeated fields repeated)."""
+    parsed = parse_filename(filename)
+    if parsed is None:
+        raise PublishError(f"{filename} is not a wheel, sdist or egg file name",
+                           retryable=False)
+    _name, _version, filetype, pyversion = parsed
+    try:
+        dist = _distribution(path, filename)
+    except (ValueError, OSError) as exc:
+        raise PublishError(f"cannot read the metadata of {filename}: {exc}",
+                           retryable=False) from None
+    if not getattr(dist, "name", None) or not getattr(dist, "version", None):
+        raise PublishError(f"{filename} carries no Name/Version metadata", retryable=False)
+    fields: list[tuple[str, str]] = [(":action", "file_upload"), ("protocol_version", "1"),
+                                     ("filetype", filetype), ("pyversion", pyversion)]
+    for form_name, attr in _FIELDS.items():
+        value: Any = getattr(dist, attr, None)
+        if value in (None, "", (), []):
+            continue
+        if isinstance(value, list | tuple):
+            fields += [(form_name, str(v)) for v in value]
+        else:
+            fields.append((form_name, str(value)))
+    fields.append(("md5_digest", hashes.get("md5") or _digest(path, "md5")))
+    fields.append(("sha256_digest", hashes.get("sha256") or _digest(path, "sha256")))
+    fields.append(("blake2_256_digest", _digest(path, "blake2_256")))
+    return fields
+
+
+def _digest(path: Path, algo: str) -> str:
+    h = hashlib.blake2b(digest_size=32) if algo == "blake2_256" else hashlib.new(algo)
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class PyPIPublisher:
+    """Publishes PyPI files through the native endpoint (twine's upload API)."""
+
+    format = Format.PYPI
+
+    def __init__(self, target, *, check_first: bool = True,
+                 upload_url: str | None = None) -> None:
+        self.target = target
+        # One ListPackageVersionAssets per version first: identical re-uploads answer 200 on
+        # CodeArtifact and devpi, so this is how a re-run reports IDENTICAL without writing.
+        self.check_first = check_first
+        self.upload_url = upload_url
+
+    async def publish(self, version: ClaimedVersion, files: Sequence[SpooledFile],
+                      report: Report) -> None:
+        repo = version.target_repository
+        if not repo:
+            raise PublishError(f"{version.package} {version.version} has no target "
+                               "repository", retryable=False)
+        if not files:
+            return  # every file was uploaded earlier; PyPI versions need no finishing step
+        url = self.upload_url or await self.target.endpoint(repo, Format.PYPI)
+        known = await self.target.asset_hashes(version, version.version) \
+            if self.check_first else None
+        for spooled in sorted(files, key=lambda f: f.asset.filename):
+            filename = spooled.asset.filename
+            if known and filename in known:
+                await report(judge(self.target.name, version, spooled, filename,
+                                   version.version, known[filename], "found before upload"))
+                continue
+            fields = upload_fields(spooled.path, filename, dict(spooled.hashes))
+
+            def files_part(spooled: SpooledFile = spooled, filename: str = filename):
+                return {"content": (filename, spooled.path.open("rb"),
+                                    "application/octet-stream")}
+
+            try:
+                await self.target.http.request("POST", url, data=_form(fields),
+                                               files=files_part)
+            except AlreadyExists as exc:
+                await report(await resolve_existing(self.target, version, spooled, filename,
+                                                    version.version, exc.message))
+                continue
+            await report(AssetResult(spooled.asset.id, AssetOutcome.PUBLISHED))
+
+
+def _form(fields: list[tuple[str, str]]) -> dict[str, str | list[str]]:
+    """httpx `data=`: repeated names become lists, in order."""
+    out: dict[str, str | list[str]] = {}
+    for key, value in fields:
+        if key in out:
+            prev = out[key]
+            out[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,138 @@
+"""Token buckets per CodeArtifact quota class, with AIMD: shrink on 429, recover slowly.
+
+CodeArtifact enforces per account and region (reference §9): 100 write requests/s, 800 reads/s,
+10 PublishPackageVersion/s and 40 GetAuthorizationToken/s. `RateLimits.from_budget(90)` sizes
+the four buckets from the manifest's `options.rate_budget` (writes per second; the others keep
+the quotas' proportions, so a shard with half the budget also gets half the reads):
+
+    writes 90/s, reads 720/s, PublishPackageVersion 9/s, GetAuthorizationToken 36/s
+
+Bursts are a tenth of the rate, so no one-second window ever sees more than rate * 1.1 (99 at
+the default budget, under the 100/s quota). On a 429 the bucket halves its rate (at most once
+per `cooldown`, so a volley of 429s from one window counts once) and pauses every waiter for
+the server's Retry-After; each success then adds `recovery` of the ceiling per second back, up
+to the configured budget (additive increase, multiplicative decrease).
+
+Clock and sleep are injectable so tests never really wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import anyio
+
+__all__ = ["AdaptiveBucket", "RateLimits"]
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+# CodeArtifact's default quotas relative to the write quota (reference §9).
+READS_PER_WRITE = 800 / 100
+PUBLISH_PER_WRITE = 10 / 100
+TOKENS_PER_WRITE = 40 / 100
+
+
+class AdaptiveBucket:
+    """A token bucket whose rate follows AIMD between `floor` and `ceiling`."""
+
+    def __init__(self, name: str, rate: float, *, burst: float | None = None,
+                 floor: float | None = None, recovery: float = 0.05, cooldown: float = 1.0,
+                 clock: Clock = time.monotonic, sleep: Sleep = anyio.sleep) -> None:
+        if rate <= 0:
+            raise ValueError(f"rate of {name} must be above 0, got {rate}")
+        self.name = name
+        self.ceiling = float(rate)
+        self.rate = float(rate)
+        self._burst = burst
+        self.floor = floor if floor is not None else max(self.ceiling * 0.05, 0.5)
+        self.recovery = recovery
+        self.cooldown = cooldown
+        self.clock = clock
+        self.sleep = sleep
+        self.tokens = self.burst
+        self.updated = clock()
+        self.paused_until = 0.0
+        self.last_decrease = -1e18
+        self.throttled = 0  # 429s seen
+        self.decreases = 0
+        self.acquired = 0
+        self._lock = anyio.Lock()
+
+    @property
+    def burst(self) -> float:
+        return self._burst if self._burst is not None else max(1.0, self.rate / 10)
+
+    def _refill(self, now: float) -> None:
+        elapsed = max(0.0, now - self.updated)
+        self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
+        self.updated = now
+
+    async def acquire(self, n: float = 1.0) -> None:
+        """Wait until `n` tokens are available (FIFO: waiters queue on one lock)."""
+        async with self._lock:
+            while True:
+                now = self.clock()
+                if now < self.paused_until:
+                    await self.sleep(self.paused_until - now)
+                    continue
+                self._refill(now)
+                if self.tokens >= n:
+                    self.tokens -= n
+                    self.acquired += 1
+                    return
+                await self.sleep((n - self.tokens) / self.rate)
+
+    def on_success(self) -> None:
+        """Additive increase: about `recovery * ceiling` per second of successful traffic."""
+        if self.rate < self.ceiling:
+            self.rate = min(self.ceiling, self.rate + self.recovery * self.ceiling / self.rate)
+
+    def on_throttle(self, retry_after: float | None = None) -> None:
+        """Multiplicative decrease, and a pause for the server's Retry-After."""
+        now = self.clock()
+        self.throttled += 1
+        if retry_after:
+            self.paused_until = max(self.paused_until, now + retry_after)
+        if now - self.last_decrease >= self.cooldown:
+            self.last_decrease = now
+            self.decreases += 1
+            old = self.rate
+            self.rate = max(self.floor, self.rate / 2)
+            self.tokens = min(self.tokens, self.burst)
+            logger.info("%s rate %.1f/s -> %.1f/s after a 429", self.name, old, self.rate)
+
+    def stats(self) -> dict[str, float]:
+        return {"rate": self.rate, "ceiling": self.ceiling, "throttled": self.throttled,
+                "decreases": self.decreases, "acquired": self.acquired}
+
+
+@dataclass
+class RateLimits:
+    """The four buckets one run (or one shard) shares."""
+
+    writes: AdaptiveBucket
+    reads: AdaptiveBucket
+    publish: AdaptiveBucket  # PublishPackageVersion, on top of `writes`
+    token: AdaptiveBucket  # GetAuthorizationToken, on top of `reads`
+
+    @classmethod
+    def from_budget(cls, rate_budget: float = 90.0, *, clock: Clock = time.monotonic,
+                    sleep: Sleep = anyio.sleep) -> RateLimits:
+        def bucket(name: str, rate: float) -> AdaptiveBucket:
+            return AdaptiveBucket(name, rate, clock=clock, sleep=sleep)
+
+        return cls(
+            writes=bucket("writes", rate_budget),
+            reads=bucket("reads", rate_budget * READS_PER_WRITE),
+            publish=bucket("PublishPackageVersion", rate_budget * PUBLISH_PER_WRITE),
+            token=bucket("GetAuthorizationToken", rate_budget * TOKENS_PER_WRITE),
+        )
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        return {b.name: b.stats() for b in (self.writes, self.reads, self.publish, self.token)}

@@ -1,0 +1,283 @@
+"""One contract suite over the four publishers, against the in-process CodeArtifact sandbox."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+
+from migrator.models import Format
+from migrator.target import AssetOutcome, check_version, make_publisher, verify_assets
+from migrator.target.base import asset_name_in_target
+
+from .conftest import Recorder, claim, make_client
+
+pytestmark = pytest.mark.usefixtures("aws_env")
+
+
+@dataclass(frozen=True)
+class Case:
+    fmt: Format
+    source_repo: str
+    paths: tuple[str, ...]
+    changed: str  # the path whose bytes differ in the conflict run
+
+
+CASES = {
+    "maven": Case(Format.MAVEN, "maven-releases", (
+        "com/acme/greeter/1.0.0/greeter-1.0.0.pom",
+        "com/acme/greeter/1.0.0/greeter-1.0.0.jar",
+        "com/acme/greeter/1.0.0/greeter-1.0.0-sources.jar"),
+        "com/acme/greeter/1.0.0/greeter-1.0.0.jar"),
+    "npm": Case(Format.NPM, "npm-internal", ("@types/ms/-/ms-0.7.34.tgz",),
+                "@types/ms/-/ms-0.7.34.tgz"),
+    "pypi": Case(Format.PYPI, "pypi-internal", (
+        "packages/jaraco-classes/3.4.0/jaraco.classes-3.4.0-py3-none-any.whl",
+        "packages/jaraco-classes/3.4.0/jaraco.classes-3.4.0.tar.gz"),
+        "packages/jaraco-classes/3.4.0/jaraco.classes-3.4.0-py3-none-any.whl"),
+    "generic": Case(Format.GENERIC, "raw-files", ("releases/1.1.0/greeter-1.1.0-dist.zip",
+                                                  "releases/1.1.0/NOTES.txt"),
+                    "releases/1.1.0/greeter-1.1.0-dist.zip"),
+}
+
+
+@pytest.fixture
+def seed_root(tmp_path: Path) -> Path:
+    """The demo seed plus one more raw file, so the generic version has two assets."""
+    root = tmp_path / "seed"
+    for name in ("maven-releases", "maven-snapshots", "npm-internal", "pypi-internal",
+                 "raw-files"):
+        shutil.copytree(Path(__file__).resolve().parents[2] / "sample-manifests" / "seed" /
+                        name, root / name)
+    (root / "raw-files/releases/1.1.0/NOTES.txt").write_text("greeter 1.1.0 notes\n")
+    return root
+
+
+def changed_copy(case: Case, root: Path, tmp_path: Path) -> Path:
+    """Other bytes under the same file name (still a valid file of its kind)."""
+    original = root / case.source_repo / case.changed
+    out = tmp_path / "changed" / original.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if case.fmt is Format.PYPI:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(original) as src, zipfile.ZipFile(buffer, "w") as dst:
+            for item in src.infolist():
+                dst.writestr(item, src.read(item.filename))
+            dst.writestr("jaraco/extra.txt", "changed at the source\n")
+        out.write_bytes(buffer.getvalue())
+    elif case.fmt is Format.NPM:
+        out.write_bytes((root / case.source_repo / "@types/ms/-/ms-2.1.0.tgz").read_bytes())
+    else:
+        out.write_bytes(original.read_bytes() + b"\nchanged")
+    return out
+
+
+def run(coro_fn):
+    return anyio.run(coro_fn)
+
+
+def asset_keys(version) -> list[str]:
+    names = [asset_name_in_target(version, a) for a in version.assets]
+    folder = version.version
+    return [f"demo/{version.target_repository}/{version.format}/{version.namespace}/"
+            f"{version.package}/{folder}/{n}" for n in names]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_publish_verify_republish_and_conflict(name, sandbox, seed_root, tmp_path):
+    case = CASES[name]
+
+    async def scenario():
+        async with make_client(sandbox) as client:
+            publisher = make_publisher(case.fmt, client)
+            version, files = claim(case.fmt, case.source_repo, case.paths,
+                                   target_repo=case.source_repo, root=seed_root)
+            first = Recorder()
+            await publisher.publish(version, files, first)
+            check = await check_version(client, version)
+            problems = verify_assets(version, check, files)
+
+            again = Recorder()
+            version2, files2 = claim(case.fmt, case.source_repo, case.paths,
+                                     target_repo=case.source_repo, root=seed_root)
+            await publisher.publish(version2, files2, again)
+
+            changed = changed_copy(case, seed_root, tmp_path)
+            conflict = Recorder()
+            version3, files3 = claim(case.fmt, case.source_repo, (case.changed,),
+                                     target_repo=case.source_repo, root=seed_root,
+                                     files_from={case.changed: changed})
+            await publisher.publish(version3, files3, conflict)
+            return version, files, first, check, problems, again, conflict, files3
+
+    version, files, first, check, problems, again, conflict, files3 = run(scenario)
+    assert first.outcomes() == ["published"] * len(files)
+    assert {r.asset_id for r in first.results} == {f.asset.id for f in files}
+    assert check.status == "Published" and check.origin == "INTERNAL"
+    for f in files:
+        theirs = check.assets[asset_name_in_target(version, f.asset)]
+        assert {a: theirs[a] for a in f.hashes} == dict(f.hashes)
+        assert theirs["size"] == f.size
+    assert problems == []
+    assert again.outcomes() == ["skipped_identical"] * len(files)
+    [result] = conflict.results
+    assert result.outcome is AssetOutcome.CONFLICT
+    ours = files3[0].hashes["sha256"]
+    theirs = next(f.hashes["sha256"] for f in files if f.asset.path == case.changed)
+    assert ours in result.reason and theirs in result.reason
+    log = httpx.get(f"{sandbox.base_url}/_sandbox/requests?entries=0").json()["by_asset"]
+    for key in asset_keys(version):
+        assert log[key]["writes_ok"] == 1, (key, log[key])
+
+
+@pytest.mark.parametrize("name", ["maven", "pypi", "generic"])
+def test_conflict_through_the_409_path(name, sandbox, seed_root, tmp_path):
+    """Without the look-up before writing, the target's 409 is resolved by hashes."""
+    case = CASES[name]
+
+    async def scenario():
+        async with make_client(sandbox) as client:
+            publisher = make_publisher(case.fmt, client, check_first=False)
+            version, files = claim(case.fmt, case.source_repo, case.paths,
+                                   target_repo=case.source_repo, root=seed_root)
+            await publisher.publish(version, files, Recorder())
+            changed = changed_copy(case, seed_root, tmp_path)
+            conflict = Recorder()
+            v3, f3 = claim(case.fmt, case.source_repo, (case.changed,),
+                           target_repo=case.source_repo, root=seed_root,
+                           files_from={case.changed: changed})
+            await publisher.publish(v3, f3, conflict)
+            return conflict, f3
+
+    conflict, f3 = run(scenario)
+    [result] = conflict.results
+    assert result.outcome is AssetOutcome.CONFLICT
+    assert "409" in result.reason or f3[0].hashes["sha256"] in result.reason
+    assert f3[0].hashes["sha256"] in result.reason
+
+
+def test_resumed_maven_version_with_no_files_left_is_published(sandbox):
+    """All PUTs happened in an earlier run that died before maven-metadata.xml."""
+    case = CASES["maven"]
+
+    async def scenario():
+        async with make_client(sandbox) as client:
+            version, files = claim(case.fmt, case.source_repo, case.paths,
+                                   target_repo=case.source_repo)
+            endpoint = await client.endpoint(case.source_repo, "maven")
+            for f in files:
+                await client.http.request("PUT", endpoint + f.asset.path,
+                                          content=f.path.read_bytes())
+            before = await check_version(client, version)
+            await make_publisher(Format.MAVEN, client).publish(version, [], Recorder())
+            after = await check_version(client, version)
+            return before, after, verify_assets(version, after, files)
+
+    before, after, problems = run(scenario)
+    assert before.status == "Unfinished"
+    assert after.status == "Published" and problems == []
+
+
+def test_resumed_maven_version_falls_back_to_update_status(sandbox):
+    """If the metadata PUT does not publish (it names other versions), UpdatePackageVersionsStatus
+    does."""
+    case = CASES["maven"]
+
+    async def scenario():
+        async with make_client(sandbox) as client:
+            version, files = claim(case.fmt, case.source_repo, case.paths,
+                                   target_repo=case.source_repo)
+            publisher = make_publisher(Format.MAVEN, client)
+            original = publisher._put
+
+            async def put_elsewhere(url, body):
+                if url.endswith("greeter/maven-metadata.xml"):
+                    body = body.replace(b"<version>1.0.0</version>", b"<version>9</version>")
+                await original(url, body)
+
+            publisher._put = put_elsewhere
+            await publisher.publish(version, files, Recorder())
+            return await check_version(client, version)
+
+    check = run(scenario)
+    assert check.status == "Published"
+    log = httpx.get(f"{sandbox.base_url}/_sandbox/requests?entries=0").json()
+    assert log["by_operation"]["UpdatePackageVersionsStatus"] == 1
+
+
+def test_maven_snapshot_builds_in_order(sandbox):
+    builds = [
+        ("1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185252-1.pom",
+         "1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185252-1.jar",
+         "1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185252-1-sources.jar"),
+        ("1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185253-2.pom",
+         "1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185253-2.jar",
+         "1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185253-2-sources.jar"),
+    ]
+
+    async def scenario():
+        async with make_client(sandbox) as client:
+            publisher = make_publisher(Format.MAVEN, client)
+            claimed = []
+            for build in builds:
+                version, files = claim(Format.MAVEN, "maven-snapshots",
+                                       [f"com/acme/greeter/{p}" for p in build],
+                                       target_repo="maven-snapshots")
+                rec = Recorder()
+                await publisher.publish(version, files, rec)
+                claimed.append((version, files, rec))
+            checks = [await check_version(client, v) for v, _, _ in claimed]
+            # A re-run of the older build must not make it the newest again.
+            v1, f1 = claim(Format.MAVEN, "maven-snapshots",
+                           [f"com/acme/greeter/{p}" for p in builds[0]],
+                           target_repo="maven-snapshots")
+            rerun = Recorder()
+            await publisher.publish(v1, f1, rerun)
+            latest = await client.describe_version("maven-snapshots", "maven", "com.acme",
+                                                   "greeter", "1.2.0-SNAPSHOT")
+            endpoint = await client.endpoint("maven-snapshots", "maven")
+            meta = await client.http.request(
+                "GET", endpoint + "com/acme/greeter/1.2.0-SNAPSHOT/maven-metadata.xml")
+            return claimed, checks, rerun, latest, meta.text
+
+    claimed, checks, rerun, latest, meta = run(scenario)
+    assert all(rec.outcomes() == ["published"] * 3 for _, _, rec in claimed)
+    assert checks[0].status == "Unlisted" and checks[1].status == "Published"
+    for (version, files, _), check in zip(claimed, checks, strict=True):
+        assert verify_assets(version, check, files) == []
+    assert rerun.outcomes() == ["skipped_identical"] * 3
+    assert latest["status"] == "Published"
+    assert "<buildNumber>2</buildNumber>" in meta
+
+
+def test_non_unique_snapshot_is_a_permanent_failure(sandbox, tmp_path):
+    from migrator.target.errors import PublishError
+    from migrator.workqueue import ClaimedAsset, ClaimedVersion
+
+    jar = tmp_path / "greeter-1.3.0-SNAPSHOT.jar"
+    jar.write_bytes(b"jar")
+    asset = ClaimedAsset(1, "com/acme/greeter/1.3.0-SNAPSHOT/greeter-1.3.0-SNAPSHOT.jar",
+                         jar.name, "artifact", 3, "claimed", {}, {}, {},
+                         {"base_version": "1.3.0-SNAPSHOT", "non_unique_snapshot": True,
+                          "classifier": "", "extension": "jar"})
+    version = ClaimedVersion(1, 1, "maven-snapshots", "maven-snapshots", "copy", Format.MAVEN,
+                             "com.acme", "greeter", "1.3.0-SNAPSHOT", "discovered", 0, {},
+                             [asset])
+
+    async def scenario():
+        async with make_client(sandbox) as client:
+            from migrator.target import SpooledFile
+
+            await make_publisher(Format.MAVEN, client).publish(
+                version, [SpooledFile(asset, jar, 3, {})], Recorder())
+
+    with pytest.raises(PublishError) as info:
+        run(scenario)
+    assert info.value.retryable is False
+    assert "non-unique SNAPSHOT" in str(info.value)
