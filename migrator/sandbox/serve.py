@@ -65,6 +65,9 @@ class ServeOptions:
     # registry (the seed's proxy repositories served anonymously under /_public).
     external_connections: dict[str, str] = field(default_factory=dict)
     sources: bool = True  # also run the Nexus and Artifactory emulators
+    nexus_mode: str = "sql"  # Nexus storage: sql (100 per page) or orient (10 per page)
+    artifactory_edition: str = "pro"  # pro (File List API) or oss (AQL only)
+    source_latency: float = 0.0  # seconds added to every source request
     clock: Callable[[], float] = time.time  # wall clock of the emulator (injectable in tests)
     monotonic: Callable[[], float] = time.monotonic  # the quotas' clock (injectable in tests)
 
@@ -124,8 +127,13 @@ class Sandbox:
             external_connections={**connections, **options.external_connections},
             mounts=mounts)
         self.apps: dict[str, Any] = {"codeartifact": self.emulator}
+        source_options = {
+            "nexus": {"mode": options.nexus_mode, "latency": options.source_latency},
+            "artifactory": {"edition": options.artifactory_edition,
+                            "latency": options.source_latency},
+        }
         for name, module in self.modules.items():
-            self.apps[name] = module.build_app(options.seed)
+            self.apps[name] = module.build_app(options.seed, **source_options[name])
         self._prepare_target()
         self._servers: list[_Server] = []
         self._stopping: asyncio.Event | None = None
@@ -378,6 +386,12 @@ def serve_command(
         help="public:npmjs=URL of a registry backing that connection.")] = None,
     behaviour: Annotated[list[str] | None, typer.Option(
         help="SWITCH=VALUE of [UNCERTAIN] behaviours (store.Behaviour).")] = None,
+    nexus_mode: Annotated[str, typer.Option(
+        help="Nexus storage mode: sql (100 per page) or orient (10 per page).")] = "sql",
+    artifactory_edition: Annotated[str, typer.Option(
+        help="pro (File List API) or oss (AQL only).")] = "pro",
+    source_latency: Annotated[float, typer.Option(
+        help="Seconds added to every Nexus/Artifactory request.")] = 0.0,
 ) -> None:
     """Serve the sandbox; print one JSON line when ready; stop on SIGTERM/SIGINT."""
     overrides = {k: float(v) for k, v in _pairs(quota or [], "--quota").items()}
@@ -399,7 +413,13 @@ def serve_command(
                            truncate_rate=truncate_rate),
         behaviour=b,
         external_connections=_pairs(external_connection or [], "--external-connection"),
+        nexus_mode=nexus_mode, artifactory_edition=artifactory_edition,
+        source_latency=source_latency,
     )
+    if nexus_mode not in ("sql", "orient"):
+        raise typer.BadParameter("--nexus-mode must be sql or orient")
+    if artifactory_edition not in ("pro", "oss"):
+        raise typer.BadParameter("--artifactory-edition must be pro or oss")
     serve(options)
 
 
