@@ -17,6 +17,7 @@ packument (`migrator.target.SourceMetadata`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -45,6 +46,7 @@ __all__ = [
     "ChecksumMismatch",
     "Hashes",
     "SourceAccess",
+    "discard",
     "download_to",
     "hash_file",
 ]
@@ -88,6 +90,13 @@ class Hashes:
 
     def hexdigests(self) -> dict[str, str]:
         return {a: h.hexdigest() for a, h in self._h.items()}
+
+
+def discard(path: Path) -> None:
+    """Remove a spool file and its own directory."""
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        path.parent.rmdir()
 
 
 def hash_file(path: str | os.PathLike[str]) -> tuple[int, dict[str, str]]:
@@ -278,15 +287,16 @@ class SourceAccess:
         :raises SourceError: the source failed or refused.
         """
         url = self.url(version.source_repository, asset.path, version.format)
-        fd, name = tempfile.mkstemp(prefix=f"a{asset.id}-", suffix=".part", dir=self.spool_dir)
-        os.close(fd)
-        path = Path(name)
+        # The file keeps its own name (publishers read wheel/sdist metadata, which looks at
+        # the name) in a directory of its own.
+        folder = Path(tempfile.mkdtemp(prefix=f"a{asset.id}-", dir=self.spool_dir))
+        path = folder / asset.filename
         try:
             size, digests = await download_to(self.client, url, path, policy=self.policy,
                                               sleep=self.sleep, system=self.system)
             check_against_source(asset, size, digests)
         except BaseException:
-            path.unlink(missing_ok=True)
+            discard(path)
             raise
         return SpooledFile(asset=asset, path=path, size=size, hashes=digests)
 

@@ -46,7 +46,7 @@ import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from migrator import status as st
-from migrator.download import ChecksumMismatch, SourceAccess
+from migrator.download import ChecksumMismatch, SourceAccess, discard
 from migrator.engine_support import RunSummary, Stats, TargetAccess, crash_point, state_counts
 from migrator.errors import (
     IllegalTransition,
@@ -68,6 +68,7 @@ logger = logging.getLogger(__name__)
 _TODO = (st.DISCOVERED, st.FAILED_RETRYABLE)
 _ON_TARGET = (st.PUBLISHED, st.SKIPPED_IDENTICAL, st.VERIFIED)
 _FATAL = (SourceAuthError, TargetAuthError)
+_VISIBLE = ("Published", "Unlisted")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,7 +112,11 @@ def is_retryable(exc: BaseException) -> bool:
 
 def target_asset_name(version: ClaimedVersion, asset: ClaimedAsset) -> str:
     """The asset's name in CodeArtifact: npm versions have one asset, `package.tgz`."""
-    return "package.tgz" if version.format is Format.NPM else asset.filename
+    if version.format is Format.NPM:
+        return "package.tgz"
+    if version.format is Format.GENERIC:
+        return str(asset.extra.get("asset") or asset.filename)
+    return asset.filename
 
 
 def _reason(exc: BaseException) -> str:
@@ -453,7 +458,7 @@ class Engine:
             return self._failed(v, exc, stats, [a.id for a in todo if statuses[a.id] in _TODO])
         finally:
             for f in files:
-                f.path.unlink(missing_ok=True)
+                discard(f.path)
         return self._after_publish(v, statuses)
 
     async def _download_one(self, v: ClaimedVersion, a: ClaimedAsset, files: list[SpooledFile],
@@ -507,13 +512,14 @@ class Engine:
             return VersionResult(v.id, st.DISCOVERED, "new files to publish")
 
         def complete(c: VersionCheck) -> bool:
-            return c.status == "Published" and all(n in c.assets for n in expected)
+            # Unlisted: an older Maven SNAPSHOT build once a newer one is published.
+            return c.status in _VISIBLE and all(n in c.assets for n in expected)
 
         check = await self._poll(v, complete, self.options.verify_timeout)
         crash_point("verify")
         if not complete(check):
             missing = [n for n in expected if n not in check.assets]
-            what = (f"status {check.status}" if check.status != "Published" else
+            what = (f"status {check.status}" if check.status not in _VISIBLE else
                     f"assets not listed: {', '.join(missing)}")
             exc = TargetError(f"not verifiable yet after {self.options.verify_timeout:.0f} s "
                               f"of polling: {what}")
@@ -645,3 +651,11 @@ def summarise(queue: WorkQueue, engine: Engine | None, *, elapsed: float = 0.0,
                       failures=fails, elapsed=elapsed, interrupted=interrupted,
                       finalize=finalize or {})
 
+
+
+if __name__ == "__main__":
+    import sys
+
+    from migrator.engine_run import main
+
+    sys.exit(main())

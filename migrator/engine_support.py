@@ -63,13 +63,13 @@ class TargetAccess(Protocol):
         """GET the asset through the target repository's native endpoint (pre-warm)."""
         ...
 
-    async def npm_dist_tags(self, repository: str, name: str) -> Mapping[str, str]: ...
+    async def restore_npm(self, target_repository: str, source_repository: str,
+                          name: str) -> Mapping[str, Any]:
+        """Put the source's dist-tags and deprecation messages on one npm package (`@scope/
+        name` or `name`); returns what was set and skipped."""
+        ...
 
-    async def npm_set_dist_tag(self, repository: str, name: str, tag: str,
-                               version: str) -> None: ...
-
-    async def npm_deprecate(self, repository: str, name: str,
-                            messages: Mapping[str, str]) -> None: ...
+    async def aclose(self) -> None: ...
 
 
 @dataclass(slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,8 +118,7 @@ class FakeTarget:
         self.invisible_checks = 0  # first N checks see nothing (eventual consistency)
         self.checks = 0
         self.requested: list[str] = []
-        self.tags: dict[tuple[str, str], dict[str, str]] = {}
-        self.deprecated: dict[tuple[str, str], dict[str, str]] = {}
+        self.restored: list[tuple[str, str, str]] = []
 
     def publisher(self, fmt: Format) -> FakePublisher:
         return FakePublisher(self, fmt)
@@ -138,14 +137,12 @@ class FakeTarget:
         key = (v.target_repository, v.namespace, v.package, v.version)
         self.versions.setdefault(key, Stored(origin="EXTERNAL"))
 
-    async def npm_dist_tags(self, repository: str, name: str) -> Mapping[str, str]:
-        return self.tags.get((repository, name), {})
+    async def restore_npm(self, target_repository, source_repository, name):
+        self.restored.append((target_repository, source_repository, name))
+        return {"set": {"latest": "1.0"}}
 
-    async def npm_set_dist_tag(self, repository, name, tag, version) -> None:
-        self.tags.setdefault((repository, name), {})[tag] = version
-
-    async def npm_deprecate(self, repository, name, messages) -> None:
-        self.deprecated.setdefault((repository, name), {}).update(messages)
+    async def aclose(self) -> None:
+        return None
 
 
 @dataclass

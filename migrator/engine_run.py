@@ -1,0 +1,279 @@
+"""Library entry points of a migration run: `run`, `resume` (and `main` for `python -m`).
+
+    run(manifest, state_path, *, stage=None, progress=True) -> RunSummary
+        plan (when the state holds no completed crawl) + transfer + verify + finalize
+    resume(state_path, *, progress=True) -> RunSummary
+        the same from the state alone (the manifest text `plan` stored in the state)
+
+Both hold the state's run lock, are safe to repeat (a second run finds nothing to do), and
+raise `Interrupted` (exit code 3) after SIGINT/SIGTERM once the work in flight is finished or
+given back. The summary's `exit_code` is 0 (everything verified/identical/ingested), or 1
+(failures, conflicts, or retries still waiting).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from migrator.download import SourceAccess
+from migrator.engine import Engine, EngineOptions, summarise
+from migrator.engine_support import Progress, RunSummary, TargetAccess, crash_point
+from migrator.errors import (
+    ConfigError,
+    Interrupted,
+    SourceAuthError,
+    StateError,
+    TargetAuthError,
+)
+from migrator.manifest import Manifest, load_manifest
+from migrator.models import Format, RepoType, SourceRepository
+from migrator.workqueue import WorkQueue, default_owner
+
+__all__ = ["finalize_npm", "load_manifest_text", "main", "resume", "run"]
+
+logger = logging.getLogger(__name__)
+
+TargetFactory = Callable[[Manifest, SourceAccess], TargetAccess]
+
+
+def load_manifest_text(text: str, path: str | Path = "state:manifest") -> Manifest:
+    """Parse a manifest from its text (as `plan` stored it in the state's meta).
+
+    :raises ManifestError: as `load_manifest` does.
+    """
+    from migrator.manifest import ManifestError, _Parser
+
+    p = Path(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(str(p), "(syntax)", f"not valid TOML: {exc}",
+                            "run `migrator plan MANIFEST` again to store a valid one") from None
+    return _Parser(str(p)).manifest(data, p, text)
+
+
+def run(manifest: Manifest | str | Path, state_path: str | Path | None = None, *,
+        stage: int | None = None, progress: bool = True,
+        target_factory: TargetFactory | None = None,
+        engine_overrides: dict[str, Any] | None = None) -> RunSummary:
+    """Plan (if needed), transfer, verify and finalize everything the manifest maps.
+
+    :raises ConfigError: missing credentials variables. :raises StateError: state in use.
+    :raises Interrupted: SIGINT/SIGTERM (resumable). :raises SourceAuthError, TargetAuthError.
+    """
+    m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+    return _run(m, Path(state_path) if state_path else m.state_path, "run", stage=stage,
+                progress=progress, target_factory=target_factory,
+                engine_overrides=engine_overrides)
+
+
+def resume(state_path: str | Path, *, stage: int | None = None, progress: bool = True,
+           target_factory: TargetFactory | None = None,
+           engine_overrides: dict[str, Any] | None = None) -> RunSummary:
+    """Continue a run from the state alone (its stored manifest); same result as `run`.
+
+    :raises StateError: no state, or a state that `plan` never wrote a manifest into.
+    """
+    p = Path(state_path)
+    with WorkQueue.open(p, create=False) as q:
+        text = q.get_meta("manifest")
+        where = q.get_meta("manifest_path") or "state:manifest"
+    if not text:
+        raise StateError(f"{p} holds no manifest", hint="run `migrator run MANIFEST` instead")
+    m = load_manifest_text(text, where)
+    return _run(m, p, "resume", stage=stage, progress=progress, target_factory=target_factory,
+                engine_overrides=engine_overrides)
+
+
+def _run(m: Manifest, state_path: Path, command: str, **kw: Any) -> RunSummary:
+    missing = m.missing_env()
+    if missing:
+        raise ConfigError(f"source credentials: environment variable(s) {', '.join(missing)} "
+                          "not set", hint=f"export {missing[0]}=... before running")
+    with WorkQueue.open(state_path, lock_for=command) as q:
+        run_id = q.start_run(command)
+        code = 2
+        try:
+            summary = anyio.run(_run_async, m, q, kw)
+            code = summary.exit_code
+            return summary
+        except Interrupted:
+            code = 3
+            raise
+        finally:
+            q.finish_run(run_id, code)
+
+
+def _needs_plan(q: WorkQueue) -> bool:
+    repos = q.repositories()
+    return (not repos or q.get_meta("plan.crawl_open") == "1"
+            or any(r["crawl_status"] != "complete" for r in repos
+                   if r["mode"] in ("copy", "prewarm")))
+
+
+async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummary:
+    from migrator.planner import plan
+
+    started = time.monotonic()
+    if q.get_meta("manifest") != m.text:
+        q.set_meta("manifest", m.text)
+        q.set_meta("manifest_path", str(m.path.resolve()))
+    if _needs_plan(q):
+        logger.info("crawling the source into the state (plan)")
+        await plan(m, q, on_page=lambda *_: crash_point("crawl"))
+    repos = {r["source"]: SourceRepository(name=r["source"], format=Format(r["format"]),
+                                           type=RepoType(r["repo_type"]))
+             for r in q.repositories()}
+    spool = Path(tempfile.mkdtemp(prefix="migrator-spool-"))
+    source = SourceAccess.from_manifest(m, repos, spool_dir=spool)
+    factory = kw.get("target_factory") or _codeartifact
+    target = factory(m, source)
+    options = EngineOptions.from_manifest(m, stage=kw.get("stage"),
+                                          **(kw.get("engine_overrides") or {}))
+    engine = Engine(q, source=source, target=target, options=options, owner=default_owner())
+    show = kw.get("progress", True)
+    bar = Progress(_todo(q, engine.repository_ids), enabled=show)
+    engine.progress = bar
+    interrupted = False
+    finalize: dict[str, Any] = {}
+    try:
+        with _quiet_logs(show):
+            try:
+                await engine.run()
+            except Interrupted:
+                interrupted = True
+            if not interrupted:
+                finalize = await finalize_npm(q, target, engine.repository_ids)
+    finally:
+        bar.close()
+        await target.aclose()
+        await source.aclose()
+        for f in spool.iterdir():
+            f.unlink(missing_ok=True)
+        spool.rmdir()
+    summary = summarise(q, engine, elapsed=time.monotonic() - started,
+                        interrupted=interrupted, finalize=finalize)
+    if interrupted:
+        raise Interrupted(
+            f"interrupted after {engine.stats.published} published and "
+            f"{engine.stats.verified} verified assets; the state is saved",
+            hint="run `migrator resume` (or the same `migrator run`) to continue")
+    return summary
+
+
+def _codeartifact(m: Manifest, source: SourceAccess) -> TargetAccess:
+    from migrator.engine_target import CodeArtifactTarget
+
+    return CodeArtifactTarget.from_manifest(m, source)
+
+
+def _quiet_logs(enabled: bool):
+    if not enabled:
+        return nullcontext()
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    return logging_redirect_tqdm()
+
+
+def _todo(q: WorkQueue, repo_ids: list[int]) -> int:
+    row = q.conn.execute(
+        "SELECT count(*) FROM assets a JOIN versions v ON v.id = a.version_id WHERE "
+        "v.status NOT IN ('excluded', 'verified', 'skipped_identical', 'ingested', "
+        "'conflict', 'failed_permanent') AND a.status != 'excluded' AND a.repository_id IN "
+        "(SELECT value FROM json_each(?))", (json.dumps(repo_ids),)).fetchone()
+    return int(row[0])
+
+
+async def finalize_npm(q: WorkQueue, target: TargetAccess, repo_ids: list[int]
+                       ) -> dict[str, Any]:
+    """Restore dist-tags and deprecations once per npm package whose versions are all done.
+
+    A package is done again (and restored again) only when its set of finished versions
+    changed since the last restore (recorded in the state's meta).
+    """
+    out: dict[str, Any] = {}
+    rows = q.conn.execute(
+        "SELECT r.id, r.source, r.target, v.namespace, v.package, "
+        "group_concat(v.version || ':' || v.status, ',') FROM versions v JOIN repositories r "
+        "ON r.id = v.repository_id WHERE r.format = 'npm' AND r.mode = 'copy' "
+        "AND v.package != '' AND r.id IN (SELECT value FROM json_each(?)) "
+        "GROUP BY r.id, v.namespace, v.package HAVING sum(v.status NOT IN "
+        "('verified', 'skipped_identical', 'excluded', 'conflict', 'failed_permanent')) = 0 "
+        "AND sum(v.status IN ('verified', 'skipped_identical')) > 0",
+        (json.dumps(repo_ids),)).fetchall()
+    for rid, source, target_repo, ns, pkg, versions in rows:
+        name = f"@{ns}/{pkg}" if ns else pkg
+        fingerprint = hashlib.sha256(",".join(sorted(versions.split(","))).encode()).hexdigest()
+        key = f"finalize.npm.{rid}.{name}"
+        if q.get_meta(key) == fingerprint:
+            continue
+        try:
+            done = await target.restore_npm(target_repo, source, name)
+        except (SourceAuthError, TargetAuthError):
+            raise
+        except Exception as exc:  # a tag is not worth failing the run: report it
+            logger.warning("%s: dist-tags of %s not restored: %s", source, name, exc)
+            out[f"{source}/{name}"] = {"error": str(exc)}
+            continue
+        q.set_meta(key, fingerprint)
+        out[f"{source}/{name}"] = dict(done)
+    return out
+
+
+# -- `python -m migrator.engine` until the CLI is wired -------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m migrator.engine run MANIFEST [--state P] [--stage N] [--json]
+    [--no-progress]` | `resume [--state P]` | `verify MANIFEST [--state P] [--json]`."""
+    import argparse
+
+    from migrator.errors import MigratorError
+    from migrator.log import setup_logging
+
+    ap = argparse.ArgumentParser(prog="python -m migrator.engine")
+    ap.add_argument("command", choices=("run", "resume", "verify"))
+    ap.add_argument("manifest", nargs="?")
+    ap.add_argument("--state")
+    ap.add_argument("--stage", type=int)
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--quiet", "-q", action="store_true")
+    args = ap.parse_args(argv)
+    setup_logging(quiet=args.quiet)
+    progress = not args.no_progress and sys.stderr.isatty()
+    try:
+        if args.command == "verify":
+            from migrator.verify import verify
+
+            report = verify(args.manifest, args.state)
+            print(json.dumps(report.as_dict(), indent=2) if args.json else report.render())
+            return report.exit_code
+        if args.command == "run":
+            if not args.manifest:
+                raise ConfigError("run needs MANIFEST")
+            summary = run(args.manifest, args.state, stage=args.stage, progress=progress)
+        else:
+            state = args.state or (load_manifest(args.manifest).state_path
+                                   if args.manifest else None)
+            if state is None:
+                raise ConfigError("resume needs --state PATH or MANIFEST")
+            summary = resume(state, stage=args.stage, progress=progress)
+    except MigratorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    print(json.dumps(summary.as_dict(), indent=2, default=str) if args.json
+          else summary.render())
+    return summary.exit_code

@@ -1,0 +1,95 @@
+"""The engine's `TargetAccess` over the CodeArtifact client and the per-format publishers.
+
+Verification reads (`check_claimed`: DescribePackageVersion + ListPackageVersionAssets under
+the name the target holds the version by), pre-warm GETs through the repository's native
+endpoint (raw HTTP, never a package manager whose cache could skip the request), and the npm
+dist-tag/deprecation restore of finalize, all through the client's rate limits and retries.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+from urllib.parse import quote, urljoin
+
+from migrator.models import Format
+from migrator.target import Publisher, SourceMetadata, VersionCheck, make_publisher
+from migrator.target.errors import NotFound, PublishError
+from migrator.workqueue import ClaimedAsset, ClaimedVersion
+
+__all__ = ["CodeArtifactTarget"]
+
+_HREF = re.compile(r"""href=["']([^"']+)["']""", re.IGNORECASE)
+
+
+def npm_name(v: ClaimedVersion) -> str:
+    return f"@{v.namespace}/{v.package}" if v.namespace else v.package
+
+
+class CodeArtifactTarget:
+    """`TargetAccess` for a `CodeArtifactClient` (one domain)."""
+
+    def __init__(self, client: Any, source: SourceMetadata | None = None,
+                 **publisher_options: Any) -> None:
+        self.client = client
+        self.source = source
+        self.publisher_options = publisher_options
+        self._publishers: dict[Format, Publisher] = {}
+
+    @classmethod
+    def from_manifest(cls, manifest: Any, source: SourceMetadata | None = None,
+                      **client_options: Any) -> CodeArtifactTarget:
+        from migrator.target.codeartifact import CodeArtifactClient
+
+        return cls(CodeArtifactClient.from_manifest(manifest, **client_options), source)
+
+    def publisher(self, fmt: Format) -> Publisher:
+        fmt = Format(fmt)
+        if fmt not in self._publishers:
+            self._publishers[fmt] = make_publisher(fmt, self.client,
+                                                   source_metadata=self.source,
+                                                   **self.publisher_options)
+        return self._publishers[fmt]
+
+    async def check_version(self, version: ClaimedVersion) -> VersionCheck:
+        return await self.client.check_claimed(version)
+
+    async def request_asset(self, version: ClaimedVersion, asset: ClaimedAsset) -> None:
+        """GET the asset through the target repository so CodeArtifact fetches it from its
+        upstream / external connection and keeps it."""
+        repo = version.target_repository
+        if not repo:
+            raise PublishError(f"{asset.path}: no target repository", retryable=False)
+        endpoint = await self.client.endpoint(repo, version.format)
+        http = self.client.http
+        if version.format is Format.NPM:
+            name = npm_name(version)
+            url = f"{endpoint}{quote(name, safe='@/')}/-/{version.package}-{version.version}.tgz"
+            await http.request("GET", url, write=False, scheme="bearer")
+        elif version.format is Format.PYPI:
+            page = f"{endpoint}simple/{quote(version.package)}/"
+            response = await http.request("GET", page, write=False)
+            links = [urljoin(page, h) for h in _HREF.findall(response.text)]
+            wanted = [u for u in links if u.split("#", 1)[0].rsplit("/", 1)[-1] ==
+                      quote(asset.filename)]
+            if not wanted:
+                raise NotFound(f"CodeArtifact: {asset.filename} is not on the simple page of "
+                               f"{version.package} in {repo} (not in the upstream?)")
+            await http.request("GET", wanted[0], write=False)
+        elif version.format is Format.MAVEN:
+            await http.request("GET", endpoint + quote(asset.path), write=False)
+        else:
+            raise PublishError(f"{asset.path}: {version.format} packages are never fetched "
+                               "from upstreams; use mode = 'copy'", retryable=False)
+
+    async def restore_npm(self, target_repository: str, source_repository: str,
+                          name: str) -> Mapping[str, Any]:
+        publisher = self.publisher(Format.NPM)
+        report = await publisher.restore_dist_tags(  # type: ignore[attr-defined]
+            target_repository, source_repository, name)
+        return asdict(report)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
