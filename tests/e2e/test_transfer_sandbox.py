@@ -1,0 +1,162 @@
+"""The demo seed migrated end to end into the CodeArtifact sandbox, then installed from it
+by real clients: pip (wheel and sdist), npm (scoped, with the source's dist-tags), mvn (a
+classifier). Run again: nothing more is written. `verify` finds no drift."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import SEED, start_sandbox, stop_sandbox
+from .transfer_helpers import (
+    asset_statuses,
+    engine,
+    isolated_pip_env,
+    publish_writes,
+    request_log,
+    seed_with_local_sdist,
+    state_rows,
+    summary,
+    token_and_endpoint,
+)
+
+pytestmark = pytest.mark.e2e
+
+COPY_DONE = {"verified"}
+PREWARM_DONE = {"ingested"}
+
+
+def check_all_done(sb) -> dict:
+    statuses = asset_statuses(sb.workdir)
+    modes = dict(state_rows(sb.workdir, "SELECT source, mode FROM repositories"))
+    wanted = {k: s for k, s in statuses.items() if s != "excluded"}
+    assert wanted, "nothing was migrated"
+    for (repo, path), s in wanted.items():
+        expected = COPY_DONE if modes[repo] == "copy" else PREWARM_DONE
+        assert s in expected, f"{repo}/{path} is {s}"
+    return wanted
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory):
+    """The Nexus demo seed migrated once; shared by the checks below."""
+    work = tmp_path_factory.mktemp("nexus")
+    sb = start_sandbox(work, seed=seed_with_local_sdist(tmp_path_factory.mktemp("seed")))
+    try:
+        r = engine(sb, "run", "demo.toml", "--json", "--no-progress")
+        assert r.returncode == 0, r.stderr
+        yield sb, summary(r)
+    finally:
+        stop_sandbox(sb)
+
+
+def test_nexus_demo_seed_everything_verified_each_asset_published_once(migrated):
+    sb, result = migrated
+    wanted = check_all_done(sb)
+    copied = [k for k in wanted if k[0] in ("maven-releases", "maven-snapshots",
+                                            "npm-internal", "pypi-internal", "raw-files")]
+    assert len(copied) == result["assets"]["verified"]
+    assert sum(result["assets"].values()) == result["planned_assets"]
+    writes = publish_writes(sb)
+    assert len(writes) == len(copied), writes
+    assert set(writes.values()) == {1}, {k: n for k, n in writes.items() if n != 1}
+    # the source's dist-tags and deprecations are back on the target
+    tags = result["finalize"]["npm-internal/@types/ms"]["set"]
+    assert tags == {"latest": "0.7.34", "next": "2.1.0"}
+    assert result["finalize"]["npm-internal/left-pad"]["deprecated"]
+
+
+def test_run_again_writes_nothing_and_verify_finds_no_drift(migrated):
+    sb, _ = migrated
+    before = request_log(sb)["by_operation"]
+    again = engine(sb, "run", "demo.toml", "--json", "--no-progress")
+    assert again.returncode == 0, again.stderr
+    after = request_log(sb)["by_operation"]
+    new = {op: after[op] - before.get(op, 0) for op in after if after[op] != before.get(op)}
+    assert not any(op.endswith((":PUT", ":POST")) or op.startswith("Publish") for op in new), new
+    r = engine(sb, "verify", "demo.toml", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = json.loads(r.stdout)
+    assert report["drift"] == [] and report["assets"] == summary(again)["assets"]["verified"]
+
+
+def run(cmd, **kw) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, **kw)
+    assert proc.returncode == 0, f"{cmd[:3]} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def test_pip_installs_a_migrated_wheel_and_downloads_a_migrated_sdist(migrated, tmp_path):
+    sb, _ = migrated
+    token, url = token_and_endpoint(sb, "pypi-internal", "pypi")
+    index = url.replace("http://", f"http://aws:{token}@") + "simple/"
+    pip = [sys.executable, "-m", "pip", "--isolated"]
+    env = isolated_pip_env()
+    run([*pip, "install", "--no-cache-dir", "--no-deps", "--only-binary", ":all:",
+         "--index-url", index, "--target", str(tmp_path / "site"), "typing_extensions==4.12.2"],
+        env=env)
+    said = run([sys.executable, "-c", "import typing_extensions, sys; "
+                "print(typing_extensions.__file__)"],
+               env={**env, "PYTHONPATH": str(tmp_path / "site")})
+    assert str(tmp_path / "site") in said.stdout
+    run([*pip, "download", "--no-cache-dir", "--no-deps", "--no-binary", ":all:",
+         "--index-url", index, "-d", str(tmp_path / "sdist"),
+         "acme-hello==1.0.0"], env=env)
+    seed = next((sb.workdir.parent / "seed0" / "seed" / "pypi-internal" / "packages" /
+                 "acme-hello" / "1.0.0").glob("*.tar.gz"))
+    assert (tmp_path / "sdist" / seed.name).read_bytes() == seed.read_bytes()
+
+
+def test_npm_installs_a_migrated_scoped_package_with_the_source_dist_tags(migrated, tmp_path):
+    sb, _ = migrated
+    token, registry = token_and_endpoint(sb, "npm-internal", "npm")
+    npmrc = tmp_path / "npmrc"
+    npmrc.write_text(f"//{registry.split('://', 1)[1]}:_authToken={token}\n")
+    common = ["--registry", registry, "--userconfig", str(npmrc), "--no-audit", "--no-fund",
+              "--cache", str(tmp_path / "cache")]
+    consumer = tmp_path / "consumer"
+    consumer.mkdir()
+    (consumer / "package.json").write_text('{"name": "c", "version": "1.0.0", "private": true}')
+    run(["npm", "install", *common, "@types/ms@0.7.34"], cwd=consumer)
+    installed = json.loads((consumer / "node_modules/@types/ms/package.json").read_text())
+    assert installed["version"] == "0.7.34"
+    view = run(["npm", "view", *common, "@types/ms", "dist-tags", "--json"], cwd=consumer)
+    assert json.loads(view.stdout) == {"latest": "0.7.34", "next": "2.1.0"}
+
+
+SETTINGS = """<settings xmlns="http://maven.apache.org/SETTINGS/1.0.0">
+  <localRepository>{local}</localRepository>
+  <mirrors><mirror><id>debian-system-repo</id><mirrorOf>central</mirrorOf>
+    <url>file:///usr/share/maven-repo</url></mirror></mirrors>
+  <servers><server><id>ca</id><username>aws</username><password>{token}</password></server>
+  </servers>
+</settings>
+"""
+
+
+def test_mvn_gets_a_migrated_artifact_with_a_classifier(migrated, tmp_path):
+    sb, _ = migrated
+    token, url = token_and_endpoint(sb, "maven-releases", "maven")
+    settings = tmp_path / "settings.xml"
+    settings.write_text(SETTINGS.format(local=tmp_path / "m2", token=token))
+    run(["mvn", "-B", "-q", "-c", "-s", str(settings),
+         "org.apache.maven.plugins:maven-dependency-plugin:3.5.0:get",
+         "-Dartifact=com.acme:greeter:1.1.0:jar:sources",
+         f"-DremoteRepositories=ca::default::{url}", "-Dtransitive=false"])
+    name = "com/acme/greeter/1.1.0/greeter-1.1.0-sources.jar"
+    got = tmp_path / "m2" / name
+    assert got.read_bytes() == (SEED / "maven-releases" / name).read_bytes()
+
+
+def test_artifactory_demo_seed_everything_verified(tmp_path):
+    sb = start_sandbox(tmp_path, "--manifest-source", "artifactory")
+    try:
+        r = engine(sb, "run", "demo.toml", "--json", "--no-progress")
+        assert r.returncode == 0, r.stdout + r.stderr
+        check_all_done(sb)
+        assert set(publish_writes(sb).values()) == {1}
+    finally:
+        stop_sandbox(sb)
