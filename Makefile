@@ -30,8 +30,9 @@ test: install deps
 lint: install
 	$(BIN)/ruff check migrator tests bench
 
+## bench: every benchmark in bench/ (several minutes; each prints its table)
 bench: install
-	$(BIN)/python bench/workqueue_bench.py
+	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python "$$f" || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -131,9 +131,9 @@ class WorkQueue:
             conn.execute("PRAGMA busy_timeout = 30000")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
-            # 64 MiB of page cache keeps the path and version indexes hot while a large
-            # repository is enqueued (the default 2 MiB thrashes past ~200k assets).
-            conn.execute("PRAGMA cache_size = -65536")
+            # 16 MiB of page cache (default 2 MiB): measured, more bought nothing on 600k
+            # assets, and memory stays flat however large the repository.
+            conn.execute("PRAGMA cache_size = -16384")
             # Checkpoints fsync; at the default (every 1,000 pages) they were most of the
             # cost of enqueueing. 10,000 pages (~40 MiB of WAL) keeps synchronous=NORMAL's
             # guarantee (no corruption on power loss) at about 1.5x the enqueue rate.
