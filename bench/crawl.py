@@ -11,7 +11,7 @@ and the SQLite state. The sandbox emulator is not used here because it re-reads 
 on every request, which measures the emulator rather than the crawler.
 
 Each size runs in a fresh subprocess, so peak RSS (`ru_maxrss`) belongs to that size alone.
-Peak RSS includes SQLite's page cache, which the work queue caps at 64 MiB; `--heap` adds the
+Peak RSS includes SQLite's page cache, which the work queue caps at 16 MiB; `--heap` adds the
 Python heap peak (crawler + planner). Memory is flat when those do not grow with the repository.
 """
 
