@@ -91,7 +91,7 @@ def run_one(total: int, repos: int, latency: float, heap: bool = False) -> dict[
 
     `heap` also traces Python allocations (tracemalloc; slower): their peak is the memory of the
     crawler and planner alone, without SQLite's page cache (C allocations, not traced), which
-    the work queue sizes to 64 MiB and which fills up to that cap as the state file grows.
+    the work queue sizes to 16 MiB and which fills up to that cap as the state file grows.
     """
     from migrator.manifest import load_manifest
     from migrator.planner import plan
