@@ -443,13 +443,14 @@ class Engine:
                     downloaded=dict(f.hashes) if f else None,
                     target=_lower(result.target_hashes)))
                 statuses[result.asset_id] = status
+                crash_point("recorded")
+                crash_point(f"recorded-{v.format}")
                 if status == st.PUBLISHED:
                     stats.published += 1
                 elif status == st.SKIPPED_IDENTICAL:
                     stats.identical += 1
                 else:
                     stats.conflicts += 1
-                crash_point("recorded")
 
             await self.target.publisher(v.format).publish(v, files, report)
         except _FATAL:

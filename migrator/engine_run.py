@@ -133,6 +133,7 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     if _needs_plan(q):
         logger.info("crawling the source into the state (plan)")
         await plan(m, q, on_page=lambda *_: crash_point("crawl"))
+    _release_stale_claims(q)
     repos = {r["source"]: SourceRepository(name=r["source"], format=Format(r["format"]),
                                            type=RepoType(r["repo_type"]))
              for r in q.repositories()}
@@ -171,6 +172,21 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
             f"{engine.stats.verified} verified assets; the state is saved",
             hint="run `migrator resume` (or the same `migrator run`) to continue")
     return summary
+
+
+def _release_stale_claims(q: WorkQueue) -> None:
+    """Give back claims of earlier processes on this state at once.
+
+    We hold the state's exclusive run lock, so no other process works on it: whoever holds a
+    claim died (kill -9, a crash, a lost machine) and waiting for its lease to expire would
+    only delay the resume. Their recorded facts stay; their attempts are refunded.
+    """
+    owners = [row[0] for row in q.conn.execute(
+        "SELECT DISTINCT lease_owner FROM versions WHERE status = 'claimed' AND "
+        "lease_owner IS NOT NULL")]
+    for owner in owners:
+        n = q.release(owner)
+        logger.info("gave back %d claim(s) of %s, which is no longer running", n, owner)
 
 
 def _codeartifact(m: Manifest, source: SourceAccess) -> TargetAccess:

@@ -7,10 +7,10 @@ is read back from the state, so its numbers add up to the plan whatever happened
 
 Crash points make crash tests deterministic: with `MIGRATOR_TEST_CRASH_AT=<point>:<n>` in the
 environment the process kills itself (SIGKILL, no clean-up) the n-th time it passes the named
-point. Points: `crawl` (a page recorded), `download` (the first chunk of a download written),
-`recorded` (an asset's publish fact committed, before the next request of its version, e.g.
-between the Maven jar PUT and the metadata PUT), `verify` (CodeArtifact's facts read, before
-they are recorded).
+point. Points: `crawl` (a page recorded), `download` (an asset downloaded and checked, before
+it is published), `recorded` / `recorded-<format>` (an asset's publish fact committed, before
+the next request of its version, e.g. between the Maven jar PUT and the metadata PUT),
+`verify` (CodeArtifact's facts read, before they are recorded).
 """
 
 from __future__ import annotations
