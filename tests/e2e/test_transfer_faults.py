@@ -1,0 +1,52 @@
+"""A hostile day: the target answers 10 % 5xx and resets 2 % of connections while its write
+quota is cut to a tenth (so writes meet real 429s with Retry-After), the source answers 5 %
+5xx and reports a wrong checksum for one file. The run still ends with everything verified
+except that file: failed_permanent, both checksums in its reason, named in the summary, exit
+code 1. (The sandbox has no random-429 knob; the lowered quota produces the 429s.)"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from .conftest import start_sandbox, stop_sandbox
+from .transfer_helpers import asset_statuses, engine, request_log, state_rows, summary
+
+pytestmark = pytest.mark.e2e
+
+CORRUPT = ("npm-internal", "is-number/-/is-number-6.0.0.tgz")
+
+
+def test_faults_everywhere_everything_verified_but_the_corrupt_file(tmp_path):
+    sb = start_sandbox(tmp_path, "--error-rate", "0.10", "--reset-rate", "0.02",
+                       "--fault-seed", "7", "--quota", "write=10")
+    try:
+        nexus = sb.info["nexus"]["url"]
+        r = httpx.post(f"{nexus}/_sandbox/knobs", json={
+            "error_rate": 0.05, "seed": 11, "corrupt_checksum": ["/".join(CORRUPT)]})
+        assert r.status_code == 200
+        r = engine(sb, "run", "demo.toml", "--json", "--no-progress", timeout=240)
+        assert r.returncode == 1, r.stdout[-3000:] + r.stderr[-3000:]
+        result = summary(r)
+        statuses = asset_statuses(sb.workdir)
+        modes = dict(state_rows(sb.workdir, "SELECT source, mode FROM repositories"))
+        bad = statuses.pop(CORRUPT)
+        assert bad == "failed_permanent"
+        for (repo, path), s in statuses.items():
+            if s != "excluded":
+                assert s == ("verified" if modes[repo] == "copy" else "ingested"), (repo, path)
+        reason = state_rows(sb.workdir, "SELECT reason FROM assets WHERE path = ?",
+                            (CORRUPT[1],))[0][0]
+        assert "checksum mismatch" in reason and "source says" in reason
+        assert "downloaded" in reason
+        named = [f for f in result["failures"] if f["path"] == CORRUPT[1]]
+        assert named and named[0]["status"] == "failed_permanent"
+        # the faults really happened
+        log = request_log(sb)
+        assert log["by_status"].get("429", 0) > 0
+        assert log["by_status"].get("500", 0) + log["by_status"].get("503", 0) > 0
+        assert log["by_status"].get("-1", 0) > 0  # resets
+        # the corrupt bytes were never offered to the target
+        assert not any("is-number/6.0.0" in k for k in log["by_asset"])
+    finally:
+        stop_sandbox(sb)
