@@ -129,6 +129,77 @@ def plan(manifest: ManifestArg, state: StateOpt = None, as_json: JsonOpt = False
     print(json.dumps(summary.as_dict(), indent=2) if as_json else summary.render())
 
 
+StageOpt = Annotated[int | None, typer.Option(
+    "--stage", help="Only the repositories of this stage (a migration wave).")]
+
+
+def _print_summary(summary, as_json: bool) -> None:
+    print(json.dumps(summary.as_dict(), indent=2) if as_json else summary.render())
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    manifest: ManifestArg,
+    state: StateOpt = None,
+    stage: StageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Plan (if the state has no finished crawl), publish, verify and finalize; safe to
+    repeat: what is done stays done.
+
+    Example: migrator run sample-manifests/nexus-to-codeartifact.toml --stage 1
+    """
+    from migrator.engine_run import run as run_migration
+
+    m = _manifest_checked(manifest)
+    summary = run_migration(m, state or m.state_path, stage=stage,
+                            progress=ctx.obj["progress"])
+    _print_summary(summary, as_json)
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def resume(
+    ctx: typer.Context,
+    manifest: Annotated[Path | None, typer.Argument(
+        help="Manifest (only to find the state; the state holds its own copy).",
+        show_default=False)] = None,
+    state: StateOpt = None,
+    stage: StageOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Continue an interrupted run from the state alone; same end as an uninterrupted run.
+
+    Example: migrator resume --state state/wave1.sqlite
+    """
+    from migrator.engine_run import resume as resume_migration
+
+    summary = resume_migration(_state_path(manifest, state), stage=stage,
+                               progress=ctx.obj["progress"])
+    _print_summary(summary, as_json)
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def verify(
+    manifest: Annotated[Path | None, typer.Argument(
+        help="Manifest (target settings); default: the copy stored in the state.",
+        show_default=False)] = None,
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-check every verified asset against CodeArtifact (read-only) and report drift.
+
+    Example: migrator verify wave1.toml
+    """
+    from migrator.verify import verify as verify_state
+
+    report = verify_state(manifest, state)
+    _print_summary(report, as_json)
+    raise typer.Exit(report.exit_code)
+
+
 def _mount_sandbox() -> None:
     try:
         from migrator.sandbox.serve import sandbox_app
