@@ -17,12 +17,11 @@ packument (`migrator.target.SourceMetadata`).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import os
-import tempfile
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,10 +92,8 @@ class Hashes:
 
 
 def discard(path: Path) -> None:
-    """Remove a spool file and its own directory."""
+    """Remove a spool file (its version's folder goes with `SourceAccess.release`)."""
     path.unlink(missing_ok=True)
-    with contextlib.suppress(OSError):
-        path.parent.rmdir()
 
 
 def hash_file(path: str | os.PathLike[str]) -> tuple[int, dict[str, str]]:
@@ -131,7 +128,7 @@ async def download_to(
     :raises SourceError: any other non-2xx answer, or transient failures outliving `policy`.
     """
     hashes = Hashes()
-    what = f"GET {redact(url)}"
+    what = f"GET {redact(url) if '@' in url else url}"
     with open(dest, "wb") as fh:
         try:
             async for attempt in policy.retrying(sleep=sleep):
@@ -288,8 +285,9 @@ class SourceAccess:
         """
         url = self.url(version.source_repository, asset.path, version.format)
         # The file keeps its own name (publishers read wheel/sdist metadata, which looks at
-        # the name) in a directory of its own.
-        folder = Path(tempfile.mkdtemp(prefix=f"a{asset.id}-", dir=self.spool_dir))
+        # the name) in a folder per claimed version (file names are unique in a version).
+        folder = self.spool_dir / f"v{version.id}-{version.attempts}"
+        folder.mkdir(exist_ok=True)
         path = folder / asset.filename
         try:
             size, digests = await download_to(self.client, url, path, policy=self.policy,
@@ -299,6 +297,10 @@ class SourceAccess:
             discard(path)
             raise
         return SpooledFile(asset=asset, path=path, size=size, hashes=digests)
+
+    def release(self, version: ClaimedVersion) -> None:
+        """Remove the spool folder of one claimed version (after its files were used)."""
+        shutil.rmtree(self.spool_dir / f"v{version.id}-{version.attempts}", ignore_errors=True)
 
     async def npm_packument(self, repository: str, name: str) -> Mapping[str, Any]:
         """The source's packument for `name` (`@scope/name` for scoped packages)."""

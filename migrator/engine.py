@@ -34,7 +34,6 @@ are never published; rejected credentials stop the run (exit code 2).
 from __future__ import annotations
 
 import logging
-import math
 import random
 import signal
 import time
@@ -169,6 +168,8 @@ class Engine:
         self._source_slots = anyio.CapacityLimiter(options.source_concurrency)
         self._facts_send: ObjectSendStream[_Fact | _Finished | _WorkerExit] | None = None
         self._live_workers = 0
+        self._drained = False
+        self._claim_again_at = 0.0
         self._workers_scope: anyio.CancelScope | None = None
         self._rng = random.Random()
 
@@ -259,17 +260,29 @@ class Engine:
                     wait = 0.5
                     continue
                 free = o.concurrency - len(self.in_flight)
-                if free > 0:
+                finished = any(isinstance(m, _Finished) for m in batch)
+                # An empty claim stays empty until a version finishes (it may now need
+                # verifying) or a retry comes due: do not ask again for every fact.
+                if free > 0 and (finished or not self._drained
+                                 or anyio.current_time() >= self._claim_again_at):
                     claimed = q.claim(self.owner, limit=free, lease_seconds=o.lease_seconds,
                                       repository_ids=self.repository_ids)
                     for v in claimed:
                         self.in_flight[v.id] = v
                         work_send.send_nowait(v)
+                    self._drained = len(claimed) < free
+                    self._claim_again_at = anyio.current_time() + 1.0
+                    if self._drained:
+                        due = self._next_due()
+                        if due is not None:
+                            self._claim_again_at = min(
+                                self._claim_again_at,
+                                anyio.current_time() + max(0.0, due - self.clock()))
                     if claimed:
                         wait = 0.0
                         continue
                 if self.in_flight:
-                    wait = math.inf if self.stopping else 1.0
+                    wait = max(0.0, min(1.0, self._claim_again_at - anyio.current_time()))
                     continue
                 due = self._next_due()
                 if due is None:
@@ -460,6 +473,9 @@ class Engine:
         finally:
             for f in files:
                 discard(f.path)
+            release = getattr(self.source, "release", None)
+            if release is not None:
+                release(v)
         return self._after_publish(v, statuses)
 
     async def _download_one(self, v: ClaimedVersion, a: ClaimedAsset, files: list[SpooledFile],

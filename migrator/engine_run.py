@@ -97,7 +97,18 @@ def resume(state_path: str | Path, *, stage: int | None = None, progress: bool =
                 engine_overrides=engine_overrides)
 
 
+def _fast_sniffio_miss() -> None:
+    """httpcore tries `import sniffio` on every lock it takes; without sniffio installed each
+    failed import searches sys.path again (about 0.2 ms, 17 000 times for 2 000 assets).
+    Recording the miss once makes the same ImportError instant."""
+    try:
+        import sniffio  # noqa: F401
+    except ImportError:
+        sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
+
+
 def _run(m: Manifest, state_path: Path, command: str, **kw: Any) -> RunSummary:
+    _fast_sniffio_miss()
     missing = m.missing_env()
     if missing:
         raise ConfigError(f"source credentials: environment variable(s) {', '.join(missing)} "
