@@ -178,9 +178,11 @@ async def _one_get(client: httpx.AsyncClient, url: str, fh: Any, hashes: Hashes,
             return  # nothing left: the previous attempt had every byte
         elif not 200 <= status < 300:
             await response.aread()
-            raise SourceError(f"{system} answered HTTP {status} for {what}",
+            exc = SourceError(f"{system} answered HTTP {status} for {what}",
                               hint="the file may have been deleted from the source since the "
                               "crawl; run `migrator plan` again to refresh the state")
+            exc.retryable = False  # an answer, not an accident
+            raise exc
         encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
         # Hash what the server stores: undo a transfer encoding it applied anyway (then
         # Content-Length counts encoded bytes and a resume starts over).

@@ -1,0 +1,175 @@
+"""Pre-warm, npm finalize, read-only verify, summaries, progress and download edge cases."""
+
+from __future__ import annotations
+
+import io
+
+import httpx
+import pytest
+
+from migrator import status as st
+from migrator.download import ChecksumMismatch, check_against_source, download_to
+from migrator.engine import summarise
+from migrator.engine_run import finalize_npm, load_manifest_text
+from migrator.engine_support import Progress, Stats
+from migrator.errors import SourceAuthError, SourceError
+from migrator.models import AssetKind, Coordinates, DiscoveredAsset, Format, RepoType
+from migrator.verify import verify_state
+
+from .conftest import digests
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+JAR = b"jar" * 100
+
+
+def add_npm(world, name: str, version: str, data: bytes, *, repo: str = "npm-internal",
+            mode: str = "copy") -> None:
+    if repo not in world.repo_ids:
+        world.repo_ids[repo] = world.queue.upsert_repository(
+            source=repo, target=repo, format=Format.NPM,
+            repo_type=RepoType.HOSTED if mode == "copy" else RepoType.PROXY, mode=mode)
+    scope, _, pkg = name[1:].partition("/") if name.startswith("@") else ("", "", name)
+    c = Coordinates(Format.NPM, scope, pkg, version)
+    path = f"{name}/-/{pkg}-{version}.tgz"
+    world.source.files[path] = data
+    world.queue.record_page(world.repo_ids[repo], [(DiscoveredAsset(
+        path=path, size=len(data), checksums={"sha1": digests(data)["sha1"]}, coordinates=c,
+        kind=AssetKind.ARTIFACT), None)], cursor=None, done=True)
+
+
+async def test_prewarm_requests_then_confirms_ingested(world):
+    add_npm(world, "ms", "2.1.3", b"tgz", repo="npm-proxy", mode="prewarm")
+    await world.engine().run()
+    assert world.statuses() == {st.INGESTED: 1}
+    assert world.target.requested == ["ms/-/ms-2.1.3.tgz"]
+    assert world.target.publish_calls == []
+
+
+async def test_prewarm_shadowed_by_an_internal_version_is_permanent(world):
+    add_npm(world, "ms", "2.1.3", b"tgz", repo="npm-proxy", mode="prewarm")
+    from .conftest import Stored
+
+    world.target.versions[("npm-proxy", "", "ms", "2.1.3")] = Stored(origin="INTERNAL")
+    await world.engine().run()
+    assert world.statuses() == {st.FAILED_PERMANENT: 1}
+    reason = world.queue.conn.execute("SELECT reason FROM assets").fetchone()[0]
+    assert "origin is INTERNAL" in reason
+
+
+async def test_npm_dist_tags_restored_once_per_finished_package(world):
+    add_npm(world, "@types/ms", "0.7.34", b"a")
+    add_npm(world, "@types/ms", "2.1.0", b"b")
+    engine = world.engine()
+    await engine.run()
+    done = await finalize_npm(world.queue, world.target, engine.repository_ids)
+    assert list(done) == ["npm-internal/@types/ms"]
+    assert world.target.restored == [("npm-internal", "npm-internal", "@types/ms")]
+    again = await finalize_npm(world.queue, world.target, engine.repository_ids)
+    assert again == {} and len(world.target.restored) == 1
+    # a new version of the package: restored again once it is done
+    add_npm(world, "@types/ms", "2.2.0", b"c")
+    await world.engine().run()
+    await finalize_npm(world.queue, world.target, engine.repository_ids)
+    assert len(world.target.restored) == 2
+
+
+async def test_unfinished_package_is_not_finalized(world):
+    add_npm(world, "left-pad", "1.2.0", b"a")
+    done = await finalize_npm(world.queue, world.target, list(world.repo_ids.values()))
+    assert done == {} and world.target.restored == []
+
+
+async def test_verify_reports_drift_and_changes_nothing(world):
+    world.add_maven("com.acme", "a", "1.0", {"a-1.0.jar": JAR, "a-1.0.pom": b"<p/>"})
+    await world.engine().run()
+    clean = await verify_state(world.queue, world.target)
+    assert clean.exit_code == 0 and clean.versions == 1 and clean.assets == 2
+    stored = world.target.versions[("maven-releases", "com.acme", "a", "1.0")]
+    stored.assets["a-1.0.jar"]["sha256"] = "e" * 64
+    before = world.queue.conn.execute("SELECT status, updated_at FROM assets").fetchall()
+    report = await verify_state(world.queue, world.target)
+    assert report.exit_code == 1
+    assert [d["asset"] for d in report.drift] == ["a-1.0.jar"]
+    assert "e" * 64 in report.drift[0]["problem"]
+    assert world.queue.conn.execute("SELECT status, updated_at FROM assets").fetchall() == before
+    del world.target.versions[("maven-releases", "com.acme", "a", "1.0")]
+    gone = await verify_state(world.queue, world.target)
+    assert "absent" in gone.drift[0]["problem"]
+
+
+async def test_summary_adds_up_and_exit_codes(world):
+    world.add_maven("com.acme", "a", "1.0", {"a-1.0.jar": JAR})
+    world.add_maven("com.acme", "b", "1.0", {"b-1.0.jar": JAR + b"x"},
+                    checksums={"b-1.0.jar": {"md5": "0" * 32}})
+    world.queue.record_page(world.repo_ids["maven-releases"], [(DiscoveredAsset(
+        path="com/acme/a/maven-metadata.xml", size=3, checksums={}, coordinates=None,
+        kind=AssetKind.METADATA), "regenerated")], cursor=None, done=True)
+    engine = world.engine()
+    await engine.run()
+    s = summarise(world.queue, engine)
+    assert s.assets == {"verified": 1, "failed_permanent": 1, "excluded": 1}
+    assert s.planned == 3 and s.exit_code == 1
+    text = s.render()
+    assert "TOTAL" in text and "b-1.0.jar" in text
+    assert s.as_dict()["this_run"]["published"] == 1
+
+
+def test_stats_add_up():
+    assert (Stats(published=2, bytes_downloaded=5) + Stats(published=1, verified=3)
+            == Stats(published=3, verified=3, bytes_downloaded=5))
+
+
+def test_progress_silent_when_disabled_and_counts_when_enabled(monkeypatch):
+    quiet = Progress(10, enabled=False)
+    quiet.add_bytes(5)
+    quiet.close()
+    assert quiet.bar is None
+    buf = io.StringIO()
+    import tqdm
+
+    monkeypatch.setattr(tqdm, "tqdm", lambda **kw: tqdm.std.tqdm(file=buf, **kw))
+    shown = Progress(3, enabled=True)
+    assert shown.bar is not None
+    shown.close()
+
+
+def test_checksum_check_names_both_values():
+    from migrator.workqueue import ClaimedAsset
+
+    a = ClaimedAsset(id=1, path="x/y.jar", filename="y.jar", kind="artifact", size=3,
+                     status="discovered", source_hashes={"sha256": "1" * 64},
+                     downloaded_hashes={}, target_hashes={}, extra={})
+    with pytest.raises(ChecksumMismatch) as err:
+        check_against_source(a, 4, digests(b"abcd"))
+    msg = str(err.value)
+    assert "size: source says 3, downloaded 4" in msg and "1" * 64 in msg
+    assert digests(b"abcd")["sha256"] in msg and err.value.retryable is False
+
+
+async def test_download_refusals(tmp_path):
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401 if "secret" in request.url.path else 404)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler),
+                                 base_url="http://s") as client:
+        with pytest.raises(SourceAuthError):
+            await download_to(client, "http://s/secret", tmp_path / "f")
+        with pytest.raises(SourceError) as err:
+            await download_to(client, "http://s/gone", tmp_path / "f")
+        assert err.value.retryable is False and "HTTP 404" in str(err.value)
+
+
+def test_load_manifest_text_round_trip(tmp_path):
+    text = (
+        '[source]\nkind = "nexus"\nurl = "http://n"\n'
+        '[target]\ndomain = "demo"\ndomain_owner = "111122223333"\nregion = "us-east-1"\n'
+        '[[repositories]]\nsource = "aa"\ntarget = "aa"\n')
+    m = load_manifest_text(text, tmp_path / "x.toml")
+    assert m.text == text and m.repositories[0].source == "aa"
