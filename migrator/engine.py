@@ -33,6 +33,7 @@ are never published; rejected credentials stop the run (exit code 2).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import signal
@@ -355,7 +356,9 @@ class Engine:
         done = anyio.Event() if wait else None
         await self._facts_send.send(_Fact(update, done))
         if done is not None:
-            with anyio.CancelScope(shield=True):
+            # Shielded: a worker being cut off still learns whether its fact was kept (the
+            # writer outlives the workers); bounded in case the writer itself failed.
+            with anyio.move_on_after(60, shield=True):
                 await done.wait()
 
     # -- workers -----------------------------------------------------------------------------
@@ -377,7 +380,8 @@ class Engine:
                         return
                     await self._facts_send.send(_Finished(result, stats))
         finally:
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True), \
+                    contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
                 await self._facts_send.send(_WorkerExit())
 
     async def _process(self, v: ClaimedVersion, stats: Stats) -> VersionResult:

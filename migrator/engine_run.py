@@ -16,12 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import signal
 import sys
 import tempfile
+import threading
 import time
 import tomllib
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -113,18 +115,42 @@ def _run(m: Manifest, state_path: Path, command: str, **kw: Any) -> RunSummary:
     if missing:
         raise ConfigError(f"source credentials: environment variable(s) {', '.join(missing)} "
                           "not set", hint=f"export {missing[0]}=... before running")
-    with WorkQueue.open(state_path, lock_for=command) as q:
+    with WorkQueue.open(state_path, lock_for=command) as q, _sigterm_interrupts():
         run_id = q.start_run(command)
         code = 2
         try:
             summary = anyio.run(_run_async, m, q, kw)
             code = summary.exit_code
             return summary
+        except KeyboardInterrupt:
+            # A signal before the transfer loop took over signal handling (during the crawl):
+            # every crawled page is saved, the plan resumes from its cursor.
+            code = 3
+            raise Interrupted("interrupted while crawling the source; every page recorded "
+                              "is saved", hint="run `migrator resume` to continue") from None
         except Interrupted:
             code = 3
             raise
         finally:
             q.finish_run(run_id, code)
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM behaves like SIGINT (KeyboardInterrupt) outside the transfer loop, which
+    installs its own handlers for both while it runs."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _needs_plan(q: WorkQueue) -> bool:
