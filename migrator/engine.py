@@ -236,7 +236,7 @@ class Engine:
     async def _writer(self, work_send: ObjectSendStream[ClaimedVersion],
                       facts_recv: ObjectReceiveStream[_Fact | _Finished | _WorkerExit]) -> None:
         q, o = self.queue, self.options
-        renew_every = max(1.0, o.lease_seconds / 3)
+        renew_every = max(0.05, o.lease_seconds / 3)
         next_renew = anyio.current_time() + renew_every
         wait = 0.0
         async with facts_recv:
@@ -269,6 +269,10 @@ class Engine:
                     claimed = q.claim(self.owner, limit=free, lease_seconds=o.lease_seconds,
                                       repository_ids=self.repository_ids)
                     for v in claimed:
+                        if v.id in self.in_flight:
+                            # Our own claim, its lease lapsed while a worker still has it
+                            # (renewal was late): the claim renewed it; do not run it twice.
+                            continue
                         self.in_flight[v.id] = v
                         work_send.send_nowait(v)
                     self._drained = len(claimed) < free

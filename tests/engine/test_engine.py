@@ -214,3 +214,19 @@ async def test_many_versions_flow_through_batches(world):
         stats = await engine.run()
     assert world.statuses() == {st.VERIFIED: 240}
     assert stats.versions == 240  # 120 publish claims + 120 verify claims
+
+
+async def test_leases_are_renewed_while_a_slow_publish_runs(world):
+    world.add_maven("com.acme", "slow", "1.0", {"slow-1.0.jar": JAR})
+    world.add_maven("com.acme", "fast", "1.0", {"fast-1.0.jar": POM})
+
+    async def slow(version, files):
+        if version.package == "slow" and files:
+            await anyio.sleep(1.0)
+
+    world.target.before_publish = slow
+    await world.engine(lease_seconds=0.3).run()
+    assert world.statuses() == {st.VERIFIED: 2}
+    assert sum(1 for c in world.target.publish_calls if c[0][2] == "slow") == 1
+    assert world.queue.conn.execute(
+        "SELECT attempts FROM versions WHERE package = 'slow'").fetchone()[0] <= 1
