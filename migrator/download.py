@@ -121,8 +121,8 @@ async def download_to(
 ) -> tuple[int, dict[str, str]]:
     """GET `url` into `dest` (created or truncated); returns (size, digests of the bytes).
 
-    Resumes a cut-off body with Range when the server allows it. Never follows redirects
-    (credentials must not travel to another host).
+    Resumes a cut-off body with Range when the server allows it. Follows redirects, without
+    the credentials when they leave the source's origin.
 
     :raises SourceAuthError: 401/403.
     :raises SourceError: any other non-2xx answer, or transient failures outliving `policy`.
@@ -153,7 +153,9 @@ async def _one_get(client: httpx.AsyncClient, url: str, fh: Any, hashes: Hashes,
     headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
     if have:
         headers["Range"] = f"bytes={have}-"
-    async with client.stream("GET", url, headers=headers) as response:
+    # Redirects are followed (Artifactory can send downloads to cloud storage); httpx drops
+    # the Authorization header when a redirect leaves the origin, so credentials stay home.
+    async with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
         status = response.status_code
         if status in RETRYABLE_STATUSES:
             await response.aread()

@@ -173,3 +173,20 @@ def test_load_manifest_text_round_trip(tmp_path):
         '[[repositories]]\nsource = "aa"\ntarget = "aa"\n')
     m = load_manifest_text(text, tmp_path / "x.toml")
     assert m.text == text and m.repositories[0].source == "aa"
+
+
+async def test_download_follows_a_redirect_without_credentials_to_another_host(tmp_path):
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "source":
+            return httpx.Response(302, headers={"Location": "http://storage/blob?sig=1"})
+        return httpx.Response(200, content=JAR)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://source",
+                                 auth=httpx.BasicAuth("u", "secret")) as client:
+        size, got = await download_to(client, "http://source/repo/a.jar", tmp_path / "f")
+    assert size == len(JAR) and got == digests(JAR)
+    assert "authorization" in seen[0].headers
+    assert "authorization" not in seen[1].headers
