@@ -83,7 +83,9 @@ class EngineOptions:
     retry_cap: float = 300.0
     verify_timeout: float = 60.0  # polling for eventual consistency, per claim
     verify_first_wait: float = 0.1
-    confirm_timeout: float = 240.0  # pre-warm: ingestion takes ~3 min on AWS
+    # Pre-warm: ingestion takes about 3 minutes on AWS. One claim polls this long; a version
+    # not ingested by then is retried with back-off (the GET repeated) until max_attempts.
+    confirm_timeout: float = 60.0
     grace_seconds: float = 20.0  # after SIGINT/SIGTERM, for versions in flight
     batch: int = 500
     stage: int | None = None
