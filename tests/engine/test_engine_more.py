@@ -190,3 +190,20 @@ async def test_download_follows_a_redirect_without_credentials_to_another_host(t
     assert size == len(JAR) and got == digests(JAR)
     assert "authorization" in seen[0].headers
     assert "authorization" not in seen[1].headers
+
+
+async def test_prewarm_not_ingested_yet_is_retried_then_confirmed(world):
+    add_npm(world, "ms", "2.0.0", b"tgz", repo="npm-proxy", mode="prewarm")
+    world.target.invisible_checks = 8  # ingestion is slow: several confirm claims see nothing
+    await world.engine(confirm_timeout=0.03, max_attempts=10).run()
+    assert world.statuses() == {st.INGESTED: 1}
+    assert len(world.target.requested) >= 2  # the GET is repeated on a retry
+
+
+async def test_prewarm_never_ingested_ends_failed_permanent(world):
+    add_npm(world, "ms", "2.0.0", b"tgz", repo="npm-proxy", mode="prewarm")
+    world.target.invisible_checks = 10**6
+    await world.engine(confirm_timeout=0.02, max_attempts=3).run()
+    assert world.statuses() == {st.FAILED_PERMANENT: 1}
+    reason = world.queue.conn.execute("SELECT reason FROM assets").fetchone()[0]
+    assert "not ingested" in reason and "gave up after 3 attempts" in reason
