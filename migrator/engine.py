@@ -47,17 +47,27 @@ from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
 from migrator import status as st
 from migrator.download import ChecksumMismatch, SourceAccess, discard
-from migrator.engine_support import RunSummary, Stats, TargetAccess, crash_point, state_counts
+from migrator.engine_support import (
+    FATAL_ERRORS,
+    VISIBLE_STATUSES,
+    EngineOptions,
+    Stats,
+    TargetAccess,
+    compare_asset,
+    crash_point,
+    display_version,
+    first_error,
+    is_retryable,
+    lower_hashes,
+    reason_text,
+    summarise,
+    target_asset_name,
+)
 from migrator.errors import (
     IllegalTransition,
     Interrupted,
-    MigratorError,
-    SourceAuthError,
-    SourceError,
-    TargetAuthError,
     TargetError,
 )
-from migrator.models import Format
 from migrator.target import AssetOutcome, AssetResult, SpooledFile, VersionCheck
 from migrator.workqueue import AssetUpdate, ClaimedAsset, ClaimedVersion, VersionResult, WorkQueue
 
@@ -67,63 +77,7 @@ logger = logging.getLogger(__name__)
 
 _TODO = (st.DISCOVERED, st.FAILED_RETRYABLE)
 _ON_TARGET = (st.PUBLISHED, st.SKIPPED_IDENTICAL, st.VERIFIED)
-_FATAL = (SourceAuthError, TargetAuthError)
-_VISIBLE = ("Published", "Unlisted")
 
-
-@dataclass(frozen=True, kw_only=True)
-class EngineOptions:
-    """How the engine paces itself (the manifest's options plus timings tests shorten)."""
-
-    concurrency: int = 8
-    source_concurrency: int = 4
-    max_attempts: int = 5
-    lease_seconds: float = 300.0
-    retry_base: float = 2.0  # first back-off of a failed version; doubles per attempt
-    retry_cap: float = 300.0
-    verify_timeout: float = 60.0  # polling for eventual consistency, per claim
-    verify_first_wait: float = 0.1
-    # Pre-warm: ingestion takes about 3 minutes on AWS. One claim polls this long; a version
-    # not ingested by then is retried with back-off (the GET repeated) until max_attempts.
-    confirm_timeout: float = 60.0
-    grace_seconds: float = 20.0  # after SIGINT/SIGTERM, for versions in flight
-    batch: int = 500
-    stage: int | None = None
-
-    @classmethod
-    def from_manifest(cls, manifest: Any, **overrides: Any) -> EngineOptions:
-        o = manifest.options
-        return cls(**{"concurrency": o.concurrency, "source_concurrency": o.source_concurrency,
-                      "max_attempts": o.max_attempts, **overrides})
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """failed_retryable (True) or failed_permanent (False) for an error from a step.
-
-    An explicit `retryable` attribute wins (target errors carry one); a source answer such
-    as 404 is permanent; other source/target failures (servers down, kept failing) and
-    unexpected errors are retried, bounded by max_attempts.
-    """
-    flag = getattr(exc, "retryable", None)
-    if flag is not None:
-        return bool(flag)
-    if isinstance(exc, SourceError) and getattr(exc, "status", None) is not None:
-        return int(exc.status) in (408, 429) or int(exc.status) >= 500
-    return True
-
-
-def target_asset_name(version: ClaimedVersion, asset: ClaimedAsset) -> str:
-    """The asset's name in CodeArtifact: npm versions have one asset, `package.tgz`."""
-    if version.format is Format.NPM:
-        return "package.tgz"
-    if version.format is Format.GENERIC:
-        return str(asset.extra.get("asset") or asset.filename)
-    return asset.filename
-
-
-def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return text if isinstance(exc, MigratorError) else f"{type(exc).__name__}: {text}"
 
 
 @dataclass
@@ -377,7 +331,7 @@ class Engine:
                     stats = Stats(versions=1)
                     try:
                         result = await self._process(version, stats)
-                    except _FATAL as exc:
+                    except FATAL_ERRORS as exc:
                         if self.fatal is None:
                             self.fatal = exc
                         self.stopping = True
@@ -397,16 +351,16 @@ class Engine:
             if v.claimed_from == st.PUBLISHED:
                 return await self._verify(v, stats)
             return await self._copy(v, stats)
-        except _FATAL:
+        except FATAL_ERRORS:
             raise
         except Exception as exc:
-            logger.debug("version %s failed", _display(v), exc_info=True)
+            logger.debug("version %s failed", display_version(v), exc_info=True)
             return self._failed(v, exc, stats)
 
     def _failed(self, v: ClaimedVersion, exc: BaseException, stats: Stats,
                 asset_ids: Sequence[int] = ()) -> VersionResult:
         """failed_retryable with a back-off, or failed_permanent once attempts are used up."""
-        reason = _reason(exc)
+        reason = reason_text(exc)
         if is_retryable(exc) and v.attempts < self.options.max_attempts:
             stats.retryable += 1
             delay = min(self.options.retry_cap,
@@ -415,14 +369,14 @@ class Engine:
             ids = set(asset_ids)
             updates = [AssetUpdate(a.id, st.FAILED_RETRYABLE, reason) for a in v.assets
                        if a.id in ids and a.status in _TODO]
-            logger.info("%s: %s; retry %d/%d in %.0f s", _display(v), reason, v.attempts,
+            logger.info("%s: %s; retry %d/%d in %.0f s", display_version(v), reason, v.attempts,
                         self.options.max_attempts, delay)
             return VersionResult(v.id, st.FAILED_RETRYABLE, reason, self.clock() + delay,
                                  updates)
         stats.permanent += 1
         if is_retryable(exc):
             reason = f"gave up after {v.attempts} attempts: {reason}"
-        logger.warning("%s: failed for good: %s", _display(v), reason)
+        logger.warning("%s: failed for good: %s", display_version(v), reason)
         updates = [AssetUpdate(a.id, st.FAILED_PERMANENT, reason) for a in v.assets
                    if a.status in (*_TODO, st.REQUESTED)]
         return VersionResult(v.id, st.FAILED_PERMANENT, reason, None, updates)
@@ -440,7 +394,7 @@ class Engine:
                     for a in todo:
                         tg.start_soon(self._download_one, v, a, files, bad, stats)
             except BaseExceptionGroup as group:
-                raise _first(group) from None
+                raise first_error(group) from None
             if bad:
                 # Never publish a version with a file whose bytes are not what the source
                 # says: the rest waits with it (a Maven version without its jar is broken).
@@ -464,7 +418,7 @@ class Engine:
                 await self._record(AssetUpdate(
                     result.asset_id, status, result.reason,
                     downloaded=dict(f.hashes) if f else None,
-                    target=_lower(result.target_hashes)))
+                    target=lower_hashes(result.target_hashes)))
                 statuses[result.asset_id] = status
                 crash_point("recorded")
                 crash_point(f"recorded-{v.format}")
@@ -476,7 +430,7 @@ class Engine:
                     stats.conflicts += 1
 
             await self.target.publisher(v.format).publish(v, files, report)
-        except _FATAL:
+        except FATAL_ERRORS:
             raise
         except Exception as exc:
             return self._failed(v, exc, stats, [a.id for a in todo if statuses[a.id] in _TODO])
@@ -540,13 +494,13 @@ class Engine:
 
         def complete(c: VersionCheck) -> bool:
             # Unlisted: an older Maven SNAPSHOT build once a newer one is published.
-            return c.status in _VISIBLE and all(n in c.assets for n in expected)
+            return c.status in VISIBLE_STATUSES and all(n in c.assets for n in expected)
 
         check = await self._poll(v, complete, self.options.verify_timeout)
         crash_point("verify")
         if not complete(check):
             missing = [n for n in expected if n not in check.assets]
-            what = (f"status {check.status}" if check.status not in _VISIBLE else
+            what = (f"status {check.status}" if check.status not in VISIBLE_STATUSES else
                     f"assets not listed: {', '.join(missing)}")
             exc = TargetError(f"not verifiable yet after {self.options.verify_timeout:.0f} s "
                               f"of polling: {what}")
@@ -557,7 +511,7 @@ class Engine:
             facts = check.assets[name]
             target = {k: str(facts[k]).lower() for k in ("md5", "sha1", "sha256", "sha512")
                       if facts.get(k)}
-            problem = _compare(a, facts, target)
+            problem = compare_asset(a, facts, target)
             if problem:
                 conflicts.append(f"{a.filename}: {problem}")
                 updates.append(AssetUpdate(a.id, st.CONFLICT, problem, target=target))
@@ -613,71 +567,6 @@ class Engine:
             updates.append(AssetUpdate(a.id, st.INGESTED, None, target=target or None))
         stats.ingested += len(updates)
         return VersionResult(v.id, st.INGESTED, None, None, updates)
-
-
-def _compare(a: ClaimedAsset, facts: Mapping[str, Any], target: Mapping[str, str]) -> str | None:
-    """Why CodeArtifact's asset differs from what we downloaded / the source said, or None."""
-    size = facts.get("size")
-    if a.size is not None and size is not None and int(size) != a.size:
-        return f"size: source {a.size}, CodeArtifact {size}"
-    if "sha256" not in target:
-        return "CodeArtifact reported no SHA-256"
-    for alg, theirs in target.items():
-        for label, ours in (("downloaded", a.downloaded_hashes.get(alg)),
-                            ("source", a.source_hashes.get(alg))):
-            if ours and ours.lower() != theirs:
-                return f"{alg}: {label} {ours}, CodeArtifact {theirs}"
-    return None
-
-
-def _lower(hashes: Mapping[str, str] | None) -> dict[str, str] | None:
-    if not hashes:
-        return None
-    out = {}
-    for k, val in hashes.items():
-        key = k.lower().replace("-", "")
-        if key in ("md5", "sha1", "sha256", "sha512") and val:
-            out[key] = str(val).lower()
-    return out or None
-
-
-def _display(v: ClaimedVersion) -> str:
-    ns = f"{v.namespace}:" if v.format is Format.MAVEN and v.namespace else (
-        f"@{v.namespace}/" if v.namespace and v.format is Format.NPM else
-        (f"{v.namespace}/" if v.namespace else ""))
-    return f"{v.source_repository}: {ns}{v.package}@{v.version}"
-
-
-def _first(group: BaseExceptionGroup) -> BaseException:
-    stack: list[BaseException] = [group]
-    leaves: list[BaseException] = []
-    while stack:
-        exc = stack.pop(0)
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    for exc in leaves:
-        if isinstance(exc, _FATAL):
-            return exc
-    for exc in leaves:
-        if isinstance(exc, MigratorError):
-            return exc
-    return leaves[0]
-
-
-def summarise(queue: WorkQueue, engine: Engine | None, *, elapsed: float = 0.0,
-              interrupted: bool = False, failures: int = 50,
-              finalize: dict[str, Any] | None = None) -> RunSummary:
-    """The run's summary, read from the state (numbers add up to the plan)."""
-    ids = engine.repository_ids if engine else None
-    repos = state_counts(queue, ids)
-    names = set(repos)
-    fails = [f for f in queue.failures(failures) if f["repository"] in names]
-    return RunSummary(repositories=repos, stats=engine.stats if engine else Stats(),
-                      failures=fails, elapsed=elapsed, interrupted=interrupted,
-                      finalize=finalize or {})
-
 
 
 if __name__ == "__main__":

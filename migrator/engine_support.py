@@ -23,11 +23,30 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 from migrator import status as st
+from migrator.errors import MigratorError, SourceAuthError, SourceError, TargetAuthError
 from migrator.models import Format
 from migrator.target import Publisher, VersionCheck
 from migrator.workqueue import ClaimedAsset, ClaimedVersion
 
-__all__ = ["CRASH_ENV", "RunSummary", "Stats", "TargetAccess", "crash_point"]
+__all__ = [
+    "CRASH_ENV",
+    "FATAL_ERRORS",
+    "VISIBLE_STATUSES",
+    "EngineOptions",
+    "RunSummary",
+    "Stats",
+    "TargetAccess",
+    "compare_asset",
+    "crash_point",
+    "is_retryable",
+    "summarise",
+    "target_asset_name",
+]
+
+#: Errors that stop the whole run: a person must fix the credentials.
+FATAL_ERRORS = (SourceAuthError, TargetAuthError)
+#: Target statuses a verified version may have (Unlisted: an older Maven SNAPSHOT build).
+VISIBLE_STATUSES = ("Published", "Unlisted")
 
 CRASH_ENV = "MIGRATOR_TEST_CRASH_AT"
 _crash_counts: Counter[str] = Counter()
@@ -261,3 +280,123 @@ class Progress:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+@dataclass(frozen=True, kw_only=True)
+class EngineOptions:
+    """How the engine paces itself (the manifest's options plus timings tests shorten)."""
+
+    concurrency: int = 8
+    source_concurrency: int = 4
+    max_attempts: int = 5
+    lease_seconds: float = 300.0
+    retry_base: float = 2.0  # first back-off of a failed version; doubles per attempt
+    retry_cap: float = 300.0
+    verify_timeout: float = 60.0  # polling for eventual consistency, per claim
+    verify_first_wait: float = 0.1
+    # Pre-warm: ingestion takes about 3 minutes on AWS. One claim polls this long; a version
+    # not ingested by then is retried with back-off (the GET repeated) until max_attempts.
+    confirm_timeout: float = 60.0
+    grace_seconds: float = 20.0  # after SIGINT/SIGTERM, for versions in flight
+    batch: int = 500
+    stage: int | None = None
+
+    @classmethod
+    def from_manifest(cls, manifest: Any, **overrides: Any) -> EngineOptions:
+        o = manifest.options
+        return cls(**{"concurrency": o.concurrency, "source_concurrency": o.source_concurrency,
+                      "max_attempts": o.max_attempts, **overrides})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """failed_retryable (True) or failed_permanent (False) for an error from a step.
+
+    An explicit `retryable` attribute wins (target errors carry one); a source answer such
+    as 404 is permanent; other source/target failures (servers down, kept failing) and
+    unexpected errors are retried, bounded by max_attempts.
+    """
+    flag = getattr(exc, "retryable", None)
+    if flag is not None:
+        return bool(flag)
+    if isinstance(exc, SourceError) and getattr(exc, "status", None) is not None:
+        return int(exc.status) in (408, 429) or int(exc.status) >= 500
+    return True
+
+
+def target_asset_name(version: ClaimedVersion, asset: ClaimedAsset) -> str:
+    """The asset's name in CodeArtifact: npm versions have one asset, `package.tgz`."""
+    if version.format is Format.NPM:
+        return "package.tgz"
+    if version.format is Format.GENERIC:
+        return str(asset.extra.get("asset") or asset.filename)
+    return asset.filename
+
+
+def reason_text(exc: BaseException) -> str:
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return text if isinstance(exc, MigratorError) else f"{type(exc).__name__}: {text}"
+
+
+def compare_asset(a: ClaimedAsset, facts: Mapping[str, Any],
+                  target: Mapping[str, str]) -> str | None:
+    """Why CodeArtifact's asset differs from what we downloaded / the source said, or None."""
+    size = facts.get("size")
+    if a.size is not None and size is not None and int(size) != a.size:
+        return f"size: source {a.size}, CodeArtifact {size}"
+    if "sha256" not in target:
+        return "CodeArtifact reported no SHA-256"
+    for alg, theirs in target.items():
+        for label, ours in (("downloaded", a.downloaded_hashes.get(alg)),
+                            ("source", a.source_hashes.get(alg))):
+            if ours and ours.lower() != theirs:
+                return f"{alg}: {label} {ours}, CodeArtifact {theirs}"
+    return None
+
+
+def lower_hashes(hashes: Mapping[str, str] | None) -> dict[str, str] | None:
+    if not hashes:
+        return None
+    out = {}
+    for k, val in hashes.items():
+        key = k.lower().replace("-", "")
+        if key in ("md5", "sha1", "sha256", "sha512") and val:
+            out[key] = str(val).lower()
+    return out or None
+
+
+def display_version(v: ClaimedVersion) -> str:
+    ns = f"{v.namespace}:" if v.format is Format.MAVEN and v.namespace else (
+        f"@{v.namespace}/" if v.namespace and v.format is Format.NPM else
+        (f"{v.namespace}/" if v.namespace else ""))
+    return f"{v.source_repository}: {ns}{v.package}@{v.version}"
+
+
+def first_error(group: BaseExceptionGroup) -> BaseException:
+    stack: list[BaseException] = [group]
+    leaves: list[BaseException] = []
+    while stack:
+        exc = stack.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    for exc in leaves:
+        if isinstance(exc, FATAL_ERRORS):
+            return exc
+    for exc in leaves:
+        if isinstance(exc, MigratorError):
+            return exc
+    return leaves[0]
+
+
+def summarise(queue: Any, engine: Any, *, elapsed: float = 0.0,
+              interrupted: bool = False, failures: int = 50,
+              finalize: dict[str, Any] | None = None) -> RunSummary:
+    """The run's summary, read from the state (numbers add up to the plan)."""
+    ids = engine.repository_ids if engine else None
+    repos = state_counts(queue, ids)
+    names = set(repos)
+    fails = [f for f in queue.failures(failures) if f["repository"] in names]
+    return RunSummary(repositories=repos, stats=engine.stats if engine else Stats(),
+                      failures=fails, elapsed=elapsed, interrupted=interrupted,
+                      finalize=finalize or {})

@@ -16,8 +16,7 @@ from typing import Any
 import anyio
 
 from migrator import status as st
-from migrator.engine import _VISIBLE, _compare, target_asset_name
-from migrator.engine_support import TargetAccess
+from migrator.engine_support import VISIBLE_STATUSES, TargetAccess, compare_asset, target_asset_name
 from migrator.manifest import Manifest, load_manifest
 from migrator.models import HASH_ALGORITHMS, Format
 from migrator.workqueue import ClaimedAsset, ClaimedVersion, WorkQueue
@@ -99,7 +98,7 @@ async def verify_state(q: WorkQueue, target: TargetAccess, repo_ids: list[int] |
                                  "asset": asset, "problem": problem})
 
         report.versions += 1
-        if check.status not in _VISIBLE:
+        if check.status not in VISIBLE_STATUSES:
             drift(f"status is {check.status or 'absent'} in CodeArtifact")
             return
         if check.origin not in (None, "INTERNAL"):
@@ -112,7 +111,7 @@ async def verify_state(q: WorkQueue, target: TargetAccess, repo_ids: list[int] |
                 drift("missing in CodeArtifact", name)
                 continue
             now = {k: str(facts[k]).lower() for k in HASH_ALGORITHMS if facts.get(k)}
-            problem = _compare(a, facts, now)
+            problem = compare_asset(a, facts, now)
             if problem is None:
                 for alg, was in a.target_hashes.items():
                     if now.get(alg) and now[alg] != was:
