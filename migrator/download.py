@@ -32,6 +32,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
+from migrator.engine_support import crash_point
 from migrator.errors import SourceAuthError, SourceError
 from migrator.models import HASH_ALGORITHMS, Format, RepoType, SourceRepository
 from migrator.retry import RETRYABLE_STATUSES, RetryableResponse, RetryPolicy, Sleep
@@ -206,6 +207,7 @@ async def _one_get(client: httpx.AsyncClient, url: str, fh: Any, hashes: Hashes,
                 else:
                     _write_and_hash(fh, hashes, data)
             fh.flush()
+        crash_point("mid-download")  # body on disk, not yet checked (tests only)
         if expected is not None and expected.isdigit() and \
                 hashes.size - start_size < int(expected):
             raise _Cut(f"{hashes.size - start_size} of {expected} bytes")

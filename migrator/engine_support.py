@@ -7,10 +7,11 @@ is read back from the state, so its numbers add up to the plan whatever happened
 
 Crash points make crash tests deterministic: with `MIGRATOR_TEST_CRASH_AT=<point>:<n>` in the
 environment the process kills itself (SIGKILL, no clean-up) the n-th time it passes the named
-point. Points: `crawl` (a page recorded), `download` (an asset downloaded and checked, before
-it is published), `recorded` / `recorded-<format>` (an asset's publish fact committed, before
-the next request of its version, e.g. between the Maven jar PUT and the metadata PUT),
-`verify` (CodeArtifact's facts read, before they are recorded).
+point. Points: `crawl` (a page recorded), `mid-download` (a body written to its spool file,
+before it is checked), `download` (an asset downloaded and checked, before it is published),
+`recorded` / `recorded-<format>` (an asset's publish fact committed, before the next request
+of its version, e.g. between the Maven jar PUT and the metadata PUT), `verify`
+(CodeArtifact's facts read, before they are recorded).
 """
 
 from __future__ import annotations
@@ -199,6 +200,15 @@ class RunSummary:
         lines.append(f"this run: {s.published} published, {s.identical} already there, "
                      f"{s.verified} verified, {s.ingested} pre-warmed, "
                      f"{s.bytes_downloaded / 1e6:.1f} MB downloaded in {self.elapsed:.1f} s")
+        if self.finalize:
+            tags = sum(len(f.get("set") or {}) for f in self.finalize.values())
+            lines.append(f"npm: dist-tags restored on {len(self.finalize)} package(s) "
+                         f"({tags} tags)")
+            for name, f in self.finalize.items():
+                for tag, why in (f.get("skipped") or {}).items():
+                    lines.append(f"  {name}: dist-tag {tag} not set: {why}")
+                if f.get("error"):
+                    lines.append(f"  {name}: dist-tags not restored: {f['error']}")
         for f in self.failures:
             lines.append(f"  {f['status']}: {f['repository']}/{f['path']}: {f['reason']}")
         if self.interrupted:

@@ -2,11 +2,13 @@
 Maven file's PUT and the version's metadata PUT, during verification), then resumed: every
 asset ends verified and the sandbox's request log shows each one written exactly once.
 
-The points are deterministic: `MIGRATOR_TEST_CRASH_AT=<point>:<n>` makes the process kill
-itself (SIGKILL) the n-th time it passes the point. The crash runs use one worker, so no other
-upload is between its answer and its commit at the instant of the kill (a kill at an
-arbitrary instant may repeat one upload of identical bytes, which the target accepts as the
-same asset)."""
+Points: a page recorded, a body on disk but not checked, a download checked but not
+published, a Maven file's fact committed before the version's next PUT, then any format's,
+CodeArtifact's facts read but not recorded. They are deterministic:
+`MIGRATOR_TEST_CRASH_AT=<point>:<n>` makes the process kill itself (SIGKILL) the n-th time it
+passes the point. The crash runs use one worker, so no other upload is between its answer and
+its commit at the instant of the kill (a kill at an arbitrary instant may repeat one upload of
+identical bytes, which the target accepts as the same asset)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ def test_sigkill_at_each_point_then_resume_publishes_each_asset_once(tmp_path):
     try:
         manifest = sb.manifest.read_text().replace("concurrency = 8", "concurrency = 1")
         sb.manifest.write_text(manifest)
-        points = ["crawl:2", "download:3", "recorded-maven:2", "recorded:7", "verify:4"]
+        points = ["crawl:2", "mid-download:2", "download:5", "recorded-maven:2", "recorded:7",
+                  "verify:4"]
         for point in points:
             r = engine(sb, "run", "demo.toml", "--no-progress",
                        env={"MIGRATOR_TEST_CRASH_AT": point})
