@@ -164,10 +164,13 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     from migrator.planner import plan
 
     started = time.monotonic()
-    if q.get_meta("manifest") != m.text:
+    changed = q.get_meta("manifest") != m.text
+    if changed:
         q.set_meta("manifest", m.text)
         q.set_meta("manifest_path", str(m.path.resolve()))
-    if _needs_plan(q):
+    if changed or _needs_plan(q):
+        # No completed crawl, or a manifest other than the one last planned (a new mapping,
+        # other globs): crawl, which also resumes an interrupted crawl.
         logger.info("crawling the source into the state (plan)")
         await plan(m, q, on_page=lambda *_: crash_point("crawl"))
     _release_stale_claims(q)
