@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -66,6 +67,9 @@ _NOISY_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "bo
                   "botocore.httpsession", "urllib3.connectionpool")
 
 
+_TOKEN_FIELD = re.compile(r"""(["']?authorizationToken["']?\s*[:=]\s*["']?)[^"',}\s]+""")
+
+
 class _Redactor(logging.Filter):
     """Removes the tokens of live clients from botocore's DEBUG records."""
 
@@ -74,11 +78,11 @@ class _Redactor(logging.Filter):
         self.secrets: set[str] = set()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            cleaned = redact(message, self.secrets)
-            if cleaned != message:
-                record.msg, record.args = cleaned, None
+        message = record.getMessage()
+        # The GetAuthorizationToken body is logged before the client has seen the token.
+        cleaned = _TOKEN_FIELD.sub(r"\1<redacted>", redact(message, self.secrets))
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
         return True
 
 
@@ -292,6 +296,8 @@ class CodeArtifactClient:
         expires = expiration.timestamp() if hasattr(expiration, "timestamp") else (
             float(expiration) if expiration else now + self.token_duration)
         lifetime = max(60.0, expires - now)
+        if self.token_duration:
+            lifetime = min(lifetime, float(self.token_duration))  # a server clock ahead of ours
         if self._token:
             self._old_tokens = [*self._old_tokens[-3:], self._token]
         self._token = token

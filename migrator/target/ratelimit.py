@@ -82,11 +82,11 @@ class AdaptiveBucket:
                     await self.sleep(self.paused_until - now)
                     continue
                 self._refill(now)
-                if self.tokens >= n:
-                    self.tokens -= n
+                if self.tokens >= n - 1e-9:  # float dust must not cost another round
+                    self.tokens = max(0.0, self.tokens - n)
                     self.acquired += 1
                     return
-                await self.sleep((n - self.tokens) / self.rate)
+                await self.sleep(max((n - self.tokens) / self.rate, 1e-4))
 
     def on_success(self) -> None:
         """Additive increase: about `recovery * ceiling` per second of successful traffic."""
