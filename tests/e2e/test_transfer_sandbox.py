@@ -160,3 +160,20 @@ def test_artifactory_demo_seed_everything_verified(tmp_path):
         assert set(publish_writes(sb).values()) == {1}
     finally:
         stop_sandbox(sb)
+
+
+def test_eventual_consistency_is_polled_until_visible(tmp_path):
+    """With a 1.5 s publish delay the first reads see nothing: verification polls with
+    back-off and still ends with every asset verified."""
+    sb = start_sandbox(tmp_path, "--publish-delay", "1.5")
+    try:
+        r = engine(sb, "run", "demo.toml", "--json", "--no-progress")
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        check_all_done(sb)
+        result = summary(r)
+        ops = request_log(sb)["by_operation"]
+        versions = result["versions"]["verified"]
+        assert ops["DescribePackageVersion"] > versions  # polled, not read once
+        assert set(publish_writes(sb).values()) == {1}
+    finally:
+        stop_sandbox(sb)
