@@ -387,6 +387,15 @@ class Engine:
         todo = [a for a in v.assets if a.status in _TODO]
         files: list[SpooledFile] = []
         statuses = {a.id: a.status for a in v.assets}
+        limit = self.options.max_asset_bytes
+        too_big = [a for a in todo if limit and a.size and a.size > limit]
+        if too_big:
+            reason = (f"{', '.join(a.filename for a in too_big)}: larger than CodeArtifact's "
+                      f"asset quota ({limit / 1024**3:g} GiB); raise the quota with AWS, then "
+                      "`migrator retry`")
+            stats.permanent += 1
+            return VersionResult(v.id, st.FAILED_PERMANENT, reason, None,
+                                 [AssetUpdate(a.id, st.FAILED_PERMANENT, reason) for a in todo])
         try:
             bad: list[tuple[ClaimedAsset, ChecksumMismatch]] = []
             try:

@@ -310,6 +310,9 @@ class EngineOptions:
     grace_seconds: float = 20.0  # after SIGINT/SIGTERM, for versions in flight
     batch: int = 500
     stage: int | None = None
+    # CodeArtifact's asset size quota (5 GB by default, adjustable per account): larger files
+    # fail at once, before a download that could only be refused. None: no check.
+    max_asset_bytes: int | None = 5 * 1024**3
 
     @classmethod
     def from_manifest(cls, manifest: Any, **overrides: Any) -> EngineOptions:

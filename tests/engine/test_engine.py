@@ -230,3 +230,12 @@ async def test_leases_are_renewed_while_a_slow_publish_runs(world):
     assert sum(1 for c in world.target.publish_calls if c[0][2] == "slow") == 1
     assert world.queue.conn.execute(
         "SELECT attempts FROM versions WHERE package = 'slow'").fetchone()[0] <= 1
+
+
+async def test_an_asset_over_the_size_quota_fails_without_a_download(world):
+    world.add_maven("com.acme", "big", "1.0", {"big-1.0.jar": JAR})
+    await world.engine(max_asset_bytes=100).run()
+    assert world.statuses() == {st.FAILED_PERMANENT: 1}
+    assert world.source.requests == [] and world.target.publish_calls == []
+    reason = world.queue.conn.execute("SELECT reason FROM assets").fetchone()[0]
+    assert "asset quota" in reason
