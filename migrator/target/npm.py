@@ -204,18 +204,7 @@ class NpmPublisher:
             return out
         current = response.json()
         have = set(current.get("versions") or {})
-        tags = dict(packument.get("dist-tags") or {})
-        order = sorted(tags, key=lambda t: t == "latest")
-        tag_base = f"{endpoint}-/package/{escaped_name(name)}/dist-tags/"
-        for tag in order:
-            wanted = tags[tag]
-            if wanted not in have:
-                out.skipped[tag] = f"version {wanted} is not in the target"
-                continue
-            if (current.get("dist-tags") or {}).get(tag) != wanted:
-                await self.target.http.request("PUT", tag_base + quote(tag, safe=""),
-                                               scheme="bearer", json=wanted)
-            out.set[tag] = wanted
+        # Deprecations first: that PUT sends the whole packument back, dist-tags included.
         deprecations = {v: m.get("deprecated") for v, m in
                         (packument.get("versions") or {}).items()
                         if isinstance(m, Mapping) and m.get("deprecated") and v in have}
@@ -229,5 +218,17 @@ class NpmPublisher:
             doc.pop("_attachments", None)
             await self.target.http.request("PUT", url, scheme="bearer", json=doc,
                                            headers={"npm-command": "deprecate"})
+        tags = dict(packument.get("dist-tags") or {})
+        order = sorted(tags, key=lambda t: t == "latest")
+        tag_base = f"{endpoint}-/package/{escaped_name(name)}/dist-tags/"
+        for tag in order:
+            wanted = tags[tag]
+            if wanted not in have:
+                out.skipped[tag] = f"version {wanted} is not in the target"
+                continue
+            if (current.get("dist-tags") or {}).get(tag) != wanted:
+                await self.target.http.request("PUT", tag_base + quote(tag, safe=""),
+                                               scheme="bearer", json=wanted)
+            out.set[tag] = wanted
         out.deprecated = dict(deprecations)
         return out
