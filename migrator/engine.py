@@ -127,6 +127,7 @@ class Engine:
         self._live_workers = 0
         self._drained = False
         self._claim_again_at = 0.0
+        self._writer_gone = False
         self._workers_scope: anyio.CancelScope | None = None
         self._rng = random.Random()
 
@@ -156,6 +157,8 @@ class Engine:
                             for i in range(self.options.concurrency):
                                 wg.start_soon(self._worker, i, work_recv.clone())
                 outer.cancel_scope.cancel()
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
         finally:
             self.queue.release(self.owner)
         if self.fatal is not None:
@@ -191,6 +194,14 @@ class Engine:
 
     async def _writer(self, work_send: ObjectSendStream[ClaimedVersion],
                       facts_recv: ObjectReceiveStream[_Fact | _Finished | _WorkerExit]) -> None:
+        try:
+            await self._write_loop(work_send, facts_recv)
+        finally:
+            self._writer_gone = True
+
+    async def _write_loop(self, work_send: ObjectSendStream[ClaimedVersion],
+                          facts_recv: ObjectReceiveStream[_Fact | _Finished | _WorkerExit]
+                          ) -> None:
         q, o = self.queue, self.options
         renew_every = max(0.05, o.lease_seconds / 3)
         next_renew = anyio.current_time() + renew_every
@@ -317,9 +328,11 @@ class Engine:
         await self._facts_send.send(_Fact(update, done))
         if done is not None:
             # Shielded: a worker being cut off still learns whether its fact was kept (the
-            # writer outlives the workers); bounded in case the writer itself failed.
-            with anyio.move_on_after(60, shield=True):
-                await done.wait()
+            # writer outlives the workers), unless the writer itself failed.
+            with anyio.CancelScope(shield=True):
+                while not done.is_set() and not self._writer_gone:
+                    with anyio.move_on_after(0.25):
+                        await done.wait()
 
     # -- workers -----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 
 import anyio
 import pytest
@@ -239,3 +240,17 @@ async def test_an_asset_over_the_size_quota_fails_without_a_download(world):
     assert world.source.requests == [] and world.target.publish_calls == []
     reason = world.queue.conn.execute("SELECT reason FROM assets").fetchone()[0]
     assert "asset quota" in reason
+
+
+async def test_a_broken_state_write_surfaces_as_one_error_and_releases(world, monkeypatch):
+    world.add_maven("com.acme", "a", "1.0", {"a-1.0.jar": JAR})
+    engine = world.engine()
+
+    def broken(owner, updates):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(world.queue, "mark_assets", broken)
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        with anyio.fail_after(90):
+            await engine.run()
+    assert world.statuses("versions") == {st.DISCOVERED: 1}
