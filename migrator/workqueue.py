@@ -278,12 +278,14 @@ class WorkQueue:
                 json.dumps(c.extra) if c and c.extra else None, now, now,
             ))
         with self._write() as conn:
+            changes_before = conn.total_changes
             conn.executemany(
                 "INSERT INTO versions (repository_id, format, namespace, package, version, "
                 "status, reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT (repository_id, namespace, package, version) DO NOTHING",
                 [(repo_id, f, ns, pkg, ver, s, r, now, now)
                  for (ns, pkg, ver), (s, r, f) in versions.items()])
+            all_versions_new = conn.total_changes - changes_before == len(versions)
             conn.executemany(
                 f"""INSERT INTO assets (repository_id, version_id, path, filename, kind, size,
                     status, reason, {", ".join(_HASH_COLS["src"])}, last_modified, extra,
@@ -299,12 +301,15 @@ class WorkQueue:
                 rows)
             # A wanted file in a version that was finished or excluded puts the version back
             # in the queue (a sync found a new classifier, or an exclusion no longer applies).
-            conn.execute(
-                "UPDATE versions SET status = 'discovered', reason = NULL, updated_at = ? "
-                "WHERE status IN ('excluded', 'verified', 'skipped_identical', 'ingested') "
-                "AND id IN (SELECT a.version_id FROM json_each(?) AS j CROSS JOIN assets AS a "
-                "ON a.repository_id = ? AND a.path = j.value WHERE a.status = 'discovered')",
-                (now, json.dumps([a.path for a, _ in items]), repo_id))
+            # Versions created by this very page already have the right status.
+            if not all_versions_new:
+                conn.execute(
+                    "UPDATE versions SET status = 'discovered', reason = NULL, updated_at = ? "
+                    "WHERE status IN ('excluded', 'verified', 'skipped_identical', 'ingested') "
+                    "AND id IN (SELECT a.version_id FROM json_each(?) AS j CROSS JOIN assets "
+                    "AS a ON a.repository_id = ? AND a.path = j.value "
+                    "WHERE a.status = 'discovered')",
+                    (now, json.dumps([a.path for a, _ in items]), repo_id))
             conn.execute(
                 "UPDATE repositories SET crawl_cursor = ?, crawl_pages = crawl_pages + 1, "
                 "crawl_status = ?, crawl_completed_at = ? WHERE id = ?",
