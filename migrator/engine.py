@@ -254,7 +254,8 @@ class Engine:
                         wait = 0.0
                         continue
                 if self.in_flight:
-                    wait = max(0.0, min(1.0, self._claim_again_at - anyio.current_time()))
+                    # Woken at once by any fact; otherwise look again when a retry is due.
+                    wait = max(0.05, min(1.0, self._claim_again_at - anyio.current_time()))
                     continue
                 due = self._next_due()
                 if due is None:

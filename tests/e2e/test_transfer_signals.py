@@ -12,7 +12,7 @@ import time
 import pytest
 
 from .conftest import start_sandbox, stop_sandbox
-from .transfer_helpers import ENGINE, engine, publish_writes, request_log, state_rows, summary
+from .transfer_helpers import MIGRATOR, engine, publish_writes, request_log, state_rows, summary
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +23,7 @@ def test_sigterm_stops_cleanly_with_exit_3_and_resume_finishes(tmp_path):
     try:
         plan = sb.migrator("plan", "demo.toml")
         assert plan.returncode == 0, plan.stderr
-        proc = subprocess.Popen([*ENGINE, "run", "demo.toml", "--no-progress"],
+        proc = subprocess.Popen([*MIGRATOR, "run", "demo.toml"],
                                 cwd=sb.workdir, env=sb.env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60

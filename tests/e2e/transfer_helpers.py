@@ -14,13 +14,14 @@ import httpx
 
 from .conftest import SEED, RunningSandbox
 
-ENGINE = [sys.executable, "-m", "migrator.engine"]
+MIGRATOR = [sys.executable, "-m", "migrator", "--no-progress"]
 
 
 def engine(sb: RunningSandbox, *args: str, env: dict[str, str] | None = None,
            timeout: float = 180) -> subprocess.CompletedProcess:
-    """`python -m migrator.engine ARGS` in the sandbox's folder (the CLI's run until wired)."""
-    return subprocess.run([*ENGINE, *args], cwd=sb.workdir, env={**sb.env, **(env or {})},
+    """`migrator --no-progress ARGS` (run, resume, verify) in the sandbox's folder."""
+    args = tuple(a for a in args if a != "--no-progress")
+    return subprocess.run([*MIGRATOR, *args], cwd=sb.workdir, env={**sb.env, **(env or {})},
                           capture_output=True, text=True, timeout=timeout)
 
 
