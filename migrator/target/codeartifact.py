@@ -132,7 +132,8 @@ class CodeArtifactClient:
                  write_policy: TargetRetryPolicy = TARGET_WRITE,
                  read_policy: TargetRetryPolicy = TARGET_READ,
                  token_policy: TargetRetryPolicy = TARGET_TOKEN,
-                 http_transport=None, check_first: bool = False) -> None:
+                 http_transport=None,
+                 visibility_waits: Sequence[float] = (0.25, 0.5, 1.0, 2.0)) -> None:
         self.domain, self.domain_owner, self.region = domain, domain_owner, region
         self.endpoint_url = endpoint_url
         self.limits = limits or RateLimits.from_budget(rate_budget)
@@ -143,13 +144,13 @@ class CodeArtifactClient:
         self.endpoint_type = endpoint_type
         self.write_policy, self.read_policy = write_policy, read_policy
         self.token_policy = token_policy
-        self.check_first = check_first
+        self.visibility_waits = visibility_waits
         self._limiter = anyio.CapacityLimiter(thread_limit)
         if boto_client is None:
             session = session or boto3.Session(profile_name=profile, region_name=region)
             boto_client = session.client(
                 "codeartifact", region_name=region, endpoint_url=endpoint_url,
-                config=Config(retries={"max_attempts": 1, "mode": "standard"},
+                config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
                               max_pool_connections=thread_limit, connect_timeout=30,
                               read_timeout=300))
         self.boto = boto_client
@@ -435,10 +436,16 @@ class CodeArtifactClient:
         """Make sure the version is Published: describe it, and if it is still Unfinished call
         `UpdatePackageVersionsStatus` (the documented fallback of reference §2.3)."""
         repo = _repository(version)
-        described = await self.describe_version(repo, version.format, version.namespace,
-                                                version.package, target_version)
+        described = None
+        for wait in (0.0, *self.visibility_waits):  # reads lag writes by about a second
+            if wait:
+                await (self.sleep or anyio.sleep)(wait)
+            described = await self.describe_version(repo, version.format, version.namespace,
+                                                    version.package, target_version)
+            if described is not None:
+                break
         if described is None:
-            return None
+            return None  # not visible yet: the engine's verification polls on
         status = described.get("status")
         if status == "Unfinished":
             result = await self.update_status(repo, version.format, version.namespace,

@@ -20,6 +20,7 @@ from migrator.models import Format
 from migrator.target import AssetOutcome, AssetResult, Report, SpooledFile
 from migrator.target.base import MAVEN_METADATA, judge, resolve_existing
 from migrator.target.errors import AlreadyExists, NotFound, PublishError
+from migrator.target.http import file_body
 from migrator.workqueue import ClaimedAsset, ClaimedVersion
 
 __all__ = ["MavenPublisher", "artifact_metadata", "build_order_key", "snapshot_metadata"]
@@ -156,8 +157,9 @@ class MavenPublisher:
         name = spooled.asset.filename
         try:
             await self.target.http.request(
-                "PUT", folder + name, content=lambda: spooled.path.read_bytes(),
-                headers={"Content-Type": "application/octet-stream"})
+                "PUT", folder + name, content=file_body(spooled.path),
+                headers={"Content-Type": "application/octet-stream",
+                         "Content-Length": str(spooled.size)})
         except AlreadyExists as exc:
             return await resolve_existing(self.target, version, spooled, name, base_version,
                                           exc.message)

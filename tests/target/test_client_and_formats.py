@@ -132,11 +132,16 @@ def test_throttling_exception_retry_after_is_honoured(sandbox_factory):
                          target_repo="raw-files")
             await make_publisher(Format.GENERIC, client, check_first=False).publish(
                 v, f, Recorder())
-            return [await client.check_claimed(v) for _ in range(4)]
+            return [await client.check_claimed(v) for _ in range(6)]
 
     checks = run(go)
     assert all(c.status == "Published" for c in checks)
-    assert any(s >= 1.0 for s in slept)  # the server's Retry-After, not a 0.5 s back-off
+    log = httpx.get(f"{sb.base_url}/_sandbox/requests").json()
+    throttled = [e for e in log["entries"] if e["status"] == 429]
+    assert throttled, log["by_operation"]
+    # Every 429 was waited out for the server's Retry-After (>= 1 s) by our policy, none by
+    # botocore's own retries (which ignore Retry-After).
+    assert len([s for s in slept if s >= 1.0]) == len(throttled), (slept, throttled)
 
 
 def test_botocore_errors_are_translated_with_codeartifact_in_the_message(sandbox):
