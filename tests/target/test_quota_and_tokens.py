@@ -219,3 +219,51 @@ def test_a_refused_token_is_permanent_and_never_printed(sandbox, caplog):
     assert exc.retryable is False and exc.status == 401
     assert "CodeArtifact" in str(exc)
     assert token not in str(exc) and token not in repr(exc.args) and token not in caplog.text
+
+
+def test_concurrent_workers_share_one_refresh_after_expiry(sandbox, caplog):
+    """Eight workers hit 401 together after the sandbox clock passed expiry: one new token,
+    no failed publish."""
+    caplog.set_level(logging.DEBUG)
+    versions = ("1.0.0", "1.1.0")
+
+    async def go():
+        async with make_client(sandbox) as client:
+            first = await client.token()
+            httpx.post(f"{sandbox.base_url}/_sandbox/clock", json={"advance": 43200 + 60})
+            endpoint = await client.endpoint("maven-releases", "maven")
+            statuses = []
+
+            async def put(i: int) -> None:
+                r = await client.http.request(
+                    "PUT", f"{endpoint}com/acme/t{i}/t{i}/1.0/t{i}-1.0.jar", content=b"t")
+                statuses.append(r.status_code)
+
+            async with anyio.create_task_group() as tg:
+                for i in range(8):
+                    tg.start_soon(put, i)
+            rec = Recorder()
+            for ver in versions:
+                v, f = claim(Format.MAVEN, "maven-releases",
+                             [f"com/acme/greeter/{ver}/greeter-{ver}.jar"],
+                             target_repo="maven-releases")
+                await make_publisher(Format.MAVEN, client).publish(v, f, rec)
+            return first, statuses, client.token_fetches, rec, await client.token()
+
+    first, statuses, fetches, rec, second = anyio.run(go)
+    assert statuses == [201] * 8 and fetches == 2
+    assert rec.outcomes() == ["published", "published"]
+    assert first not in caplog.text and second not in caplog.text
+
+
+def test_put_package_origin_configuration_before_the_package_exists(sandbox):
+    async def go():
+        async with make_client(sandbox) as client:
+            result = await client.put_origin_configuration(
+                "npm-internal", Format.NPM, "acme", "internal-ui", publish="ALLOW",
+                upstream="BLOCK")
+            return result
+
+    result = anyio.run(go)
+    restrictions = result["originConfiguration"]["restrictions"]
+    assert restrictions == {"publish": "ALLOW", "upstream": "BLOCK"}
