@@ -26,7 +26,9 @@ def make_client(endpoint: str, validate: bool = True):
     return boto3.client(
         "codeartifact", endpoint_url=endpoint, region_name=REGION,
         aws_access_key_id="AKIASANDBOXEXAMPLE", aws_secret_access_key="sandbox-secret",
-        config=Config(parameter_validation=validate, retries={"max_attempts": 1}))
+        # total_max_attempts=1: botocore must not retry behind the test (max_attempts=1 still
+        # allows one retry), or a 429 or 5xx the test expects would be absorbed.
+        config=Config(parameter_validation=validate, retries={"total_max_attempts": 1}))
 
 
 @pytest.fixture
