@@ -190,6 +190,16 @@ def load_manifest(path: str | os.PathLike[str]) -> Manifest:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{p}: cannot read the manifest: {exc}") from None
+    return parse_manifest(text, p)
+
+
+def parse_manifest(text: str, path: str | os.PathLike[str]) -> Manifest:
+    """Validate a manifest's text; `path` names it in errors and gives the state's default
+    name (a resumed run parses the copy `plan` stored in the state).
+
+    :raises ManifestError: naming the file, the key, the problem and the fix.
+    """
+    p = Path(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
