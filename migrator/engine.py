@@ -68,6 +68,7 @@ from migrator.errors import (
     Interrupted,
     TargetError,
 )
+from migrator.models import Format
 from migrator.target import AssetOutcome, AssetResult, SpooledFile, VersionCheck
 from migrator.workqueue import AssetUpdate, ClaimedAsset, ClaimedVersion, VersionResult, WorkQueue
 
@@ -128,6 +129,7 @@ class Engine:
         self._drained = False
         self._claim_again_at = 0.0
         self._writer_gone = False
+        self._snapshot_locks: dict[tuple[int, str, str, str], anyio.Lock] = {}
         self._workers_scope: anyio.CancelScope | None = None
         self._rng = random.Random()
 
@@ -452,7 +454,8 @@ class Engine:
                 else:
                     stats.conflicts += 1
 
-            await self.target.publisher(v.format).publish(v, files, report)
+            async with self._serial(v):
+                await self.target.publisher(v.format).publish(v, files, report)
         except FATAL_ERRORS:
             raise
         except Exception as exc:
@@ -464,6 +467,20 @@ class Engine:
             if release is not None:
                 release(v)
         return self._after_publish(v, statuses)
+
+    def _serial(self, v: ClaimedVersion) -> Any:
+        """A lock for the builds of one Maven SNAPSHOT: CodeArtifact files every build's PUTs
+        under `x-SNAPSHOT` until the next build arrives, so two builds published at once can
+        mix their files. Builds of one snapshot are published one at a time; anything else
+        needs no lock."""
+        if v.format is not Format.MAVEN:
+            return contextlib.nullcontext()
+        base = next((a.extra.get("base_version") for a in v.assets
+                     if a.extra.get("base_version")), None) or v.extra.get("base_version")
+        if not base or base == v.version:
+            return contextlib.nullcontext()
+        key = (v.repository_id, v.namespace, v.package, str(base))
+        return self._snapshot_locks.setdefault(key, anyio.Lock())
 
     async def _download_one(self, v: ClaimedVersion, a: ClaimedAsset, files: list[SpooledFile],
                             bad: list, stats: Stats) -> None:

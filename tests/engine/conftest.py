@@ -154,8 +154,9 @@ class World:
     repo_ids: dict[str, int]
 
     def add_maven(self, group: str, artifact: str, version: str, files: dict[str, bytes],
-                  *, repo: str = "maven-releases", checksums: dict | None = None) -> None:
-        c = Coordinates(Format.MAVEN, group, artifact, version)
+                  *, repo: str = "maven-releases", checksums: dict | None = None,
+                  extra: dict | None = None) -> None:
+        c = Coordinates(Format.MAVEN, group, artifact, version, extra=extra or {})
         base = f"{group.replace('.', '/')}/{artifact}/{version}"
         items = []
         for name, data in files.items():

@@ -254,3 +254,27 @@ async def test_a_broken_state_write_surfaces_as_one_error_and_releases(world, mo
         with anyio.fail_after(90):
             await engine.run()
     assert world.statuses("versions") == {st.DISCOVERED: 1}
+
+
+async def test_builds_of_one_snapshot_are_never_published_at_once(world):
+    active: set[str] = set()
+    overlaps: list[tuple[str, ...]] = []
+
+    async def track(version, files):
+        key = version.package
+        if files:
+            if key in active:
+                overlaps.append((key, version.version))
+            active.add(key)
+            await anyio.sleep(0.05)
+            active.discard(key)
+
+    for build in (1, 2, 3):
+        v = f"1.0-20240101.12000{build}-{build}"
+        world.add_maven("com.acme", "snap", v, {f"snap-{v}.jar": JAR + bytes([build])},
+                        repo="maven-releases", extra={"base_version": "1.0-SNAPSHOT"})
+    world.add_maven("com.acme", "rel", "1.0", {"rel-1.0.jar": JAR})
+    world.target.before_publish = track
+    await world.engine(concurrency=4).run()
+    assert overlaps == []
+    assert world.statuses() == {st.VERIFIED: 4}
