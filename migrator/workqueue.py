@@ -494,6 +494,11 @@ class WorkQueue:
             n = c.execute("UPDATE versions SET status = ?, reason = ?, updated_at = ? "
                           "WHERE id = ? AND status = ?",
                           (new, reason, self.clock(), version_id, row[0])).rowcount
+            if n == 1 and new == st.EXCLUDED:
+                # an excluded version's files are excluded with it, so the counts add up
+                c.execute("UPDATE assets SET status = 'excluded', reason = ?, updated_at = ? "
+                          "WHERE version_id = ? AND status = 'discovered'",
+                          (reason, self.clock(), version_id))
         if n != 1:
             raise IllegalTransition(f"version {version_id} changed status concurrently")
 

@@ -239,3 +239,13 @@ def test_excluded_files_without_coordinates_belong_to_no_version(queue, repo_id)
     assert counts["assets"] == {"excluded": 1, "failed_permanent": 1}
     assert counts["versions"] == {}
     assert queue.failures()[0]["reason"] == "no package coordinates"
+
+
+def test_excluding_a_version_excludes_its_files(queue, repo_id, maven_version):
+    queue.record_page(repo_id, maven_version("g", "a", "1.0-20260101.000000-1"), cursor=None,
+                      done=True)
+    [vid] = [r[0] for r in queue.conn.execute("SELECT id FROM versions")]
+    queue.transition_version(vid, "excluded", "snapshot policy 'latest': superseded")
+    counts = queue.counts()["maven-releases"]
+    assert counts["assets"] == {"excluded": 2} and counts["versions"] == {"excluded": 1}
+    assert queue.claim("w", limit=5) == []
