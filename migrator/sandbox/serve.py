@@ -377,6 +377,8 @@ def serve_command(
     error_rate: Annotated[float, typer.Option(help="Fraction answered 5xx.")] = 0.0,
     reset_rate: Annotated[float, typer.Option(help="Fraction of connections reset.")] = 0.0,
     truncate_rate: Annotated[float, typer.Option(help="Fraction of GET bodies cut.")] = 0.0,
+    throttle_rate: Annotated[float, typer.Option(
+        help="Fraction answered 429 ThrottlingException (beside the quotas).")] = 0.0,
     fault_seed: Annotated[int, typer.Option(help="Seed of the fault RNG (replay).")] = 0,
     publish_delay: Annotated[float, typer.Option(help="Seconds until a publish is "
                                                       "visible to list/describe APIs.")] = 0.0,
@@ -410,7 +412,7 @@ def serve_command(
         quotas=QuotaConfig(enabled=not no_quotas, scale=quota_scale, overrides=overrides),
         faults=FaultConfig(seed=fault_seed, latency=latency, latency_jitter=latency_jitter,
                            error_rate=error_rate, reset_rate=reset_rate,
-                           truncate_rate=truncate_rate),
+                           truncate_rate=truncate_rate, throttle_rate=throttle_rate),
         behaviour=b,
         external_connections=_pairs(external_connection or [], "--external-connection"),
         nexus_mode=nexus_mode, artifactory_edition=artifactory_edition,

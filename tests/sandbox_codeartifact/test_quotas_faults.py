@@ -181,3 +181,13 @@ def test_request_log_counts_per_operation_and_asset_over_http(sandbox, client, t
         assetSHA256=hashlib.sha256(data).hexdigest())
     generic_key = f"{DOMAIN}/gen/generic/n/p/1/a.bin"
     assert sandbox.emulator.log.asset_writes()[generic_key] == 1
+
+
+def test_injected_throttling_answers_429_with_retry_after_on_both_planes():
+    from migrator.sandbox.codeartifact.faults import FaultConfig, Faults
+
+    faults = Faults(FaultConfig(seed=3, throttle_rate=0.5))
+    draws = [faults.draw("/v1/package")["throttle"] for _ in range(400)]
+    assert 150 < sum(draws) < 250  # about half, reproducibly for one seed
+    again = Faults(FaultConfig(seed=3, throttle_rate=0.5))
+    assert [again.draw("/v1/package")["throttle"] for _ in range(400)] == draws

@@ -250,6 +250,9 @@ class Emulator:
             client = (scope.get("client") or ("?", 0))[0]
             keys = self.quotas.keys_for(op, is_write, token, client, native=not control)
             ok, retry_after, quota = self.quotas.admit(keys)
+            if fault["throttle"] and ok:
+                ok, retry_after, quota = False, 1.0, "injected"
+                entry["fault"] = "throttle"
             if not ok:
                 exc = Throttling(f"Rate exceeded ({quota} quota)", retry_after)
                 if not control:

@@ -1,7 +1,8 @@
 """Fault injection and the request log.
 
 Faults (all drawn from one seeded RNG so a failing test can be replayed with the same seed):
-latency per request, 5xx errors, connection resets, truncated bodies. The request log keeps
+latency per request, 5xx errors, 429 throttling (beside the real quotas), connection resets,
+truncated bodies. The request log keeps
 one entry per request with counts per operation and per asset, so tests can prove that an
 asset was published exactly once.
 """
@@ -22,6 +23,7 @@ class FaultConfig:
     error_rate: float = 0.0  # fraction answered 500/503 before the handler runs
     reset_rate: float = 0.0  # fraction whose connection is reset without an answer
     truncate_rate: float = 0.0  # fraction of successful GET bodies cut in half
+    throttle_rate: float = 0.0  # fraction answered 429 with Retry-After whatever the quotas say
     path_prefix: str = ""  # only requests under this path prefix are affected ("" = all)
 
     def update(self, changes: dict) -> None:
@@ -47,14 +49,16 @@ class Faults:
         """Decide the faults of one request (one fixed number of RNG draws per request)."""
         c = self.config
         with self._lock:
-            rolls = [self.rng.random() for _ in range(4)]
+            rolls = [self.rng.random() for _ in range(5)]
         if c.path_prefix and not path.startswith(c.path_prefix):
-            return {"delay": 0.0, "error": False, "reset": False, "truncate": False}
+            return {"delay": 0.0, "error": False, "reset": False, "truncate": False,
+                    "throttle": False}
         return {
             "delay": c.latency + rolls[0] * c.latency_jitter,
             "error": rolls[1] < c.error_rate,
             "reset": rolls[2] < c.reset_rate,
             "truncate": rolls[3] < c.truncate_rate,
+            "throttle": rolls[4] < c.throttle_rate,
         }
 
     def snapshot(self) -> dict:
