@@ -183,7 +183,7 @@ def test_request_log_counts_per_operation_and_asset_over_http(sandbox, client, t
     assert sandbox.emulator.log.asset_writes()[generic_key] == 1
 
 
-def test_injected_throttling_answers_429_with_retry_after_on_both_planes():
+def test_injected_throttling_is_drawn_from_the_seeded_rng():
     from migrator.sandbox.codeartifact.faults import FaultConfig, Faults
 
     faults = Faults(FaultConfig(seed=3, throttle_rate=0.5))
