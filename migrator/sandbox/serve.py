@@ -68,6 +68,7 @@ class ServeOptions:
     nexus_mode: str = "sql"  # Nexus storage: sql (100 per page) or orient (10 per page)
     artifactory_edition: str = "pro"  # pro (File List API) or oss (AQL only)
     source_latency: float = 0.0  # seconds added to every source request
+    seed_check_interval: float = 0.0  # seconds between checks of the seed folder for changes
     clock: Callable[[], float] = time.time  # wall clock of the emulator (injectable in tests)
     monotonic: Callable[[], float] = time.monotonic  # the quotas' clock (injectable in tests)
 
@@ -134,6 +135,8 @@ class Sandbox:
         }
         for name, module in self.modules.items():
             self.apps[name] = module.build_app(options.seed, **source_options[name])
+            getattr(self.apps[name].state, name).watcher.min_interval = (
+                options.seed_check_interval)
         self._prepare_target()
         self._servers: list[_Server] = []
         self._stopping: asyncio.Event | None = None
@@ -394,6 +397,9 @@ def serve_command(
         help="pro (File List API) or oss (AQL only).")] = "pro",
     source_latency: Annotated[float, typer.Option(
         help="Seconds added to every Nexus/Artifactory request.")] = 0.0,
+    seed_check_interval: Annotated[float, typer.Option(
+        help="Seconds between checks of the seed folder for changes (0 = every request).")
+    ] = 0.0,
 ) -> None:
     """Serve the sandbox; print one JSON line when ready; stop on SIGTERM/SIGINT."""
     overrides = {k: float(v) for k, v in _pairs(quota or [], "--quota").items()}
@@ -416,7 +422,7 @@ def serve_command(
         behaviour=b,
         external_connections=_pairs(external_connection or [], "--external-connection"),
         nexus_mode=nexus_mode, artifactory_edition=artifactory_edition,
-        source_latency=source_latency,
+        source_latency=source_latency, seed_check_interval=seed_check_interval,
     )
     if nexus_mode not in ("sql", "orient"):
         raise typer.BadParameter("--nexus-mode must be sql or orient")
