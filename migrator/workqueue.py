@@ -135,9 +135,11 @@ class WorkQueue:
             # assets, and memory stays flat however large the repository.
             conn.execute("PRAGMA cache_size = -16384")
             # Checkpoints fsync; at the default (every 1,000 pages) they were most of the
-            # cost of enqueueing. 10,000 pages (~40 MiB of WAL) keeps synchronous=NORMAL's
-            # guarantee (no corruption on power loss) at about 1.5x the enqueue rate.
-            conn.execute("PRAGMA wal_autocheckpoint = 10000")
+            # cost of enqueueing. Every 50,000 pages (up to ~200 MiB of WAL between
+            # checkpoints, cut back to 64 MiB after each) keeps synchronous=NORMAL's guarantee
+            # (no corruption on power loss): 1M assets enqueue at ~57k/s instead of ~35k/s.
+            conn.execute("PRAGMA wal_autocheckpoint = 50000")
+            conn.execute("PRAGMA journal_size_limit = 67108864")
             db = sqlite_utils.Database(conn)
             if not create and not migrations.applied(db):
                 raise sqlite3.DatabaseError("it holds no migrator schema")
