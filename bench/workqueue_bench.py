@@ -49,14 +49,15 @@ def baseline(path: Path, n_assets: int) -> float:
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("CREATE TABLE t (path TEXT, size INTEGER, sha1 TEXT, md5 TEXT, g TEXT, a TEXT, "
                  "v TEXT)")
-    t0 = time.perf_counter()
+    elapsed = 0.0
     for page in pages(n_assets):
+        t0 = time.perf_counter()
         conn.execute("BEGIN")
         conn.executemany("INSERT INTO t VALUES (?,?,?,?,?,?,?)", [
             (a.path, a.size, a.checksums["sha1"], a.checksums["md5"], a.coordinates.namespace,
              a.coordinates.package, a.coordinates.version) for a, _ in page])
         conn.execute("COMMIT")
-    elapsed = time.perf_counter() - t0
+        elapsed += time.perf_counter() - t0
     conn.close()
     return elapsed
 
@@ -75,11 +76,15 @@ def main() -> None:
         rid = q.upsert_repository(source="maven-releases", target="maven", format=Format.MAVEN,
                                   repo_type=RepoType.HOSTED, mode="copy")
         q.begin_crawl(rid)
-        t0 = time.perf_counter()
+        # Only record_page is timed: building the pages is the crawler's work, not the queue's.
+        enqueue_s = 0.0
         for i, page in enumerate(pages(n)):
+            t0 = time.perf_counter()
             q.record_page(rid, page, cursor=f"page-{i + 1}", done=False)
+            enqueue_s += time.perf_counter() - t0
+        t0 = time.perf_counter()
         q.record_page(rid, [], cursor=None, done=True)
-        enqueue_s = time.perf_counter() - t0
+        enqueue_s += time.perf_counter() - t0
 
         # the real life cycle: claim -> published (each asset) -> claim -> verified
         t0 = time.perf_counter()
