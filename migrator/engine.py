@@ -130,6 +130,8 @@ class Engine:
         self._claim_again_at = 0.0
         self._writer_gone = False
         self._snapshot_locks: dict[tuple[int, str, str, str], anyio.Lock] = {}
+        self._origin_locks: dict[tuple[str | None, str, str, str], anyio.Lock] = {}
+        self._origin_done: set[tuple[str | None, str, str, str]] = set()
         self._workers_scope: anyio.CancelScope | None = None
         self._rng = random.Random()
 
@@ -454,6 +456,8 @@ class Engine:
                 else:
                     stats.conflicts += 1
 
+            if files:
+                await self._protect_origin(v)
             async with self._serial(v):
                 await self.target.publisher(v.format).publish(v, files, report)
         except FATAL_ERRORS:
@@ -467,6 +471,17 @@ class Engine:
             if release is not None:
                 release(v)
         return self._after_publish(v, statuses)
+
+    async def _protect_origin(self, v: ClaimedVersion) -> None:
+        """Origin control before a package's first publish of this run, once per package
+        (the call is idempotent, so a resumed run simply makes it again)."""
+        if self.options.origin_control != "block-upstream":
+            return
+        key = (v.target_repository, str(v.format), v.namespace, v.package)
+        async with self._origin_locks.setdefault(key, anyio.Lock()):
+            if key not in self._origin_done:
+                await self.target.protect_origin(v)
+                self._origin_done.add(key)
 
     def _serial(self, v: ClaimedVersion) -> Any:
         """A lock for the builds of one Maven SNAPSHOT: CodeArtifact files every build's PUTs

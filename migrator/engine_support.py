@@ -83,6 +83,13 @@ class TargetAccess(Protocol):
         """GET the asset through the target repository's native endpoint (pre-warm)."""
         ...
 
+    async def protect_origin(self, version: ClaimedVersion) -> None:
+        """PutPackageOriginConfiguration(publish=ALLOW, upstream=BLOCK) on the version's
+        package in its target repository: an internal name never resolves from upstream
+        (dependency confusion), and a version already ingested from upstream cannot block
+        the publish."""
+        ...
+
     async def restore_npm(self, target_repository: str, source_repository: str,
                           name: str) -> Mapping[str, Any]:
         """Put the source's dist-tags and deprecation messages on one npm package (`@scope/
@@ -313,12 +320,17 @@ class EngineOptions:
     # CodeArtifact's asset size quota (5 GB by default, adjustable per account): larger files
     # fail at once, before a download that could only be refused. None: no check.
     max_asset_bytes: int | None = 5 * 1024**3
+    # The manifest's origin-control policy: "block-upstream" sets publish=ALLOW,
+    # upstream=BLOCK on every package before its first version is published; "leave" never
+    # touches origin configuration.
+    origin_control: str = "block-upstream"
 
     @classmethod
     def from_manifest(cls, manifest: Any, **overrides: Any) -> EngineOptions:
         o = manifest.options
         return cls(**{"concurrency": o.concurrency, "source_concurrency": o.source_concurrency,
-                      "max_attempts": o.max_attempts, **overrides})
+                      "max_attempts": o.max_attempts, "origin_control": o.origin_control,
+                      **overrides})
 
 
 def is_retryable(exc: BaseException) -> bool:

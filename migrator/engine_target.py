@@ -56,6 +56,11 @@ class CodeArtifactTarget:
     async def check_version(self, version: ClaimedVersion) -> VersionCheck:
         return await self.client.check_claimed(version)
 
+    async def protect_origin(self, version: ClaimedVersion) -> None:
+        await self.client.put_origin_configuration(
+            version.target_repository, version.format, version.namespace, version.package,
+            publish="ALLOW", upstream="BLOCK")
+
     async def request_asset(self, version: ClaimedVersion, asset: ClaimedAsset) -> None:
         """GET the asset through the target repository so CodeArtifact fetches it from its
         upstream / external connection and keeps it."""

@@ -177,3 +177,32 @@ def test_eventual_consistency_is_polled_until_visible(tmp_path):
         assert set(publish_writes(sb).values()) == {1}
     finally:
         stop_sandbox(sb)
+
+
+def test_migrated_internal_packages_block_upstream(migrated):
+    """origin_control = block-upstream (the default): publish ALLOW, upstream BLOCK set on
+    every package migrated by copy before its first publish, so the internal name never
+    resolves from a public registry (and a version ingested earlier cannot block it)."""
+    import boto3
+
+    sb, _ = migrated
+    packages = state_rows(sb.workdir, "SELECT count(DISTINCT v.repository_id || '/' || "
+                          "v.namespace || '/' || v.package) FROM versions v JOIN repositories r "
+                          "ON r.id = v.repository_id WHERE r.mode = 'copy' AND v.status = "
+                          "'verified'")[0][0]
+    calls = request_log(sb)["by_operation"].get("PutPackageOriginConfiguration", 0)
+    assert calls == packages
+    ca = sb.info["codeartifact"]
+    client = boto3.client("codeartifact", endpoint_url=ca["endpoint_url"],
+                          region_name=ca["region"],
+                          aws_access_key_id=sb.info["env"]["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=sb.info["env"]["AWS_SECRET_ACCESS_KEY"])
+    for repo, fmt, namespace, package in [
+            ("maven-releases", "maven", "com.acme", "greeter"),
+            ("npm-internal", "npm", "types", "ms"),
+            ("pypi-internal", "pypi", None, "jaraco-classes")]:
+        kw = {"namespace": namespace} if namespace else {}
+        desc = client.describe_package(domain=ca["domain"], domainOwner=ca["domain_owner"],
+                                       repository=repo, format=fmt, package=package, **kw)
+        restrictions = desc["package"]["originConfiguration"]["restrictions"]
+        assert restrictions == {"publish": "ALLOW", "upstream": "BLOCK"}, (repo, package)

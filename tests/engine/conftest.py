@@ -119,6 +119,7 @@ class FakeTarget:
         self.checks = 0
         self.requested: list[str] = []
         self.restored: list[tuple[str, str, str]] = []
+        self.protected: list[tuple[str | None, str, str]] = []
 
     def publisher(self, fmt: Format) -> FakePublisher:
         return FakePublisher(self, fmt)
@@ -136,6 +137,9 @@ class FakeTarget:
         self.requested.append(a.path)
         key = (v.target_repository, v.namespace, v.package, v.version)
         self.versions.setdefault(key, Stored(origin="EXTERNAL"))
+
+    async def protect_origin(self, v: ClaimedVersion) -> None:
+        self.protected.append((v.target_repository, v.namespace, v.package))
 
     async def restore_npm(self, target_repository, source_repository, name):
         self.restored.append((target_repository, source_repository, name))

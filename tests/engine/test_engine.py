@@ -278,3 +278,34 @@ async def test_builds_of_one_snapshot_are_never_published_at_once(world):
     await world.engine(concurrency=4).run()
     assert overlaps == []
     assert world.statuses() == {st.VERIFIED: 4}
+
+
+async def test_origin_control_blocks_upstream_once_per_package_before_its_first_publish(world):
+    world.add_maven("com.acme", "a", "1.0", {"a-1.0.jar": JAR, "a-1.0.pom": POM})
+    world.add_maven("com.acme", "a", "1.1", {"a-1.1.jar": JAR + b"1"})
+    world.add_maven("com.acme", "b", "2.0", {"b-2.0.jar": JAR + b"b"})
+    order: list[str] = []
+
+    async def publishing(*_):
+        order.append("publish")
+
+    world.target.before_publish = publishing
+    protect = world.target.protect_origin
+
+    async def recording(v):
+        order.append("protect")
+        await protect(v)
+
+    world.target.protect_origin = recording
+    await world.engine().run()
+    assert sorted(world.target.protected) == [("maven-releases", "com.acme", "a"),
+                                              ("maven-releases", "com.acme", "b")]
+    assert order[0] == "protect"  # before any file is published
+    assert world.statuses() == {st.VERIFIED: 4}
+
+
+async def test_origin_control_leave_never_touches_origin_configuration(world):
+    world.add_maven("com.acme", "a", "1.0", {"a-1.0.jar": JAR})
+    await world.engine(origin_control="leave").run()
+    assert world.target.protected == []
+    assert world.statuses() == {st.VERIFIED: 1}
