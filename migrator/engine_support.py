@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
+from migrator import errors
 from migrator import status as st
 from migrator.errors import MigratorError, SourceAuthError, SourceError, TargetAuthError
 from migrator.models import Format
@@ -397,21 +398,8 @@ def display_version(v: ClaimedVersion) -> str:
 
 
 def first_error(group: BaseExceptionGroup) -> BaseException:
-    stack: list[BaseException] = [group]
-    leaves: list[BaseException] = []
-    while stack:
-        exc = stack.pop(0)
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    for exc in leaves:
-        if isinstance(exc, FATAL_ERRORS):
-            return exc
-    for exc in leaves:
-        if isinstance(exc, MigratorError):
-            return exc
-    return leaves[0]
+    """The error a task group of the engine ends with: a fatal one first."""
+    return errors.first_error(group, prefer=FATAL_ERRORS)
 
 
 def summarise(queue: Any, engine: Any, *, elapsed: float = 0.0,

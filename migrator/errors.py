@@ -95,3 +95,22 @@ class Interrupted(MigratorError):
     """The run was stopped by a signal; everything done so far is saved."""
 
     exit_code = 3
+
+
+def first_error(group: BaseExceptionGroup,
+                prefer: tuple[type[BaseException], ...] = ()) -> BaseException:
+    """The one error to report from a task group: one of `prefer` first, then a
+    MigratorError (it carries an actionable message), else the first leaf."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        exc = stack.pop(0)
+        if isinstance(exc, BaseExceptionGroup):
+            stack.extend(exc.exceptions)
+        else:
+            leaves.append(exc)
+    for kinds in (prefer, (MigratorError,)):
+        for exc in leaves:
+            if kinds and isinstance(exc, kinds):
+                return exc
+    return leaves[0]

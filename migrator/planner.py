@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 
 from migrator import status as st
-from migrator.errors import MigratorError, SourceError
+from migrator.errors import SourceError, first_error
 from migrator.formats.maven import is_snapshot
 from migrator.models import (
     DiscoveredAsset,
@@ -216,7 +216,7 @@ async def plan(
                     tg.start_soon(_crawl_one, crawler, queue, repo, mapping, repo_id,
                                   options.snapshots, limiter, on_page)
         except BaseExceptionGroup as group:
-            raise _first_error(group) from None
+            raise first_error(group) from None
         queue.set_meta(_PLAN_OPEN, "0")
     finally:
         await crawler.aclose()
@@ -238,22 +238,6 @@ def _why_not_crawled(mapping: Any, repo: SourceRepository | None, kind: str) -> 
     if mapping.format is not None and mapping.format is not repo.format:
         return f"manifest says format {mapping.format}, the server says {repo.format}"
     return None
-
-
-def _first_error(group: BaseExceptionGroup) -> BaseException:
-    """The error to show from a task group: a MigratorError first, else the first leaf."""
-    leaves: list[BaseException] = []
-    stack: list[BaseException] = [group]
-    while stack:
-        exc = stack.pop(0)
-        if isinstance(exc, BaseExceptionGroup):
-            stack.extend(exc.exceptions)
-        else:
-            leaves.append(exc)
-    for exc in leaves:
-        if isinstance(exc, MigratorError):
-            return exc
-    return leaves[0]
 
 
 async def _crawl_one(crawler: Crawler, queue: Any, repo: SourceRepository, mapping: Any,
