@@ -2,7 +2,7 @@
 
 Exit codes (for schedulers):
   0  everything asked for is done (verified, or identical already)
-  1  finished, but with failures or conflicts (see `migrator status` / `migrator report`)
+  1  finished, but with failures or conflicts (see `migrator status`)
   2  usage or configuration error: nothing was done
   3  interrupted (signal): the state is saved, `migrator resume` continues
 """
@@ -198,6 +198,39 @@ def verify(
     report = verify_state(manifest, state)
     _print_summary(report, as_json)
     raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def retry(
+    manifest: Annotated[Path | None, typer.Argument(help="Manifest (to find the state).",
+                                                    show_default=False)] = None,
+    state: StateOpt = None,
+    status: Annotated[list[str] | None, typer.Option(
+        "--status", help="Which problems to send back: failed_permanent (default) and/or "
+        "conflict (only useful once the target's different version was removed).")] = None,
+    repository: Annotated[str | None, typer.Option(
+        "--repository", help="Only this source repository.")] = None,
+) -> None:
+    """Send failed (or conflicting) versions back to the queue after the cause was fixed;
+    the next `run` or `resume` processes them.
+
+    Example: migrator retry wave1.toml --status failed_permanent --repository npm-internal
+    """
+    from migrator import status as st
+    from migrator.workqueue import WorkQueue
+
+    statuses = status or [st.FAILED_PERMANENT]
+    allowed = (st.FAILED_PERMANENT, st.CONFLICT)
+    for s in statuses:
+        if s not in allowed:
+            raise ConfigError(f"--status {s}: only {' and '.join(allowed)} can be retried",
+                              hint="verified and excluded items are not problems to retry")
+    with WorkQueue.open(_state_path(manifest, state), create=False, lock_for="retry") as q:
+        if repository and repository not in {r["source"] for r in q.repositories()}:
+            raise ConfigError(f"--repository {repository}: not in this state",
+                              hint="`migrator status` lists the repositories")
+        n = q.requeue(statuses, repository=repository)
+    print(f"{n} package version(s) back in the queue; `migrator resume` processes them")
 
 
 def _mount_sandbox() -> None:

@@ -1,4 +1,4 @@
-"""Summaries of a state: the numbers `migrator status` and `migrator report` print."""
+"""Summaries of a state: the numbers `migrator status` prints."""
 
 from __future__ import annotations
 

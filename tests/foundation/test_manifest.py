@@ -173,3 +173,4 @@ def test_manifest_formats_are_normalised(tmp_path):
 ])
 def test_globs(pattern, path, hit):
     assert glob_match(pattern, path) is hit
+
