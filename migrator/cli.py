@@ -230,7 +230,8 @@ def retry(
             raise ConfigError(f"--repository {repository}: not in this state",
                               hint="`migrator status` lists the repositories")
         n = q.requeue(statuses, repository=repository)
-    print(f"{n} package version(s) back in the queue; `migrator resume` processes them")
+    print(f"{n} package version(s) back in the queue; `migrator resume` processes them "
+          "(run `migrator plan` first if files or checksums changed at the source)")
 
 
 def _mount_sandbox() -> None:
