@@ -88,7 +88,9 @@ class Server:
 def need(*paths: Path | str) -> None:
     for p in paths:
         if not (Path(p).exists() or shutil.which(str(p))):
-            pytest.skip(f"{p} is not installed (run scripts/deps/transfer.sh)")
+            # a failure, not a skip: `make test` installs these first, so a missing one is a
+            # broken setup that must not pass silently
+            pytest.fail(f"{p} is not installed (run scripts/deps/transfer.sh)")
 
 
 # -- Verdaccio ---------------------------------------------------------------------------------
