@@ -100,13 +100,17 @@ class RetryPolicy:
         )
         return backoff(retry_state)
 
+    def should_retry(self, exc: BaseException) -> bool:
+        """Whether `exc` is worth another attempt under this policy."""
+        return _is_retryable(exc)
+
     def retrying(self, *, sleep: Sleep | None = None) -> tenacity.AsyncRetrying:
         """A fresh tenacity controller; the last exception is re-raised when we give up."""
         return tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(self.attempts)
             | tenacity.stop_after_delay(self.give_up_after),
             wait=self.wait_seconds,
-            retry=tenacity.retry_if_exception(_is_retryable),
+            retry=tenacity.retry_if_exception(self.should_retry),
             sleep=sleep or anyio.sleep,
             reraise=True,
             before_sleep=tenacity.before_sleep_log(logger, logging.WARNING),
@@ -140,16 +144,8 @@ class TargetRetryPolicy(RetryPolicy):
             return min(float(asked), self.max_wait) + random.uniform(0, self.after_jitter)
         return RetryPolicy.wait_seconds(self, retry_state)
 
-    def retrying(self, *, sleep: Sleep | None = None) -> tenacity.AsyncRetrying:
-        return tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.attempts)
-            | tenacity.stop_after_delay(self.give_up_after),
-            wait=self.wait_seconds,
-            retry=tenacity.retry_if_exception(_target_retryable),
-            sleep=sleep or anyio.sleep,
-            reraise=True,
-            before_sleep=tenacity.before_sleep_log(logger, logging.WARNING),
-        )
+    def should_retry(self, exc: BaseException) -> bool:
+        return _target_retryable(exc)
 
 
 # Writes into the target (native PUT/POST, PublishPackageVersion, status/origin updates): a
