@@ -94,9 +94,9 @@ def run_one(total: int, repos: int, latency: float, heap: bool = False) -> dict[
     the work queue sizes to 16 MiB and which fills up to that cap as the state file grows.
     """
     from migrator.manifest import load_manifest
-    from migrator.planner import plan
+    from migrator.pipeline.plan import plan
     from migrator.sources.nexus import NexusCrawler
-    from migrator.workqueue import WorkQueue
+    from migrator.state import WorkQueue
 
     with tempfile.TemporaryDirectory() as tmp:
         manifest_path = Path(tmp) / "bench.toml"

@@ -19,8 +19,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from migrator.models import AssetKind, Coordinates, DiscoveredAsset, Format, RepoType
-from migrator.workqueue import AssetUpdate, VersionResult, WorkQueue
+from migrator.models import (
+    AssetKind,
+    AssetUpdate,
+    Coordinates,
+    DiscoveredAsset,
+    Format,
+    RepoType,
+    VersionResult,
+)
+from migrator.state import WorkQueue
 
 FILES = ("jar", "pom", "sources.jar", "module")  # 4 assets per version, like a Maven release
 PAGE = 1000

@@ -98,8 +98,8 @@ def status(
 
     Example: migrator status --state state/nexus-demo.sqlite
     """
-    from migrator.report import render_status, status_data
-    from migrator.workqueue import WorkQueue
+    from migrator.reports.status import render_status, status_data
+    from migrator.state import WorkQueue
 
     with WorkQueue.open(_state_path(manifest, state), create=False) as q:
         data = status_data(q)
@@ -118,8 +118,8 @@ def plan(manifest: ManifestArg, state: StateOpt = None, as_json: JsonOpt = False
     """
     import anyio
 
-    from migrator.planner import plan as crawl_and_plan
-    from migrator.workqueue import WorkQueue
+    from migrator.pipeline.plan import plan as crawl_and_plan
+    from migrator.state import WorkQueue
 
     m = _manifest_checked(manifest)
     with WorkQueue.open(state or m.state_path, lock_for="plan") as q:
@@ -150,7 +150,7 @@ def run(
 
     Example: migrator run sample-manifests/nexus-to-codeartifact.toml --stage 1
     """
-    from migrator.engine_run import run as run_migration
+    from migrator.pipeline.run import run as run_migration
 
     m = _manifest_checked(manifest)
     summary = run_migration(m, state or m.state_path, stage=stage,
@@ -173,7 +173,7 @@ def resume(
 
     Example: migrator resume --state state/wave1.sqlite
     """
-    from migrator.engine_run import resume as resume_migration
+    from migrator.pipeline.run import resume as resume_migration
 
     summary = resume_migration(_state_path(manifest, state), stage=stage,
                                progress=ctx.obj["progress"])
@@ -193,7 +193,7 @@ def verify(
 
     Example: migrator verify wave1.toml
     """
-    from migrator.verify import verify as verify_state
+    from migrator.pipeline.verify import verify as verify_state
 
     report = verify_state(manifest, state)
     _print_summary(report, as_json)
@@ -216,8 +216,8 @@ def retry(
 
     Example: migrator retry wave1.toml --status failed_permanent --repository npm-internal
     """
-    from migrator import status as st
-    from migrator.workqueue import WorkQueue
+    from migrator.state import WorkQueue
+    from migrator.state import status as st
 
     statuses = status or [st.FAILED_PERMANENT]
     allowed = (st.FAILED_PERMANENT, st.CONFLICT)
@@ -236,7 +236,7 @@ def retry(
 
 def _mount_sandbox() -> None:
     try:
-        from migrator.sandbox.serve import sandbox_app
+        from migrator_sandbox.serve import sandbox_app
     except ImportError as exc:
         missing = exc.name or "starlette"
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 HASH_ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
@@ -123,3 +125,106 @@ class SourceRepository:
     type: RepoType
     url: str | None = None  # remote URL of a proxy/remote repository
     members: tuple[str, ...] = ()  # group/virtual members
+
+
+# -- work items: a claimed package version and the facts recorded about it ------------------
+
+
+@dataclass(slots=True)
+class ClaimedAsset:
+    id: int
+    path: str
+    filename: str
+    kind: str
+    size: int | None
+    status: str
+    source_hashes: dict[str, str]
+    downloaded_hashes: dict[str, str]
+    target_hashes: dict[str, str]
+    extra: dict[str, Any]
+
+
+@dataclass(slots=True)
+class ClaimedVersion:
+    """A leased package version with every asset it has."""
+
+    id: int
+    repository_id: int
+    source_repository: str
+    target_repository: str | None
+    mode: str
+    format: Format
+    namespace: str
+    package: str
+    version: str
+    claimed_from: str
+    attempts: int
+    extra: dict[str, Any]
+    assets: list[ClaimedAsset] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class AssetUpdate:
+    """A fact about one asset, recorded once it is true."""
+
+    asset_id: int
+    status: str
+    reason: str | None = None
+    downloaded: dict[str, str] | None = None
+    target: dict[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class VersionResult:
+    """The end of one claim: the version's new status and its assets' last facts."""
+
+    version_id: int
+    status: str
+    reason: str | None = None
+    retry_at: float | None = None
+    assets: Sequence[AssetUpdate] = ()
+
+
+# -- what a publisher and the target report ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledFile:
+    """A source file downloaded to local disk, with the hashes of exactly these bytes."""
+
+    asset: ClaimedAsset
+    path: Path
+    size: int
+    hashes: Mapping[str, str]  # md5, sha1, sha256, sha512 (lowercase hex) of the spool file
+
+
+class AssetOutcome(enum.StrEnum):
+    """What the target said about one asset."""
+
+    PUBLISHED = "published"  # our bytes were accepted
+    IDENTICAL = "skipped_identical"  # it was already there, byte for byte (a 409 resolved)
+    CONFLICT = "conflict"  # the target holds different bytes under that name: never replaced
+
+
+@dataclass(frozen=True, slots=True)
+class AssetResult:
+    """One asset's outcome, reported by a publisher once it is true."""
+
+    asset_id: int
+    outcome: AssetOutcome
+    reason: str | None = None  # for conflicts: both hashes
+    target_hashes: Mapping[str, str] | None = None
+
+
+Report = Callable[[AssetResult], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionCheck:
+    """What CodeArtifact reports about a package version (DescribePackageVersion +
+    ListPackageVersionAssets), for verification."""
+
+    status: str | None  # Published, Unfinished, Unlisted, ... ; None when the version is absent
+    origin: str | None  # INTERNAL | EXTERNAL
+    assets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # asset name -> {"size": int, "md5": ..., "sha1": ..., "sha256": ..., "sha512": ...}

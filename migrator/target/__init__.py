@@ -10,14 +10,18 @@ next step: a process killed between two PUTs resumes with only the missing files
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from migrator.models import Format
-from migrator.workqueue import ClaimedAsset, ClaimedVersion
+from migrator.models import (
+    AssetOutcome,
+    AssetResult,
+    ClaimedVersion,
+    Format,
+    Report,
+    SpooledFile,
+    VersionCheck,
+)
 
 __all__ = [
     "AssetOutcome",
@@ -31,48 +35,6 @@ __all__ = [
     "make_publisher",
     "verify_assets",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class SpooledFile:
-    """A source file downloaded to local disk, with the hashes of exactly these bytes."""
-
-    asset: ClaimedAsset
-    path: Path
-    size: int
-    hashes: Mapping[str, str]  # md5, sha1, sha256, sha512 (lowercase hex) of the spool file
-
-
-class AssetOutcome(enum.StrEnum):
-    """What the target said about one asset."""
-
-    PUBLISHED = "published"  # our bytes were accepted
-    IDENTICAL = "skipped_identical"  # it was already there, byte for byte (a 409 resolved)
-    CONFLICT = "conflict"  # the target holds different bytes under that name: never replaced
-
-
-@dataclass(frozen=True, slots=True)
-class AssetResult:
-    """One asset's outcome, reported by a publisher once it is true."""
-
-    asset_id: int
-    outcome: AssetOutcome
-    reason: str | None = None  # for conflicts: both hashes
-    target_hashes: Mapping[str, str] | None = None
-
-
-Report = Callable[[AssetResult], Awaitable[None]]
-
-
-@dataclass(frozen=True, slots=True)
-class VersionCheck:
-    """What CodeArtifact reports about a package version (DescribePackageVersion +
-    ListPackageVersionAssets), for verification."""
-
-    status: str | None  # Published, Unfinished, Unlisted, ... ; None when the version is absent
-    origin: str | None  # INTERNAL | EXTERNAL
-    assets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    # asset name -> {"size": int, "md5": ..., "sha1": ..., "sha256": ..., "sha512": ...}
 
 
 class SourceMetadata(Protocol):

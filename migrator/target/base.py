@@ -11,10 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from migrator.models import HASH_ALGORITHMS, Format
-from migrator.target import AssetOutcome, AssetResult, SpooledFile, VersionCheck
+from migrator.models import (
+    HASH_ALGORITHMS,
+    AssetOutcome,
+    AssetResult,
+    ClaimedAsset,
+    ClaimedVersion,
+    Format,
+    SpooledFile,
+    VersionCheck,
+)
 from migrator.target.http import NativeHttp
-from migrator.workqueue import ClaimedAsset, ClaimedVersion
 
 __all__ = [
     "Target",

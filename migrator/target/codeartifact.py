@@ -30,9 +30,8 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
-from migrator.models import Format
+from migrator.models import ClaimedVersion, Format, VersionCheck
 from migrator.retry import TARGET_READ, TARGET_TOKEN, TARGET_WRITE, TargetRetryPolicy
-from migrator.target import VersionCheck
 from migrator.target.base import asset_name_in_target, hashes_from_aws, target_version_names
 from migrator.target.errors import (
     AlreadyExists,
@@ -44,7 +43,6 @@ from migrator.target.errors import (
 )
 from migrator.target.http import NativeHttp
 from migrator.target.ratelimit import AdaptiveBucket, RateLimits
-from migrator.workqueue import ClaimedVersion
 
 __all__ = ["CodeArtifactClient"]
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from migrator.models import Format
-from migrator.target import AssetOutcome, AssetResult, Report, SpooledFile
+from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
 from migrator.target.base import (
     asset_name_in_target,
     hashes_from_aws,
@@ -18,7 +17,6 @@ from migrator.target.base import (
     resolve_existing,
 )
 from migrator.target.errors import AlreadyExists, PublishError
-from migrator.workqueue import ClaimedVersion
 
 __all__ = ["GenericPublisher"]
 

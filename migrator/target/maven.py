@@ -16,12 +16,18 @@ from collections.abc import Iterable, Sequence
 from xml.sax.saxutils import escape
 
 from migrator.formats.maven import NON_UNIQUE_SNAPSHOT_REASON
-from migrator.models import Format
-from migrator.target import AssetOutcome, AssetResult, Report, SpooledFile
+from migrator.models import (
+    AssetOutcome,
+    AssetResult,
+    ClaimedAsset,
+    ClaimedVersion,
+    Format,
+    Report,
+    SpooledFile,
+)
 from migrator.target.base import MAVEN_METADATA, judge, resolve_existing
 from migrator.target.errors import AlreadyExists, NotFound, PublishError
 from migrator.target.http import file_body
-from migrator.workqueue import ClaimedAsset, ClaimedVersion
 
 __all__ = ["MavenPublisher", "artifact_metadata", "build_order_key", "snapshot_metadata"]
 

@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from migrator.models import Format
-from migrator.target import AssetOutcome, AssetResult, Report, SourceMetadata, SpooledFile
+from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
+from migrator.target import SourceMetadata
 from migrator.target.base import NPM_ASSET, judge, resolve_existing
 from migrator.target.errors import AlreadyExists, NotFound, PublishError
-from migrator.workqueue import ClaimedVersion
 
 __all__ = ["MAX_PUBLISH_BYTES", "NpmPublisher", "TagReport", "escaped_name", "full_name",
            "sort_by_publish_time"]

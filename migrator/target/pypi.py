@@ -16,11 +16,9 @@ from typing import Any
 import pkginfo
 
 from migrator.formats.pypi import parse_filename
-from migrator.models import Format
-from migrator.target import AssetOutcome, AssetResult, Report, SpooledFile
+from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
 from migrator.target.base import judge, resolve_existing
 from migrator.target.errors import AlreadyExists, PublishError
-from migrator.workqueue import ClaimedVersion
 
 __all__ = ["PyPIPublisher", "upload_fields"]
 

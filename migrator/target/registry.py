@@ -16,11 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urljoin
 
-from migrator.models import HASH_ALGORITHMS, Format
+from migrator.models import HASH_ALGORITHMS, ClaimedVersion, Format
 from migrator.target.base import NPM_ASSET
 from migrator.target.errors import NotFound
 from migrator.target.http import Auth, NativeHttp, StaticAuth
-from migrator.workqueue import ClaimedVersion
 
 __all__ = ["RegistryTarget"]
 

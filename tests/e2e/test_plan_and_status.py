@@ -63,7 +63,7 @@ def test_wrong_source_credentials_say_which_system_refused(sandbox):
 
 
 def test_two_plans_on_one_state_are_refused_with_the_holder(sandbox):
-    from migrator.workqueue import WorkQueue
+    from migrator.state import WorkQueue
     with WorkQueue.open(sandbox.workdir / "state" / "demo.sqlite", lock_for="migrator run x"):
         r = sandbox.migrator("plan", "demo.toml")
     assert r.returncode == 2

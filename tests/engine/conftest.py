@@ -11,12 +11,23 @@ from typing import Any
 import httpx
 import pytest
 
-from migrator.download import SourceAccess
-from migrator.engine import Engine, EngineOptions, target_asset_name
-from migrator.models import AssetKind, Coordinates, DiscoveredAsset, Format, RepoType
+from migrator.models import (
+    AssetKind,
+    AssetOutcome,
+    AssetResult,
+    ClaimedAsset,
+    ClaimedVersion,
+    Coordinates,
+    DiscoveredAsset,
+    Format,
+    RepoType,
+    SpooledFile,
+    VersionCheck,
+)
+from migrator.pipeline.engine import Engine, EngineOptions, target_asset_name
+from migrator.sources.download import SourceAccess
 from migrator.sources.nexus import NexusCrawler
-from migrator.target import AssetOutcome, AssetResult, SpooledFile, VersionCheck
-from migrator.workqueue import ClaimedAsset, ClaimedVersion, WorkQueue
+from migrator.state import WorkQueue
 
 BASE = "http://nexus.test"
 

@@ -8,9 +8,9 @@ import sqlite3
 import anyio
 import pytest
 
-from migrator import status as st
-from migrator.engine import summarise
 from migrator.errors import Interrupted
+from migrator.pipeline.engine import summarise
+from migrator.state import status as st
 from migrator.target.errors import CredentialsRefused, PublishError
 
 pytestmark = pytest.mark.anyio

@@ -7,14 +7,14 @@ import io
 import httpx
 import pytest
 
-from migrator import status as st
-from migrator.download import ChecksumMismatch, check_against_source, download_to
-from migrator.engine import summarise
-from migrator.engine_run import finalize_npm, load_manifest_text
-from migrator.engine_support import Progress, Stats
 from migrator.errors import SourceAuthError, SourceError
 from migrator.models import AssetKind, Coordinates, DiscoveredAsset, Format, RepoType
-from migrator.verify import verify_state
+from migrator.pipeline.engine import summarise
+from migrator.pipeline.run import finalize_npm, load_manifest_text
+from migrator.pipeline.support import Progress, Stats
+from migrator.pipeline.verify import verify_state
+from migrator.sources.download import ChecksumMismatch, check_against_source, download_to
+from migrator.state import status as st
 
 from .conftest import digests
 
@@ -141,7 +141,7 @@ def test_progress_silent_when_disabled_and_counts_when_enabled(monkeypatch):
 
 
 def test_checksum_check_names_both_values():
-    from migrator.workqueue import ClaimedAsset
+    from migrator.models import ClaimedAsset
 
     a = ClaimedAsset(id=1, path="x/y.jar", filename="y.jar", kind="artifact", size=3,
                      status="discovered", source_hashes={"sha256": "1" * 64},

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from migrator.models import AssetKind, Coordinates, DiscoveredAsset, Format, RepoType
-from migrator.workqueue import WorkQueue
+from migrator.state import WorkQueue
 
 
 class Clock:

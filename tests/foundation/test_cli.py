@@ -12,8 +12,15 @@ def run_cli(*args):
 
 
 def test_retry_sends_permanent_failures_back_to_the_queue(tmp_path):
-    from migrator.models import Coordinates, DiscoveredAsset, Format, RepoType
-    from migrator.workqueue import AssetUpdate, VersionResult, WorkQueue
+    from migrator.models import (
+        AssetUpdate,
+        Coordinates,
+        DiscoveredAsset,
+        Format,
+        RepoType,
+        VersionResult,
+    )
+    from migrator.state import WorkQueue
 
     state = tmp_path / "s.sqlite"
     with WorkQueue.open(state) as q:

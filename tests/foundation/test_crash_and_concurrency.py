@@ -10,12 +10,13 @@ import sys
 import textwrap
 import time
 
-from migrator.models import Format, RepoType
-from migrator.workqueue import AssetUpdate, VersionResult, WorkQueue
+from migrator.models import AssetUpdate, Format, RepoType, VersionResult
+from migrator.state import WorkQueue
 
 WORKER = textwrap.dedent("""
     import hashlib, json, sys
-    from migrator.workqueue import AssetUpdate, VersionResult, WorkQueue
+    from migrator.models import AssetUpdate, VersionResult
+    from migrator.state import WorkQueue
     path, owner, out = sys.argv[1], sys.argv[2], sys.argv[3]
     step = {"discovered": "published", "published": "verified"}
     got = []
@@ -42,7 +43,8 @@ WORKER = textwrap.dedent("""
 
 HOLDER = textwrap.dedent("""
     import sys
-    from migrator.workqueue import AssetUpdate, WorkQueue
+    from migrator.models import AssetUpdate
+    from migrator.state import WorkQueue
     path = sys.argv[1]
     q = WorkQueue.open(path)
     batch = q.claim("doomed", limit=10, lease_seconds=1)

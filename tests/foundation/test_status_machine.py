@@ -2,8 +2,8 @@
 
 import pytest
 
-from migrator import status as st
 from migrator.errors import IllegalTransition
+from migrator.state import status as st
 
 VERSION_ALLOWED = {(a, b) for a, bs in st.VERSION_TRANSITIONS.items() for b in bs}
 ASSET_ALLOWED = {(a, b) for a, bs in st.ASSET_TRANSITIONS.items() for b in bs}

@@ -7,8 +7,16 @@ import json
 import pytest
 
 from migrator.errors import IllegalTransition, StateError, StateLockedError
-from migrator.models import AssetKind, Coordinates, DiscoveredAsset, Format, RepoType
-from migrator.workqueue import AssetUpdate, VersionResult, WorkQueue
+from migrator.models import (
+    AssetKind,
+    AssetUpdate,
+    Coordinates,
+    DiscoveredAsset,
+    Format,
+    RepoType,
+    VersionResult,
+)
+from migrator.state import WorkQueue
 
 
 def publish_all(q, owner, versions, status="published"):

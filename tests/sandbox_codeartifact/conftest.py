@@ -6,8 +6,8 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from migrator.sandbox.codeartifact import Behaviour, QuotaConfig
-from migrator.sandbox.serve import ServeOptions, start_in_thread
+from migrator_sandbox.codeartifact import Behaviour, QuotaConfig
+from migrator_sandbox.serve import ServeOptions, start_in_thread
 
 DOMAIN, OWNER, REGION = "demo", "111122223333", "us-east-1"
 

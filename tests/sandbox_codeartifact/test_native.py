@@ -225,7 +225,7 @@ def test_npm_publish_over_2_gb_is_refused_before_the_body(sandbox, token, client
 
 
 def test_combined_challenge_switch(sandbox_factory):
-    from migrator.sandbox.codeartifact import Behaviour
+    from migrator_sandbox.codeartifact import Behaviour
 
     sb = sandbox_factory(behaviour=Behaviour(combined_challenge=True))
     sb.emulator.ensure_repository(DOMAIN, "np")
@@ -246,7 +246,7 @@ def test_sandbox_clock_expires_tokens(sandbox, client, token):
 
 
 def test_maven_metadata_as_asset_switch(sandbox_factory):
-    from migrator.sandbox.codeartifact import Behaviour
+    from migrator_sandbox.codeartifact import Behaviour
 
     from .conftest import make_client
 

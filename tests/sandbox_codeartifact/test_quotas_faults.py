@@ -12,8 +12,8 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from migrator.sandbox.codeartifact import FaultConfig, QuotaConfig
-from migrator.sandbox.codeartifact.quotas import Quotas
+from migrator_sandbox.codeartifact import FaultConfig, QuotaConfig
+from migrator_sandbox.codeartifact.quotas import Quotas
 
 from .conftest import DOMAIN, FakeClock, make_client
 
@@ -137,7 +137,7 @@ def test_error_reset_truncate_and_latency_knobs_at_run_time(sandbox):
 
 
 def test_publish_delay_hides_new_versions_from_list_apis(sandbox_factory):
-    from migrator.sandbox.codeartifact import Behaviour
+    from migrator_sandbox.codeartifact import Behaviour
 
     clock = FakeClock()
     sb = sandbox_factory(clock=clock, behaviour=Behaviour(publish_delay=2.0))
@@ -184,7 +184,7 @@ def test_request_log_counts_per_operation_and_asset_over_http(sandbox, client, t
 
 
 def test_injected_throttling_is_drawn_from_the_seeded_rng():
-    from migrator.sandbox.codeartifact.faults import FaultConfig, Faults
+    from migrator_sandbox.codeartifact.faults import FaultConfig, Faults
 
     faults = Faults(FaultConfig(seed=3, throttle_rate=0.5))
     draws = [faults.draw("/v1/package")["throttle"] for _ in range(400)]

@@ -1,4 +1,4 @@
-"""`python -m migrator.sandbox.serve serve` as a separate process: the JSON line, the
+"""`python -m migrator_sandbox.serve serve` as a separate process: the JSON line, the
 manifest, pre-created repositories, prewarm through the built-in public registry, state kept
 across a restart in --data-dir, and a clean stop on SIGTERM.
 """
@@ -30,7 +30,7 @@ class Served:
     def __init__(self, *args: str) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "migrator.sandbox.serve", "serve", "--seed", str(SEED), *args],
+            [sys.executable, "-m", "migrator_sandbox.serve", "serve", "--seed", str(SEED), *args],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.info = self._ready_line(timeout=30)
 
@@ -183,8 +183,8 @@ def test_prewarm_through_public_registry_and_state_survives_restart(served, tmp_
 def test_running_async_context_manager():
     import asyncio
 
-    from migrator.sandbox.codeartifact import QuotaConfig
-    from migrator.sandbox.serve import ServeOptions, running
+    from migrator_sandbox.codeartifact import QuotaConfig
+    from migrator_sandbox.serve import ServeOptions, running
 
     async def scenario() -> int:
         options = ServeOptions(seed=None, sources=False, quotas=QuotaConfig(enabled=False))

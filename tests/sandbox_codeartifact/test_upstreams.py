@@ -213,7 +213,7 @@ def test_npm_install_through_external_connection_to_verdaccio(sandbox_factory, v
 
 
 def test_ingest_delay_hides_retained_versions_from_list_apis(sandbox_factory):
-    from migrator.sandbox.codeartifact import Behaviour
+    from migrator_sandbox.codeartifact import Behaviour
 
     from .conftest import FakeClock, make_client
 

@@ -10,8 +10,8 @@ import anyio
 import httpx
 import pytest
 
-from migrator.sandbox import artifactory
-from migrator.sandbox.seed_runtime import HOSTILE_PATHS
+from migrator_sandbox import artifactory
+from migrator_sandbox.seed_runtime import HOSTILE_PATHS
 
 from .conftest import ART_AUTH, ART_TOKEN, SEED, client
 

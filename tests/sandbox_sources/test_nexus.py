@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from migrator.sandbox import nexus
-from migrator.sandbox.seed_runtime import HOSTILE_PATHS
+from migrator_sandbox import nexus
+from migrator_sandbox.seed_runtime import HOSTILE_PATHS
 
 from .conftest import NEXUS_ADMIN, NEXUS_AUTH, SEED, client, raw_seed
 

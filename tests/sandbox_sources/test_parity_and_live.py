@@ -10,8 +10,8 @@ import httpx
 import pytest
 import uvicorn
 
-from migrator.sandbox import artifactory, nexus
-from migrator.sandbox.seed import load_seed
+from migrator_sandbox import artifactory, nexus
+from migrator_sandbox.seed import load_seed
 
 from .conftest import ART_AUTH, NEXUS_AUTH, SEED, client
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import uvicorn
 
-from migrator.sandbox import artifactory, nexus
+from migrator_sandbox import artifactory, nexus
 
 from .conftest import SEED
 

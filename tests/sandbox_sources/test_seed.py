@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import ConfigError
-from migrator.sandbox import derive
-from migrator.sandbox.seed import SeedWatcher, load_seed
+from migrator_sandbox import derive
+from migrator_sandbox.seed import SeedWatcher, load_seed
 
 from .conftest import SEED
 

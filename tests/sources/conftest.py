@@ -172,14 +172,14 @@ class Source:
 
 
 def _nexus(mode: str) -> Source:
-    from migrator.sandbox import nexus
+    from migrator_sandbox import nexus
 
     return Source("nexus", f"nexus-{mode}", "http://nexus.test", nexus.DEFAULT_CREDENTIALS,
                   lambda **k: nexus.build_app(SEED, mode=mode, base_url=PUBLIC_BASE, **k))
 
 
 def _artifactory(edition: str) -> Source:
-    from migrator.sandbox import artifactory
+    from migrator_sandbox import artifactory
 
     return Source("artifactory", f"artifactory-{edition}", "http://artifactory.test",
                   artifactory.DEFAULT_CREDENTIALS,

@@ -146,8 +146,8 @@ def test_a_persistently_failing_resume_token_mentions_staleness() -> None:
 def test_make_crawler_reads_the_credentials_the_manifest_names(
         tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     from migrator.manifest import load_manifest
-    from migrator.sandbox import nexus
     from migrator.sources import make_crawler
+    from migrator_sandbox import nexus
 
     from .conftest import SEED
 

@@ -11,8 +11,8 @@ import pytest
 
 from migrator.errors import SourceAuthError
 from migrator.manifest import load_manifest
-from migrator.planner import PlanSummary, plan
-from migrator.workqueue import WorkQueue
+from migrator.pipeline.plan import PlanSummary, plan
+from migrator.state import WorkQueue
 
 from .conftest import Source, expected, seed_repos
 

@@ -10,12 +10,17 @@ from pathlib import Path
 import pytest
 
 from migrator import formats
-from migrator.models import HASH_ALGORITHMS, Format
-from migrator.sandbox.codeartifact import Behaviour, QuotaConfig
-from migrator.sandbox.serve import ServeOptions, start_in_thread
-from migrator.target import AssetResult, SpooledFile
+from migrator.models import (
+    HASH_ALGORITHMS,
+    AssetResult,
+    ClaimedAsset,
+    ClaimedVersion,
+    Format,
+    SpooledFile,
+)
 from migrator.target.codeartifact import CodeArtifactClient
-from migrator.workqueue import ClaimedAsset, ClaimedVersion
+from migrator_sandbox.codeartifact import Behaviour, QuotaConfig
+from migrator_sandbox.serve import ServeOptions, start_in_thread
 
 SEED = Path(__file__).resolve().parents[2] / "sample-manifests" / "seed"
 DOMAIN, OWNER, REGION = "demo", "111122223333", "us-east-1"

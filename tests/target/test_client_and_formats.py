@@ -8,12 +8,12 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from migrator.models import Format
-from migrator.sandbox.codeartifact import FaultConfig, QuotaConfig
-from migrator.target import SpooledFile, VersionCheck, make_publisher, verify_assets
+from migrator.models import Format, SpooledFile, VersionCheck
+from migrator.target import make_publisher, verify_assets
 from migrator.target.errors import PublishError, Throttled
 from migrator.target.npm import MAX_PUBLISH_BYTES
 from migrator.target.pypi import upload_fields
+from migrator_sandbox.codeartifact import FaultConfig, QuotaConfig
 
 from .conftest import SEED, Recorder, claim, make_client
 from .test_real_registries import Packuments

@@ -12,8 +12,8 @@ import anyio
 import httpx
 import pytest
 
-from migrator.models import Format
-from migrator.target import AssetOutcome, check_version, make_publisher, verify_assets
+from migrator.models import AssetOutcome, Format
+from migrator.target import check_version, make_publisher, verify_assets
 from migrator.target.base import asset_name_in_target
 
 from .conftest import Recorder, claim, make_client
@@ -257,8 +257,8 @@ def test_maven_snapshot_builds_in_order(sandbox):
 
 
 def test_non_unique_snapshot_is_a_permanent_failure(sandbox, tmp_path):
+    from migrator.models import ClaimedAsset, ClaimedVersion
     from migrator.target.errors import PublishError
-    from migrator.workqueue import ClaimedAsset, ClaimedVersion
 
     jar = tmp_path / "greeter-1.3.0-SNAPSHOT.jar"
     jar.write_bytes(b"jar")
@@ -272,7 +272,7 @@ def test_non_unique_snapshot_is_a_permanent_failure(sandbox, tmp_path):
 
     async def scenario():
         async with make_client(sandbox) as client:
-            from migrator.target import SpooledFile
+            from migrator.models import SpooledFile
 
             await make_publisher(Format.MAVEN, client).publish(
                 version, [SpooledFile(asset, jar, 3, {})], Recorder())

@@ -10,10 +10,10 @@ import httpx
 import pytest
 
 from migrator.models import Format
-from migrator.sandbox.codeartifact import QuotaConfig
 from migrator.target import make_publisher
 from migrator.target.errors import CredentialsRefused
 from migrator.target.ratelimit import AdaptiveBucket, RateLimits
+from migrator_sandbox.codeartifact import QuotaConfig
 
 from .conftest import Recorder, claim, make_client
 

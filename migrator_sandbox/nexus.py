@@ -1,4 +1,4 @@
-"""A Sonatype Nexus Repository 3 emulator serving a seed directory (see migrator.sandbox.seed).
+"""A Sonatype Nexus Repository 3 emulator serving a seed directory (see migrator_sandbox.seed).
 
 It follows reference/sources-nexus-artifactory.md §1 (checklist §1.11), awkward parts included:
 
@@ -20,7 +20,7 @@ It follows reference/sources-nexus-artifactory.md §1 (checklist §1.11), awkwar
 - `Server: Nexus/<version> (<edition>)` on every response, pretty-printed JSON with nulls,
   Basic auth: 401 without valid credentials, 403 for a repository the user may not read.
 
-Test switches and the request log: see migrator.sandbox.seed_runtime.
+Test switches and the request log: see migrator_sandbox.seed_runtime.
 """
 
 from __future__ import annotations
@@ -36,9 +36,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from migrator.sandbox import derive, nexus_content
-from migrator.sandbox.nexus_search import SEARCH_WINDOW, search_response
-from migrator.sandbox.nexus_view import (
+from migrator_sandbox import derive, nexus_content
+from migrator_sandbox.nexus_search import SEARCH_WINDOW, search_response
+from migrator_sandbox.nexus_view import (
     Asset,
     Component,
     IdRegistry,
@@ -48,8 +48,8 @@ from migrator.sandbox.nexus_view import (
     nexus_error,
     settings_xo,
 )
-from migrator.sandbox.seed import Repository, Seed, SeedWatcher
-from migrator.sandbox.seed_runtime import (
+from migrator_sandbox.seed import Repository, Seed, SeedWatcher
+from migrator_sandbox.seed_runtime import (
     Knobs,
     RequestLog,
     SandboxMiddleware,
@@ -323,7 +323,7 @@ def build_app(
     base_url              the configured Base URL used in downloadUrl, repository URLs and npm
                           tarball URLs; None = the host that was called
     latency, error_rate, seed, corrupt_checksum ("<repo>/<path>" or a list), hostile_paths
-                          test switches (migrator.sandbox.seed_runtime.Knobs)
+                          test switches (migrator_sandbox.seed_runtime.Knobs)
     version, edition      the `Server: Nexus/<version> (<edition>)` header and which AssetXO
                           fields exist (contentType 3.29, fileSize 3.38, blobCreated 3.59, ...)
     users                 username -> User; default DEFAULT_USERS (admin, migrator, limited)

@@ -2,7 +2,7 @@
 endpoints, generic publish, tokens, statuses, origin controls, package groups, upstreams and
 external connections, quotas, fault injection and a request log (reference codeartifact.md).
 
-`Emulator(...)` is the whole thing as an ASGI app; `migrator.sandbox.serve` runs it together
+`Emulator(...)` is the whole thing as an ASGI app; `migrator_sandbox.serve` runs it together
 with the Nexus and Artifactory emulators.
 """
 

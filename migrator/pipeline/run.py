@@ -1,4 +1,4 @@
-"""Library entry points of a migration run: `run`, `resume` (and `main` for `python -m`).
+"""Library entry points of a migration run: `run` and `resume`.
 
     run(manifest, state_path, *, stage=None, progress=True) -> RunSummary
         plan (when the state holds no completed crawl) + transfer + verify + finalize
@@ -17,7 +17,6 @@ import hashlib
 import json
 import logging
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -28,9 +27,6 @@ from typing import Any
 
 import anyio
 
-from migrator.download import SourceAccess
-from migrator.engine import Engine, EngineOptions, summarise
-from migrator.engine_support import Progress, RunSummary, TargetAccess, crash_point
 from migrator.errors import (
     ConfigError,
     Interrupted,
@@ -40,9 +36,12 @@ from migrator.errors import (
 )
 from migrator.manifest import Manifest, load_manifest, parse_manifest
 from migrator.models import Format, RepoType, SourceRepository
-from migrator.workqueue import WorkQueue, default_owner
+from migrator.pipeline.engine import Engine, EngineOptions, summarise
+from migrator.pipeline.support import Progress, RunSummary, TargetAccess, crash_point
+from migrator.sources.download import SourceAccess
+from migrator.state import WorkQueue, default_owner
 
-__all__ = ["finalize_npm", "load_manifest_text", "main", "resume", "run"]
+__all__ = ["finalize_npm", "load_manifest_text", "resume", "run"]
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +140,7 @@ def _needs_plan(q: WorkQueue) -> bool:
 
 
 async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummary:
-    from migrator.planner import plan
+    from migrator.pipeline.plan import plan
 
     started = time.monotonic()
     changed = q.get_meta("manifest") != m.text
@@ -210,7 +209,7 @@ def _release_stale_claims(q: WorkQueue) -> None:
 
 
 def _codeartifact(m: Manifest, source: SourceAccess) -> TargetAccess:
-    from migrator.engine_target import CodeArtifactTarget
+    from migrator.target.access import CodeArtifactTarget
 
     return CodeArtifactTarget.from_manifest(m, source)
 
@@ -266,50 +265,3 @@ async def finalize_npm(q: WorkQueue, target: TargetAccess, repo_ids: list[int]
         q.set_meta(key, fingerprint)
         out[f"{source}/{name}"] = dict(done)
     return out
-
-
-# -- `python -m migrator.engine` until the CLI is wired -------------------------------------
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m migrator.engine run MANIFEST [--state P] [--stage N] [--json]
-    [--no-progress]` | `resume [--state P]` | `verify MANIFEST [--state P] [--json]`."""
-    import argparse
-
-    from migrator.errors import MigratorError
-    from migrator.log import setup_logging
-
-    ap = argparse.ArgumentParser(prog="python -m migrator.engine")
-    ap.add_argument("command", choices=("run", "resume", "verify"))
-    ap.add_argument("manifest", nargs="?")
-    ap.add_argument("--state")
-    ap.add_argument("--stage", type=int)
-    ap.add_argument("--json", action="store_true")
-    ap.add_argument("--no-progress", action="store_true")
-    ap.add_argument("--quiet", "-q", action="store_true")
-    args = ap.parse_args(argv)
-    setup_logging(quiet=args.quiet)
-    progress = not args.no_progress and sys.stderr.isatty()
-    try:
-        if args.command == "verify":
-            from migrator.verify import verify
-
-            report = verify(args.manifest, args.state)
-            print(json.dumps(report.as_dict(), indent=2) if args.json else report.render())
-            return report.exit_code
-        if args.command == "run":
-            if not args.manifest:
-                raise ConfigError("run needs MANIFEST")
-            summary = run(args.manifest, args.state, stage=args.stage, progress=progress)
-        else:
-            state = args.state or (load_manifest(args.manifest).state_path
-                                   if args.manifest else None)
-            if state is None:
-                raise ConfigError("resume needs --state PATH or MANIFEST")
-            summary = resume(state, stage=args.stage, progress=progress)
-    except MigratorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    print(json.dumps(summary.as_dict(), indent=2, default=str) if args.json
-          else summary.render())
-    return summary.exit_code

@@ -15,11 +15,16 @@ from typing import Any
 
 import anyio
 
-from migrator import status as st
-from migrator.engine_support import VISIBLE_STATUSES, TargetAccess, compare_asset, target_asset_name
 from migrator.manifest import Manifest, load_manifest
-from migrator.models import HASH_ALGORITHMS, Format
-from migrator.workqueue import ClaimedAsset, ClaimedVersion, WorkQueue
+from migrator.models import HASH_ALGORITHMS, ClaimedAsset, ClaimedVersion, Format
+from migrator.pipeline.support import (
+    VISIBLE_STATUSES,
+    TargetAccess,
+    compare_asset,
+    target_asset_name,
+)
+from migrator.state import WorkQueue
+from migrator.state import status as st
 
 __all__ = ["VerifyReport", "verify", "verify_state"]
 
@@ -135,7 +140,7 @@ def verify(manifest: Manifest | str | Path | None = None,
     The manifest (for the target's settings) is `manifest`, or the one stored in the state.
     :raises StateError: no state. :raises TargetAuthError: AWS refused the credentials.
     """
-    from migrator.engine_run import load_manifest_text
+    from migrator.pipeline.run import load_manifest_text
 
     m: Manifest | None = None
     if isinstance(manifest, Manifest):
@@ -157,7 +162,7 @@ def verify(manifest: Manifest | str | Path | None = None,
             m = load_manifest_text(text, q.get_meta("manifest_path") or "state:manifest")
 
         async def go() -> VerifyReport:
-            from migrator.engine_target import CodeArtifactTarget
+            from migrator.target.access import CodeArtifactTarget
 
             t = target or CodeArtifactTarget.from_manifest(m)
             try:

@@ -30,10 +30,10 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
-from migrator.sandbox.codeartifact import Behaviour, Emulator, FaultConfig, QuotaConfig
+from migrator_sandbox.codeartifact import Behaviour, Emulator, FaultConfig, QuotaConfig
 
 # The demo seed of this checkout, so the command works from any directory.
-DEFAULT_SEED = Path(__file__).resolve().parents[2] / "sample-manifests" / "seed"
+DEFAULT_SEED = Path(__file__).resolve().parents[1] / "sample-manifests" / "seed"
 # Seed format (Nexus naming) → CodeArtifact format, external connection, store repository.
 FORMATS = {"maven2": "maven", "npm": "npm", "pypi": "pypi", "raw": "generic"}
 CONNECTIONS = {
@@ -91,9 +91,9 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _source_module(name: str):
     try:
-        return importlib.import_module(f"migrator.sandbox.{name}")
+        return importlib.import_module(f"migrator_sandbox.{name}")
     except ModuleNotFoundError as exc:
-        if exc.name != f"migrator.sandbox.{name}":
+        if exc.name != f"migrator_sandbox.{name}":
             raise
         return None  # that emulator is not written yet
 
@@ -105,7 +105,7 @@ class Sandbox:
         self.options = options
         self.seed = None
         if options.seed is not None:
-            from migrator.sandbox.seed import load_seed
+            from migrator_sandbox.seed import load_seed
 
             self.seed = load_seed(options.seed)
         self.sockets = {"codeartifact": _bind(options.host, options.port)}

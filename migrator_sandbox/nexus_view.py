@@ -20,9 +20,9 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from migrator.sandbox import derive
-from migrator.sandbox.seed import Repository, Seed, SeedFile
-from migrator.sandbox.seed_runtime import HOSTILE_PATHS, Knobs
+from migrator_sandbox import derive
+from migrator_sandbox.seed import Repository, Seed, SeedFile
+from migrator_sandbox.seed_runtime import HOSTILE_PATHS, Knobs
 
 
 def nexus_error(status: int, message: str) -> Response:

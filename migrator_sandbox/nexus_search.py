@@ -16,10 +16,10 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from migrator.sandbox.nexus_view import Asset, Component, NexusJSON, nexus_error
+from migrator_sandbox.nexus_view import Asset, Component, NexusJSON, nexus_error
 
 if TYPE_CHECKING:
-    from migrator.sandbox.nexus import Nexus, User
+    from migrator_sandbox.nexus import Nexus, User
 
 SEARCH_PAGE = 50
 SEARCH_WINDOW = 10_000

@@ -24,11 +24,10 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Protocol, runtime_checkable
 
 from migrator import errors
-from migrator import status as st
 from migrator.errors import MigratorError, SourceAuthError, SourceError, TargetAuthError
-from migrator.models import Format
-from migrator.target import Publisher, VersionCheck
-from migrator.workqueue import ClaimedAsset, ClaimedVersion
+from migrator.models import ClaimedAsset, ClaimedVersion, Format, VersionCheck
+from migrator.state import status as st
+from migrator.target import Publisher
 
 __all__ = [
     "CRASH_ENV",

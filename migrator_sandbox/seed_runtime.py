@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from migrator.sandbox.seed import SeedWatcher
+from migrator_sandbox.seed import SeedWatcher
 
 # Listing entries a hostile or broken server could send. A crawler must refuse every one of them
 # before it builds a local path or a URL from it (traversal, encoded traversal, absolute paths,

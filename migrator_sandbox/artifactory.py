@@ -1,4 +1,4 @@
-"""A JFrog Artifactory emulator serving a seed directory (see migrator.sandbox.seed).
+"""A JFrog Artifactory emulator serving a seed directory (see migrator_sandbox.seed).
 
 Follows reference/sources-nexus-artifactory.md §2 (checklist §2.9). Everything is under
 `/artifactory` (the URL a manifest names is `http://host:port/artifactory`):
@@ -8,7 +8,7 @@ Follows reference/sources-nexus-artifactory.md §2 (checklist §2.9). Everything
   (config, lower-case `rclass`);
 - `api/storage/<repo>/<path>?list&deep=1&listFolders=0` File List (Pro; flags parsed as
   integers; `edition="oss"` answers 400 text/plain), Folder Info and File Info (`size` a string);
-- `POST api/search/aql` (text/plain body; see migrator.sandbox.artifactory_items), refused to
+- `POST api/search/aql` (text/plain body; see migrator_sandbox.artifactory_items), refused to
   anonymous users, 400 over 6,000 characters, 429 when more than `max_concurrent_aql` run at once;
 - content `/<repo>/<path>` with `X-Checksum-Sha1/-Sha256/-Md5`, virtual `.sha1/.md5/.sha256`
   sidecars, HTML folder listings; remote caches under `<repo>-cache`; virtual repositories
@@ -17,7 +17,7 @@ Follows reference/sources-nexus-artifactory.md §2 (checklist §2.9). Everything
 - Basic (password or access token as password) and Bearer auth; errors as
   `{"errors":[{"status":..,"message":..}]}`.
 
-Test switches and the request log: see migrator.sandbox.seed_runtime.
+Test switches and the request log: see migrator_sandbox.seed_runtime.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 
-from migrator.sandbox import derive
-from migrator.sandbox.artifactory_items import (
+from migrator_sandbox import derive
+from migrator_sandbox.artifactory_items import (
     CACHE_SUFFIX,
     Item,
     repo_items,
@@ -43,15 +43,15 @@ from migrator.sandbox.artifactory_items import (
     storage_key,
     stored_path,
 )
-from migrator.sandbox.nexus_view import (
+from migrator_sandbox.nexus_view import (
     members_deep,
     npm_names,
     npm_tarballs,
     pypi_files,
     pypi_projects,
 )
-from migrator.sandbox.seed import Repository, Seed, SeedWatcher
-from migrator.sandbox.seed_runtime import (
+from migrator_sandbox.seed import Repository, Seed, SeedWatcher
+from migrator_sandbox.seed_runtime import (
     Knobs,
     RequestLog,
     SandboxMiddleware,
@@ -237,7 +237,7 @@ def build_app(
     npm_metadata_folder     LOCAL npm repositories also hold Artifactory's generated
                             `.npm/<name>/package.json` items, which a crawler must skip
     latency, error_rate, seed, corrupt_checksum, hostile_paths
-                            test switches (migrator.sandbox.seed_runtime.Knobs)
+                            test switches (migrator_sandbox.seed_runtime.Knobs)
     users, tokens, anonymous
                             username -> User; access token -> username; let requests without
                             credentials in (AQL and File List still refuse them)
@@ -257,7 +257,7 @@ def build_app(
                       download_redirect=download_redirect, redirect_base=redirect_base,
                       npm_scoped_layout=npm_scoped_layout,
                       npm_metadata_folder=npm_metadata_folder)
-    from migrator.sandbox import artifactory_routes
+    from migrator_sandbox import artifactory_routes
 
     inner = artifactory_routes.routes(art)
     app = Starlette(routes=[*sandbox_routes(knobs, log), artifactory_routes.blobstore_route(art),

@@ -32,14 +32,20 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from migrator.engine_support import crash_point
 from migrator.errors import SourceAuthError, SourceError
-from migrator.models import HASH_ALGORITHMS, Format, RepoType, SourceRepository
+from migrator.models import (
+    HASH_ALGORITHMS,
+    ClaimedAsset,
+    ClaimedVersion,
+    Format,
+    RepoType,
+    SourceRepository,
+    SpooledFile,
+)
+from migrator.pipeline.support import crash_point
 from migrator.retry import RETRYABLE_STATUSES, RetryableResponse, RetryPolicy, Sleep
 from migrator.sources import Crawler, make_crawler
 from migrator.sources.http import DEFAULT_TIMEOUT, make_client, redact
-from migrator.target import SpooledFile
-from migrator.workqueue import ClaimedAsset, ClaimedVersion
 
 __all__ = [
     "DOWNLOAD",

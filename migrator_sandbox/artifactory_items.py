@@ -25,9 +25,9 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-from migrator.sandbox import derive
-from migrator.sandbox.seed import Repository, Seed, SeedFile
-from migrator.sandbox.seed_runtime import HOSTILE_PATHS, Knobs
+from migrator_sandbox import derive
+from migrator_sandbox.seed import Repository, Seed, SeedFile
+from migrator_sandbox.seed_runtime import HOSTILE_PATHS, Knobs
 
 CACHE_SUFFIX = "-cache"
 DEFAULT_FIELDS = ("repo", "path", "name", "type", "size", "created", "created_by", "modified",

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.errors import ConfigError, ManifestError
-from migrator.sandbox import derive
+from migrator_sandbox import derive
 
 FORMAT_ALIASES = {"maven2": "maven2", "maven": "maven2", "npm": "npm", "pypi": "pypi",
                   "raw": "raw", "generic": "raw"}

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from migrator import status as st
-from migrator.workqueue import WorkQueue
+from migrator.state import WorkQueue
+from migrator.state import status as st
 
 
 def status_data(q: WorkQueue, *, failures: int = 20) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from typing import Any
 
 import anyio
 
-from migrator import status as st
 from migrator.errors import SourceError, first_error
 from migrator.formats.maven import is_snapshot
 from migrator.models import (
@@ -27,6 +26,7 @@ from migrator.models import (
     SourceRepository,
 )
 from migrator.sources import Crawler, Found, Page, make_crawler
+from migrator.state import status as st
 
 __all__ = ["PlanSummary", "RepositoryPlan", "plan"]
 

@@ -10,6 +10,7 @@ from sqlite_utils.migrations import Migrations
 
 from migrator.models import HASH_ALGORITHMS
 
+# The name existing state files recorded in _sqlite_migrations: never change it.
 migrations = Migrations("migrator.workqueue")
 
 

@@ -12,8 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from migrator.sandbox import derive
-from migrator.sandbox.artifactory import (
+from migrator_sandbox import derive
+from migrator_sandbox.artifactory import (
     AQL_MAX_CHARS,
     PACKAGE_TYPES,
     PRO_ONLY,
@@ -27,7 +27,7 @@ from migrator.sandbox.artifactory import (
     repository_config,
     repository_entry,
 )
-from migrator.sandbox.artifactory_items import (
+from migrator_sandbox.artifactory_items import (
     AqlError,
     Item,
     parse_aql,
@@ -35,11 +35,11 @@ from migrator.sandbox.artifactory_items import (
     run_aql,
     storage_key,
 )
-from migrator.sandbox.nexus_view import content_type, npm_names, pypi_projects
-from migrator.sandbox.seed import Repository
+from migrator_sandbox.nexus_view import content_type, npm_names, pypi_projects
+from migrator_sandbox.seed import Repository
 
 if TYPE_CHECKING:
-    from migrator.sandbox.artifactory import Artifactory, User
+    from migrator_sandbox.artifactory import Artifactory, User
 
 ABBREVIATED = "application/vnd.npm.install-v1+json"
 
@@ -397,7 +397,7 @@ async def _acquire_aql(art: Artifactory) -> bool:
 
 
 def _all_items(art: Artifactory, repo: Repository) -> list[Item]:
-    from migrator.sandbox.nexus_view import members_deep
+    from migrator_sandbox.nexus_view import members_deep
 
     out: list[Item] = []
     for member in members_deep(art.seed(), repo):

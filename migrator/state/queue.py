@@ -2,7 +2,7 @@
 
 Rows: repositories (with the crawl cursor), package versions (the unit of publishing, claimed
 with a lease) and assets (one file each, with the source's checksums, the hashes of the bytes
-we downloaded and CodeArtifact's hashes). Statuses follow `migrator.status`; every change is
+we downloaded and CodeArtifact's hashes). Statuses follow `migrator.state.status`; every change is
 one transaction and is written only after the fact it records is true, so a process killed at
 any instant leaves a state from which a resume reaches the same end.
 """
@@ -16,17 +16,25 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import sqlite_utils
 
-from migrator import status as st
 from migrator.errors import IllegalTransition, StateError
-from migrator.models import HASH_ALGORITHMS, DiscoveredAsset, Format, RepoType
-from migrator.schema import migrations
-from migrator.statelock import StateLock
+from migrator.models import (
+    HASH_ALGORITHMS,
+    AssetUpdate,
+    ClaimedAsset,
+    ClaimedVersion,
+    DiscoveredAsset,
+    Format,
+    RepoType,
+    VersionResult,
+)
+from migrator.state import status as st
+from migrator.state.lock import StateLock
+from migrator.state.schema import migrations
 
 
 class CrawlState(NamedTuple):
@@ -35,61 +43,6 @@ class CrawlState(NamedTuple):
     status: str  # pending | crawling | complete
     cursor: str | None
     pages: int
-
-
-@dataclass(slots=True)
-class ClaimedAsset:
-    id: int
-    path: str
-    filename: str
-    kind: str
-    size: int | None
-    status: str
-    source_hashes: dict[str, str]
-    downloaded_hashes: dict[str, str]
-    target_hashes: dict[str, str]
-    extra: dict[str, Any]
-
-
-@dataclass(slots=True)
-class ClaimedVersion:
-    """A leased package version with every asset it has."""
-
-    id: int
-    repository_id: int
-    source_repository: str
-    target_repository: str | None
-    mode: str
-    format: Format
-    namespace: str
-    package: str
-    version: str
-    claimed_from: str
-    attempts: int
-    extra: dict[str, Any]
-    assets: list[ClaimedAsset] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class AssetUpdate:
-    """A fact about one asset, recorded once it is true."""
-
-    asset_id: int
-    status: str
-    reason: str | None = None
-    downloaded: dict[str, str] | None = None
-    target: dict[str, str] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class VersionResult:
-    """The end of one claim: the version's new status and its assets' last facts."""
-
-    version_id: int
-    status: str
-    reason: str | None = None
-    retry_at: float | None = None
-    assets: Sequence[AssetUpdate] = ()
 
 
 _HASH_COLS = {p: [f"{p}_{a}" for a in HASH_ALGORITHMS] for p in ("src", "dl", "tgt")}

@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import Response
 
-from migrator.sandbox import derive
-from migrator.sandbox.nexus_view import (
+from migrator_sandbox import derive
+from migrator_sandbox.nexus_view import (
     Asset,
     content_type,
     members_deep,
@@ -31,10 +31,10 @@ from migrator.sandbox.nexus_view import (
     pypi_projects,
     simple_page,
 )
-from migrator.sandbox.seed import Repository, SeedFile
+from migrator_sandbox.seed import Repository, SeedFile
 
 if TYPE_CHECKING:
-    from migrator.sandbox.nexus import Nexus
+    from migrator_sandbox.nexus import Nexus
 
 _NPM_NAME = re.compile(r"^(@[^/@]+/)?[^/@]+$")
 ABBREVIATED = "application/vnd.npm.install-v1+json"

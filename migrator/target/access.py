@@ -14,10 +14,9 @@ from dataclasses import asdict
 from typing import Any
 from urllib.parse import quote, urljoin
 
-from migrator.models import Format
-from migrator.target import Publisher, SourceMetadata, VersionCheck, make_publisher
+from migrator.models import ClaimedAsset, ClaimedVersion, Format, VersionCheck
+from migrator.target import Publisher, SourceMetadata, make_publisher
 from migrator.target.errors import NotFound, PublishError
-from migrator.workqueue import ClaimedAsset, ClaimedVersion
 
 __all__ = ["CodeArtifactTarget"]
 

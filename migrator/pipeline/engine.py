@@ -45,9 +45,23 @@ from typing import Any
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
-from migrator import status as st
-from migrator.download import ChecksumMismatch, SourceAccess, discard
-from migrator.engine_support import (
+from migrator.errors import (
+    IllegalTransition,
+    Interrupted,
+    TargetError,
+)
+from migrator.models import (
+    AssetOutcome,
+    AssetResult,
+    AssetUpdate,
+    ClaimedAsset,
+    ClaimedVersion,
+    Format,
+    SpooledFile,
+    VersionCheck,
+    VersionResult,
+)
+from migrator.pipeline.support import (
     FATAL_ERRORS,
     VISIBLE_STATUSES,
     EngineOptions,
@@ -63,14 +77,9 @@ from migrator.engine_support import (
     summarise,
     target_asset_name,
 )
-from migrator.errors import (
-    IllegalTransition,
-    Interrupted,
-    TargetError,
-)
-from migrator.models import Format
-from migrator.target import AssetOutcome, AssetResult, SpooledFile, VersionCheck
-from migrator.workqueue import AssetUpdate, ClaimedAsset, ClaimedVersion, VersionResult, WorkQueue
+from migrator.sources.download import ChecksumMismatch, SourceAccess, discard
+from migrator.state import WorkQueue
+from migrator.state import status as st
 
 __all__ = ["Engine", "EngineOptions", "is_retryable", "summarise", "target_asset_name"]
 
@@ -622,11 +631,3 @@ class Engine:
             updates.append(AssetUpdate(a.id, st.INGESTED, None, target=target or None))
         stats.ingested += len(updates)
         return VersionResult(v.id, st.INGESTED, None, None, updates)
-
-
-if __name__ == "__main__":
-    import sys
-
-    from migrator.engine_run import main
-
-    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Orchestration: plan, run/resume, verify and finalize, with stats and progress."""

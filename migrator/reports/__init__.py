@@ -1,0 +1,1 @@
+"""What a state shows a person or a script: status tables (and, later, reports)."""
