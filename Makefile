@@ -27,8 +27,10 @@ demo: install
 test: install deps
 	$(BIN)/pytest
 
+## lint: ruff, and the architecture's import contracts (pyproject.toml [tool.importlinter])
 lint: install
-	$(BIN)/ruff check migrator tests bench
+	$(BIN)/ruff check migrator migrator_sandbox tests bench scripts
+	$(BIN)/lint-imports --no-cache
 
 ## bench: every benchmark in bench/ (several minutes; each prints its table)
 bench: install

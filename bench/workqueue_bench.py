@@ -103,7 +103,7 @@ def main() -> None:
                 AssetUpdate(a.id, step[v.claimed_from]) for a in v.assets]) for v in batch])
             done += sum(len(v.assets) for v in batch)
         claim_s = time.perf_counter() - t0
-        counts = q.counts()["maven-releases"]["assets"]
+        counts = q.counts()["maven-releases"].assets
         q.close()
         assert counts == {"verified": n}, counts
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,17 +1,24 @@
 """The exception tree of migrator; the CLI catches `MigratorError` in one place.
 
-    MigratorError                 exit code 2 unless a subclass says otherwise
-    ├── ConfigError               the manifest or the command line is wrong (exit 2)
-    │   └── ManifestError         names the file, the key, what is wrong and the fix
-    ├── StateError                the state file is unusable (exit 2)
-    │   ├── StateLockedError      another process holds the state; names the holder
-    │   └── IllegalTransition     a status change the status machine forbids (a bug)
-    ├── SourceError               Nexus / Artifactory refused or broke (exit 1)
-    │   └── SourceAuthError       the source rejected the credentials (exit 2)
-    ├── TargetError               CodeArtifact refused or broke (exit 1)
-    │   └── TargetAuthError       AWS rejected the credentials or the token (exit 2)
-    ├── UnsafePathError           a path from a source listing tries to escape
-    └── Interrupted               SIGINT/SIGTERM: the run stopped cleanly, resumable (exit 3)
+                                  exit  retryable
+    MigratorError                   2    no      the root
+    ├── ConfigError                 2    no      the manifest or the command line is wrong
+    │   └── ManifestError           2    no      names the file, the key, what is wrong, the fix
+    ├── StateError                  2    no      the state file is unusable
+    │   ├── StateLockedError        2    no      another process holds the state; names it
+    │   └── IllegalTransition       2    no      a status change the machine forbids (a bug)
+    ├── SourceError                 1    yes     Nexus / Artifactory failed (an answer such as
+    │   │                                        404 sets `retryable = False` on the instance)
+    │   ├── SourceAuthError         2    no      the source rejected the credentials
+    │   └── ChecksumMismatch        1    no      (migrator.sources.download) bytes ≠ listing
+    ├── TargetError                 1    yes     CodeArtifact failed
+    │   ├── PublishError            1    (set)   (migrator.target.errors) one request failed
+    │   └── TargetAuthError         2    no      AWS rejected the credentials or the token
+    ├── UnsafePathError             2    no      a path from a source listing tries to escape
+    └── Interrupted                 3    no      SIGINT/SIGTERM: stopped cleanly, resumable
+
+`retryable` is the one statement of whether trying again can help: `migrator.retry` reads it
+both to repeat a request and to put a package version back in the queue with a back-off.
 
 Every message says what happened and what to do next. Messages never carry secrets:
 credentials are only ever read from the environment and are not formatted into errors.
@@ -24,6 +31,8 @@ class MigratorError(Exception):
     """Root of every error migrator raises on purpose."""
 
     exit_code = 2
+    #: Whether trying again later can succeed; subclasses and instances refine it.
+    retryable = False
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -67,24 +76,28 @@ class SourceError(MigratorError):
     """The source server (Nexus / Artifactory) failed or refused a request."""
 
     exit_code = 1
+    retryable = True  # servers come back; an answer such as 404 clears it on the instance
 
 
 class SourceAuthError(SourceError):
     """The source server rejected the credentials."""
 
     exit_code = 2  # retrying cannot help: a person must fix the credentials
+    retryable = False
 
 
 class TargetError(MigratorError):
     """CodeArtifact failed or refused a request."""
 
     exit_code = 1
+    retryable = True
 
 
 class TargetAuthError(TargetError):
     """AWS rejected the credentials or the CodeArtifact token."""
 
     exit_code = 2
+    retryable = False
 
 
 class UnsafePathError(MigratorError):
@@ -97,10 +110,20 @@ class Interrupted(MigratorError):
     exit_code = 3
 
 
+#: Errors that stop a whole run: a person must fix the credentials.
+FATAL_ERRORS: tuple[type[MigratorError], ...] = (SourceAuthError, TargetAuthError)
+
+
+def describe(exc: BaseException) -> str:
+    """The reason text recorded for a failure: our own message, or `Type: text` for others."""
+    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return text if isinstance(exc, MigratorError) else f"{type(exc).__name__}: {text}"
+
+
 def first_error(group: BaseExceptionGroup,
-                prefer: tuple[type[BaseException], ...] = ()) -> BaseException:
-    """The one error to report from a task group: one of `prefer` first, then a
-    MigratorError (it carries an actionable message), else the first leaf."""
+                prefer: tuple[type[BaseException], ...] = FATAL_ERRORS) -> BaseException:
+    """The one error to report from a task group: one of `prefer` (a fatal error) first,
+    then a MigratorError (it carries an actionable message), else the first leaf."""
     leaves: list[BaseException] = []
     stack: list[BaseException] = [group]
     while stack:

@@ -149,6 +149,16 @@ class Manifest:
         env = os.environ if environ is None else environ
         return [name for name in self.source.env_names() if not env.get(name)]
 
+    def require_credentials(self, environ: Mapping[str, str] | None = None) -> None:
+        """:raises ConfigError: an environment variable the manifest names is not set."""
+        missing = self.missing_env(environ)
+        if missing:
+            raise ConfigError(
+                f"{self.path}: source credentials: environment variable(s) "
+                f"{', '.join(missing)} not set",
+                hint=f"export {missing[0]}=... before running (the manifest names the "
+                "variables; their values never go in the manifest)")
+
 
 _GLOB_CACHE: dict[str, re.Pattern[str]] = {}
 

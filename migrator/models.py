@@ -162,6 +162,12 @@ class ClaimedVersion:
     extra: dict[str, Any]
     assets: list[ClaimedAsset] = field(default_factory=list)
 
+    @property
+    def display(self) -> str:
+        """`repository: group:artifact@version`, `repository: @scope/name@version`, ..."""
+        c = Coordinates(self.format, self.namespace, self.package, self.version)
+        return f"{self.source_repository}: {c.display}"
+
 
 @dataclass(frozen=True, slots=True)
 class AssetUpdate:

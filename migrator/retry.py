@@ -1,9 +1,19 @@
 """Retry policies as named data: what is retried, how long we wait, when we give up.
 
-Retried: transport errors (connect/read/write/pool timeouts, resets), HTTP 408, 429 and 5xx, and
-responses whose JSON body is cut off (Artifactory streams AQL; a mid-stream failure leaves
-truncated JSON). Not retried: every other 4xx (401/403/404/406/422 are answers, not accidents).
-`Retry-After` (seconds or an HTTP date) is honoured, capped by the policy's `max_wait`.
+One decision, `is_retryable(exc)`, serves every layer: a request is repeated at once (with
+back-off) and a package version goes back to the queue (failed_retryable, with
+`VERSION_RETRY`'s back-off) for the same reasons:
+
+- transport errors (connect/read/write/pool timeouts, resets), responses with 408, 429 or 5xx
+  (`RetryableResponse`) and bodies cut off or unparseable (`TruncatedBody`): accidents;
+- a `MigratorError` whose `retryable` says so (the exception tree in `migrator.errors`:
+  a source or target that failed yes, refused credentials, 404s and checksum mismatches no);
+- nothing else: an unexpected exception is a bug or a local problem (a file name the disk
+  refuses), and repeating it would only hide it.
+
+Waits: the server's `Retry-After` (seconds or an HTTP date, from `RetryableResponse`) or
+CodeArtifact's `retryAfterSeconds` (`exc.retry_after`, which botocore parses but does not wait
+for), capped by the policy's `max_wait`; otherwise exponential back-off with jitter.
 
 `sleep` is injectable so tests never really sleep:
 
@@ -23,16 +33,21 @@ import anyio
 import httpx
 import tenacity
 
+from migrator.errors import MigratorError
+
 __all__ = [
     "RETRYABLE_STATUSES",
+    "SOURCE_DOWNLOAD",
     "SOURCE_LISTING",
     "TARGET_READ",
     "TARGET_TOKEN",
     "TARGET_WRITE",
+    "VERSION_RETRY",
     "RetryPolicy",
     "RetryableResponse",
-    "TargetRetryPolicy",
     "TruncatedBody",
+    "VersionBackoff",
+    "is_retryable",
     "retry_after_seconds",
 ]
 
@@ -52,7 +67,19 @@ class RetryableResponse(Exception):
 
 
 class TruncatedBody(Exception):
-    """A 2xx response whose body did not parse: treated as a transient failure."""
+    """A 2xx response whose body was cut off or did not parse: a transient failure."""
+
+
+_ACCIDENTS = (httpx.TransportError, RetryableResponse, TruncatedBody)
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether trying `exc`'s operation again can succeed: the one retry decision."""
+    if isinstance(exc, _ACCIDENTS):
+        return True
+    if isinstance(exc, MigratorError):
+        return bool(exc.retryable)
+    return False
 
 
 def retry_after_seconds(response: httpx.Response, *, now: float | None = None) -> float | None:
@@ -72,13 +99,16 @@ def retry_after_seconds(response: httpx.Response, *, now: float | None = None) -
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def _is_retryable(exc: BaseException) -> bool:
-    return isinstance(exc, httpx.TransportError | RetryableResponse | TruncatedBody)
+def _asked_wait(exc: BaseException | None) -> float | None:
+    if isinstance(exc, RetryableResponse):
+        return retry_after_seconds(exc.response)
+    asked = getattr(exc, "retry_after", None)
+    return None if asked is None else float(asked)
 
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """A named retry policy; `retrying()` turns it into a tenacity `AsyncRetrying`."""
+    """A named policy for repeating one request; `retrying()` makes a tenacity controller."""
 
     name: str
     attempts: int = 6
@@ -86,23 +116,24 @@ class RetryPolicy:
     max_wait: float = 30.0
     jitter: float = 0.5
     give_up_after: float = 300.0  # seconds spent on one call, waits included
+    # Spread of the wake-ups of workers the server throttled together with one Retry-After.
+    after_jitter: float = 0.0
 
     def wait_seconds(self, retry_state: tenacity.RetryCallState) -> float:
-        """Exponential back-off with jitter, or the server's Retry-After when it gave one."""
+        """The server's requested wait when it gave one, else exponential back-off."""
         outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        if isinstance(exc, RetryableResponse):
-            asked = retry_after_seconds(exc.response)
-            if asked is not None:
-                return min(asked, self.max_wait)
+        asked = _asked_wait(outcome.exception() if outcome is not None else None)
+        if asked is not None:
+            return min(asked, self.max_wait) + (
+                random.uniform(0, self.after_jitter) if self.after_jitter else 0.0)
         backoff = tenacity.wait_exponential_jitter(
             multiplier=self.initial_wait, max=self.max_wait, jitter=self.jitter
         )
         return backoff(retry_state)
 
     def should_retry(self, exc: BaseException) -> bool:
-        """Whether `exc` is worth another attempt under this policy."""
-        return _is_retryable(exc)
+        """Whether `exc` is worth another attempt (`is_retryable`)."""
+        return is_retryable(exc)
 
     def retrying(self, *, sleep: Sleep | None = None) -> tenacity.AsyncRetrying:
         """A fresh tenacity controller; the last exception is re-raised when we give up."""
@@ -117,42 +148,33 @@ class RetryPolicy:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class VersionBackoff:
+    """When a failed package version may be claimed again: `base` seconds after the first
+    failure, doubling per attempt up to `cap`, spread by ±`spread`/2 so that versions that
+    failed together do not come back together."""
+
+    base: float = 2.0
+    cap: float = 300.0
+    spread: float = 0.5
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        d = min(self.cap, self.base * 2 ** max(0, attempt - 1))
+        return d * (1 - self.spread / 2 + rng.random() * self.spread)
+
+
 # Listing pages from Nexus/Artifactory: cheap to repeat, worth a few minutes of patience.
 SOURCE_LISTING = RetryPolicy(name="source-listing")
-
-
-# -- the target side (CodeArtifact and the registries publishers write to) ----------------------
-
-
-def _target_retryable(exc: BaseException) -> bool:
-    """Transport errors, 408/429/5xx, and any error that says `retryable = True`."""
-    return _is_retryable(exc) or bool(getattr(exc, "retryable", False))
-
-
-@dataclass(frozen=True, slots=True)
-class TargetRetryPolicy(RetryPolicy):
-    """A `RetryPolicy` that also honours `exc.retry_after` (CodeArtifact's `retryAfterSeconds`,
-    which botocore parses but does not wait for) and retries errors marked `retryable`."""
-
-    after_jitter: float = 0.25  # spread of the wake-ups of workers throttled together
-
-    def wait_seconds(self, retry_state: tenacity.RetryCallState) -> float:
-        outcome = retry_state.outcome
-        exc = outcome.exception() if outcome is not None else None
-        asked = getattr(exc, "retry_after", None)
-        if asked is not None:
-            return min(float(asked), self.max_wait) + random.uniform(0, self.after_jitter)
-        return RetryPolicy.wait_seconds(self, retry_state)
-
-    def should_retry(self, exc: BaseException) -> bool:
-        return _target_retryable(exc)
-
-
+# Downloads: a cut-off body is worth several tries (resumed with Range), a long outage is not.
+SOURCE_DOWNLOAD = RetryPolicy(name="source-download", attempts=6, initial_wait=0.5,
+                              max_wait=30.0, give_up_after=900.0)
 # Writes into the target (native PUT/POST, PublishPackageVersion, status/origin updates): a
 # throttled write is normal at the quota ceiling, so be patient; 409 is never retried.
-TARGET_WRITE = TargetRetryPolicy(name="target-write", attempts=10, max_wait=20.0,
-                                 give_up_after=600.0)
+TARGET_WRITE = RetryPolicy(name="target-write", attempts=10, max_wait=20.0,
+                           give_up_after=600.0, after_jitter=0.25)
 # Reads for verification and 409 resolution, endpoints.
-TARGET_READ = TargetRetryPolicy(name="target-read", attempts=8, max_wait=20.0)
+TARGET_READ = RetryPolicy(name="target-read", attempts=8, max_wait=20.0, after_jitter=0.25)
 # GetAuthorizationToken: 40/s per account; a refused credential is not retried.
-TARGET_TOKEN = TargetRetryPolicy(name="target-token", attempts=6, max_wait=10.0)
+TARGET_TOKEN = RetryPolicy(name="target-token", attempts=6, max_wait=10.0, after_jitter=0.25)
+# A package version that failed as a whole (after its requests' own retries).
+VERSION_RETRY = VersionBackoff()

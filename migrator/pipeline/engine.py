@@ -45,10 +45,14 @@ from typing import Any
 import anyio
 from anyio.abc import ObjectReceiveStream, ObjectSendStream
 
+from migrator.crashpoints import crash_point
 from migrator.errors import (
+    FATAL_ERRORS,
     IllegalTransition,
     Interrupted,
     TargetError,
+    describe,
+    first_error,
 )
 from migrator.models import (
     AssetOutcome,
@@ -61,32 +65,27 @@ from migrator.models import (
     VersionCheck,
     VersionResult,
 )
-from migrator.pipeline.support import (
-    FATAL_ERRORS,
-    VISIBLE_STATUSES,
-    EngineOptions,
-    Stats,
-    TargetAccess,
-    compare_asset,
-    crash_point,
-    display_version,
-    first_error,
-    is_retryable,
-    lower_hashes,
-    reason_text,
-    summarise,
-    target_asset_name,
-)
-from migrator.sources.download import ChecksumMismatch, SourceAccess, discard
+from migrator.pipeline.options import EngineOptions
+from migrator.pipeline.stats import Stats
+from migrator.retry import is_retryable
+from migrator.sources.access import SourceAccess
+from migrator.sources.download import ChecksumMismatch, discard
 from migrator.state import WorkQueue
 from migrator.state import status as st
+from migrator.target.access import TargetAccess
+from migrator.verification import (
+    ON_TARGET,
+    asset_name,
+    expected_assets,
+    normal_hashes,
+    verify_version,
+)
 
-__all__ = ["Engine", "EngineOptions", "is_retryable", "summarise", "target_asset_name"]
+__all__ = ["Engine", "EngineOptions"]
 
 logger = logging.getLogger(__name__)
 
 _TODO = (st.DISCOVERED, st.FAILED_RETRYABLE)
-_ON_TARGET = (st.PUBLISHED, st.SKIPPED_IDENTICAL, st.VERIFIED)
 
 
 
@@ -130,8 +129,7 @@ class Engine:
         self.stopping = False
         self.interrupted = False
         self.fatal: BaseException | None = None
-        self.repository_ids = [r["id"] for r in queue.repositories()
-                               if options.stage is None or r["stage"] <= options.stage]
+        self.repository_ids = queue.repository_ids(stage=options.stage)
         self._source_slots = anyio.CapacityLimiter(options.source_concurrency)
         self._facts_send: ObjectSendStream[_Fact | _Finished | _WorkerExit] | None = None
         self._live_workers = 0
@@ -283,12 +281,7 @@ class Engine:
 
     def _next_due(self) -> float | None:
         """When the next version waiting in scope can be claimed, or None when none waits."""
-        row = self.queue.conn.execute(
-            "SELECT min(CASE WHEN status = 'claimed' THEN lease_expires ELSE next_attempt_at "
-            "END) FROM versions WHERE status IN ('failed_retryable', 'requested', 'claimed') "
-            "AND repository_id IN (SELECT value FROM json_each(?))",
-            (__import__("json").dumps(self.repository_ids),)).fetchone()
-        return None if row[0] is None else float(row[0])
+        return self.queue.next_due(self.repository_ids)
 
     def _apply(self, batch: Sequence[_Fact | _Finished]) -> None:
         if not batch:
@@ -320,7 +313,10 @@ class Engine:
                     except IllegalTransition as exc:
                         logger.error("version %d: %s; given back", r.version_id, exc)
             if self.progress is not None:
-                self.progress.update_from(self, finished)
+                self.progress.settled(
+                    (m.result, len(self.in_flight[m.result.version_id].assets)
+                     if m.result.version_id in self.in_flight else len(m.result.assets))
+                    for m in finished)
             for m in finished:
                 self.in_flight.pop(m.result.version_id, None)
                 if m.result.version_id not in lost:
@@ -381,29 +377,27 @@ class Engine:
         except FATAL_ERRORS:
             raise
         except Exception as exc:
-            logger.debug("version %s failed", display_version(v), exc_info=True)
+            logger.debug("version %s failed", v.display, exc_info=True)
             return self._failed(v, exc, stats)
 
     def _failed(self, v: ClaimedVersion, exc: BaseException, stats: Stats,
                 asset_ids: Sequence[int] = ()) -> VersionResult:
         """failed_retryable with a back-off, or failed_permanent once attempts are used up."""
-        reason = reason_text(exc)
+        reason = describe(exc)
         if is_retryable(exc) and v.attempts < self.options.max_attempts:
             stats.retryable += 1
-            delay = min(self.options.retry_cap,
-                        self.options.retry_base * 2 ** max(0, v.attempts - 1))
-            delay *= 0.75 + self._rng.random() / 2
+            delay = self.options.backoff.delay(v.attempts, self._rng)
             ids = set(asset_ids)
             updates = [AssetUpdate(a.id, st.FAILED_RETRYABLE, reason) for a in v.assets
                        if a.id in ids and a.status in _TODO]
-            logger.info("%s: %s; retry %d/%d in %.0f s", display_version(v), reason, v.attempts,
+            logger.info("%s: %s; retry %d/%d in %.0f s", v.display, reason, v.attempts,
                         self.options.max_attempts, delay)
             return VersionResult(v.id, st.FAILED_RETRYABLE, reason, self.clock() + delay,
                                  updates)
         stats.permanent += 1
         if is_retryable(exc):
             reason = f"gave up after {v.attempts} attempts: {reason}"
-        logger.warning("%s: failed for good: %s", display_version(v), reason)
+        logger.warning("%s: failed for good: %s", v.display, reason)
         updates = [AssetUpdate(a.id, st.FAILED_PERMANENT, reason) for a in v.assets
                    if a.status in (*_TODO, st.REQUESTED)]
         return VersionResult(v.id, st.FAILED_PERMANENT, reason, None, updates)
@@ -454,7 +448,7 @@ class Engine:
                 await self._record(AssetUpdate(
                     result.asset_id, status, result.reason,
                     downloaded=dict(f.hashes) if f else None,
-                    target=lower_hashes(result.target_hashes)))
+                    target=normal_hashes(result.target_hashes) or None))
                 statuses[result.asset_id] = status
                 crash_point("recorded")
                 crash_point(f"recorded-{v.format}")
@@ -528,7 +522,7 @@ class Engine:
                                  "the target holds different bytes for "
                                  + ", ".join(a.filename for a in v.assets
                                              if statuses[a.id] == st.CONFLICT))
-        missing = [a.filename for a in v.assets if statuses[a.id] not in _ON_TARGET]
+        missing = [a.filename for a in v.assets if statuses[a.id] not in ON_TARGET]
         if missing:
             exc = TargetError(f"the publisher reported nothing for {', '.join(missing)}")
             return self._failed(v, exc, Stats())
@@ -551,44 +545,32 @@ class Engine:
             wait = min(wait * 2, 5.0)
 
     async def _verify(self, v: ClaimedVersion, stats: Stats) -> VersionResult:
-        expected = {target_asset_name(v, a): a for a in v.assets if a.status in _ON_TARGET}
         if any(a.status in _TODO for a in v.assets):
             # A sync found a new file in this version: publish it first.
             return VersionResult(v.id, st.DISCOVERED, "new files to publish")
-
-        def complete(c: VersionCheck) -> bool:
-            # Unlisted: an older Maven SNAPSHOT build once a newer one is published.
-            return c.status in VISIBLE_STATUSES and all(n in c.assets for n in expected)
-
-        check = await self._poll(v, complete, self.options.verify_timeout)
+        expected = expected_assets(v)
+        check = await self._poll(v, lambda c: verify_version(v, c, expected).complete,
+                                 self.options.verify_timeout)
         crash_point("verify")
-        if not complete(check):
-            missing = [n for n in expected if n not in check.assets]
-            what = (f"status {check.status}" if check.status not in VISIBLE_STATUSES else
-                    f"assets not listed: {', '.join(missing)}")
+        verdict = verify_version(v, check, expected)
+        if not verdict.complete:
             exc = TargetError(f"not verifiable yet after {self.options.verify_timeout:.0f} s "
-                              f"of polling: {what}")
+                              f"of polling: {'; '.join(verdict.messages())}")
             return self._failed(v, exc, stats)
         updates: list[AssetUpdate] = []
-        conflicts: list[str] = []
-        for name, a in expected.items():
-            facts = check.assets[name]
-            target = {k: str(facts[k]).lower() for k in ("md5", "sha1", "sha256", "sha512")
-                      if facts.get(k)}
-            problem = compare_asset(a, facts, target)
+        for a in expected:
+            target = verdict.target_hashes.get(a.id)
+            problem = verdict.asset_problems.get(a.id)
             if problem:
-                conflicts.append(f"{a.filename}: {problem}")
                 updates.append(AssetUpdate(a.id, st.CONFLICT, problem, target=target))
-            elif a.status == st.PUBLISHED:
-                updates.append(AssetUpdate(a.id, st.VERIFIED, None, target=target))
             else:
-                updates.append(AssetUpdate(a.id, a.status, None, target=target))
-        if check.origin not in (None, "INTERNAL"):
-            conflicts.append(f"origin is {check.origin}, not INTERNAL: the version came from "
-                             "an upstream, not from this migration")
-        if conflicts:
+                updates.append(AssetUpdate(
+                    a.id, st.VERIFIED if a.status == st.PUBLISHED else a.status, None,
+                    target=target))
+        if not verdict.ok:
             stats.conflicts += 1
-            return VersionResult(v.id, st.CONFLICT, "; ".join(conflicts), None, updates)
+            return VersionResult(v.id, st.CONFLICT, "; ".join(verdict.messages()), None,
+                                 updates)
         stats.verified += sum(1 for u in updates if u.status == st.VERIFIED)
         return VersionResult(v.id, st.VERIFIED, None, None, updates)
 
@@ -625,9 +607,7 @@ class Engine:
                                   for a in todo])
         updates = []
         for a in todo:
-            facts = check.assets.get(target_asset_name(v, a)) or {}
-            target = {k: str(facts[k]).lower() for k in ("md5", "sha1", "sha256", "sha512")
-                      if facts.get(k)}
+            target = normal_hashes(check.assets.get(asset_name(v, a)))
             updates.append(AssetUpdate(a.id, st.INGESTED, None, target=target or None))
         stats.ingested += len(updates)
         return VersionResult(v.id, st.INGESTED, None, None, updates)

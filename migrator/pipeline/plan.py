@@ -13,12 +13,14 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
 
-from migrator.errors import SourceError, first_error
+from migrator.errors import SourceError, StateError, first_error
 from migrator.formats.maven import is_snapshot
+from migrator.manifest import Manifest, RepositoryMapping, SourceSettings, parse_manifest
 from migrator.models import (
     DiscoveredAsset,
     Format,
@@ -26,16 +28,25 @@ from migrator.models import (
     SourceRepository,
 )
 from migrator.sources import Crawler, Found, Page, make_crawler
+from migrator.state import WorkQueue
 from migrator.state import status as st
+from migrator.state.queries import SnapshotBuild
 
-__all__ = ["PlanSummary", "RepositoryPlan", "plan"]
+__all__ = [
+    "PlanSummary",
+    "RepositoryPlan",
+    "plan",
+    "plan_manifest",
+    "remember_manifest",
+    "stored_manifest",
+]
 
 logger = logging.getLogger(__name__)
 
 _PLAN_OPEN = "plan.crawl_open"  # "1" while a plan's crawl is running or was interrupted
 
 OnPage = Callable[[str, int, Page], None]
-CrawlerFactory = Callable[[Any], Crawler]
+CrawlerFactory = Callable[[SourceSettings], Crawler]
 
 
 @dataclass(slots=True)
@@ -141,7 +152,7 @@ def _human(n: int) -> str:
     return str(n)  # pragma: no cover
 
 
-def exclusion(asset: DiscoveredAsset, format_skip: str | None, mapping: Any,
+def exclusion(asset: DiscoveredAsset, format_skip: str | None, mapping: RepositoryMapping,
               snapshots: str) -> str | None:
     """Why `asset` is not migrated (None: it is wanted). Refusals are stored by the queue."""
     if asset.refused:
@@ -159,8 +170,8 @@ def exclusion(asset: DiscoveredAsset, format_skip: str | None, mapping: Any,
 
 
 async def plan(
-    manifest: Any,
-    queue: Any,
+    manifest: Manifest,
+    queue: WorkQueue,
     *,
     crawler_factory: CrawlerFactory | None = None,
     on_page: OnPage | None = None,
@@ -227,7 +238,8 @@ async def plan(
     return summary
 
 
-def _why_not_crawled(mapping: Any, repo: SourceRepository | None, kind: str) -> str | None:
+def _why_not_crawled(mapping: RepositoryMapping, repo: SourceRepository | None,
+                     kind: str) -> str | None:
     if mapping.mode == "skip":
         return "mode = 'skip' in the manifest"
     if repo is None:
@@ -240,9 +252,9 @@ def _why_not_crawled(mapping: Any, repo: SourceRepository | None, kind: str) -> 
     return None
 
 
-async def _crawl_one(crawler: Crawler, queue: Any, repo: SourceRepository, mapping: Any,
-                     repo_id: int, snapshots: str, limiter: anyio.CapacityLimiter,
-                     on_page: OnPage | None) -> None:
+async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
+                     mapping: RepositoryMapping, repo_id: int, snapshots: str,
+                     limiter: anyio.CapacityLimiter, on_page: OnPage | None) -> None:
     async with limiter:
         state = queue.begin_crawl(repo_id)
         pages = state.pages
@@ -262,66 +274,40 @@ async def _crawl_one(crawler: Crawler, queue: Any, repo: SourceRepository, mappi
             _exclude_superseded_snapshots(queue, repo_id)
 
 
-def _exclude_superseded_snapshots(queue: Any, repo_id: int) -> None:
+def _exclude_superseded_snapshots(queue: WorkQueue, repo_id: int) -> None:
     """Snapshot policy 'latest': only the newest timestamped build of each SNAPSHOT is kept.
 
     Runs once the crawl is complete: builds of one SNAPSHOT may be spread over many pages.
     """
-    rows = queue.conn.execute(
-        "SELECT v.id, v.namespace, v.package, v.version, "
-        "json_extract(a.extra, '$.base_version'), json_extract(a.extra, '$.snapshot_timestamp'),"
-        " json_extract(a.extra, '$.build_number') FROM versions v JOIN assets a "
-        "ON a.version_id = v.id WHERE v.repository_id = ? AND v.status = 'discovered' "
-        "AND json_extract(a.extra, '$.build_number') IS NOT NULL GROUP BY v.id",
-        (repo_id,)).fetchall()
-    builds: dict[tuple[str, str, str], list[tuple[str, int, int, str]]] = defaultdict(list)
-    for vid, ns, pkg, version, base, stamp, build in rows:
-        builds[(ns, pkg, base)].append((str(stamp), int(build), vid, version))
+    builds: dict[tuple[str, str, str], list[SnapshotBuild]] = defaultdict(list)
+    for b in queue.snapshot_builds(repo_id):
+        builds[(b.namespace, b.package, b.base_version)].append(b)
     for members in builds.values():
-        members.sort()
-        newest = members[-1][3]
-        for _stamp, _build, vid, _version in members[:-1]:
-            queue.transition_version(vid, st.EXCLUDED,
+        members.sort(key=lambda b: (b.timestamp, b.build, b.version_id))
+        newest = members[-1].version
+        for b in members[:-1]:
+            queue.transition_version(b.version_id, st.EXCLUDED,
                                      f"snapshot policy 'latest': superseded by {newest}")
 
 
-def summarise(queue: Any, repo_ids: list[int], not_crawled: list[tuple[str, str]],
+def summarise(queue: WorkQueue, repo_ids: list[int], not_crawled: list[tuple[str, str]],
               rate_budget: float) -> PlanSummary:
-    """Read the plan back from the state (read-only SQL over repositories/versions/assets)."""
-    conn = queue.conn
+    """Read the plan back from the state."""
+    by_id = {r["id"]: r for r in queue.repositories()}
     plans: list[RepositoryPlan] = []
     for repo_id in repo_ids:
-        row = conn.execute(
-            "SELECT source, target, format, repo_type, mode, crawl_status, crawl_pages "
-            "FROM repositories WHERE id = ?", (repo_id,)).fetchone()
-        rp = RepositoryPlan(source=row[0], target=row[1], format=row[2], repo_type=row[3],
-                            mode=row[4], crawl=row[5], pages=row[6])
-        excluded: dict[str, int] = defaultdict(int)
-        refused: dict[str, int] = defaultdict(int)
-        for a_status, a_reason, _v_status, v_reason, n in conn.execute(
-                "SELECT a.status, a.reason, v.status, v.reason, count(*) FROM assets a "
-                "LEFT JOIN versions v ON v.id = a.version_id WHERE a.repository_id = ? "
-                "AND (a.status IN ('excluded', 'failed_permanent') OR v.status = 'excluded') "
-                "GROUP BY 1, 2, 3, 4", (repo_id,)):
-            if a_status == st.FAILED_PERMANENT:
-                refused[a_reason or "refused"] += n
-            elif a_status == st.EXCLUDED:
-                excluded[a_reason or "excluded"] += n
-            else:
-                excluded[v_reason or "excluded"] += n
-        rp.excluded, rp.refused = dict(excluded), dict(refused)
-        wanted = ("a.repository_id = ? AND a.status NOT IN ('excluded', 'failed_permanent') "
-                  "AND v.status != 'excluded'")
-        files, versions, size, packages = conn.execute(
-            f"SELECT count(*), count(DISTINCT a.version_id), total(a.size), "
-            f"count(DISTINCT v.namespace || '/' || v.package) FROM assets a "
-            f"JOIN versions v ON v.id = a.version_id WHERE {wanted}", (repo_id,)).fetchone()
-        rp.assets, rp.versions, rp.bytes = files, versions, int(size)
+        row = by_id[repo_id]
+        rp = RepositoryPlan(source=row["source"], target=row["target"], format=row["format"],
+                            repo_type=row["repo_type"], mode=row["mode"],
+                            crawl=row["crawl_status"], pages=row["crawl_pages"])
+        b = queue.plan_breakdown(repo_id)
+        rp.excluded, rp.refused = b["excluded"], b["refused"]
+        rp.assets, rp.versions, rp.bytes = b["files"], b["versions"], b["bytes"]
         if rp.mode == "prewarm":
-            rp.prewarm_items = files
+            rp.prewarm_items = b["files"]
         elif rp.mode == "copy":
-            rp.writes = _writes(Format(rp.format), files=files, versions=versions,
-                                packages=packages)
+            rp.writes = _writes(Format(rp.format), files=b["files"], versions=b["versions"],
+                                packages=b["packages"])
         plans.append(rp)
     return PlanSummary(plans, not_crawled, rate_budget)
 
@@ -338,3 +324,37 @@ def _writes(fmt: Format, *, files: int, versions: int, packages: int) -> int:
     if fmt is Format.NPM:
         return versions + packages
     return files
+
+
+def remember_manifest(queue: WorkQueue, manifest: Manifest) -> bool:
+    """Store the manifest the state is planned from (resume and verify read it back);
+    returns whether it differs from the one stored before."""
+    if queue.get_meta("manifest") == manifest.text:
+        return False
+    queue.set_meta("manifest", manifest.text)
+    queue.set_meta("manifest_path", str(manifest.path.resolve()))
+    return True
+
+
+def stored_manifest(queue: WorkQueue) -> Manifest:
+    """The manifest `plan` stored in the state.
+
+    :raises StateError: the state holds none. :raises ManifestError: as `load_manifest`.
+    """
+    text = queue.get_meta("manifest")
+    if not text:
+        raise StateError(f"{queue.path} holds no manifest",
+                         hint="run `migrator run MANIFEST` (or pass MANIFEST) instead")
+    return parse_manifest(text, queue.get_meta("manifest_path") or "state:manifest")
+
+
+def plan_manifest(manifest: Manifest, state_path: Path | None = None) -> PlanSummary:
+    """`migrator plan`: crawl the source into the state (under its run lock) and summarise;
+    nothing is written to the target.
+
+    :raises ConfigError: credentials not in the environment. :raises SourceError, StateError.
+    """
+    manifest.require_credentials()
+    with WorkQueue.open(state_path or manifest.state_path, lock_for="plan") as q:
+        remember_manifest(q, manifest)
+        return anyio.run(plan, manifest, q)

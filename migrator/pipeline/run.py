@@ -1,59 +1,56 @@
-"""Library entry points of a migration run: `run` and `resume`.
+"""Library entry points of a migration run: `run`, `resume` and `retry`.
 
-    run(manifest, state_path, *, stage=None, progress=True) -> RunSummary
-        plan (when the state holds no completed crawl) + transfer + verify + finalize
+    run(manifest, state_path=None, *, stage=None, progress=True) -> RunSummary
+        plan (when the state holds no completed crawl, or another manifest) + transfer +
+        verify + finalize
     resume(state_path, *, progress=True) -> RunSummary
-        the same from the state alone (the manifest text `plan` stored in the state)
+        the same from the state alone (the manifest `plan` stored in it)
+    retry(state_path, statuses, *, repository=None) -> int
+        failed or conflicting versions back to the queue
 
-Both hold the state's run lock, are safe to repeat (a second run finds nothing to do), and
-raise `Interrupted` (exit code 3) after SIGINT/SIGTERM once the work in flight is finished or
-given back. The summary's `exit_code` is 0 (everything verified/identical/ingested), or 1
-(failures, conflicts, or retries still waiting).
+`run` and `resume` hold the state's run lock, are safe to repeat (a second run finds nothing to
+do), and raise `Interrupted` (exit code 3) after SIGINT/SIGTERM once the work in flight is
+finished or given back. The summary's `exit_code` is 0 (everything verified/identical/
+ingested), or 1 (failures, conflicts, or retries still waiting).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
+import shutil
 import signal
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
 import anyio
 
-from migrator.errors import (
-    ConfigError,
-    Interrupted,
-    SourceAuthError,
-    StateError,
-    TargetAuthError,
-)
-from migrator.manifest import Manifest, load_manifest, parse_manifest
+from migrator.crashpoints import crash_point
+from migrator.errors import ConfigError, Interrupted
+from migrator.manifest import Manifest, load_manifest
 from migrator.models import Format, RepoType, SourceRepository
-from migrator.pipeline.engine import Engine, EngineOptions, summarise
-from migrator.pipeline.support import Progress, RunSummary, TargetAccess, crash_point
-from migrator.sources.download import SourceAccess
+from migrator.pipeline.engine import Engine
+from migrator.pipeline.finalize import finalize_npm
+from migrator.pipeline.options import EngineOptions
+from migrator.pipeline.plan import plan, remember_manifest, stored_manifest
+from migrator.pipeline.progress import Progress
+from migrator.pipeline.stats import RunSummary, summarise
+from migrator.sources.access import SourceAccess
 from migrator.state import WorkQueue, default_owner
+from migrator.state import status as st
+from migrator.target.access import TargetAccess
 
-__all__ = ["finalize_npm", "load_manifest_text", "resume", "run"]
+__all__ = ["RETRYABLE", "resume", "retry", "run"]
 
 logger = logging.getLogger(__name__)
 
 TargetFactory = Callable[[Manifest, SourceAccess], TargetAccess]
-
-
-def load_manifest_text(text: str, path: str | Path = "state:manifest") -> Manifest:
-    """Parse the manifest `plan` stored in the state's meta.
-
-    :raises ManifestError: as `load_manifest` does.
-    """
-    return parse_manifest(text, path)
+#: What `migrator retry` may send back to the queue.
+RETRYABLE = (st.FAILED_PERMANENT, st.CONFLICT)
 
 
 def run(manifest: Manifest | str | Path, state_path: str | Path | None = None, *,
@@ -80,20 +77,31 @@ def resume(state_path: str | Path, *, stage: int | None = None, progress: bool =
     """
     p = Path(state_path)
     with WorkQueue.open(p, create=False) as q:
-        text = q.get_meta("manifest")
-        where = q.get_meta("manifest_path") or "state:manifest"
-    if not text:
-        raise StateError(f"{p} holds no manifest", hint="run `migrator run MANIFEST` instead")
-    m = load_manifest_text(text, where)
+        m = stored_manifest(q)
     return _run(m, p, "resume", stage=stage, progress=progress, target_factory=target_factory,
                 engine_overrides=engine_overrides)
 
 
+def retry(state_path: str | Path, statuses: Sequence[str] = (st.FAILED_PERMANENT,), *,
+          repository: str | None = None) -> int:
+    """Send versions in `statuses` (failed_permanent, conflict) back to the queue; returns
+    how many.
+
+    :raises ConfigError: a status that cannot be retried, or a repository not in the state.
+    """
+    for s in statuses:
+        if s not in RETRYABLE:
+            raise ConfigError(f"--status {s}: only {' and '.join(RETRYABLE)} can be retried",
+                              hint="verified and excluded items are not problems to retry")
+    with WorkQueue.open(state_path, create=False, lock_for="retry") as q:
+        if repository and repository not in {r["source"] for r in q.repositories()}:
+            raise ConfigError(f"--repository {repository}: not in this state",
+                              hint="`migrator status` lists the repositories")
+        return q.requeue(list(statuses), repository=repository)
+
+
 def _run(m: Manifest, state_path: Path, command: str, **kw: Any) -> RunSummary:
-    missing = m.missing_env()
-    if missing:
-        raise ConfigError(f"source credentials: environment variable(s) {', '.join(missing)} "
-                          "not set", hint=f"export {missing[0]}=... before running")
+    m.require_credentials()
     with WorkQueue.open(state_path, lock_for=command) as q, _sigterm_interrupts():
         run_id = q.start_run(command)
         code = 2
@@ -132,22 +140,10 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _needs_plan(q: WorkQueue) -> bool:
-    repos = q.repositories()
-    return (not repos or q.get_meta("plan.crawl_open") == "1"
-            or any(r["crawl_status"] != "complete" for r in repos
-                   if r["mode"] in ("copy", "prewarm")))
-
-
 async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummary:
-    from migrator.pipeline.plan import plan
-
     started = time.monotonic()
-    changed = q.get_meta("manifest") != m.text
-    if changed:
-        q.set_meta("manifest", m.text)
-        q.set_meta("manifest_path", str(m.path.resolve()))
-    if changed or _needs_plan(q):
+    changed = remember_manifest(q, m)
+    if changed or q.needs_plan():
         # No completed crawl, or a manifest other than the one last planned (a new mapping,
         # other globs): crawl, which also resumes an interrupted crawl.
         logger.info("crawling the source into the state (plan)")
@@ -164,7 +160,7 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
                                           **(kw.get("engine_overrides") or {}))
     engine = Engine(q, source=source, target=target, options=options, owner=default_owner())
     show = kw.get("progress", True)
-    bar = Progress(_todo(q, engine.repository_ids), enabled=show)
+    bar = Progress(q.todo_count(engine.repository_ids), enabled=show)
     engine.progress = bar
     interrupted = False
     finalize: dict[str, Any] = {}
@@ -180,11 +176,10 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
         bar.close()
         await target.aclose()
         await source.aclose()
-        for f in spool.iterdir():
-            f.unlink(missing_ok=True)
-        spool.rmdir()
-    summary = summarise(q, engine, elapsed=time.monotonic() - started,
-                        interrupted=interrupted, finalize=finalize)
+        shutil.rmtree(spool, ignore_errors=True)
+    summary = summarise(q, engine.repository_ids, engine.stats,
+                        elapsed=time.monotonic() - started, interrupted=interrupted,
+                        finalize=finalize)
     if interrupted:
         raise Interrupted(
             f"interrupted after {engine.stats.published} published and "
@@ -200,10 +195,7 @@ def _release_stale_claims(q: WorkQueue) -> None:
     claim died (kill -9, a crash, a lost machine) and waiting for its lease to expire would
     only delay the resume. Their recorded facts stay; their attempts are refunded.
     """
-    owners = [row[0] for row in q.conn.execute(
-        "SELECT DISTINCT lease_owner FROM versions WHERE status = 'claimed' AND "
-        "lease_owner IS NOT NULL")]
-    for owner in owners:
+    for owner in q.claim_owners():
         n = q.release(owner)
         logger.info("gave back %d claim(s) of %s, which is no longer running", n, owner)
 
@@ -214,54 +206,9 @@ def _codeartifact(m: Manifest, source: SourceAccess) -> TargetAccess:
     return CodeArtifactTarget.from_manifest(m, source)
 
 
-def _quiet_logs(enabled: bool):
+def _quiet_logs(enabled: bool) -> AbstractContextManager[Any]:
     if not enabled:
         return nullcontext()
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     return logging_redirect_tqdm()
-
-
-def _todo(q: WorkQueue, repo_ids: list[int]) -> int:
-    row = q.conn.execute(
-        "SELECT count(*) FROM assets a JOIN versions v ON v.id = a.version_id WHERE "
-        "v.status NOT IN ('excluded', 'verified', 'skipped_identical', 'ingested', "
-        "'conflict', 'failed_permanent') AND a.status != 'excluded' AND a.repository_id IN "
-        "(SELECT value FROM json_each(?))", (json.dumps(repo_ids),)).fetchone()
-    return int(row[0])
-
-
-async def finalize_npm(q: WorkQueue, target: TargetAccess, repo_ids: list[int]
-                       ) -> dict[str, Any]:
-    """Restore dist-tags and deprecations once per npm package whose versions are all done.
-
-    A package is done again (and restored again) only when its set of finished versions
-    changed since the last restore (recorded in the state's meta).
-    """
-    out: dict[str, Any] = {}
-    rows = q.conn.execute(
-        "SELECT r.id, r.source, r.target, v.namespace, v.package, "
-        "group_concat(v.version || ':' || v.status, ',') FROM versions v JOIN repositories r "
-        "ON r.id = v.repository_id WHERE r.format = 'npm' AND r.mode = 'copy' "
-        "AND v.package != '' AND r.id IN (SELECT value FROM json_each(?)) "
-        "GROUP BY r.id, v.namespace, v.package HAVING sum(v.status NOT IN "
-        "('verified', 'skipped_identical', 'excluded', 'conflict', 'failed_permanent')) = 0 "
-        "AND sum(v.status IN ('verified', 'skipped_identical')) > 0",
-        (json.dumps(repo_ids),)).fetchall()
-    for rid, source, target_repo, ns, pkg, versions in rows:
-        name = f"@{ns}/{pkg}" if ns else pkg
-        fingerprint = hashlib.sha256(",".join(sorted(versions.split(","))).encode()).hexdigest()
-        key = f"finalize.npm.{rid}.{name}"
-        if q.get_meta(key) == fingerprint:
-            continue
-        try:
-            done = await target.restore_npm(target_repo, source, name)
-        except (SourceAuthError, TargetAuthError):
-            raise
-        except Exception as exc:  # a tag is not worth failing the run: report it
-            logger.warning("%s: dist-tags of %s not restored: %s", source, name, exc)
-            out[f"{source}/{name}"] = {"error": str(exc)}
-            continue
-        q.set_meta(key, fingerprint)
-        out[f"{source}/{name}"] = dict(done)
-    return out

@@ -2,25 +2,42 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from migrator.state import WorkQueue
 from migrator.state import status as st
 
+__all__ = ["render_status", "status", "status_data"]
 
-def status_data(q: WorkQueue, *, failures: int = 20) -> dict[str, Any]:
-    """Everything `migrator status` shows, as plain data (also its --json output)."""
-    repos = q.counts()
-    totals: dict[str, dict[str, int]] = {"assets": {}, "versions": {}, "bytes": {}}
-    for r in repos.values():
-        for key in totals:
-            for s, n in r[key].items():
-                totals[key][s] = totals[key].get(s, 0) + n
+#: Problems listed by the text table; `--json` lists every one.
+SHOWN = 20
+
+
+def status(state_path: str | Path, *, all_failures: bool = False) -> dict[str, Any]:
+    """`migrator status`: read the state (no lock: safe while a run is going)."""
+    with WorkQueue.open(state_path, create=False) as q:
+        return status_data(q, failures=None if all_failures else SHOWN)
+
+
+def status_data(q: WorkQueue, *, failures: int | None = SHOWN) -> dict[str, Any]:
+    """Everything `migrator status` shows, as plain data (also its --json output), from the
+    state's one counting query."""
+    repos = {name: r.as_dict() for name, r in q.counts().items()}
+    totals: dict[str, dict[str, int]] = {}
+    for key in ("assets", "versions", "bytes"):
+        c: Counter[str] = Counter()
+        for r in repos.values():
+            c.update(r[key])
+        totals[key] = dict(c)
+    listed, total = q.failures(failures if failures is not None else -1)
     return {
         "state": str(q.path),
         "repositories": repos,
         "totals": totals,
-        "failures": q.failures(failures),
+        "failures": [f.as_dict() for f in listed],
+        "failures_total": total,
     }
 
 
@@ -56,4 +73,7 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append("problems:")
         for f in data["failures"]:
             lines.append(f"  {f['status']:<17} {f['repository']}/{f['path']}: {f['reason']}")
+        more = data.get("failures_total", 0) - len(data["failures"])
+        if more > 0:
+            lines.append(f"  ... and {more} more; `migrator status --json` lists them all")
     return "\n".join(lines)

@@ -16,9 +16,11 @@ import httpx
 
 from migrator import formats
 from migrator.errors import UnsafePathError
+from migrator.manifest import SourceSettings
 from migrator.models import HASH_ALGORITHMS, DiscoveredAsset, Format, SourceRepository
 from migrator.paths import check_path, display_path
 from migrator.retry import Sleep
+from migrator.sources.http import SourceHTTP
 
 __all__ = [
     "Crawler",
@@ -55,6 +57,8 @@ class Crawler(Protocol):
     """
 
     kind: str
+    system: str  # the server's name in messages ("Nexus", "Artifactory")
+    http: SourceHTTP  # the one HTTP client of this source, with its credentials
 
     async def repositories(self) -> list[SourceRepository]:
         """Every repository of a supported format the credentials can see."""
@@ -66,6 +70,10 @@ class Crawler(Protocol):
 
     def download_url(self, repository: SourceRepository, path: str) -> str:
         """Where to GET `path`, built from our configured base URL (never the server's)."""
+        ...
+
+    def npm_packument_url(self, repository: SourceRepository, name: str) -> str:
+        """Where to GET the npm packument of `name` (`@scope/name` or `name`)."""
         ...
 
     async def aclose(self) -> None: ...
@@ -151,7 +159,7 @@ def crawler_class(kind: str) -> type:
 
 
 def make_crawler(
-    source: Any,
+    source: SourceSettings,
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     sleep: Sleep | None = None,
@@ -168,5 +176,5 @@ def make_crawler(
         transport=transport,
         sleep=sleep,
         max_connections=max_connections,
-        verify=getattr(source, "verify_tls", True),
+        verify=source.verify_tls,
     )

@@ -10,48 +10,42 @@ start. Transient failures (transport errors, 408/429/5xx) are retried with back-
 The bytes must match every checksum the source reported (and its size, when it gave one),
 else `ChecksumMismatch` names both values: such an asset is never published.
 
-`SourceAccess` bundles what the engine and the publishers need from the source: downloads,
-built with the crawler's own `download_url` and the manifest's credentials, and the npm
-packument (`migrator.target.SourceMetadata`).
+`migrator.sources.access.SourceAccess` uses this for every download of a run.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
-import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import anyio
 import anyio.to_thread
 import httpx
 
+from migrator.crashpoints import crash_point
 from migrator.errors import SourceAuthError, SourceError
 from migrator.models import (
     HASH_ALGORITHMS,
     ClaimedAsset,
-    ClaimedVersion,
-    Format,
-    RepoType,
-    SourceRepository,
-    SpooledFile,
 )
-from migrator.pipeline.support import crash_point
-from migrator.retry import RETRYABLE_STATUSES, RetryableResponse, RetryPolicy, Sleep
-from migrator.sources import Crawler, make_crawler
-from migrator.sources.http import DEFAULT_TIMEOUT, make_client, redact
+from migrator.retry import (
+    RETRYABLE_STATUSES,
+    SOURCE_DOWNLOAD,
+    RetryableResponse,
+    RetryPolicy,
+    Sleep,
+    TruncatedBody,
+)
+from migrator.sources.http import redact
 
 __all__ = [
     "DOWNLOAD",
     "ChecksumMismatch",
     "Hashes",
-    "SourceAccess",
     "discard",
     "download_to",
     "hash_file",
@@ -62,9 +56,7 @@ logger = logging.getLogger(__name__)
 CHUNK = 1024 * 1024  # bytes handed to a worker thread at once (hashing releases the GIL)
 _INLINE = 256 * 1024  # below this, hash on the event loop: a thread hop costs more
 
-# Downloads: a cut-off body is worth several tries (resumed with Range), a long outage is not.
-DOWNLOAD = RetryPolicy(name="source-download", attempts=6, initial_wait=0.5, max_wait=30.0,
-                       give_up_after=900.0)
+DOWNLOAD = SOURCE_DOWNLOAD
 
 
 class ChecksumMismatch(SourceError):
@@ -78,7 +70,7 @@ class ChecksumMismatch(SourceError):
         self.path = path
 
 
-class _Cut(Exception):
+class _Cut(TruncatedBody):
     """The body ended early; `written` bytes of it are safely in the spool file."""
 
 
@@ -125,6 +117,7 @@ async def download_to(
     policy: RetryPolicy = DOWNLOAD,
     sleep: Sleep | None = None,
     system: str = "the source",
+    timeout: httpx.Timeout | None = None,
 ) -> tuple[int, dict[str, str]]:
     """GET `url` into `dest` (created or truncated); returns (size, digests of the bytes).
 
@@ -140,7 +133,7 @@ async def download_to(
         try:
             async for attempt in policy.retrying(sleep=sleep):
                 with attempt:
-                    await _one_get(client, url, fh, hashes, what, system)
+                    await _one_get(client, url, fh, hashes, what, system, timeout)
         except RetryableResponse as exc:
             raise SourceError(f"{system} kept failing: {what} answered HTTP "
                               f"{exc.response.status_code}",
@@ -155,14 +148,16 @@ async def download_to(
 
 
 async def _one_get(client: httpx.AsyncClient, url: str, fh: Any, hashes: Hashes, what: str,
-                   system: str) -> None:
+                   system: str, timeout: httpx.Timeout | None) -> None:
     have = hashes.size
     headers = {"Accept": "*/*", "Accept-Encoding": "identity"}
     if have:
         headers["Range"] = f"bytes={have}-"
     # Redirects are followed (Artifactory can send downloads to cloud storage); httpx drops
     # the Authorization header when a redirect leaves the origin, so credentials stay home.
-    async with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
+    async with client.stream("GET", url, headers=headers, follow_redirects=True,
+                             timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else timeout
+                             ) as response:
         status = response.status_code
         if status in RETRYABLE_STATUSES:
             await response.aread()
@@ -240,108 +235,3 @@ def check_against_source(asset: ClaimedAsset, size: int, digests: Mapping[str, s
     if problems:
         raise ChecksumMismatch(f"checksum mismatch for {asset.path}: " + "; ".join(problems),
                                path=asset.path)
-
-
-@dataclass
-class SourceAccess:
-    """Downloads and metadata from the source server, for the engine and the publishers."""
-
-    crawler: Crawler
-    client: httpx.AsyncClient
-    repositories: Mapping[str, SourceRepository]
-    spool_dir: Path
-    policy: RetryPolicy = DOWNLOAD
-    sleep: Sleep | None = None
-
-    @classmethod
-    def from_manifest(cls, manifest: Any, repositories: Mapping[str, SourceRepository], *,
-                      spool_dir: Path, transport: httpx.AsyncBaseTransport | None = None,
-                      max_connections: int | None = None) -> SourceAccess:
-        """The crawler (for its URLs) and a download client with the manifest's credentials."""
-        conns = max_connections or 2 * manifest.options.source_concurrency
-        source = manifest.source
-        crawler = make_crawler(source, transport=transport, max_connections=2)
-        username, password, token = source.credentials()
-        if source.kind == "nexus" and password is None:
-            password = token
-        read = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=600.0)
-        client = make_client(getattr(crawler, "base_url", source.url),
-                             username=username, password=password,
-                             token=token if source.kind != "nexus" else None,
-                             transport=transport, max_connections=conns,
-                             timeout=read if transport is None else DEFAULT_TIMEOUT,
-                             verify=getattr(source, "verify_tls", True))
-        spool_dir.mkdir(parents=True, exist_ok=True)
-        return cls(crawler=crawler, client=client, repositories=repositories,
-                   spool_dir=spool_dir)
-
-    @property
-    def system(self) -> str:
-        return getattr(self.crawler, "system", self.crawler.kind)
-
-    def repository(self, name: str, fmt: Format | None = None) -> SourceRepository:
-        repo = self.repositories.get(name)
-        if repo is None:  # state from a plan whose listing we did not re-read
-            repo = SourceRepository(name=name, format=fmt or Format.GENERIC, type=RepoType.HOSTED)
-        return repo
-
-    def url(self, repository: str, path: str, fmt: Format | None = None) -> str:
-        return self.crawler.download_url(self.repository(repository, fmt), path)
-
-    async def download(self, version: ClaimedVersion, asset: ClaimedAsset) -> SpooledFile:
-        """Download one asset to a fresh spool file and check it against the source's facts.
-
-        :raises ChecksumMismatch: the bytes differ from the source's size or checksums (the
-            spool file is removed).
-        :raises SourceError: the source failed or refused.
-        """
-        url = self.url(version.source_repository, asset.path, version.format)
-        # The file keeps its own name (publishers read wheel/sdist metadata, which looks at
-        # the name) in a folder per claimed version (file names are unique in a version).
-        folder = self.spool_dir / f"v{version.id}-{version.attempts}"
-        folder.mkdir(exist_ok=True)
-        path = folder / asset.filename
-        try:
-            size, digests = await download_to(self.client, url, path, policy=self.policy,
-                                              sleep=self.sleep, system=self.system)
-            check_against_source(asset, size, digests)
-        except BaseException:
-            discard(path)
-            raise
-        return SpooledFile(asset=asset, path=path, size=size, hashes=digests)
-
-    def release(self, version: ClaimedVersion) -> None:
-        """Remove the spool folder of one claimed version (after its files were used)."""
-        shutil.rmtree(self.spool_dir / f"v{version.id}-{version.attempts}", ignore_errors=True)
-
-    async def npm_packument(self, repository: str, name: str) -> Mapping[str, Any]:
-        """The source's packument for `name` (`@scope/name` for scoped packages)."""
-        repo = self.repository(repository, Format.NPM)
-        escaped = quote(name, safe="@")  # @scope%2Fname
-        base = str(self.client.base_url).rstrip("/")
-        where = "api/npm" if self.crawler.kind == "artifactory" else "repository"
-        url = f"{base}/{where}/{quote(repo.name, safe='')}/{escaped}"
-        what = f"GET {redact(url)}"
-        try:
-            async for attempt in self.policy.retrying(sleep=self.sleep):
-                with attempt:
-                    response = await self.client.get(url, headers={"Accept": "application/json"})
-                    if response.status_code in RETRYABLE_STATUSES:
-                        raise RetryableResponse(response)
-        except (RetryableResponse, httpx.TransportError) as exc:
-            raise SourceError(f"{self.system} kept failing: {what} ({exc})") from None
-        if response.status_code in (401, 403):
-            raise SourceAuthError(f"{self.system} refused {what} (HTTP {response.status_code})")
-        if response.status_code != 200:
-            raise SourceError(f"{self.system} answered HTTP {response.status_code} for {what}")
-        try:
-            doc = json.loads(response.content)
-        except ValueError:
-            raise SourceError(f"{self.system} sent a packument that is not JSON: {what}") from None
-        if not isinstance(doc, dict):
-            raise SourceError(f"{self.system} sent a packument that is not an object: {what}")
-        return doc
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
-        await self.crawler.aclose()

@@ -102,6 +102,7 @@ class SourceStatusError(SourceError):
     def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status = status
+        self.retryable = status in _RETRYABLE  # 404, 400, 406: answers, not accidents
 
 
 class SourceHTTP:
@@ -126,6 +127,17 @@ class SourceHTTP:
         :raises SourceAuthError: 401 or 403.
         :raises SourceError: any other non-2xx, or transient failures that outlived the policy.
         """
+        return await self._retried(method, url, None, **kwargs)
+
+    async def json(self, method: str, url: str, **kwargs: Any) -> Any:
+        """`request` and parse the JSON body; a body that does not parse is retried (in the
+        same attempts: a cut-off stream is transient), then raised.
+
+        :raises SourceError: the body is not JSON even after retries.
+        """
+        return await self._retried(method, url, _parse_json, **kwargs)
+
+    async def _retried(self, method: str, url: str, parse: Any, **kwargs: Any) -> Any:
         what = f"{method} {url}"
         try:
             async for attempt in self.policy.retrying(sleep=self.sleep):
@@ -133,6 +145,8 @@ class SourceHTTP:
                     response = await self.client.request(method, url, **kwargs)
                     if response.status_code in _RETRYABLE:
                         raise RetryableResponse(response)
+                    response = self._check(response, what)
+                    return response if parse is None else parse(response)
         except RetryableResponse as exc:
             raise SourceError(
                 f"{self.system} kept failing: {what} answered HTTP "
@@ -146,7 +160,13 @@ class SourceHTTP:
                 hint="check the source url in the manifest and the network; the command "
                 "resumes where it stopped",
             ) from None
-        return self._check(response, what)
+        except TruncatedBody as exc:
+            raise SourceError(
+                f"{self.system} returned a body that is not valid JSON for {what} ({exc})",
+                hint="a proxy in between may be rewriting responses, or the server is failing "
+                "mid-response; run again to resume",
+            ) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _check(self, response: httpx.Response, what: str) -> httpx.Response:
         status = response.status_code
@@ -164,24 +184,9 @@ class SourceHTTP:
             )
         return response
 
-    async def json(self, method: str, url: str, **kwargs: Any) -> Any:
-        """`request` and parse the JSON body; a body that does not parse is retried, then raised.
 
-        :raises SourceError: the body is not JSON even after retries.
-        """
-        what = f"{method} {url}"
-        try:
-            async for attempt in self.policy.retrying(sleep=self.sleep):
-                with attempt:
-                    response = await self.request(method, url, **kwargs)
-                    try:
-                        return json.loads(response.content)
-                    except ValueError as exc:  # includes UnicodeDecodeError
-                        raise TruncatedBody(str(exc)) from None
-        except TruncatedBody as exc:
-            raise SourceError(
-                f"{self.system} returned a body that is not valid JSON for {what} ({exc})",
-                hint="a proxy in between may be rewriting responses, or the server is failing "
-                "mid-response; run again to resume",
-            ) from None
-        raise AssertionError("unreachable")  # pragma: no cover
+def _parse_json(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except ValueError as exc:  # includes UnicodeDecodeError
+        raise TruncatedBody(str(exc)) from None

@@ -206,3 +206,9 @@ class NexusCrawler:
     def download_url(self, repository: SourceRepository, path: str) -> str:
         """`<our base>/repository/<repo>/<path>`; the path is already checked and relative."""
         return f"{self.base_url}/repository/{quote(repository.name, safe='')}/{quote(path)}"
+
+    def npm_packument_url(self, repository: SourceRepository, name: str) -> str:
+        """The npm registry document of `name` (`@scope/name`: the slash escaped, as npm
+        asks for it) in a Nexus npm repository."""
+        return (f"{self.base_url}/repository/{quote(repository.name, safe='')}/"
+                f"{quote(name, safe='@')}")

@@ -25,7 +25,6 @@ from migrator.errors import IllegalTransition, StateError
 from migrator.models import (
     HASH_ALGORITHMS,
     AssetUpdate,
-    ClaimedAsset,
     ClaimedVersion,
     DiscoveredAsset,
     Format,
@@ -34,6 +33,7 @@ from migrator.models import (
 )
 from migrator.state import status as st
 from migrator.state.lock import StateLock
+from migrator.state.queries import _HASH_COLS, Queries
 from migrator.state.schema import migrations
 
 
@@ -45,10 +45,7 @@ class CrawlState(NamedTuple):
     pages: int
 
 
-_HASH_COLS = {p: [f"{p}_{a}" for a in HASH_ALGORITHMS] for p in ("src", "dl", "tgt")}
-
-
-class WorkQueue:
+class WorkQueue(Queries):
     """The state of one migration. Open with `WorkQueue.open(path)`; thread-confined."""
 
     def __init__(self, db: sqlite_utils.Database, path: Path, *,
@@ -172,11 +169,6 @@ class WorkQueue:
                 (source, target, str(format), str(repo_type), mode, stage))
             return c.execute("SELECT id FROM repositories WHERE source = ?",
                              (source,)).fetchone()[0]
-
-    def repositories(self) -> list[dict[str, Any]]:
-        cur = self.conn.execute("SELECT * FROM repositories ORDER BY id")
-        cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, row, strict=True)) for row in cur]
 
     def crawl_state(self, repo_id: int) -> CrawlState:
         row = self.conn.execute("SELECT crawl_status, crawl_cursor, crawl_pages FROM "
@@ -319,24 +311,7 @@ class WorkQueue:
                 target_repository=repo["target"], mode=repo["mode"], format=Format(fmt),
                 namespace=ns, package=pkg, version=ver, claimed_from=frm, attempts=att,
                 extra=json.loads(extra) if extra else {})
-        cols = ["id", "version_id", "path", "filename", "kind", "size", "status",
-                *_HASH_COLS["src"], *_HASH_COLS["dl"], *_HASH_COLS["tgt"], "extra"]
-        cur = self.conn.execute(
-            f"SELECT {', '.join(cols)} FROM assets WHERE version_id IN "
-            f"(SELECT value FROM json_each(?)) AND status != 'excluded' ORDER BY id",
-            (json.dumps(list(out)),))
-        n = len(HASH_ALGORITHMS)
-        for row in cur:
-            h = row[7:7 + 3 * n]
-
-            def pick(offset: int, h: tuple = h) -> dict[str, str]:
-                return {a: v for a, v in zip(HASH_ALGORITHMS, h[offset:offset + n],
-                                             strict=True) if v}
-
-            out[row[1]].assets.append(ClaimedAsset(
-                id=row[0], path=row[2], filename=row[3], kind=row[4], size=row[5],
-                status=row[6], source_hashes=pick(0), downloaded_hashes=pick(n),
-                target_hashes=pick(2 * n), extra=json.loads(row[-1]) if row[-1] else {}))
+        self._attach_assets(out, "status != 'excluded'")
         return list(out.values())
 
     def renew(self, owner: str, version_ids: Sequence[int], lease_seconds: float) -> int:
@@ -456,39 +431,6 @@ class WorkQueue:
                           (reason, self.clock(), version_id))
         if n != 1:
             raise IllegalTransition(f"version {version_id} changed status concurrently")
-
-    # -- reading -----------------------------------------------------------------------------
-
-    def counts(self) -> dict[str, Any]:
-        """Counts per repository and status, for assets (with bytes) and versions."""
-        out: dict[str, Any] = {}
-        repos = {r["id"]: r for r in self.repositories()}
-        for r in repos.values():
-            out[r["source"]] = {
-                "target": r["target"], "format": r["format"], "mode": r["mode"],
-                "stage": r["stage"], "crawl": r["crawl_status"], "pages": r["crawl_pages"],
-                "assets": {}, "versions": {}, "bytes": {},
-            }
-        for rid, status, n, size in self.conn.execute(
-                "SELECT repository_id, status, count(*), total(size) FROM assets "
-                "GROUP BY repository_id, status"):
-            out[repos[rid]["source"]]["assets"][status] = n
-            out[repos[rid]["source"]]["bytes"][status] = int(size)
-        for rid, status, n in self.conn.execute(
-                "SELECT repository_id, status, count(*) FROM versions "
-                "GROUP BY repository_id, status"):
-            out[repos[rid]["source"]]["versions"][status] = n
-        return out
-
-    def failures(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Problem assets (conflicts, permanent and pending-retry failures) with reasons."""
-        cur = self.conn.execute(
-            "SELECT r.source, a.path, a.status, a.reason, a.attempts FROM assets a "
-            "JOIN repositories r ON r.id = a.repository_id WHERE a.status IN "
-            "('conflict', 'failed_permanent', 'failed_retryable') ORDER BY a.id LIMIT ?",
-            (limit,))
-        return [dict(zip(("repository", "path", "status", "reason", "attempts"), row,
-                         strict=True)) for row in cur]
 
 
 def default_owner() -> str:

@@ -31,9 +31,7 @@ __all__ = [
     "SourceMetadata",
     "SpooledFile",
     "VersionCheck",
-    "check_version",
     "make_publisher",
-    "verify_assets",
 ]
 
 
@@ -92,19 +90,3 @@ def make_publisher(fmt: Format | str, target: Any, *,
     from migrator.target.generic import GenericPublisher
 
     return GenericPublisher(target, **options)
-
-
-async def check_version(client: Any, version: ClaimedVersion) -> VersionCheck:
-    """What CodeArtifact reports for a claimed version, under the name it holds it by (a
-    Maven SNAPSHOT build may live in `x-SNAPSHOT`). One read each; polling is the caller's."""
-    return await client.check_claimed(version)
-
-
-def verify_assets(version: ClaimedVersion, check: VersionCheck,
-                  files: Sequence[SpooledFile] | Mapping[int, Mapping[str, Any]] | None = None
-                  ) -> list[str]:
-    """Mismatches between the version's files and `check` (empty = verified); see
-    `migrator.target.base.verify_assets`."""
-    from migrator.target.base import verify_assets as _verify
-
-    return _verify(version, check, files)

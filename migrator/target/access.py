@@ -1,4 +1,5 @@
-"""The engine's `TargetAccess` over the CodeArtifact client and the per-format publishers.
+"""`TargetAccess`, the pipeline's view of CodeArtifact, and its implementation over the
+CodeArtifact client and the per-format publishers.
 
 Verification reads (`check_claimed`: DescribePackageVersion + ListPackageVersionAssets under
 the name the target holds the version by), pre-warm GETs through the repository's native
@@ -11,16 +12,50 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote, urljoin
 
+from migrator.manifest import Manifest
 from migrator.models import ClaimedAsset, ClaimedVersion, Format, VersionCheck
 from migrator.target import Publisher, SourceMetadata, make_publisher
 from migrator.target.errors import NotFound, PublishError
 
-__all__ = ["CodeArtifactTarget"]
+__all__ = ["CodeArtifactTarget", "TargetAccess"]
 
 _HREF = re.compile(r"""href=["']([^"']+)["']""", re.IGNORECASE)
+
+
+@runtime_checkable
+class TargetAccess(Protocol):
+    """The engine's view of CodeArtifact (an adapter over the CodeArtifact client)."""
+
+    def publisher(self, fmt: Format) -> Publisher:
+        """The publisher of one format."""
+        ...
+
+    async def check_version(self, version: ClaimedVersion) -> VersionCheck:
+        """DescribePackageVersion + ListPackageVersionAssets of the version in its target
+        repository; `status` None when the version is not there (yet)."""
+        ...
+
+    async def request_asset(self, version: ClaimedVersion, asset: ClaimedAsset) -> None:
+        """GET the asset through the target repository's native endpoint (pre-warm)."""
+        ...
+
+    async def protect_origin(self, version: ClaimedVersion) -> None:
+        """PutPackageOriginConfiguration(publish=ALLOW, upstream=BLOCK) on the version's
+        package in its target repository: an internal name never resolves from upstream
+        (dependency confusion), and a version already ingested from upstream cannot block
+        the publish."""
+        ...
+
+    async def restore_npm(self, target_repository: str, source_repository: str,
+                          name: str) -> Mapping[str, Any]:
+        """Put the source's dist-tags and deprecation messages on one npm package (`@scope/
+        name` or `name`); returns what was set and skipped."""
+        ...
+
+    async def aclose(self) -> None: ...
 
 
 def npm_name(v: ClaimedVersion) -> str:
@@ -38,7 +73,7 @@ class CodeArtifactTarget:
         self._publishers: dict[Format, Publisher] = {}
 
     @classmethod
-    def from_manifest(cls, manifest: Any, source: SourceMetadata | None = None,
+    def from_manifest(cls, manifest: Manifest, source: SourceMetadata | None = None,
                       **client_options: Any) -> CodeArtifactTarget:
         from migrator.target.codeartifact import CodeArtifactClient
 

@@ -30,9 +30,10 @@ import boto3
 import botocore.exceptions
 from botocore.config import Config
 
+from migrator.manifest import Manifest, Options
 from migrator.models import ClaimedVersion, Format, VersionCheck
-from migrator.retry import TARGET_READ, TARGET_TOKEN, TARGET_WRITE, TargetRetryPolicy
-from migrator.target.base import asset_name_in_target, hashes_from_aws, target_version_names
+from migrator.retry import TARGET_READ, TARGET_TOKEN, TARGET_WRITE, RetryPolicy
+from migrator.target.base import target_version_names
 from migrator.target.errors import (
     AlreadyExists,
     CredentialsRefused,
@@ -43,6 +44,7 @@ from migrator.target.errors import (
 )
 from migrator.target.http import NativeHttp
 from migrator.target.ratelimit import AdaptiveBucket, RateLimits
+from migrator.verification import asset_name, normal_hashes
 
 __all__ = ["CodeArtifactClient"]
 
@@ -122,14 +124,14 @@ class CodeArtifactClient:
 
     def __init__(self, *, domain: str, domain_owner: str, region: str,
                  profile: str | None = None, endpoint_url: str | None = None,
-                 rate_budget: float = 90.0, limits: RateLimits | None = None,
+                 rate_budget: float = Options.rate_budget, limits: RateLimits | None = None,
                  boto_client: Any = None, session: boto3.Session | None = None,
                  token_duration: int = 43200, refresh_margin: float = 900.0,
                  clock: Callable[[], float] = time.time, sleep=None,
                  thread_limit: int = 16, endpoint_type: str = "ipv4",
-                 write_policy: TargetRetryPolicy = TARGET_WRITE,
-                 read_policy: TargetRetryPolicy = TARGET_READ,
-                 token_policy: TargetRetryPolicy = TARGET_TOKEN,
+                 write_policy: RetryPolicy = TARGET_WRITE,
+                 read_policy: RetryPolicy = TARGET_READ,
+                 token_policy: RetryPolicy = TARGET_TOKEN,
                  http_transport=None,
                  visibility_waits: Sequence[float] = (0.25, 0.5, 1.0, 2.0)) -> None:
         self.domain, self.domain_owner, self.region = domain, domain_owner, region
@@ -165,8 +167,8 @@ class CodeArtifactClient:
                                transport=http_transport, max_connections=thread_limit * 4)
 
     @classmethod
-    def from_manifest(cls, manifest: Any, **kwargs: Any) -> CodeArtifactClient:
-        """From a `migrator.manifest.Manifest`: `[target]` and `options.rate_budget`."""
+    def from_manifest(cls, manifest: Manifest, **kwargs: Any) -> CodeArtifactClient:
+        """From the manifest's `[target]` and `options.rate_budget`."""
         t = manifest.target
         kwargs.setdefault("rate_budget", manifest.options.rate_budget)
         return cls(domain=t.domain, domain_owner=t.domain_owner, region=t.region,
@@ -231,7 +233,7 @@ class CodeArtifactClient:
         return exc
 
     async def _call(self, operation: str, *, buckets: Sequence[AdaptiveBucket],
-                    policy: TargetRetryPolicy, **params: Any) -> dict[str, Any]:
+                    policy: RetryPolicy, **params: Any) -> dict[str, Any]:
         """One control-plane call: buckets, a worker thread, retries, translated errors."""
         method = getattr(self.boto, _snake(operation))
         async for attempt in policy.retrying(sleep=self.sleep):
@@ -360,7 +362,7 @@ class CodeArtifactClient:
             except NotFound:
                 return None
             for a in result.get("assets", []):
-                assets[a["name"]] = {"size": a.get("size"), **hashes_from_aws(a.get("hashes"))}
+                assets[a["name"]] = {"size": a.get("size"), **normal_hashes(a.get("hashes"))}
             token = result.get("nextToken")
             if not token:
                 return assets
@@ -495,6 +497,6 @@ def _holds_build(version: ClaimedVersion, target_version: str, check: VersionChe
     """A `-SNAPSHOT` target version only counts when it holds this build's files."""
     if target_version == version.version:
         return True
-    names = {asset_name_in_target(version, a) for a in version.assets}
+    names = {asset_name(version, a) for a in version.assets}
     return bool(names & set(check.assets))
 

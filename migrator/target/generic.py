@@ -10,13 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
-from migrator.target.base import (
-    asset_name_in_target,
-    hashes_from_aws,
-    judge,
-    resolve_existing,
-)
+from migrator.target.base import judge, resolve_existing
 from migrator.target.errors import AlreadyExists, PublishError
+from migrator.verification import asset_name, normal_hashes
 
 __all__ = ["GenericPublisher"]
 
@@ -44,13 +40,13 @@ class GenericPublisher:
             raise PublishError("CodeArtifact generic packages need a namespace; "
                                f"{version.package} {version.version} has none",
                                retryable=False)
-        ordered = sorted(files, key=lambda f: asset_name_in_target(version, f.asset))
+        ordered = sorted(files, key=lambda f: asset_name(version, f.asset))
         known = await self.target.asset_hashes(version, version.version) \
             if self.check_first and ordered else None
         if known:
             todo = []
             for spooled in ordered:
-                name = asset_name_in_target(version, spooled.asset)
+                name = asset_name(version, spooled.asset)
                 if name in known:
                     await report(judge(self.target.name, version, spooled, name,
                                        version.version, known[name], "found before upload"))
@@ -58,7 +54,7 @@ class GenericPublisher:
                     todo.append(spooled)
             ordered = todo
         for index, spooled in enumerate(ordered):
-            name = asset_name_in_target(version, spooled.asset)
+            name = asset_name(version, spooled.asset)
             sha256 = spooled.hashes.get("sha256")
             if not sha256:
                 raise PublishError(f"{spooled.path} has no sha256; the engine must hash the "
@@ -73,5 +69,5 @@ class GenericPublisher:
                 continue
             asset = result.get("asset") or {}
             await report(AssetResult(spooled.asset.id, AssetOutcome.PUBLISHED,
-                                     target_hashes=hashes_from_aws(asset.get("hashes"))))
+                                     target_hashes=normal_hashes(asset.get("hashes"))))
         await self.target.complete_version(version, version.version)

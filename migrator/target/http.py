@@ -20,7 +20,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from migrator.retry import TARGET_READ, TARGET_WRITE, TargetRetryPolicy, retry_after_seconds
+from migrator.retry import TARGET_READ, TARGET_WRITE, RetryPolicy, retry_after_seconds
 from migrator.target.errors import (
     AlreadyExists,
     CredentialsRefused,
@@ -100,8 +100,8 @@ class NativeHttp:
 
     def __init__(self, auth: Auth, *, writes: AdaptiveBucket | None = None,
                  reads: AdaptiveBucket | None = None, target_name: str = "CodeArtifact",
-                 write_policy: TargetRetryPolicy = TARGET_WRITE,
-                 read_policy: TargetRetryPolicy = TARGET_READ, sleep=None,
+                 write_policy: RetryPolicy = TARGET_WRITE,
+                 read_policy: RetryPolicy = TARGET_READ, sleep=None,
                  transport: httpx.AsyncBaseTransport | None = None,
                  timeout: float = 300.0, max_connections: int = 64) -> None:
         self.auth = auth

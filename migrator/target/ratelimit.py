@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import anyio
 
+from migrator.manifest import Options
+
 __all__ = ["AdaptiveBucket", "RateLimits"]
 
 logger = logging.getLogger(__name__)
@@ -122,7 +124,7 @@ class RateLimits:
     token: AdaptiveBucket  # GetAuthorizationToken, on top of `reads`
 
     @classmethod
-    def from_budget(cls, rate_budget: float = 90.0, *, clock: Clock = time.monotonic,
+    def from_budget(cls, rate_budget: float = Options.rate_budget, *, clock: Clock = time.monotonic,
                     sleep: Sleep = anyio.sleep) -> RateLimits:
         def bucket(name: str, rate: float) -> AdaptiveBucket:
             return AdaptiveBucket(name, rate, clock=clock, sleep=sleep)

@@ -24,10 +24,13 @@ from migrator.models import (
     SpooledFile,
     VersionCheck,
 )
-from migrator.pipeline.engine import Engine, EngineOptions, target_asset_name
-from migrator.sources.download import SourceAccess
+from migrator.pipeline.engine import Engine
+from migrator.pipeline.options import EngineOptions
+from migrator.retry import VersionBackoff
+from migrator.sources.access import SourceAccess
 from migrator.sources.nexus import NexusCrawler
 from migrator.state import WorkQueue
+from migrator.verification import asset_name
 
 BASE = "http://nexus.test"
 
@@ -104,7 +107,7 @@ class FakePublisher:
         stored = t.versions.setdefault(key, Stored(status=t.initial_status))
         for f in files:
             data = f.path.read_bytes()
-            name = target_asset_name(version, f.asset)
+            name = asset_name(version, f.asset)
             d = digests(data)
             assert d == dict(f.hashes)
             old = stored.assets.get(name)
@@ -185,15 +188,13 @@ class World:
 
     def engine(self, **options: Any) -> Engine:
         opts = EngineOptions(**{"concurrency": 4, "source_concurrency": 2, "max_attempts": 3,
-                                "retry_base": 0.01, "verify_timeout": 1.0,
+                                "backoff": VersionBackoff(base=0.01), "verify_timeout": 1.0,
                                 "verify_first_wait": 0.01, "confirm_timeout": 0.5,
                                 **options})
-        client = httpx.AsyncClient(base_url=BASE,
-                                   transport=httpx.MockTransport(self.source.handler))
         crawler = NexusCrawler(httpx.AsyncClient(base_url=BASE,
                                                  transport=httpx.MockTransport(
                                                      self.source.handler)))
-        access = SourceAccess(crawler=crawler, client=client, repositories={},
+        access = SourceAccess(crawler=crawler, repositories={},
                               spool_dir=self.tmp / "spool", sleep=_no_sleep)
         (self.tmp / "spool").mkdir(exist_ok=True)
         return Engine(self.queue, source=access, target=self.target, options=opts,

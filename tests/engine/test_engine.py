@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from migrator.errors import Interrupted
-from migrator.pipeline.engine import summarise
+from migrator.pipeline.stats import summarise
 from migrator.state import status as st
 from migrator.target.errors import CredentialsRefused, PublishError
 
@@ -36,7 +36,7 @@ async def test_copy_publish_verify_every_asset_once(world):
     row = world.queue.conn.execute(
         "SELECT dl_sha256, tgt_sha256 FROM assets WHERE path LIKE '%a-1.0.jar'").fetchone()
     assert row[0] == row[1] and row[0]
-    summary = summarise(world.queue, engine)
+    summary = summarise(world.queue, engine.repository_ids, engine.stats)
     assert summary.exit_code == 0 and summary.planned == 3 and summary.assets == {"verified": 3}
     assert not list((world.tmp / "spool").iterdir())  # spool files removed
 
@@ -65,9 +65,9 @@ async def test_corrupt_source_checksum_is_permanent_and_never_published(world):
     assert "0" * 40 in reason and world.source.files and "sha1" in reason
     assert hashlib.sha1(JAR).hexdigest() in reason
     assert all(k[2] != "bad" for k in world.target.writes)
-    summary = summarise(world.queue, engine)
+    summary = summarise(world.queue, engine.repository_ids, engine.stats)
     assert summary.exit_code == 1
-    assert any(f["path"].endswith("bad-1.0.jar") for f in summary.failures)
+    assert any(f.path.endswith("bad-1.0.jar") for f in summary.failures)
 
 
 async def test_retryable_publish_errors_are_retried_then_verified(world):

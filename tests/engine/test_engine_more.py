@@ -9,9 +9,9 @@ import pytest
 
 from migrator.errors import SourceAuthError, SourceError
 from migrator.models import AssetKind, Coordinates, DiscoveredAsset, Format, RepoType
-from migrator.pipeline.engine import summarise
-from migrator.pipeline.run import finalize_npm, load_manifest_text
-from migrator.pipeline.support import Progress, Stats
+from migrator.pipeline.finalize import finalize_npm
+from migrator.pipeline.progress import Progress
+from migrator.pipeline.stats import Stats, summarise
 from migrator.pipeline.verify import verify_state
 from migrator.sources.download import ChecksumMismatch, check_against_source, download_to
 from migrator.state import status as st
@@ -101,7 +101,7 @@ async def test_verify_reports_drift_and_changes_nothing(world):
     assert world.queue.conn.execute("SELECT status, updated_at FROM assets").fetchall() == before
     del world.target.versions[("maven-releases", "com.acme", "a", "1.0")]
     gone = await verify_state(world.queue, world.target)
-    assert "absent" in gone.drift[0]["problem"]
+    assert [d["problem"] for d in gone.drift] == ["a 1.0 is not in CodeArtifact"]
 
 
 async def test_summary_adds_up_and_exit_codes(world):
@@ -113,7 +113,7 @@ async def test_summary_adds_up_and_exit_codes(world):
         kind=AssetKind.METADATA), "regenerated")], cursor=None, done=True)
     engine = world.engine()
     await engine.run()
-    s = summarise(world.queue, engine)
+    s = summarise(world.queue, engine.repository_ids, engine.stats)
     assert s.assets == {"verified": 1, "failed_permanent": 1, "excluded": 1}
     assert s.planned == 3 and s.exit_code == 1
     text = s.render()
@@ -132,10 +132,7 @@ def test_progress_silent_when_disabled_and_counts_when_enabled(monkeypatch):
     quiet.close()
     assert quiet.bar is None
     buf = io.StringIO()
-    import tqdm
-
-    monkeypatch.setattr(tqdm, "tqdm", lambda **kw: tqdm.std.tqdm(file=buf, **kw))
-    shown = Progress(3, enabled=True)
+    shown = Progress(3, enabled=True, file=buf)
     assert shown.bar is not None
     shown.close()
 
@@ -166,13 +163,24 @@ async def test_download_refusals(tmp_path):
         assert err.value.retryable is False and "HTTP 404" in str(err.value)
 
 
-def test_load_manifest_text_round_trip(tmp_path):
+def test_the_manifest_stored_in_the_state_round_trips(tmp_path):
+    from migrator.errors import StateError
+    from migrator.manifest import parse_manifest
+    from migrator.pipeline.plan import remember_manifest, stored_manifest
+    from migrator.state import WorkQueue
+
     text = (
         '[source]\nkind = "nexus"\nurl = "http://n"\n'
         '[target]\ndomain = "demo"\ndomain_owner = "111122223333"\nregion = "us-east-1"\n'
         '[[repositories]]\nsource = "aa"\ntarget = "aa"\n')
-    m = load_manifest_text(text, tmp_path / "x.toml")
+    with WorkQueue.open(tmp_path / "s.sqlite") as q:
+        with pytest.raises(StateError, match="holds no manifest"):
+            stored_manifest(q)
+        assert remember_manifest(q, parse_manifest(text, tmp_path / "x.toml")) is True
+        assert remember_manifest(q, parse_manifest(text, tmp_path / "x.toml")) is False
+        m = stored_manifest(q)
     assert m.text == text and m.repositories[0].source == "aa"
+    assert m.path == (tmp_path / "x.toml").resolve()
 
 
 async def test_download_follows_a_redirect_without_credentials_to_another_host(tmp_path):

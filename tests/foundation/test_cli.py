@@ -41,5 +41,5 @@ def test_retry_sends_permanent_failures_back_to_the_queue(tmp_path):
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("1 package version(s) back in the queue")
     with WorkQueue.open(state) as q:
-        assert q.counts()["npm-internal"]["assets"] == {"discovered": 1}
-        assert q.counts()["npm-internal"]["versions"] == {"discovered": 1}
+        assert q.counts()["npm-internal"].assets == {"discovered": 1}
+        assert q.counts()["npm-internal"].versions == {"discovered": 1}

@@ -92,7 +92,7 @@ def test_two_processes_claiming_at_once_never_get_the_same_item(tmp_path, maven_
     # each version claimed exactly once to publish and once to verify, by anyone
     assert len(everything) == len(set(everything)) == 800
     with WorkQueue.open(state) as q:
-        assert q.counts()["r"]["assets"] == {"verified": 800}
+        assert q.counts()["r"].assets == {"verified": 800}
 
 
 def test_sigkill_while_holding_claims_then_resume(tmp_path, maven_version):
@@ -129,5 +129,5 @@ def test_sigkill_while_holding_claims_then_resume(tmp_path, maven_version):
         assert max(seen.values()) == 1  # nothing handed out twice
         assert len(published_before) == 1  # the fact recorded before the kill survived
         counts = q.counts()["r"]
-        assert counts["assets"] == {"verified": 50}
-        assert counts["versions"] == {"verified": 25}
+        assert counts.assets == {"verified": 50}
+        assert counts.versions == {"verified": 25}

@@ -35,9 +35,9 @@ def test_record_page_is_idempotent_and_checkpoints_the_cursor(queue, repo_id, ma
     queue.record_page(repo_id, [], cursor=None, done=True)
     assert queue.crawl_state(repo_id).status == "complete"
     counts = queue.counts()["maven-releases"]
-    assert counts["assets"] == {"discovered": 4}
-    assert counts["versions"] == {"discovered": 2}
-    assert counts["bytes"] == {"discovered": 400}
+    assert counts.assets == {"discovered": 4}
+    assert counts.versions == {"discovered": 2}
+    assert counts.bytes == {"discovered": 400}
 
 
 def test_begin_crawl_resumes_an_unfinished_crawl_and_restarts_a_finished_one(
@@ -59,12 +59,13 @@ def test_excluded_and_refused_items_are_kept_with_their_reasons(queue, repo_id):
     ]
     queue.record_page(repo_id, items, cursor=None, done=True)
     counts = queue.counts()["maven-releases"]
-    assert counts["assets"] == {"excluded": 1, "failed_permanent": 1}
-    assert counts["versions"] == {"excluded": 1}
-    failures = queue.failures()
-    assert failures == [{"repository": "maven-releases", "path": "../../etc/passwd",
-                         "status": "failed_permanent",
-                         "reason": "path escapes the repository ('..' segment)", "attempts": 0}]
+    assert counts.assets == {"excluded": 1, "failed_permanent": 1}
+    assert counts.versions == {"excluded": 1}
+    failures, total = queue.failures()
+    assert total == 1
+    assert [f.as_dict() for f in failures] == [{
+        "repository": "maven-releases", "path": "../../etc/passwd", "status": "failed_permanent",
+        "reason": "path escapes the repository ('..' segment)", "attempts": 0}]
     # nothing excluded or refused is ever claimed
     assert queue.claim("w", limit=10) == []
 
@@ -74,10 +75,10 @@ def test_a_wanted_file_revives_an_excluded_or_finished_version(queue, repo_id, m
     sidecar = (DiscoveredAsset(path="g/a/1/a-1.pom.sha1", size=1, checksums={}, coordinates=c,
                                kind=AssetKind.CHECKSUM), "checksum sidecar")
     queue.record_page(repo_id, [sidecar], cursor="p2", done=False)
-    assert queue.counts()["maven-releases"]["versions"] == {"excluded": 1}
+    assert queue.counts()["maven-releases"].versions == {"excluded": 1}
     queue.record_page(repo_id, maven_version("g", "a", "1", files=("pom",)), cursor=None,
                       done=True)
-    assert queue.counts()["maven-releases"]["versions"] == {"discovered": 1}
+    assert queue.counts()["maven-releases"].versions == {"discovered": 1}
     # finish it, then a sync finds a new classifier in the same version
     [v] = queue.claim("w", limit=5)
     assert [a.path for a in v.assets] == ["g/a/1/a-1.pom"]  # the excluded sidecar stays out
@@ -110,7 +111,7 @@ def test_claim_publish_verify_lifecycle(queue, repo_id, maven_version):
     assert queue.finish("w2", [VersionResult(v.id, "verified", assets=[
         AssetUpdate(a.id, "verified", target=hashes) for a in v.assets])]) == []
     assert queue.claim("w3", limit=10) == []
-    assert queue.counts()["maven-releases"]["assets"] == {"verified": 2}
+    assert queue.counts()["maven-releases"].assets == {"verified": 2}
 
 
 def test_illegal_transitions_are_refused_and_change_nothing(queue, repo_id, maven_version):
@@ -120,8 +121,8 @@ def test_illegal_transitions_are_refused_and_change_nothing(queue, repo_id, mave
         queue.mark_assets("w", [AssetUpdate(v.assets[0].id, "verified")])
     with pytest.raises(IllegalTransition, match="claimed -> discovered_typo"):
         queue.finish("w", [VersionResult(v.id, "discovered_typo")])
-    assert queue.counts()["maven-releases"]["assets"] == {"discovered": 2}
-    assert queue.counts()["maven-releases"]["versions"] == {"claimed": 1}
+    assert queue.counts()["maven-releases"].assets == {"discovered": 2}
+    assert queue.counts()["maven-releases"].versions == {"claimed": 1}
 
 
 def test_an_expired_lease_returns_the_item_and_the_old_holder_loses_it(
@@ -139,7 +140,7 @@ def test_an_expired_lease_returns_the_item_and_the_old_holder_loses_it(
     assert queue.finish("dead", [VersionResult(v.id, "published")]) == [v.id]
     assert queue.finish("other", [VersionResult(v.id, "published", assets=[
         AssetUpdate(a.id, "published") for a in again.assets])]) == []
-    assert queue.counts()["maven-releases"]["assets"] == {"published": 2}
+    assert queue.counts()["maven-releases"].assets == {"published": 2}
 
 
 def test_renew_keeps_a_lease_alive(queue, repo_id, clock, maven_version):
@@ -159,7 +160,7 @@ def test_release_gives_back_claims_and_refunds_attempts(queue, repo_id, maven_ve
         AssetUpdate(a.id, "published") for a in v1.assets])])
     [v1] = queue.claim("w", limit=5)
     assert queue.release("w") == 2
-    assert queue.counts()["maven-releases"]["versions"] == {"published": 1, "discovered": 1}
+    assert queue.counts()["maven-releases"].versions == {"published": 1, "discovered": 1}
     claimed = {v.id: v for v in queue.claim("w", limit=5)}
     assert claimed[v2.id].attempts == 1 and claimed[v2.id].claimed_from == "discovered"
     assert claimed[v1.id].claimed_from == "published"
@@ -244,9 +245,9 @@ def test_excluded_files_without_coordinates_belong_to_no_version(queue, repo_id)
     queue.record_page(repo_id, [(index, "Maven repository metadata; regenerated"),
                                 (orphan, None)], cursor=None, done=True)
     counts = queue.counts()["maven-releases"]
-    assert counts["assets"] == {"excluded": 1, "failed_permanent": 1}
-    assert counts["versions"] == {}
-    assert queue.failures()[0]["reason"] == "no package coordinates"
+    assert counts.assets == {"excluded": 1, "failed_permanent": 1}
+    assert counts.versions == {}
+    assert queue.failures()[0][0].reason == "no package coordinates"
 
 
 def test_excluding_a_version_excludes_its_files(queue, repo_id, maven_version):
@@ -255,5 +256,5 @@ def test_excluding_a_version_excludes_its_files(queue, repo_id, maven_version):
     [vid] = [r[0] for r in queue.conn.execute("SELECT id FROM versions")]
     queue.transition_version(vid, "excluded", "snapshot policy 'latest': superseded")
     counts = queue.counts()["maven-releases"]
-    assert counts["assets"] == {"excluded": 2} and counts["versions"] == {"excluded": 1}
+    assert counts.assets == {"excluded": 2} and counts.versions == {"excluded": 1}
     assert queue.claim("w", limit=5) == []

@@ -1,6 +1,6 @@
 """Client behaviour (retries, error translation, Retry-After) and format details on the sandbox:
 npm source packument + dist-tags + deprecations, the 2 GB npm cap, PyPI metadata fields,
-verify_assets mismatches."""
+the verification rule's mismatches."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from migrator.models import Format, SpooledFile, VersionCheck
-from migrator.target import make_publisher, verify_assets
+from migrator.target import make_publisher
 from migrator.target.errors import PublishError, Throttled
 from migrator.target.npm import MAX_PUBLISH_BYTES
 from migrator.target.pypi import upload_fields
+from migrator.verification import verify_version
 from migrator_sandbox.codeartifact import FaultConfig, QuotaConfig
 
 from .conftest import SEED, Recorder, claim, make_client
@@ -167,20 +168,29 @@ def test_botocore_errors_are_translated_with_codeartifact_in_the_message(sandbox
     run(client.aclose)
 
 
-def test_verify_assets_reports_every_mismatch_and_ignores_maven_metadata():
+def test_the_verification_rule_reports_every_mismatch_and_ignores_extra_target_assets():
     v, files = claim(Format.MAVEN, "maven-releases",
                      ["com/acme/greeter/1.0.0/greeter-1.0.0.pom",
                       "com/acme/greeter/1.0.0/greeter-1.0.0.jar"], target_repo="r")
     pom, jar = files
     good = {f.asset.filename: {**f.hashes, "size": f.size} for f in files}
-    good["maven-metadata.xml"] = {"sha256": "0" * 64, "size": 1}
-    assert verify_assets(v, VersionCheck("Published", "INTERNAL", good), files) == []
+    good["maven-metadata.xml"] = {"sha256": "0" * 64, "size": 1}  # the target's own file
+    verdict = verify_version(v, VersionCheck("Published", "INTERNAL", good), v.assets,
+                             files=files)
+    assert verdict.ok and verdict.messages() == []
     bad = dict(good)
     bad[jar.asset.filename] = {**good[jar.asset.filename], "sha256": "f" * 64}
     del bad[pom.asset.filename]
-    problems = verify_assets(v, VersionCheck("Unfinished", "EXTERNAL", bad), files)
-    assert any("status is Unfinished" in p for p in problems)
-    assert any("origin is EXTERNAL" in p for p in problems)
-    assert any(p.startswith("greeter-1.0.0.pom: missing") for p in problems)
-    assert any("greeter-1.0.0.jar: sha256 expected" in p for p in problems)
-    assert verify_assets(v, VersionCheck(None, None), files) != []
+    verdict = verify_version(v, VersionCheck("Unfinished", "EXTERNAL", bad), v.assets,
+                             files=files)
+    assert not verdict.ok and not verdict.complete
+    assert verdict.messages() == [
+        "status is Unfinished, expected Published or Unlisted",
+        "origin is EXTERNAL, not INTERNAL: the version came from an upstream, not from this "
+        "migration",
+        "greeter-1.0.0.pom: missing in CodeArtifact",
+        f"greeter-1.0.0.jar: sha256: downloaded {jar.hashes['sha256']}, CodeArtifact "
+        + "f" * 64,
+    ]
+    absent = verify_version(v, VersionCheck(None, None), v.assets, files=files)
+    assert absent.messages() == ["greeter 1.0.0 is not in CodeArtifact"]

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from migrator.models import AssetOutcome, Format
-from migrator.target import check_version, make_publisher, verify_assets
-from migrator.target.base import asset_name_in_target
+from migrator.target import make_publisher
+from migrator.verification import asset_name, verify_version
 
 from .conftest import Recorder, claim, make_client
 
@@ -83,7 +83,7 @@ def run(coro_fn):
 
 
 def asset_keys(version) -> list[str]:
-    names = [asset_name_in_target(version, a) for a in version.assets]
+    names = [asset_name(version, a) for a in version.assets]
     folder = version.version
     return [f"demo/{version.target_repository}/{version.format}/{version.namespace}/"
             f"{version.package}/{folder}/{n}" for n in names]
@@ -100,8 +100,8 @@ def test_publish_verify_republish_and_conflict(name, sandbox, seed_root, tmp_pat
                                    target_repo=case.source_repo, root=seed_root)
             first = Recorder()
             await publisher.publish(version, files, first)
-            check = await check_version(client, version)
-            problems = verify_assets(version, check, files)
+            check = await client.check_claimed(version)
+            problems = verify_version(version, check, version.assets, files=files).messages()
 
             again = Recorder()
             version2, files2 = claim(case.fmt, case.source_repo, case.paths,
@@ -121,7 +121,7 @@ def test_publish_verify_republish_and_conflict(name, sandbox, seed_root, tmp_pat
     assert {r.asset_id for r in first.results} == {f.asset.id for f in files}
     assert check.status == "Published" and check.origin == "INTERNAL"
     for f in files:
-        theirs = check.assets[asset_name_in_target(version, f.asset)]
+        theirs = check.assets[asset_name(version, f.asset)]
         assert {a: theirs[a] for a in f.hashes} == dict(f.hashes)
         assert theirs["size"] == f.size
     assert problems == []
@@ -174,10 +174,11 @@ def test_resumed_maven_version_with_no_files_left_is_published(sandbox):
             for f in files:
                 await client.http.request("PUT", endpoint + f.asset.path,
                                           content=f.path.read_bytes())
-            before = await check_version(client, version)
+            before = await client.check_claimed(version)
             await make_publisher(Format.MAVEN, client).publish(version, [], Recorder())
-            after = await check_version(client, version)
-            return before, after, verify_assets(version, after, files)
+            after = await client.check_claimed(version)
+            verdict = verify_version(version, after, version.assets, files=files)
+            return before, after, verdict.messages()
 
     before, after, problems = run(scenario)
     assert before.status == "Unfinished"
@@ -203,7 +204,7 @@ def test_resumed_maven_version_falls_back_to_update_status(sandbox):
 
             publisher._put = put_elsewhere
             await publisher.publish(version, files, Recorder())
-            return await check_version(client, version)
+            return await client.check_claimed(version)
 
     check = run(scenario)
     assert check.status == "Published"
@@ -232,7 +233,7 @@ def test_maven_snapshot_builds_in_order(sandbox):
                 rec = Recorder()
                 await publisher.publish(version, files, rec)
                 claimed.append((version, files, rec))
-            checks = [await check_version(client, v) for v, _, _ in claimed]
+            checks = [await client.check_claimed(v) for v, _, _ in claimed]
             # A re-run of the older build must not make it the newest again.
             v1, f1 = claim(Format.MAVEN, "maven-snapshots",
                            [f"com/acme/greeter/{p}" for p in builds[0]],
@@ -250,7 +251,7 @@ def test_maven_snapshot_builds_in_order(sandbox):
     assert all(rec.outcomes() == ["published"] * 3 for _, _, rec in claimed)
     assert checks[0].status == "Unlisted" and checks[1].status == "Published"
     for (version, files, _), check in zip(claimed, checks, strict=True):
-        assert verify_assets(version, check, files) == []
+        assert verify_version(version, check, version.assets, files=files).messages() == []
     assert rerun.outcomes() == ["skipped_identical"] * 3
     assert latest["status"] == "Published"
     assert "<buildNumber>2</buildNumber>" in meta

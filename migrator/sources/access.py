@@ -1,0 +1,146 @@
+"""`SourceAccess`: what the pipeline and the publishers need from the source during a run.
+
+Downloads (streamed into a spool folder per claimed version, checked against the listing) and
+the npm packument (`migrator.target.SourceMetadata`), both through the crawler of the source
+kind, so that one HTTP client per source carries the credentials, the connection pool and the
+server's URL rules (`download_url`, `npm_packument_url`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from migrator.errors import SourceAuthError, SourceError
+from migrator.manifest import Manifest
+from migrator.models import (
+    ClaimedAsset,
+    ClaimedVersion,
+    Format,
+    RepoType,
+    SourceRepository,
+    SpooledFile,
+)
+from migrator.retry import (
+    RETRYABLE_STATUSES,
+    SOURCE_DOWNLOAD,
+    SOURCE_LISTING,
+    RetryableResponse,
+    RetryPolicy,
+    Sleep,
+)
+from migrator.sources import Crawler, make_crawler
+from migrator.sources.download import check_against_source, discard, download_to
+from migrator.sources.http import redact
+
+__all__ = ["DOWNLOAD_TIMEOUT", "SourceAccess"]
+
+# A large file on a slow link: minutes between bytes are still progress; waiting for a free
+# connection of the pool is bounded by the number of workers sharing it.
+DOWNLOAD_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=600.0)
+
+
+@dataclass
+class SourceAccess:
+    """Downloads and metadata from the source server, for the engine and the publishers."""
+
+    crawler: Crawler
+    repositories: Mapping[str, SourceRepository]
+    spool_dir: Path
+    policy: RetryPolicy = SOURCE_DOWNLOAD
+    sleep: Sleep | None = None
+    timeout: httpx.Timeout | None = field(default_factory=lambda: DOWNLOAD_TIMEOUT)
+
+    @classmethod
+    def from_manifest(cls, manifest: Manifest, repositories: Mapping[str, SourceRepository],
+                      *, spool_dir: Path, transport: httpx.AsyncBaseTransport | None = None,
+                      max_connections: int | None = None) -> SourceAccess:
+        """The crawler of the manifest's source, its client sized for the downloads."""
+        conns = max_connections or 2 * manifest.options.source_concurrency
+        crawler = make_crawler(manifest.source, transport=transport, max_connections=conns)
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        return cls(crawler=crawler, repositories=repositories, spool_dir=spool_dir,
+                   timeout=DOWNLOAD_TIMEOUT if transport is None else None)
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The source's one HTTP client (the crawler's)."""
+        return self.crawler.http.client
+
+    @property
+    def system(self) -> str:
+        return getattr(self.crawler, "system", self.crawler.kind)
+
+    def repository(self, name: str, fmt: Format | None = None) -> SourceRepository:
+        repo = self.repositories.get(name)
+        if repo is None:  # state from a plan whose listing we did not re-read
+            repo = SourceRepository(name=name, format=fmt or Format.GENERIC, type=RepoType.HOSTED)
+        return repo
+
+    def url(self, repository: str, path: str, fmt: Format | None = None) -> str:
+        return self.crawler.download_url(self.repository(repository, fmt), path)
+
+    async def download(self, version: ClaimedVersion, asset: ClaimedAsset) -> SpooledFile:
+        """Download one asset to a fresh spool file and check it against the source's facts.
+
+        :raises ChecksumMismatch: the bytes differ from the source's size or checksums (the
+            spool file is removed).
+        :raises SourceError: the source failed or refused.
+        """
+        url = self.url(version.source_repository, asset.path, version.format)
+        # The file keeps its own name (publishers read wheel/sdist metadata, which looks at
+        # the name) in a folder per claimed version (file names are unique in a version).
+        folder = self._folder(version)
+        folder.mkdir(exist_ok=True)
+        path = folder / asset.filename
+        try:
+            size, digests = await download_to(self.client, url, path, policy=self.policy,
+                                              sleep=self.sleep, system=self.system,
+                                              timeout=self.timeout)
+            check_against_source(asset, size, digests)
+        except BaseException:
+            discard(path)
+            raise
+        return SpooledFile(asset=asset, path=path, size=size, hashes=digests)
+
+    def _folder(self, version: ClaimedVersion) -> Path:
+        return self.spool_dir / f"v{version.id}-{version.attempts}"
+
+    def release(self, version: ClaimedVersion) -> None:
+        """Remove the spool folder of one claimed version (after its files were used)."""
+        shutil.rmtree(self._folder(version), ignore_errors=True)
+
+    async def npm_packument(self, repository: str, name: str) -> Mapping[str, Any]:
+        """The source's packument for `name` (`@scope/name` for scoped packages)."""
+        url = self.crawler.npm_packument_url(self.repository(repository, Format.NPM), name)
+        what = f"GET {redact(url)}"
+        try:
+            async for attempt in SOURCE_LISTING.retrying(sleep=self.sleep):
+                with attempt:
+                    response = await self.client.get(url, headers={"Accept": "application/json"})
+                    if response.status_code in RETRYABLE_STATUSES:
+                        raise RetryableResponse(response)
+        except (RetryableResponse, httpx.TransportError) as exc:
+            raise SourceError(f"{self.system} kept failing: {what} ({exc})") from None
+        if response.status_code in (401, 403):
+            raise SourceAuthError(f"{self.system} refused {what} (HTTP {response.status_code})")
+        if response.status_code != 200:
+            exc = SourceError(f"{self.system} answered HTTP {response.status_code} for {what}")
+            exc.retryable = response.status_code >= 500
+            raise exc
+        try:
+            doc = json.loads(response.content)
+        except ValueError:
+            raise SourceError(f"{self.system} sent a packument that is not JSON: {what}") from None
+        if not isinstance(doc, dict):
+            raise SourceError(f"{self.system} sent a packument that is not an object: {what}")
+        return doc
+
+    async def aclose(self) -> None:
+        await self.crawler.aclose()

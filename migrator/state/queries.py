@@ -1,0 +1,284 @@
+"""Read queries over a state: the one source of counts, and what each step needs to read.
+
+`counts()` is the only counting query: `migrator status`, the run summary and every report
+take their numbers from it, so they agree. Its rule: every asset is counted once, under its
+own status, except that the assets of an excluded version count as excluded (a snapshot policy
+excludes whole versions and leaves their assets' rows alone).
+
+Everything here only reads; `WorkQueue` inherits it (`migrator.state.queue`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from migrator.models import HASH_ALGORITHMS, ClaimedAsset, ClaimedVersion, Format
+
+__all__ = ["Failure", "NpmPackage", "Queries", "RepositoryCounts", "SnapshotBuild"]
+
+_HASH_COLS = {p: [f"{p}_{a}" for a in HASH_ALGORITHMS] for p in ("src", "dl", "tgt")}
+_ASSET_COLS = ["id", "version_id", "path", "filename", "kind", "size", "status",
+               *_HASH_COLS["src"], *_HASH_COLS["dl"], *_HASH_COLS["tgt"], "extra"]
+#: Version statuses after which nothing more happens in a run.
+_SETTLED = ("verified", "skipped_identical", "ingested", "excluded", "conflict",
+            "failed_permanent")
+
+
+@dataclass
+class RepositoryCounts:
+    """One repository of the state: its mapping, its crawl, and counts by status."""
+
+    source: str
+    target: str | None
+    format: str
+    mode: str
+    stage: int
+    crawl: str
+    pages: int
+    assets: dict[str, int] = field(default_factory=dict)
+    bytes: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "format": self.format, "mode": self.mode,
+                "stage": self.stage, "crawl": self.crawl, "pages": self.pages,
+                "assets": dict(self.assets), "bytes": dict(self.bytes),
+                "versions": dict(self.versions)}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A problem asset (conflict, failed for good, or waiting for a retry) and why."""
+
+    repository: str
+    path: str
+    status: str
+    reason: str | None
+    attempts: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"repository": self.repository, "path": self.path, "status": self.status,
+                "reason": self.reason, "attempts": self.attempts}
+
+
+@dataclass(frozen=True)
+class NpmPackage:
+    """An npm package whose versions in the state are all settled (finalize restores its
+    dist-tags and deprecations); `versions` is `version:status` for each of them."""
+
+    repository_id: int
+    source: str
+    target: str | None
+    name: str
+    versions: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SnapshotBuild:
+    """One timestamped build of a Maven SNAPSHOT, still to be migrated."""
+
+    version_id: int
+    namespace: str
+    package: str
+    version: str
+    base_version: str
+    timestamp: str
+    build: int
+
+
+def _json_ids(ids: Iterable[int]) -> str:
+    return json.dumps(list(ids))
+
+
+class Queries:
+    """Read-only queries; mixed into `WorkQueue`, which provides `conn`."""
+
+    conn: sqlite3.Connection
+
+    # -- repositories ------------------------------------------------------------------------
+
+    def repositories(self) -> list[dict[str, Any]]:
+        cur = self.conn.execute("SELECT * FROM repositories ORDER BY id")
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    def repository_ids(self, *, stage: int | None = None) -> list[int]:
+        """Repositories in scope: all, or those of waves up to `stage`."""
+        return [r["id"] for r in self.repositories() if stage is None or r["stage"] <= stage]
+
+    def needs_plan(self) -> bool:
+        """No completed crawl yet, or a crawl that was interrupted."""
+        repos = self.repositories()
+        open_plan = self.conn.execute("SELECT value FROM meta WHERE key = 'plan.crawl_open'"
+                                      ).fetchone()
+        return (not repos or (open_plan is not None and open_plan[0] == "1")
+                or any(r["crawl_status"] != "complete" for r in repos
+                       if r["mode"] in ("copy", "prewarm")))
+
+    # -- the counts --------------------------------------------------------------------------
+
+    def counts(self, repository_ids: Sequence[int] | None = None) -> dict[str, RepositoryCounts]:
+        """Assets (with bytes) and package versions per repository and status."""
+        repos = {r["id"]: r for r in self.repositories()
+                 if repository_ids is None or r["id"] in repository_ids}
+        out = {r["source"]: RepositoryCounts(
+            source=r["source"], target=r["target"], format=r["format"], mode=r["mode"],
+            stage=r["stage"], crawl=r["crawl_status"], pages=r["crawl_pages"])
+            for r in repos.values()}
+        for rid, status, n, size in self.conn.execute(
+                "SELECT a.repository_id, CASE WHEN v.status = 'excluded' THEN 'excluded' "
+                "ELSE a.status END, count(*), total(a.size) FROM assets a LEFT JOIN versions v "
+                "ON v.id = a.version_id GROUP BY 1, 2"):
+            if rid in repos:
+                slot = out[repos[rid]["source"]]
+                slot.assets[status] = n
+                slot.bytes[status] = int(size)
+        for rid, status, n in self.conn.execute(
+                "SELECT repository_id, status, count(*) FROM versions GROUP BY 1, 2"):
+            if rid in repos:
+                out[repos[rid]["source"]].versions[status] = n
+        return out
+
+    def failures(self, limit: int = 50, repository_ids: Sequence[int] | None = None
+                 ) -> tuple[list[Failure], int]:
+        """The first `limit` problem assets (conflicts, failed for good or waiting for a
+        retry) with their reasons, and how many there are in all."""
+        where = "a.status IN ('conflict', 'failed_permanent', 'failed_retryable')"
+        args: list[Any] = []
+        if repository_ids is not None:
+            where += " AND a.repository_id IN (SELECT value FROM json_each(?))"
+            args.append(_json_ids(repository_ids))
+        total = self.conn.execute(f"SELECT count(*) FROM assets a WHERE {where}",
+                                  args).fetchone()[0]
+        cur = self.conn.execute(
+            f"SELECT r.source, a.path, a.status, a.reason, a.attempts FROM assets a "
+            f"JOIN repositories r ON r.id = a.repository_id WHERE {where} ORDER BY a.id "
+            f"LIMIT ?", [*args, limit])
+        return [Failure(*row) for row in cur], int(total)
+
+    def todo_count(self, repository_ids: Sequence[int]) -> int:
+        """Assets a run still has to bring to a settled status (the progress bar's total)."""
+        row = self.conn.execute(
+            f"SELECT count(*) FROM assets a JOIN versions v ON v.id = a.version_id WHERE "
+            f"v.status NOT IN {_SETTLED} AND a.status != 'excluded' AND a.repository_id IN "
+            f"(SELECT value FROM json_each(?))", (_json_ids(repository_ids),)).fetchone()
+        return int(row[0])
+
+    # -- what the pipeline reads -------------------------------------------------------------
+
+    def next_due(self, repository_ids: Sequence[int]) -> float | None:
+        """When the next version waiting in scope can be claimed (a retry, a pre-warm check,
+        a lease running out), or None when none waits."""
+        row = self.conn.execute(
+            "SELECT min(CASE WHEN status = 'claimed' THEN lease_expires ELSE next_attempt_at "
+            "END) FROM versions WHERE status IN ('failed_retryable', 'requested', 'claimed') "
+            "AND repository_id IN (SELECT value FROM json_each(?))",
+            (_json_ids(repository_ids),)).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def claim_owners(self) -> list[str]:
+        """Every owner holding a claim (after a crash: the dead process's id)."""
+        return [row[0] for row in self.conn.execute(
+            "SELECT DISTINCT lease_owner FROM versions WHERE status = 'claimed' AND "
+            "lease_owner IS NOT NULL")]
+
+    def settled_npm_packages(self, repository_ids: Sequence[int]) -> list[NpmPackage]:
+        """npm packages (copy mode) whose versions are all settled, with one verified or
+        already there: their dist-tags and deprecations can be restored."""
+        rows = self.conn.execute(
+            "SELECT r.id, r.source, r.target, v.namespace, v.package, "
+            "group_concat(v.version || ':' || v.status, ',') FROM versions v JOIN repositories "
+            "r ON r.id = v.repository_id WHERE r.format = 'npm' AND r.mode = 'copy' "
+            "AND v.package != '' AND r.id IN (SELECT value FROM json_each(?)) "
+            "GROUP BY r.id, v.namespace, v.package HAVING sum(v.status NOT IN "
+            "('verified', 'skipped_identical', 'excluded', 'conflict', 'failed_permanent')) = 0"
+            " AND sum(v.status IN ('verified', 'skipped_identical')) > 0",
+            (_json_ids(repository_ids),)).fetchall()
+        return [NpmPackage(rid, source, target, f"@{ns}/{pkg}" if ns else pkg,
+                           tuple(sorted(versions.split(","))))
+                for rid, source, target, ns, pkg, versions in rows]
+
+    def verified_versions(self, repository_ids: Sequence[int] | None = None
+                          ) -> list[ClaimedVersion]:
+        """Versions of copy repositories that are verified (or were already there), with
+        their verified assets, shaped like a claim but without one (`migrator verify`)."""
+        repos = {r["id"]: r for r in self.repositories()
+                 if r["mode"] == "copy" and (repository_ids is None or r["id"] in
+                                             repository_ids)}
+        out: dict[int, ClaimedVersion] = {}
+        for vid, rid, fmt, ns, pkg, ver, extra in self.conn.execute(
+                "SELECT id, repository_id, format, namespace, package, version, extra FROM "
+                "versions WHERE status IN ('verified', 'skipped_identical') AND repository_id "
+                "IN (SELECT value FROM json_each(?)) ORDER BY id", (_json_ids(repos),)):
+            r = repos[rid]
+            out[vid] = ClaimedVersion(
+                id=vid, repository_id=rid, source_repository=r["source"],
+                target_repository=r["target"], mode=r["mode"], format=Format(fmt),
+                namespace=ns, package=pkg, version=ver, claimed_from="verified", attempts=0,
+                extra=json.loads(extra) if extra else {})
+        self._attach_assets(out, "status IN ('verified', 'skipped_identical')")
+        return list(out.values())
+
+    def _attach_assets(self, versions: dict[int, ClaimedVersion], where: str) -> None:
+        """Load the assets (matching `where`) of `versions` into them, in id order."""
+        cur = self.conn.execute(
+            f"SELECT {', '.join(_ASSET_COLS)} FROM assets WHERE version_id IN "
+            f"(SELECT value FROM json_each(?)) AND {where} ORDER BY id",
+            (_json_ids(versions),))
+        n = len(HASH_ALGORITHMS)
+        for row in cur:
+            h = row[7:7 + 3 * n]
+
+            def pick(offset: int, h: tuple = h) -> dict[str, str]:
+                return {a: v for a, v in zip(HASH_ALGORITHMS, h[offset:offset + n],
+                                             strict=True) if v}
+
+            versions[row[1]].assets.append(ClaimedAsset(
+                id=row[0], path=row[2], filename=row[3], kind=row[4], size=row[5],
+                status=row[6], source_hashes=pick(0), downloaded_hashes=pick(n),
+                target_hashes=pick(2 * n), extra=json.loads(row[-1]) if row[-1] else {}))
+
+    # -- what the plan reads -----------------------------------------------------------------
+
+    def snapshot_builds(self, repository_id: int) -> list[SnapshotBuild]:
+        """Timestamped SNAPSHOT builds still discovered in one Maven repository."""
+        rows = self.conn.execute(
+            "SELECT v.id, v.namespace, v.package, v.version, "
+            "json_extract(a.extra, '$.base_version'), "
+            "json_extract(a.extra, '$.snapshot_timestamp'), "
+            "json_extract(a.extra, '$.build_number') FROM versions v JOIN assets a "
+            "ON a.version_id = v.id WHERE v.repository_id = ? AND v.status = 'discovered' "
+            "AND json_extract(a.extra, '$.build_number') IS NOT NULL GROUP BY v.id",
+            (repository_id,)).fetchall()
+        return [SnapshotBuild(vid, ns, pkg, ver, str(base), str(stamp), int(build))
+                for vid, ns, pkg, ver, base, stamp, build in rows]
+
+    def plan_breakdown(self, repository_id: int) -> dict[str, Any]:
+        """For the plan of one repository: why files are excluded or refused (reason →
+        count), and the wanted files, their versions, bytes and distinct packages."""
+        excluded: dict[str, int] = defaultdict(int)
+        refused: dict[str, int] = defaultdict(int)
+        for a_status, a_reason, v_reason, n in self.conn.execute(
+                "SELECT a.status, a.reason, v.reason, count(*) FROM assets a "
+                "LEFT JOIN versions v ON v.id = a.version_id WHERE a.repository_id = ? "
+                "AND (a.status IN ('excluded', 'failed_permanent') OR v.status = 'excluded') "
+                "GROUP BY 1, 2, 3", (repository_id,)):
+            if a_status == "failed_permanent":
+                refused[a_reason or "refused"] += n
+            elif a_status == "excluded":
+                excluded[a_reason or "excluded"] += n
+            else:
+                excluded[v_reason or "excluded"] += n
+        files, versions, size, packages = self.conn.execute(
+            "SELECT count(*), count(DISTINCT a.version_id), total(a.size), "
+            "count(DISTINCT v.namespace || '/' || v.package) FROM assets a "
+            "JOIN versions v ON v.id = a.version_id WHERE a.repository_id = ? AND a.status "
+            "NOT IN ('excluded', 'failed_permanent') AND v.status != 'excluded'",
+            (repository_id,)).fetchone()
+        return {"excluded": dict(excluded), "refused": dict(refused), "files": files,
+                "versions": versions, "bytes": int(size), "packages": packages}
