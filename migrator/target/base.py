@@ -19,6 +19,7 @@ from migrator.models import (
     Format,
     SpooledFile,
 )
+from migrator.target.errors import PublishError
 from migrator.target.http import NativeHttp
 from migrator.verification import MAVEN_METADATA, NPM_ASSET, compare_hashes
 
@@ -27,6 +28,7 @@ __all__ = [
     "NPM_ASSET",
     "Target",
     "judge",
+    "repository_of",
     "resolve_existing",
     "target_version_names",
 ]
@@ -51,6 +53,17 @@ class Target(Protocol):
     async def complete_version(self, version: ClaimedVersion, target_version: str) -> str | None:
         """Make the version Published if the protocol left it Unfinished; its status."""
         ...
+
+
+def repository_of(version: ClaimedVersion) -> str:
+    """The target repository of a claimed version.
+
+    :raises PublishError: the mapping has none (never retryable: the manifest must change).
+    """
+    if not version.target_repository:
+        raise PublishError(f"{version.package} {version.version} has no target repository",
+                           retryable=False)
+    return version.target_repository
 
 
 def target_version_names(version: ClaimedVersion) -> list[str]:

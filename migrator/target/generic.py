@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
-from migrator.target.base import judge, resolve_existing
+from migrator.target.base import judge, repository_of, resolve_existing
 from migrator.target.errors import AlreadyExists, PublishError
 from migrator.verification import asset_name, normal_hashes
 
@@ -32,10 +32,7 @@ class GenericPublisher:
 
     async def publish(self, version: ClaimedVersion, files: Sequence[SpooledFile],
                       report: Report) -> None:
-        repo = version.target_repository
-        if not repo:
-            raise PublishError(f"{version.package} {version.version} has no target "
-                               "repository", retryable=False)
+        repo = repository_of(version)
         if not version.namespace:
             raise PublishError("CodeArtifact generic packages need a namespace; "
                                f"{version.package} {version.version} has none",

@@ -25,7 +25,7 @@ from migrator.models import (
     Report,
     SpooledFile,
 )
-from migrator.target.base import MAVEN_METADATA, judge, resolve_existing
+from migrator.target.base import MAVEN_METADATA, judge, repository_of, resolve_existing
 from migrator.target.errors import AlreadyExists, NotFound, PublishError
 from migrator.target.http import file_body
 
@@ -105,10 +105,7 @@ class MavenPublisher:
 
     async def publish(self, version: ClaimedVersion, files: Sequence[SpooledFile],
                       report: Report) -> None:
-        repo = version.target_repository
-        if not repo:
-            raise PublishError(f"{version.package} {version.version} has no target "
-                               "repository", retryable=False)
+        repo = repository_of(version)
         info = _snapshot_info(version)
         base_version = info["base_version"]
         if version.version.endswith("-SNAPSHOT") or any(

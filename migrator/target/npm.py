@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
 from migrator.target import SourceMetadata
-from migrator.target.base import NPM_ASSET, judge, resolve_existing
+from migrator.target.base import NPM_ASSET, judge, repository_of, resolve_existing
 from migrator.target.errors import AlreadyExists, NotFound, PublishError
 
 __all__ = ["MAX_PUBLISH_BYTES", "NpmPublisher", "TagReport", "escaped_name", "full_name",
@@ -114,10 +114,7 @@ class NpmPublisher:
 
     async def publish(self, version: ClaimedVersion, files: Sequence[SpooledFile],
                       report: Report) -> None:
-        repo = version.target_repository
-        if not repo:
-            raise PublishError(f"{version.package} {version.version} has no target "
-                               "repository", retryable=False)
+        repo = repository_of(version)
         tarballs = [f for f in files if f.asset.filename.endswith(".tgz")] or list(files)
         if not tarballs:
             return  # an earlier run published it; npm versions are complete in one request

@@ -17,7 +17,7 @@ import pkginfo
 
 from migrator.formats.pypi import parse_filename
 from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
-from migrator.target.base import judge, resolve_existing
+from migrator.target.base import judge, repository_of, resolve_existing
 from migrator.target.errors import AlreadyExists, PublishError
 
 __all__ = ["PyPIPublisher", "upload_fields"]
@@ -100,10 +100,7 @@ class PyPIPublisher:
 
     async def publish(self, version: ClaimedVersion, files: Sequence[SpooledFile],
                       report: Report) -> None:
-        repo = version.target_repository
-        if not repo:
-            raise PublishError(f"{version.package} {version.version} has no target "
-                               "repository", retryable=False)
+        repo = repository_of(version)
         if not files:
             return  # every file was uploaded earlier; PyPI versions need no finishing step
         url = self.upload_url or await self.target.endpoint(repo, Format.PYPI)
