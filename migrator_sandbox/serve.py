@@ -31,6 +31,7 @@ import typer
 import uvicorn
 
 from migrator_sandbox.codeartifact import Behaviour, Emulator, FaultConfig, QuotaConfig
+from migrator_sandbox.errors import SandboxError
 
 # The demo seed of this checkout, so the command works from any directory.
 DEFAULT_SEED = Path(__file__).resolve().parents[1] / "sample-manifests" / "seed"
@@ -428,7 +429,12 @@ def serve_command(
         raise typer.BadParameter("--nexus-mode must be sql or orient")
     if artifactory_edition not in ("pro", "oss"):
         raise typer.BadParameter("--artifactory-edition must be pro or oss")
-    serve(options)
+    try:
+        serve(options)
+    except SandboxError as exc:
+        # The core CLI catches only its own error root: say what is wrong here, no traceback.
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
 
 
 if __name__ == "__main__":
