@@ -55,3 +55,23 @@ def test_a_missing_seed_is_one_error_line_and_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr
     assert proc.stderr.startswith(f"error: {tmp_path / 'repos.toml'}: no repos.toml")
+
+
+def test_the_core_cli_loads_the_sandbox_only_for_the_sandbox_command() -> None:
+    code = ("import sys, migrator.cli; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+            "('migrator_sandbox', 'starlette', 'uvicorn')))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_without_the_sandbox_extra_the_command_says_what_to_install() -> None:
+    code = ("import sys; sys.modules['starlette'] = sys.modules['uvicorn'] = None; "
+            "from migrator.cli import main; main(['sandbox', 'serve'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert proc.stderr.startswith("error: the sandbox needs ")
+    assert "pip install 'migrator[sandbox]'" in proc.stderr
