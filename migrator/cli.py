@@ -197,21 +197,22 @@ def retry(
 
 
 def _mount_sandbox() -> None:
-    """The sandbox is a separate package: loaded only here, and only if installed."""
-    try:
-        from migrator_sandbox.serve import sandbox_app
-    except ImportError as exc:
-        missing = exc.name or "starlette"
+    """`migrator sandbox ...`: the sandbox is a separate package, imported only when this
+    command runs, so no other command loads it (or needs the sandbox extra)."""
 
-        @app.command(name="sandbox", context_settings={"allow_extra_args": True,
-                                                       "ignore_unknown_options": True})
-        def sandbox_unavailable() -> None:
-            """Local CodeArtifact, Nexus and Artifactory emulators (needs the sandbox extra)."""
+    @app.command(name="sandbox", add_help_option=False,
+                 context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+    def sandbox(ctx: typer.Context) -> None:
+        """Local CodeArtifact, Nexus and Artifactory emulators."""
+        try:
+            from migrator_sandbox.serve import sandbox_app
+        except ImportError as exc:
+            missing = exc.name or "starlette"
             raise ConfigError(f"the sandbox needs {missing}, which is not installed",
-                              hint="pip install 'migrator[sandbox]'")
-    else:
-        app.add_typer(sandbox_app, name="sandbox",
-                      help="Local CodeArtifact, Nexus and Artifactory emulators.")
+                              hint="pip install 'migrator[sandbox]'") from None
+        # Its own command group parses the rest (--help included) and exits with its code.
+        typer.main.get_group(sandbox_app).main(args=list(ctx.args), prog_name=ctx.command_path,
+                                               help_option_names=ctx.help_option_names)
 
 
 _mount_sandbox()

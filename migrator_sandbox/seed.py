@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrator.errors import ConfigError, ManifestError
 from migrator_sandbox import derive
+from migrator_sandbox.errors import SeedError
 
 FORMAT_ALIASES = {"maven2": "maven2", "maven": "maven2", "npm": "npm", "pypi": "pypi",
                   "raw": "raw", "generic": "raw"}
@@ -138,20 +138,20 @@ _CACHE_LOCK = threading.Lock()
 def load_seed(path: str | os.PathLike[str]) -> Seed:
     """Read `repos.toml` and every repository folder below `path`.
 
-    Raises ConfigError naming the file, the key and the fix when repos.toml is wrong.
+    Raises SeedError naming the file, the key and the fix when repos.toml is wrong.
     """
     root = Path(path)
     toml_path = root / "repos.toml"
     if not toml_path.is_file():
-        raise ConfigError(
-            f"{toml_path}: no repos.toml in the seed directory",
-            hint="create it with one [[repository]] table per repository "
+        raise SeedError(
+            str(toml_path), None, "no repos.toml in the seed directory",
+            "create it with one [[repository]] table per repository "
             "(see sample-manifests/README.md)",
         )
     try:
         doc = tomllib.loads(toml_path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(str(toml_path), "(syntax)", str(exc), "fix the TOML syntax") from exc
+        raise SeedError(str(toml_path), "(syntax)", str(exc), "fix the TOML syntax") from exc
     repos = _parse_repositories(str(toml_path), doc)
     for repo in repos:
         if repo.type != "group":
@@ -163,12 +163,12 @@ def _parse_repositories(where: str, doc: dict[str, Any]) -> list[Repository]:
     unknown_top = set(doc) - {"repository"}
     if unknown_top:
         key = sorted(unknown_top)[0]
-        raise ManifestError(where, key, "unknown top-level key",
-                            "only [[repository]] tables belong in repos.toml")
+        raise SeedError(where, key, "unknown top-level key",
+                        "only [[repository]] tables belong in repos.toml")
     entries = doc.get("repository")
     if not isinstance(entries, list) or not entries:
-        raise ManifestError(where, "repository", "no [[repository]] tables",
-                            'add at least one: [[repository]] name = "..." format = "..."')
+        raise SeedError(where, "repository", "no [[repository]] tables",
+                        'add at least one: [[repository]] name = "..." format = "..."')
     repos: list[Repository] = []
     seen: set[str] = set()
     for i, entry in enumerate(entries):
@@ -177,33 +177,33 @@ def _parse_repositories(where: str, doc: dict[str, Any]) -> list[Repository]:
         def need_str(key: str, entry: dict[str, Any] = entry, at: str = at) -> str:
             value = entry.get(key)
             if not isinstance(value, str) or not value:
-                raise ManifestError(where, f"{at}.{key}", "missing or not a string",
-                                    f'set {key} = "..."')
+                raise SeedError(where, f"{at}.{key}", "missing or not a string",
+                                f'set {key} = "..."')
             return value
 
         name = need_str("name")
         at = f"repository[{i}] ({name})"
         if "/" in name or name.startswith(".") or name in seen:
             problem = "duplicate name" if name in seen else "not a valid repository name"
-            raise ManifestError(where, f"{at}.name", problem,
-                                "use a unique name without '/' that does not start with '.'")
+            raise SeedError(where, f"{at}.name", problem,
+                            "use a unique name without '/' that does not start with '.'")
         seen.add(name)
         for key in entry:
             if key not in _KNOWN_KEYS:
-                raise ManifestError(where, f"{at}.{key}", "unknown key",
-                                    f"use one of: {', '.join(sorted(_KNOWN_KEYS))}")
+                raise SeedError(where, f"{at}.{key}", "unknown key",
+                                f"use one of: {', '.join(sorted(_KNOWN_KEYS))}")
         fmt = need_str("format", at=at)
         if fmt.lower() not in FORMAT_ALIASES:
-            raise ManifestError(where, f"{at}.format", f"unsupported format {fmt!r}",
-                                "use maven2 (or maven), npm, pypi, raw (or generic)")
+            raise SeedError(where, f"{at}.format", f"unsupported format {fmt!r}",
+                            "use maven2 (or maven), npm, pypi, raw (or generic)")
         typ = need_str("type", at=at)
         if typ.lower() not in TYPE_ALIASES:
-            raise ManifestError(where, f"{at}.type", f"unknown type {typ!r}",
-                                "use hosted (local), proxy (remote) or group (virtual)")
+            raise SeedError(where, f"{at}.type", f"unknown type {typ!r}",
+                            "use hosted (local), proxy (remote) or group (virtual)")
         server = entry.get("server")
         if server is not None and server not in SERVERS:
-            raise ManifestError(where, f"{at}.server", f"unknown server {server!r}",
-                                'use "nexus" or "artifactory", or leave it out to serve on both')
+            raise SeedError(where, f"{at}.server", f"unknown server {server!r}",
+                            'use "nexus" or "artifactory", or leave it out to serve on both')
         repo = Repository(
             name=name,
             server=server,
@@ -214,21 +214,21 @@ def _parse_repositories(where: str, doc: dict[str, Any]) -> list[Repository]:
         if repo.type == "proxy":
             repo.remote_url = need_str("remote_url", at=at)
         elif "remote_url" in entry:
-            raise ManifestError(where, f"{at}.remote_url", "only proxy repositories have one",
-                                'remove it, or set type = "proxy"')
+            raise SeedError(where, f"{at}.remote_url", "only proxy repositories have one",
+                            'remove it, or set type = "proxy"')
         if repo.type == "group":
             members = entry.get("members")
             if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-                raise ManifestError(where, f"{at}.members", "missing or not a list of names",
-                                    'set members = ["repo-a", "repo-b"]')
+                raise SeedError(where, f"{at}.members", "missing or not a list of names",
+                                'set members = ["repo-a", "repo-b"]')
             repo.members = list(members)
         elif "members" in entry:
-            raise ManifestError(where, f"{at}.members", "only group repositories have members",
-                                'remove it, or set type = "group"')
+            raise SeedError(where, f"{at}.members", "only group repositories have members",
+                            'remove it, or set type = "group"')
         policy = entry.get("version_policy")
         if policy is not None and policy not in ("RELEASE", "SNAPSHOT", "MIXED"):
-            raise ManifestError(where, f"{at}.version_policy", f"unknown policy {policy!r}",
-                                "use RELEASE, SNAPSHOT or MIXED")
+            raise SeedError(where, f"{at}.version_policy", f"unknown policy {policy!r}",
+                            "use RELEASE, SNAPSHOT or MIXED")
         repo.version_policy = policy
         for key in ("dist_tags", "deprecated", "properties"):
             table = entry.get(key, {})
@@ -236,11 +236,11 @@ def _parse_repositories(where: str, doc: dict[str, Any]) -> list[Repository]:
                 isinstance(v, dict) and all(isinstance(x, str) for x in v.values())
                 for v in table.values()
             ):
-                raise ManifestError(where, f"{at}.{key}", "must be a table of tables of strings",
-                                    f'e.g. [repository.{key}."name"] key = "value"')
+                raise SeedError(where, f"{at}.{key}", "must be a table of tables of strings",
+                                f'e.g. [repository.{key}."name"] key = "value"')
             if key in ("dist_tags", "deprecated") and table and repo.format != "npm":
-                raise ManifestError(where, f"{at}.{key}", "only npm repositories have it",
-                                    "remove it")
+                raise SeedError(where, f"{at}.{key}", "only npm repositories have it",
+                                "remove it")
             setattr(repo, key, {k: dict(v) for k, v in table.items()})
         repos.append(repo)
     by_name = {r.name: r for r in repos}
@@ -248,7 +248,7 @@ def _parse_repositories(where: str, doc: dict[str, Any]) -> list[Repository]:
         for member in repo.members:
             target = by_name.get(member)
             if target is None or target.format != repo.format or member == repo.name:
-                raise ManifestError(
+                raise SeedError(
                     where, f"repository ({repo.name}).members",
                     f"member {member!r} is not a {repo.format} repository of this seed",
                     "name repositories of the same format declared in this file",

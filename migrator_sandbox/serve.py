@@ -30,10 +30,10 @@ from typing import Annotated, Any
 import typer
 import uvicorn
 
+from migrator_sandbox import DEMO_SEED
 from migrator_sandbox.codeartifact import Behaviour, Emulator, FaultConfig, QuotaConfig
+from migrator_sandbox.errors import SandboxError
 
-# The demo seed of this checkout, so the command works from any directory.
-DEFAULT_SEED = Path(__file__).resolve().parents[1] / "sample-manifests" / "seed"
 # Seed format (Nexus naming) → CodeArtifact format, external connection, store repository.
 FORMATS = {"maven2": "maven", "npm": "npm", "pypi": "pypi", "raw": "generic"}
 CONNECTIONS = {
@@ -51,7 +51,7 @@ class ServeOptions:
     port: int = 0
     nexus_port: int = 0
     artifactory_port: int = 0
-    seed: Path | None = DEFAULT_SEED
+    seed: Path | None = DEMO_SEED  # packaged: works from any directory and a wheel
     data_dir: Path | None = None
     write_manifest: Path | None = None
     manifest_source: str = "nexus"
@@ -363,7 +363,8 @@ def serve_command(
     port: Annotated[int, typer.Option(help="CodeArtifact port; 0 = ephemeral.")] = 0,
     nexus_port: Annotated[int, typer.Option(help="Nexus emulator port; 0 = ephemeral.")] = 0,
     artifactory_port: Annotated[int, typer.Option(help="Artifactory port; 0 = ephemeral.")] = 0,
-    seed: Annotated[Path, typer.Option(help="Seed corpus folder (repos.toml).")] = DEFAULT_SEED,
+    seed: Annotated[Path, typer.Option(
+        help="Seed corpus folder (repos.toml); default: the packaged demo seed.")] = DEMO_SEED,
     data_dir: Annotated[Path | None, typer.Option(help="Keep CodeArtifact state here.")] = None,
     write_manifest: Annotated[Path | None, typer.Option(help="Write a manifest here.")] = None,
     manifest_source: Annotated[str, typer.Option(help="nexus or artifactory.")] = "nexus",
@@ -428,7 +429,12 @@ def serve_command(
         raise typer.BadParameter("--nexus-mode must be sql or orient")
     if artifactory_edition not in ("pro", "oss"):
         raise typer.BadParameter("--artifactory-edition must be pro or oss")
-    serve(options)
+    try:
+        serve(options)
+    except SandboxError as exc:
+        # The core CLI catches only its own error root: say what is wrong here, no traceback.
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from None
 
 
 if __name__ == "__main__":

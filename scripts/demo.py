@@ -1,7 +1,7 @@
 """`make demo`: the main job end to end on the built-in sandbox.
 
 Starts `migrator sandbox serve` (a local CodeArtifact plus Nexus and Artifactory emulators
-serving the real packages in sample-manifests/seed/), then runs what an operator runs:
+serving the real packages in migrator_sandbox/demo_seed/), then runs what an operator runs:
 validate, plan (the dry run), run, status, verify. Everything happens in a fresh temporary
 folder; the sandbox is stopped by its PID at the end, whatever happens.
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuild the demo seed corpus in sample-manifests/seed/ from real package files.
+# Rebuild the demo seed corpus in migrator_sandbox/demo_seed/ from real package files.
 #
 # The result is committed, so CI never runs this; run it by hand when the corpus should change:
 #   bash scripts/make-demo-seed.sh            # rebuilds every repository folder except repos.toml
@@ -19,7 +19,7 @@
 #   raw-files                 small real files (a shell script, a text file, a zip built here)
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-SEED="$ROOT/sample-manifests/seed"
+SEED="$ROOT/migrator_sandbox/demo_seed"
 PIP="${PIP:-$ROOT/.venv/bin/pip}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT

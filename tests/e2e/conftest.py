@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED = ROOT / "sample-manifests" / "seed"
+SEED = ROOT / "migrator_sandbox" / "demo_seed"
 
 
 @dataclass

@@ -23,7 +23,7 @@ import pytest
 from .conftest import make_client
 
 ROOT = Path(__file__).resolve().parents[2]
-SEED = ROOT / "sample-manifests" / "seed"
+SEED = ROOT / "migrator_sandbox" / "demo_seed"
 
 
 class Served:

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-SEED = Path(__file__).resolve().parents[2] / "sample-manifests" / "seed"
+SEED = Path(__file__).resolve().parents[2] / "migrator_sandbox" / "demo_seed"
 NEXUS_AUTH = ("migrator", "migrator-secret")
 NEXUS_ADMIN = ("admin", "admin123")
 ART_AUTH = ("migrator", "migrator-secret")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from migrator.errors import ConfigError
 from migrator_sandbox import derive
+from migrator_sandbox.errors import SeedError
 from migrator_sandbox.seed import SeedWatcher, load_seed
 
 from .conftest import SEED
@@ -114,14 +114,14 @@ def test_snapshot_metadata_derivation_matches_what_maven_wrote() -> None:
 )
 def test_invalid_repos_toml_names_file_key_and_fix(tmp_path: Path, toml: str, key: str) -> None:
     (tmp_path / "repos.toml").write_text(toml)
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(SeedError) as info:
         load_seed(tmp_path)
     text = str(info.value)
     assert "repos.toml" in text and key in text and "hint:" in text
 
 
 def test_missing_repos_toml_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"repos\.toml"):
+    with pytest.raises(SeedError, match=r"repos\.toml"):
         load_seed(tmp_path)
 
 

@@ -25,7 +25,7 @@ from packaging.utils import canonicalize_name
 
 from migrator.sources import Crawler, crawler_class
 
-SEED = Path(__file__).resolve().parents[2] / "sample-manifests" / "seed"
+SEED = Path(__file__).resolve().parents[2] / "migrator_sandbox" / "demo_seed"
 SIDECAR = re.compile(r"\.(md5|sha1|sha256|sha512)$")
 
 # The documented generic mapping (migrator/formats/generic.py), for the seed's raw files.

@@ -22,7 +22,7 @@ from migrator.target.codeartifact import CodeArtifactClient
 from migrator_sandbox.codeartifact import Behaviour, QuotaConfig
 from migrator_sandbox.serve import ServeOptions, start_in_thread
 
-SEED = Path(__file__).resolve().parents[2] / "sample-manifests" / "seed"
+SEED = Path(__file__).resolve().parents[2] / "migrator_sandbox" / "demo_seed"
 DOMAIN, OWNER, REGION = "demo", "111122223333", "us-east-1"
 AWS = {"AWS_ACCESS_KEY_ID": "AKIASANDBOXEXAMPLE", "AWS_SECRET_ACCESS_KEY": "sandbox-secret"}
 _ids = itertools.count(1)

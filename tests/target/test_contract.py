@@ -53,7 +53,7 @@ def seed_root(tmp_path: Path) -> Path:
     root = tmp_path / "seed"
     for name in ("maven-releases", "maven-snapshots", "npm-internal", "pypi-internal",
                  "raw-files"):
-        shutil.copytree(Path(__file__).resolve().parents[2] / "sample-manifests" / "seed" /
+        shutil.copytree(Path(__file__).resolve().parents[2] / "migrator_sandbox" / "demo_seed" /
                         name, root / name)
     (root / "raw-files/releases/1.1.0/NOTES.txt").write_text("greeter 1.1.0 notes\n")
     return root
