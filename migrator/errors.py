@@ -15,10 +15,16 @@
     │   ├── PublishError            1    (set)   (migrator.target.errors) one request failed
     │   └── TargetAuthError         2    no      AWS rejected the credentials or the token
     ├── UnsafePathError             2    no      a path from a source listing tries to escape
+    ├── SystemFailing             2/3    no      many versions in a row failed the same way
+    │                                            (an endpoint unreachable): the run stopped
+    │                                            (2 when nothing was done yet, else 3)
     └── Interrupted                 3    no      SIGINT/SIGTERM: stopped cleanly, resumable
 
 `retryable` is the one statement of whether trying again can help: `migrator.retry` reads it
 both to repeat a request and to put a package version back in the queue with a back-off.
+`systemic`, when set, says the error is about a whole system rather than one package (an
+endpoint that refuses connections): it names that condition, so the engine can see the same
+one failing version after version and stop instead of failing everything.
 
 Every message says what happened and what to do next. Messages never carry secrets:
 credentials are only ever read from the environment and are not formatted into errors.
@@ -33,6 +39,9 @@ class MigratorError(Exception):
     exit_code = 2
     #: Whether trying again later can succeed; subclasses and instances refine it.
     retryable = False
+    #: The whole-system condition this error shows (e.g. "CodeArtifact at https://... is
+    #: unreachable: ConnectError: [Errno 111] Connection refused"), or None.
+    systemic: str | None = None
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
         super().__init__(message)
@@ -102,6 +111,21 @@ class TargetAuthError(TargetError):
 
 class UnsafePathError(MigratorError):
     """A path from a source listing would escape its repository."""
+
+
+class SystemFailing(MigratorError):
+    """Package versions kept failing with the same whole-system error: the run stopped
+    claiming, gave back what it held, and marked nothing as failed for good."""
+
+    def __init__(self, condition: str, versions: int, *, progress: bool) -> None:
+        super().__init__(
+            f"stopped: {condition} ({versions} package versions in a row failed this way; "
+            "none was given up)",
+            hint="fix the cause, then run `migrator resume MANIFEST` (or the same "
+            "`migrator run`) to continue where it stopped")
+        self.condition = condition
+        # Nothing done yet: as good as a configuration error. Otherwise: resumable.
+        self.exit_code = 3 if progress else 2
 
 
 class Interrupted(MigratorError):

@@ -5,7 +5,9 @@ back-off) and a package version goes back to the queue (failed_retryable, with
 `VERSION_RETRY`'s back-off) for the same reasons:
 
 - transport errors (connect/read/write/pool timeouts, resets), responses with 408, 429 or 5xx
-  (`RetryableResponse`) and bodies cut off or unparseable (`TruncatedBody`): accidents;
+  (`RetryableResponse`) and bodies cut off or unparseable (`TruncatedBody`): accidents --
+  except a host name that does not resolve and a TLS certificate that does not verify, which
+  no retry can mend (`is_configuration_failure`);
 - a `MigratorError` whose `retryable` says so (the exception tree in `migrator.errors`:
   a source or target that failed yes, refused credentials, 404s and checksum mismatches no);
 - nothing else: an unexpected exception is a bug or a local problem (a file name the disk
@@ -13,7 +15,9 @@ back-off) and a package version goes back to the queue (failed_retryable, with
 
 Waits: the server's `Retry-After` (seconds or an HTTP date, from `RetryableResponse`) or
 CodeArtifact's `retryAfterSeconds` (`exc.retry_after`, which botocore parses but does not wait
-for), capped by the policy's `max_wait`; otherwise exponential back-off with jitter.
+for), capped by the policy's `max_wait`; otherwise exponential back-off with jitter. A connection
+that is refused (or times out) gets only `connect_attempts` tries: an endpoint that is down is
+said to be down within seconds, and the engine decides whether the whole run must stop.
 
 `sleep` is injectable so tests never really sleep:
 
@@ -25,6 +29,8 @@ from __future__ import annotations
 import email.utils
 import logging
 import random
+import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -47,8 +53,11 @@ __all__ = [
     "RetryableResponse",
     "TruncatedBody",
     "VersionBackoff",
+    "is_configuration_failure",
+    "is_connect_failure",
     "is_retryable",
     "retry_after_seconds",
+    "root_cause",
 ]
 
 logger = logging.getLogger(__name__)
@@ -71,12 +80,63 @@ class TruncatedBody(Exception):
 
 
 _ACCIDENTS = (httpx.TransportError, RetryableResponse, TruncatedBody)
+# What a resolver or TLS says when the name or the certificate is wrong (as text too: httpx
+# and botocore wrap the OSError, sometimes as a string).
+_CONFIG_TEXT = ("Name or service not known", "nodename nor servname provided",
+                "No address associated with hostname", "CERTIFICATE_VERIFY_FAILED",
+                "certificate verify failed", "hostname mismatch")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        e = todo.pop()
+        if e is None or id(e) in seen:
+            continue
+        seen.add(id(e))
+        out.append(e)
+        todo += [e.__cause__, e.__context__]
+    return out
+
+
+def is_configuration_failure(exc: BaseException) -> bool:
+    """A host name that does not resolve or a TLS certificate that does not verify: the
+    configuration is wrong, and no retry can help."""
+    for e in _chain(exc):
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return True
+        if isinstance(e, socket.gaierror) and e.errno in (
+                socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)):
+            return True
+        if any(t in str(e) for t in _CONFIG_TEXT):
+            return True
+    return False
+
+
+def is_connect_failure(exc: BaseException) -> bool:
+    """The connection itself failed (refused, timed out, not resolved): the endpoint, not
+    the request, is the problem."""
+    return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) or bool(
+        getattr(exc, "systemic", None))
+
+
+def root_cause(exc: BaseException) -> str:
+    """`ConnectError: [Errno 111] Connection refused`: the error's class and the most
+    specific message in its chain (httpx and botocore wrap the OS error)."""
+    text = str(exc).strip()
+    for e in _chain(exc)[1:]:
+        if isinstance(e, OSError) and e.strerror:
+            text = f"[Errno {e.errno}] {e.strerror}" if e.errno is not None else e.strerror
+            break
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def is_retryable(exc: BaseException) -> bool:
     """Whether trying `exc`'s operation again can succeed: the one retry decision."""
     if isinstance(exc, _ACCIDENTS):
-        return True
+        return not (isinstance(exc, httpx.TransportError) and is_configuration_failure(exc))
     if isinstance(exc, MigratorError):
         return bool(exc.retryable)
     return False
@@ -116,6 +176,7 @@ class RetryPolicy:
     max_wait: float = 30.0
     jitter: float = 0.5
     give_up_after: float = 300.0  # seconds spent on one call, waits included
+    connect_attempts: int = 3  # tries when the connection itself fails (refused, timeout)
     # Spread of the wake-ups of workers the server throttled together with one Retry-After.
     after_jitter: float = 0.0
 
@@ -135,16 +196,37 @@ class RetryPolicy:
         """Whether `exc` is worth another attempt (`is_retryable`)."""
         return is_retryable(exc)
 
-    def retrying(self, *, sleep: Sleep | None = None) -> tenacity.AsyncRetrying:
-        """A fresh tenacity controller; the last exception is re-raised when we give up."""
+    def should_stop(self, retry_state: tenacity.RetryCallState) -> bool:
+        """Attempts or time used up; or, for a connection that fails, `connect_attempts`."""
+        if retry_state.attempt_number >= self.attempts:
+            return True
+        if (retry_state.seconds_since_start or 0.0) >= self.give_up_after:
+            return True
+        outcome = retry_state.outcome
+        exc = outcome.exception() if outcome is not None else None
+        return (exc is not None and is_connect_failure(exc)
+                and retry_state.attempt_number >= self.connect_attempts)
+
+    def retrying(self, *, sleep: Sleep | None = None, what: str = "a request"
+                 ) -> tenacity.AsyncRetrying:
+        """A fresh tenacity controller; the last exception is re-raised when we give up.
+        `what` names the operation in the log line of each retry (never a secret)."""
+
+        def log_retry(retry_state: tenacity.RetryCallState) -> None:
+            outcome = retry_state.outcome
+            exc = outcome.exception() if outcome is not None else None
+            wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+            logger.warning("%s: %s failed (%s); attempt %d of %d, again in %.1f s", self.name,
+                           what, root_cause(exc) if exc else "?", retry_state.attempt_number,
+                           self.attempts, wait)
+
         return tenacity.AsyncRetrying(
-            stop=tenacity.stop_after_attempt(self.attempts)
-            | tenacity.stop_after_delay(self.give_up_after),
+            stop=self.should_stop,
             wait=self.wait_seconds,
             retry=tenacity.retry_if_exception(self.should_retry),
             sleep=sleep or anyio.sleep,
             reraise=True,
-            before_sleep=tenacity.before_sleep_log(logger, logging.WARNING),
+            before_sleep=log_retry,
         )
 
 

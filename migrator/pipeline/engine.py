@@ -50,6 +50,7 @@ from migrator.errors import (
     FATAL_ERRORS,
     IllegalTransition,
     Interrupted,
+    SystemFailing,
     TargetError,
     describe,
     first_error,
@@ -141,6 +142,8 @@ class Engine:
         self._origin_done: set[tuple[str | None, str, str, str]] = set()
         self._workers_scope: anyio.CancelScope | None = None
         self._rng = random.Random()
+        self._systemic: str | None = None  # the whole-system failure seen last, and how
+        self._systemic_count = 0  # many versions in a row failed with it
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -317,6 +320,9 @@ class Engine:
                     (m.result, len(self.in_flight[m.result.version_id].assets)
                      if m.result.version_id in self.in_flight else len(m.result.assets))
                     for m in finished)
+            if any(m.result.status not in (st.FAILED_RETRYABLE, st.FAILED_PERMANENT)
+                   for m in finished):
+                self._systemic, self._systemic_count = None, 0  # the system works again
             for m in finished:
                 self.in_flight.pop(m.result.version_id, None)
                 if m.result.version_id not in lost:
@@ -382,9 +388,17 @@ class Engine:
 
     def _failed(self, v: ClaimedVersion, exc: BaseException, stats: Stats,
                 asset_ids: Sequence[int] = ()) -> VersionResult:
-        """failed_retryable with a back-off, or failed_permanent once attempts are used up."""
+        """failed_retryable with a back-off, or failed_permanent once attempts are used up.
+
+        A whole-system failure (an endpoint that cannot be reached) is never the version's
+        fault: it is retryable whatever the error says, and `options.fail_fast_after` of
+        them in a row, with the same cause, stop the run (`SystemFailing`).
+        """
         reason = describe(exc)
-        if is_retryable(exc) and v.attempts < self.options.max_attempts:
+        systemic = getattr(exc, "systemic", None)
+        if systemic:
+            self._note_systemic(systemic)
+        if (is_retryable(exc) or systemic) and v.attempts < self.options.max_attempts:
             stats.retryable += 1
             delay = self.options.backoff.delay(v.attempts, self._rng)
             ids = set(asset_ids)
@@ -401,6 +415,20 @@ class Engine:
         updates = [AssetUpdate(a.id, st.FAILED_PERMANENT, reason) for a in v.assets
                    if a.status in (*_TODO, st.REQUESTED)]
         return VersionResult(v.id, st.FAILED_PERMANENT, reason, None, updates)
+
+    def _note_systemic(self, condition: str) -> None:
+        """Count versions failing in a row with the same whole-system condition; at the
+        threshold, stop claiming and end the run with that condition as its error."""
+        if condition == self._systemic:
+            self._systemic_count += 1
+        else:
+            self._systemic, self._systemic_count = condition, 1
+        if self._systemic_count >= self.options.fail_fast_after and self.fatal is None:
+            s = self.stats
+            progress = bool(s.published or s.identical or s.verified or s.ingested)
+            logger.error("%s: %d versions in a row; stopping", condition, self._systemic_count)
+            self.fatal = SystemFailing(condition, self._systemic_count, progress=progress)
+            self.stopping = True
 
     # -- copy: download, check, publish ------------------------------------------------------
 

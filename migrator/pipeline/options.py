@@ -32,6 +32,9 @@ class EngineOptions:
     # not ingested by then is retried with back-off (the GET repeated) until max_attempts.
     confirm_timeout: float = 60.0
     grace_seconds: float = 20.0  # after SIGINT/SIGTERM, for versions in flight
+    # Versions in a row failing with the same whole-system error (an endpoint unreachable)
+    # after which the run stops instead of failing everything else the same way.
+    fail_fast_after: int = 5
     batch: int = 500
     stage: int | None = None
     # CodeArtifact's asset size quota (5 GB by default, adjustable per account): larger files

@@ -30,7 +30,7 @@ from typing import Any
 import anyio
 
 from migrator.crashpoints import crash_point
-from migrator.errors import ConfigError, Interrupted
+from migrator.errors import ConfigError, Interrupted, MigratorError
 from migrator.manifest import Manifest, load_manifest
 from migrator.models import Format, RepoType, SourceRepository
 from migrator.pipeline.engine import Engine
@@ -115,8 +115,8 @@ def _run(m: Manifest, state_path: Path, command: str, **kw: Any) -> RunSummary:
             code = 3
             raise Interrupted("interrupted while crawling the source; every page recorded "
                               "is saved", hint="run `migrator resume` to continue") from None
-        except Interrupted:
-            code = 3
+        except MigratorError as exc:
+            code = exc.exit_code
             raise
         finally:
             q.finish_run(run_id, code)

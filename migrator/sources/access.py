@@ -37,7 +37,7 @@ from migrator.retry import (
 )
 from migrator.sources import Crawler, make_crawler
 from migrator.sources.download import check_against_source, discard, download_to
-from migrator.sources.http import redact
+from migrator.sources.http import redact, unreachable
 
 __all__ = ["DOWNLOAD_TIMEOUT", "SourceAccess"]
 
@@ -121,12 +121,14 @@ class SourceAccess:
         url = self.crawler.npm_packument_url(self.repository(repository, Format.NPM), name)
         what = f"GET {redact(url)}"
         try:
-            async for attempt in SOURCE_LISTING.retrying(sleep=self.sleep):
+            async for attempt in SOURCE_LISTING.retrying(sleep=self.sleep, what=what):
                 with attempt:
                     response = await self.client.get(url, headers={"Accept": "application/json"})
                     if response.status_code in RETRYABLE_STATUSES:
                         raise RetryableResponse(response)
-        except (RetryableResponse, httpx.TransportError) as exc:
+        except httpx.TransportError as exc:
+            raise unreachable(self.system, what, exc) from None
+        except RetryableResponse as exc:
             raise SourceError(f"{self.system} kept failing: {what} ({exc})") from None
         if response.status_code in (401, 403):
             raise SourceAuthError(f"{self.system} refused {what} (HTTP {response.status_code})")

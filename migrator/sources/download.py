@@ -39,8 +39,9 @@ from migrator.retry import (
     RetryPolicy,
     Sleep,
     TruncatedBody,
+    root_cause,
 )
-from migrator.sources.http import redact
+from migrator.sources.http import redact, unreachable
 
 __all__ = [
     "DOWNLOAD",
@@ -131,7 +132,7 @@ async def download_to(
     what = f"GET {redact(url) if '@' in url else url}"
     with open(dest, "wb") as fh:
         try:
-            async for attempt in policy.retrying(sleep=sleep):
+            async for attempt in policy.retrying(sleep=sleep, what=what):
                 with attempt:
                     await _one_get(client, url, fh, hashes, what, system, timeout)
         except RetryableResponse as exc:
@@ -139,9 +140,11 @@ async def download_to(
                               f"{exc.response.status_code}",
                               hint="the server is overloaded or down; the run retries this "
                               "asset later, or run again to resume") from None
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise unreachable(system, what, exc) from None
         except (httpx.TransportError, _Cut) as exc:
             raise SourceError(f"{system} download kept breaking off: {what} "
-                              f"({type(exc).__name__} after {hashes.size} bytes)",
+                              f"({root_cause(exc)} after {hashes.size} bytes)",
                               hint="the run retries this asset later; check the network to "
                               "the source") from None
     return hashes.size, hashes.hexdigests()

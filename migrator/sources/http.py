@@ -21,9 +21,26 @@ import httpx
 
 from migrator.errors import SourceAuthError, SourceError
 from migrator.retry import RETRYABLE_STATUSES as _RETRYABLE
-from migrator.retry import SOURCE_LISTING, RetryableResponse, RetryPolicy, Sleep, TruncatedBody
+from migrator.retry import (
+    SOURCE_LISTING,
+    RetryableResponse,
+    RetryPolicy,
+    Sleep,
+    TruncatedBody,
+    is_configuration_failure,
+    is_connect_failure,
+    is_retryable,
+    root_cause,
+)
 
-__all__ = ["USER_AGENT", "SourceHTTP", "SourceStatusError", "make_client", "redact"]
+__all__ = [
+    "USER_AGENT",
+    "SourceHTTP",
+    "SourceStatusError",
+    "make_client",
+    "redact",
+    "unreachable",
+]
 
 try:
     _VERSION = version("migrator")
@@ -66,6 +83,19 @@ def make_client(
         follow_redirects=False,
         verify=verify,
     )
+
+
+def unreachable(system: str, what: str, exc: httpx.TransportError) -> SourceError:
+    """The SourceError for a request whose transport failed (after any retries), with the
+    root cause; a refused or unresolved connection is marked as a whole-system condition."""
+    cause = root_cause(exc)
+    error = SourceError(f"{system} is unreachable: {what}: {cause}",
+                        hint="check the source url in the manifest and the network; the "
+                        "command resumes where it stopped")
+    error.retryable = is_retryable(exc)
+    if is_connect_failure(exc) or is_configuration_failure(exc):
+        error.systemic = f"{system} is unreachable: {cause}"
+    return error
 
 
 def redact(url: httpx.URL | str) -> str:
@@ -140,7 +170,7 @@ class SourceHTTP:
     async def _retried(self, method: str, url: str, parse: Any, **kwargs: Any) -> Any:
         what = f"{method} {url}"
         try:
-            async for attempt in self.policy.retrying(sleep=self.sleep):
+            async for attempt in self.policy.retrying(sleep=self.sleep, what=what):
                 with attempt:
                     response = await self.client.request(method, url, **kwargs)
                     if response.status_code in _RETRYABLE:
@@ -155,11 +185,7 @@ class SourceHTTP:
                 "to resume where it stopped",
             ) from None
         except httpx.TransportError as exc:
-            raise SourceError(
-                f"{self.system} is unreachable: {what}: {type(exc).__name__}",
-                hint="check the source url in the manifest and the network; the command "
-                "resumes where it stopped",
-            ) from None
+            raise unreachable(self.system, what, exc) from None
         except TruncatedBody as exc:
             raise SourceError(
                 f"{self.system} returned a body that is not valid JSON for {what} ({exc})",

@@ -32,7 +32,14 @@ from botocore.config import Config
 
 from migrator.manifest import Manifest, Options
 from migrator.models import ClaimedVersion, Format, VersionCheck
-from migrator.retry import TARGET_READ, TARGET_TOKEN, TARGET_WRITE, RetryPolicy
+from migrator.retry import (
+    TARGET_READ,
+    TARGET_TOKEN,
+    TARGET_WRITE,
+    RetryPolicy,
+    is_configuration_failure,
+    root_cause,
+)
 from migrator.target.base import target_version_names
 from migrator.target.errors import (
     AlreadyExists,
@@ -62,6 +69,10 @@ _TRANSPORT = (botocore.exceptions.EndpointConnectionError,
               botocore.exceptions.ReadTimeoutError,
               botocore.exceptions.ConnectTimeoutError,
               botocore.exceptions.ProxyConnectionError)
+# The connection itself failed: the endpoint (not this request) is the problem.
+_UNREACHABLE = (botocore.exceptions.EndpointConnectionError,
+                botocore.exceptions.ConnectTimeoutError,
+                botocore.exceptions.ProxyConnectionError)
 # botocore loggers that print whole responses at DEBUG (GetAuthorizationToken's body).
 _NOISY_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "botocore.auth",
                   "botocore.httpsession", "urllib3.connectionpool")
@@ -224,8 +235,19 @@ class CodeArtifactClient:
                       botocore.exceptions.ProfileNotFound):
             return CredentialsRefused(f"{where}: {exc}",
                                       hint="set AWS credentials or [target] profile")
+        if isinstance(exc, botocore.exceptions.SSLError):
+            error = PublishError(f"{where}: {root_cause(exc)}", retryable=False,
+                                 hint="the endpoint's TLS certificate does not verify: check "
+                                 "[target] endpoint_url and the CA bundle (AWS_CA_BUNDLE)")
+            error.systemic = f"the CodeArtifact endpoint is not trusted: {root_cause(exc)}"
+            return error
         if isinstance(exc, _TRANSPORT):
-            return PublishError(f"{where}: {type(exc).__name__}: {exc}", retryable=True)
+            cause = root_cause(exc)
+            error = PublishError(f"{where}: {cause}",
+                                 retryable=not is_configuration_failure(exc))
+            if isinstance(exc, _UNREACHABLE):
+                error.systemic = f"the CodeArtifact endpoint is unreachable: {cause}"
+            return error
         if isinstance(exc, botocore.exceptions.ParamValidationError):
             return PublishError(f"{where}: invalid request: {exc}", retryable=False)
         if isinstance(exc, botocore.exceptions.BotoCoreError):
@@ -236,7 +258,7 @@ class CodeArtifactClient:
                     policy: RetryPolicy, **params: Any) -> dict[str, Any]:
         """One control-plane call: buckets, a worker thread, retries, translated errors."""
         method = getattr(self.boto, _snake(operation))
-        async for attempt in policy.retrying(sleep=self.sleep):
+        async for attempt in policy.retrying(sleep=self.sleep, what=f"CodeArtifact {operation}"):
             with attempt:
                 for bucket in buckets:
                     await bucket.acquire()

@@ -20,7 +20,16 @@ import anyio
 import anyio.to_thread
 import httpx
 
-from migrator.retry import TARGET_READ, TARGET_WRITE, RetryPolicy, retry_after_seconds
+from migrator.retry import (
+    TARGET_READ,
+    TARGET_WRITE,
+    RetryPolicy,
+    is_configuration_failure,
+    is_connect_failure,
+    is_retryable,
+    retry_after_seconds,
+    root_cause,
+)
 from migrator.target.errors import (
     AlreadyExists,
     CredentialsRefused,
@@ -140,7 +149,7 @@ class NativeHttp:
         bucket = self.writes if is_write else self.reads
         ok = frozenset(ok)
         retried_auth = False
-        async for attempt in policy.retrying(sleep=self.sleep):
+        async for attempt in policy.retrying(sleep=self.sleep, what=f"{method} {url}"):
             with attempt:
                 while True:
                     if bucket is not None:
@@ -168,9 +177,13 @@ class NativeHttp:
             return await self.client.request(method, url, content=body, json=json, data=data,
                                              files=upload, headers=all_headers)
         except httpx.TransportError as exc:
-            raise PublishError(
-                f"{self.target_name}: {method} {url} failed: {type(exc).__name__}: "
-                f"{self._redact(str(exc))}", retryable=True) from None
+            cause = self._redact(root_cause(exc))
+            error = PublishError(f"{self.target_name}: {method} {url} failed: {cause}",
+                                 retryable=is_retryable(exc))
+            if is_connect_failure(exc) or is_configuration_failure(exc):
+                origin = httpx.URL(url).copy_with(path="/", query=None, fragment=None)
+                error.systemic = f"{self.target_name} at {origin} is unreachable: {cause}"
+            raise error from None
         finally:
             if upload:
                 for value in (upload.values() if isinstance(upload, dict) else []):
