@@ -142,14 +142,17 @@ def run(ctx: typer.Context, manifest: ManifestArg, state: StateOpt = None,
 @app.command()
 def resume(ctx: typer.Context, manifest: OptionalManifest = None, state: StateOpt = None,
            stage: StageOpt = None, as_json: JsonOpt = False) -> None:
-    """Continue an interrupted run from the state alone; same end as an uninterrupted run.
+    """Continue an interrupted run; same end as an uninterrupted run. With MANIFEST, a changed
+    manifest (a fixed domain, variable name or mapping) is applied; with only --state, the copy
+    stored in the state is used.
 
     Example: migrator resume sample-manifests/nexus-to-codeartifact.toml
     """
     from migrator.pipeline.run import resume as resume_migration
 
-    summary = resume_migration(_state(manifest, state), stage=stage,
-                               progress=ctx.obj["progress"])
+    m = load_manifest(manifest) if manifest is not None else None
+    summary = resume_migration(state or (m.state_path if m else _state(None, None)), m,
+                               stage=stage, progress=ctx.obj["progress"])
     _show(summary, as_json)
     raise typer.Exit(summary.exit_code)
 
@@ -192,8 +195,10 @@ def retry(
     from migrator.pipeline.run import retry as requeue
 
     n = requeue(_state(manifest, state), status or ["failed_permanent"], repository=repository)
-    print(f"{n} package version(s) back in the queue; `migrator resume` processes them "
-          "(run `migrator plan` first if files or checksums changed at the source)")
+    again = f"migrator resume {manifest}" if manifest else f"migrator resume --state {state}"
+    print(f"{n} package version(s) back in the queue; `{again}` processes them with the "
+          "manifest as it is now (run `migrator plan` first if files or checksums changed at "
+          "the source)")
 
 
 def _mount_sandbox() -> None:

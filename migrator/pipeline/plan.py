@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 
-from migrator.errors import SourceError, StateError, first_error
+from migrator.errors import ConfigError, SourceError, StateError, first_error
 from migrator.formats.maven import is_snapshot
 from migrator.manifest import Manifest, RepositoryMapping, SourceSettings, parse_manifest
 from migrator.models import (
@@ -35,6 +35,8 @@ from migrator.state.queries import SnapshotBuild
 __all__ = [
     "PlanSummary",
     "RepositoryPlan",
+    "changed_sections",
+    "needs_replan",
     "plan",
     "plan_manifest",
     "remember_manifest",
@@ -80,6 +82,16 @@ class PlanSummary:
     repositories: list[RepositoryPlan]
     not_crawled: list[tuple[str, str]]
     rate_budget: float
+    #: Mappings that cannot be carried out (no such repository, another format): an error.
+    mapping_errors: list[tuple[str, str]] = field(default_factory=list)
+
+    def raise_for_mapping_errors(self, manifest: Manifest) -> None:
+        """:raises ConfigError: (exit 2) naming every mapping that cannot be carried out."""
+        if self.mapping_errors:
+            what = "; ".join(f"{name}: {why}" for name, why in self.mapping_errors)
+            raise ConfigError(f"{manifest.path}: [[repositories]] cannot be carried out: {what}",
+                              hint="fix the source names (or formats) in the manifest, or set "
+                              "mode = 'skip' on them; `migrator plan` lists what the server has")
 
     @property
     def writes(self) -> int:
@@ -194,15 +206,18 @@ async def plan(
     )
     crawler = factory(manifest.source)
     not_crawled: list[tuple[str, str]] = []
+    mapping_errors: list[tuple[str, str]] = []
     notes: dict[str, str] = {}
     try:
         known = {r.name: r for r in await crawler.repositories()}
         jobs: list[tuple[SourceRepository, Any, int]] = []
         for mapping in manifest.repositories:
             repo = known.get(mapping.source)
-            why = _why_not_crawled(mapping, repo, crawler.kind)
+            why, wrong = _why_not_crawled(mapping, repo, crawler.kind)
             if why or repo is None:
                 not_crawled.append((mapping.source, why or "not found"))
+                if wrong:
+                    mapping_errors.append((mapping.source, why or "not found"))
                 continue
             # Proxy/remote caches hold public packages: pre-warmed through upstreams, never copied.
             mode = "prewarm" if repo.type is RepoType.PROXY else mapping.mode
@@ -233,23 +248,26 @@ async def plan(
         await crawler.aclose()
     summary = summarise(queue, [repo_id for _, _, repo_id in jobs], not_crawled,
                         options.rate_budget)
+    summary.mapping_errors = mapping_errors
     for row in summary.repositories:
         row.note = notes.get(row.source)
     return summary
 
 
 def _why_not_crawled(mapping: RepositoryMapping, repo: SourceRepository | None,
-                     kind: str) -> str | None:
+                     kind: str) -> tuple[str | None, bool]:
+    """Why a mapping is not crawled (None: it is), and whether that is a mistake."""
     if mapping.mode == "skip":
-        return "mode = 'skip' in the manifest"
+        return "mode = 'skip' in the manifest", False
     if repo is None:
         return (f"not found on the {kind} server, or of a format migrator does not support, "
-                "or not visible to this user")
+                "or not visible to this user"), True
     if repo.type is RepoType.GROUP:
-        return "group/virtual repository: only repeats its members, which are crawled instead"
+        return ("group/virtual repository: only repeats its members, which are crawled "
+                "instead"), False
     if mapping.format is not None and mapping.format is not repo.format:
-        return f"manifest says format {mapping.format}, the server says {repo.format}"
-    return None
+        return f"manifest says format {mapping.format}, the server says {repo.format}", True
+    return None, False
 
 
 async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
@@ -336,6 +354,24 @@ def remember_manifest(queue: WorkQueue, manifest: Manifest) -> bool:
     return True
 
 
+def changed_sections(old: Manifest, new: Manifest) -> list[str]:
+    """The manifest tables that differ between two manifests ([source], [target],
+    [[repositories]], [options])."""
+    return [name for name, a, b in (
+        ("[source]", old.source, new.source), ("[target]", old.target, new.target),
+        ("[[repositories]]", old.repositories, new.repositories),
+        ("[options]", old.options, new.options)) if a != b]
+
+
+def needs_replan(old: Manifest, new: Manifest) -> bool:
+    """Whether what the state holds was crawled under other rules: another source, other
+    mappings (repositories, targets, globs, stages) or another snapshot policy. Credentials'
+    variable names, the target's domain and pacing options need no new crawl."""
+    return ((old.source.kind, old.source.url) != (new.source.kind, new.source.url)
+            or old.repositories != new.repositories
+            or old.options.snapshots != new.options.snapshots)
+
+
 def stored_manifest(queue: WorkQueue) -> Manifest:
     """The manifest `plan` stored in the state.
 
@@ -357,4 +393,6 @@ def plan_manifest(manifest: Manifest, state_path: Path | None = None) -> PlanSum
     manifest.require_credentials()
     with WorkQueue.open(state_path or manifest.state_path, lock_for="plan") as q:
         remember_manifest(q, manifest)
-        return anyio.run(plan, manifest, q)
+        summary = anyio.run(plan, manifest, q)
+    summary.raise_for_mapping_errors(manifest)
+    return summary

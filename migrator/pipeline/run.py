@@ -36,7 +36,13 @@ from migrator.models import Format, RepoType, SourceRepository
 from migrator.pipeline.engine import Engine
 from migrator.pipeline.finalize import finalize_npm
 from migrator.pipeline.options import EngineOptions
-from migrator.pipeline.plan import plan, remember_manifest, stored_manifest
+from migrator.pipeline.plan import (
+    changed_sections,
+    needs_replan,
+    plan,
+    remember_manifest,
+    stored_manifest,
+)
 from migrator.pipeline.progress import Progress
 from migrator.pipeline.stats import RunSummary, summarise
 from migrator.sources.access import SourceAccess
@@ -68,16 +74,26 @@ def run(manifest: Manifest | str | Path, state_path: str | Path | None = None, *
                 engine_overrides=engine_overrides)
 
 
-def resume(state_path: str | Path, *, stage: int | None = None, progress: bool = True,
+def resume(state_path: str | Path, manifest: Manifest | None = None, *,
+           stage: int | None = None, progress: bool = True,
            target_factory: TargetFactory | None = None,
            engine_overrides: dict[str, Any] | None = None) -> RunSummary:
-    """Continue a run from the state alone (its stored manifest); same result as `run`.
+    """Continue a run; same result as `run`. With `manifest`, that manifest is applied (the
+    fix of a wrong domain or variable name is picked up; the source is crawled again only
+    when the mappings changed); without it, the copy stored in the state is used.
 
     :raises StateError: no state, or a state that `plan` never wrote a manifest into.
     """
     p = Path(state_path)
     with WorkQueue.open(p, create=False) as q:
-        m = stored_manifest(q)
+        stored = stored_manifest(q)
+    m = manifest or stored
+    differs = changed_sections(stored, m)
+    if differs:
+        logger.warning("resume: %s of %s differ from the copy in the state: applying them%s",
+                       ", ".join(differs), m.path,
+                       " (the mappings changed: the source is crawled again)"
+                       if needs_replan(stored, m) else "")
     return _run(m, p, "resume", stage=stage, progress=progress, target_factory=target_factory,
                 engine_overrides=engine_overrides)
 
@@ -142,12 +158,20 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummary:
     started = time.monotonic()
-    changed = remember_manifest(q, m)
-    if changed or q.needs_plan():
-        # No completed crawl, or a manifest other than the one last planned (a new mapping,
+    previous = stored_manifest(q) if q.get_meta("manifest") else None
+    remember_manifest(q, m)
+    if previous is None or needs_replan(previous, m) or q.needs_plan():
+        # No completed crawl, or mappings other than the ones last planned (a new mapping,
         # other globs): crawl, which also resumes an interrupted crawl.
         logger.info("crawling the source into the state (plan)")
-        await plan(m, q, on_page=lambda *_: crash_point("crawl"))
+        planned = await plan(m, q, on_page=lambda *_: crash_point("crawl"))
+        planned.raise_for_mapping_errors(m)
+    stage = kw.get("stage")
+    if stage is not None and not q.repository_ids(stage=stage):
+        stages = sorted({r.stage for r in m.repositories})
+        raise ConfigError(f"--stage {stage} selects no repository: the stages in {m.path} "
+                          f"are {', '.join(map(str, stages))}",
+                          hint="pass one of them (a run takes the stages up to the one given)")
     _release_stale_claims(q)
     repos = {r["source"]: SourceRepository(name=r["source"], format=Format(r["format"]),
                                            type=RepoType(r["repo_type"]))

@@ -69,6 +69,9 @@ _TRANSPORT = (botocore.exceptions.EndpointConnectionError,
               botocore.exceptions.ReadTimeoutError,
               botocore.exceptions.ConnectTimeoutError,
               botocore.exceptions.ProxyConnectionError)
+# Operations about the domain or a repository as a whole (not one package).
+_WHOLE_TARGET = frozenset({"GetAuthorizationToken", "GetRepositoryEndpoint", "DescribeDomain",
+                           "DescribeRepository"})
 # The connection itself failed: the endpoint (not this request) is the problem.
 _UNREACHABLE = (botocore.exceptions.EndpointConnectionError,
                 botocore.exceptions.ConnectTimeoutError,
@@ -222,7 +225,11 @@ class CodeArtifactClient:
             if code == "ConflictException" or status == 409:
                 return AlreadyExists(text)
             if code == "ResourceNotFoundException":
-                return NotFound(text)
+                error = NotFound(text)
+                if operation in _WHOLE_TARGET:
+                    # the domain or the repository is missing: no package can succeed
+                    error.systemic = text
+                return error
             if code in _AUTH_CODES or status == 401:
                 return CredentialsRefused(
                     text, status=status,

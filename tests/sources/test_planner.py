@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 import pytest
 
-from migrator.errors import SourceAuthError
+from migrator.errors import ConfigError, SourceAuthError
 from migrator.manifest import load_manifest
 from migrator.pipeline.plan import PlanSummary, plan
 from migrator.state import WorkQueue
@@ -186,6 +186,11 @@ def test_skip_mode_and_unknown_repositories_are_reported_not_crawled(tmp_path: P
     reasons = dict(summary.not_crawled)
     assert reasons["raw-files"] == "mode = 'skip' in the manifest"
     assert reasons["no-such-repo"].startswith("not found on the")
+    # a skipped mapping is a choice; a repository that does not exist is a mistake (exit 2)
+    assert [name for name, _ in summary.mapping_errors] == ["no-such-repo"]
+    with pytest.raises(ConfigError) as err:
+        summary.raise_for_mapping_errors(manifest)
+    assert err.value.exit_code == 2 and "no-such-repo: not found" in str(err.value)
 
 
 def test_a_source_auth_error_surfaces_as_itself(tmp_path: Path, source: Source) -> None:
