@@ -301,6 +301,8 @@ class Engine:
             if lost:
                 logger.warning("lease lost for %d asset(s); another process took them over",
                                len(lost))
+            if self.progress is not None:
+                self.progress.committed(u for u in updates if u.asset_id not in lost)
             for f in facts:
                 if f.done is not None:
                     f.done.set()
@@ -319,7 +321,7 @@ class Engine:
                 self.progress.settled(
                     (m.result, len(self.in_flight[m.result.version_id].assets)
                      if m.result.version_id in self.in_flight else len(m.result.assets))
-                    for m in finished)
+                    for m in finished if m.result.version_id not in lost)
             if any(m.result.status not in (st.FAILED_RETRYABLE, st.FAILED_PERMANENT)
                    for m in finished):
                 self._systemic, self._systemic_count = None, 0  # the system works again

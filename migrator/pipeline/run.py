@@ -184,7 +184,8 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
                                           **(kw.get("engine_overrides") or {}))
     engine = Engine(q, source=source, target=target, options=options, owner=default_owner())
     show = kw.get("progress", True)
-    bar = Progress(q.todo_count(engine.repository_ids), enabled=show)
+    to_publish, to_verify = q.todo_counts(engine.repository_ids)
+    bar = Progress(to_publish, to_verify, enabled=show, writes_per_second=m.options.rate_budget)
     engine.progress = bar
     interrupted = False
     finalize: dict[str, Any] = {}

@@ -161,13 +161,17 @@ class Queries:
             f"LIMIT ?", [*args, limit])
         return [Failure(*row) for row in cur], int(total)
 
-    def todo_count(self, repository_ids: Sequence[int]) -> int:
-        """Assets a run still has to bring to a settled status (the progress bar's total)."""
+    def todo_counts(self, repository_ids: Sequence[int]) -> tuple[int, int]:
+        """Assets a run still has to put into the target, and to verify (the progress
+        bars' totals): of versions not settled, those not published yet, and those not
+        verified yet."""
         row = self.conn.execute(
-            f"SELECT count(*) FROM assets a JOIN versions v ON v.id = a.version_id WHERE "
-            f"v.status NOT IN {_SETTLED} AND a.status != 'excluded' AND a.repository_id IN "
+            f"SELECT total(a.status IN ('discovered', 'failed_retryable')), "
+            f"total(a.status IN ('discovered', 'failed_retryable', 'published', 'requested')) "
+            f"FROM assets a JOIN versions v ON v.id = a.version_id WHERE "
+            f"v.status NOT IN {_SETTLED} AND a.repository_id IN "
             f"(SELECT value FROM json_each(?))", (_json_ids(repository_ids),)).fetchone()
-        return int(row[0])
+        return int(row[0]), int(row[1])
 
     # -- what the pipeline reads -------------------------------------------------------------
 
