@@ -339,7 +339,8 @@ async def running(options: ServeOptions | None = None) -> AsyncIterator[Sandbox]
 
 
 # -- the command ----------------------------------------------------------------------------------
-sandbox_app = typer.Typer(help="Local stand-ins for CodeArtifact, Nexus and Artifactory.")
+sandbox_app = typer.Typer(help="Local stand-ins for CodeArtifact, Nexus and Artifactory.",
+                          rich_markup_mode=None)  # plain help, as the core's
 
 
 @sandbox_app.callback()
