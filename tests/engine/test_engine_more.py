@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import httpx
 import pytest
 
@@ -126,18 +124,32 @@ def test_stats_add_up():
             == Stats(published=3, verified=3, bytes_downloaded=5))
 
 
-def test_progress_silent_when_disabled_and_counts_when_enabled(monkeypatch):
-    quiet = Progress(10, enabled=False)
-    quiet.add_bytes(5)
+async def test_progress_silent_when_disabled(world, capsys):
+    world.add_maven("com.acme", "a", "1.0", {"a-1.0.jar": JAR})
+    quiet = Progress(1, enabled=False)
+    await world.engine(progress=quiet).run()
     quiet.close()
-    assert quiet.bar is None
-    buf = io.StringIO()
-    import tqdm
+    assert quiet.bar is None and world.statuses() == {st.VERIFIED: 1}
+    assert capsys.readouterr() == ("", "")
 
-    monkeypatch.setattr(tqdm, "tqdm", lambda **kw: tqdm.std.tqdm(file=buf, **kw))
-    shown = Progress(3, enabled=True)
-    assert shown.bar is not None
-    shown.close()
+
+async def test_progress_bar_shows_final_assets_bytes_and_failures(world, capsys):
+    """The bar (tqdm on stderr, captured) counts assets brought to a final status, the bytes
+    downloaded and the failed versions, as the engine reports them."""
+    big = b"j" * 1_500_000
+    world.add_maven("com.acme", "a", "1.0", {"a-1.0.jar": big, "a-1.0.pom": b"<project/>"})
+    world.add_maven("com.acme", "b", "1.0", {"b-1.0.jar": JAR},
+                    checksums={"b-1.0.jar": {"md5": "0" * 32}})  # refused: failed for good
+    bar = Progress(3, enabled=True)
+    await world.engine(progress=bar).run()
+    bar.close()
+    assert world.statuses() == {st.VERIFIED: 2, st.FAILED_PERMANENT: 1}
+    err = capsys.readouterr().err
+    final = err.rsplit("\r", 1)[-1]
+    # 3 of 3 assets final; 1.5 MB + 10 bytes downloaded (b's bytes were refused); 1 failed
+    assert "migrating: 100%" in final and "3/3" in final, final
+    assert "1.5 MB, 1 failed" in final, final
+    assert bar.bytes == len(big) + len(b"<project/>") and bar.failures == 1
 
 
 def test_checksum_check_names_both_values():
