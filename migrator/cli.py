@@ -119,13 +119,14 @@ def plan(manifest: ManifestArg, state: StateOpt = None, as_json: JsonOpt = False
     import anyio
 
     from migrator.pipeline.plan import plan as crawl_and_plan
+    from migrator.pipeline.support import crash_point
     from migrator.state import WorkQueue
 
     m = _manifest_checked(manifest)
     with WorkQueue.open(state or m.state_path, lock_for="plan") as q:
         q.set_meta("manifest", m.text)
         q.set_meta("manifest_path", str(m.path.resolve()))
-        summary = anyio.run(crawl_and_plan, m, q)
+        summary = anyio.run(lambda: crawl_and_plan(m, q, on_page=lambda *_: crash_point("crawl")))
     print(json.dumps(summary.as_dict(), indent=2) if as_json else summary.render())
 
 

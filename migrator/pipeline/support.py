@@ -54,16 +54,21 @@ _crash_counts: Counter[str] = Counter()
 
 
 def crash_point(name: str) -> None:
-    """Kill this process with SIGKILL the n-th time `name` is reached (tests only)."""
+    """Kill this process with SIGKILL the n-th time `name` is reached (tests only).
+
+    `<point>:<n>:<SIGNAL>` sends that signal instead (e.g. `recorded:3:SIGTERM`), once, so a
+    test of the graceful stop gets its signal at a known point rather than at a guessed time.
+    """
     spec = os.environ.get(CRASH_ENV)
     if not spec:
         return
-    point, _, nth = spec.partition(":")
+    point, _, rest = spec.partition(":")
     if point != name:
         return
+    nth, _, signame = rest.partition(":")
     _crash_counts[name] += 1
-    if _crash_counts[name] >= int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
+    if _crash_counts[name] == int(nth or 1):
+        os.kill(os.getpid(), signal.Signals[signame or "SIGKILL"])
 
 
 @runtime_checkable
