@@ -18,6 +18,7 @@ from typing import Any
 
 import anyio
 
+from migrator.crashpoints import crash_point
 from migrator.errors import ConfigError, SourceError, StateError, first_error
 from migrator.formats.maven import is_snapshot
 from migrator.manifest import Manifest, RepositoryMapping, SourceSettings, parse_manifest
@@ -393,6 +394,6 @@ def plan_manifest(manifest: Manifest, state_path: Path | None = None) -> PlanSum
     manifest.require_credentials()
     with WorkQueue.open(state_path or manifest.state_path, lock_for="plan") as q:
         remember_manifest(q, manifest)
-        summary = anyio.run(plan, manifest, q)
+        summary = anyio.run(lambda: plan(manifest, q, on_page=lambda *_: crash_point("crawl")))
     summary.raise_for_mapping_errors(manifest)
     return summary

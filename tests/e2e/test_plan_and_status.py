@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import json
 
+import httpx
+
+from .transfer_helpers import token_and_endpoint, write_log
+
 SECRET_KEYS = ("NEXUS_PASSWORD", "ARTIFACTORY_PASSWORD", "ARTIFACTORY_TOKEN",
                "AWS_SECRET_ACCESS_KEY")
 
@@ -15,13 +19,15 @@ def test_validate_plan_status_on_the_demo_seed(sandbox):
     assert r.returncode == 0, r.stderr
     plan = json.loads(r.stdout)
     assert plan  # what the planner prints is checked in tests/sources; here: it ran
-    # the dry run wrote nothing to the target
-    log = json.loads(__import__("httpx").get(
-        sandbox.info["codeartifact"]["requests_url"]).text)
-    writes = {op: n for op, n in log["by_operation"].items()
-              if not op.startswith(("Describe", "List", "Get"))}
-    assert not any(k.startswith(("maven:PUT", "npm:PUT", "pypi:POST", "Publish"))
-                   for k in writes), writes
+    # the dry run wrote nothing to the target: not one write request, of any operation
+    assert write_log(sandbox) == []
+    # ... and the probe would have seen one: a native write made here shows up in it
+    token, url = token_and_endpoint(sandbox, "maven-releases", "maven")
+    put = httpx.put(url + "com/acme/probe/1.0/probe-1.0.jar", content=b"probe",
+                    auth=("aws", token))
+    assert put.status_code < 300, put.text
+    assert [(e["operation"], e["status"]) for e in write_log(sandbox)] == [
+        ("maven:PutAsset", put.status_code)]
 
     r = sandbox.migrator("status", "demo.toml", "--json")
     assert r.returncode == 0, r.stderr
@@ -71,7 +77,6 @@ def test_two_plans_on_one_state_are_refused_with_the_holder(sandbox):
 
 
 def test_each_emulator_speaks_with_its_products_server_header(sandbox):
-    import httpx
     env = sandbox.info["env"]
     r = httpx.get(sandbox.info["nexus"]["url"] + "/service/rest/v1/repositories",
                   auth=(env["NEXUS_USERNAME"], env["NEXUS_PASSWORD"]))

@@ -29,6 +29,21 @@ def request_log(sb: RunningSandbox) -> dict:
     return httpx.get(sb.info["codeartifact"]["requests_url"], params={"entries": 0}).json()
 
 
+# Write operations of one demo-seed migration, native and control plane (the names the
+# CodeArtifact sandbox logs: migrator_sandbox/codeartifact/{maven,npm,pypi}.py, control.py).
+DEMO_WRITE_OPERATIONS = frozenset({
+    "maven:PutAsset", "maven:PutMetadata", "npm:Publish", "npm:DistTagsPut", "pypi:Upload",
+    "PublishPackageVersion", "PutPackageOriginConfiguration",
+})
+
+
+def write_log(sb: RunningSandbox) -> list[dict]:
+    """Every write request the CodeArtifact sandbox has answered so far (any operation,
+    any status), in order, from its request-log endpoint."""
+    entries = httpx.get(sb.info["codeartifact"]["requests_url"]).json()["entries"]
+    return [e for e in entries if e["write"]]
+
+
 def publish_writes(sb: RunningSandbox) -> dict[str, int]:
     """Asset key → successful write requests, leaving out the Maven metadata PUTs."""
     log = request_log(sb)

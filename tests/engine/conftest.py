@@ -186,7 +186,10 @@ class World:
                                           coordinates=c, kind=AssetKind.ARTIFACT), None))
         self.queue.record_page(self.repo_ids[repo], items, cursor=None, done=True)
 
-    def engine(self, **options: Any) -> Engine:
+    def engine(self, *, clock: Callable[[], float] | None = None, progress: Any = None,
+               **options: Any) -> Engine:
+        """An engine over this world; `options` are EngineOptions, `clock` replaces the
+        wall clock of leases and retries (the queue's too), `progress` is its bar."""
         opts = EngineOptions(**{"concurrency": 4, "source_concurrency": 2, "max_attempts": 3,
                                 "backoff": VersionBackoff(base=0.01), "verify_timeout": 1.0,
                                 "verify_first_wait": 0.01, "confirm_timeout": 0.5,
@@ -197,8 +200,12 @@ class World:
         access = SourceAccess(crawler=crawler, repositories={},
                               spool_dir=self.tmp / "spool", sleep=_no_sleep)
         (self.tmp / "spool").mkdir(exist_ok=True)
+        extra: dict[str, Any] = {"progress": progress}
+        if clock is not None:
+            self.queue.clock = clock
+            extra["clock"] = clock
         return Engine(self.queue, source=access, target=self.target, options=opts,
-                      owner="test-owner", handle_signals=False)
+                      owner="test-owner", handle_signals=False, **extra)
 
     def statuses(self, table: str = "assets") -> dict[str, int]:
         return dict(self.queue.conn.execute(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import httpx
 import pytest
 
@@ -126,15 +124,35 @@ def test_stats_add_up():
             == Stats(published=3, verified=3, bytes_downloaded=5))
 
 
-def test_progress_silent_when_disabled_and_counts_when_enabled(monkeypatch):
-    quiet = Progress(10, enabled=False)
-    quiet.add_bytes(5)
+async def test_progress_silent_when_disabled(world, capsys):
+    world.add_maven("com.acme", "a", "1.0", {"a-1.0.jar": JAR})
+    quiet = Progress(1, enabled=False)
+    await world.engine(progress=quiet).run()
     quiet.close()
-    assert quiet.bar is None
-    buf = io.StringIO()
-    shown = Progress(3, enabled=True, file=buf)
-    assert shown.bar is not None
-    shown.close()
+    assert quiet.bar is None and world.statuses() == {st.VERIFIED: 1}
+    assert capsys.readouterr() == ("", "")
+
+
+async def test_progress_bars_show_final_assets_bytes_and_failures(world, capsys):
+    """The bars (tqdm on stderr, captured) count assets published and verified, the bytes
+    downloaded and the failed versions, as the engine commits them."""
+    big = b"j" * 1_500_000
+    world.add_maven("com.acme", "a", "1.0", {"a-1.0.jar": big, "a-1.0.pom": b"<project/>"})
+    world.add_maven("com.acme", "b", "1.0", {"b-1.0.jar": JAR},
+                    checksums={"b-1.0.jar": {"md5": "0" * 32}})  # refused: failed for good
+    bar = Progress(3, 3, enabled=True)
+    await world.engine(progress=bar).run()
+    bar.close()
+    assert world.statuses() == {st.VERIFIED: 2, st.FAILED_PERMANENT: 1}
+    err = capsys.readouterr().err
+    frames = err.replace("\n", "\r").split("\r")
+    published = [f for f in frames if f.startswith("published:")][-1]
+    verified = [f for f in frames if f.startswith("verified :")][-1]
+    # a's 2 assets published and verified, b's jar refused (never published); 1.5 MB + 10
+    # bytes downloaded (b's bytes were refused); 1 failed
+    assert "2/3" in published and "2/3" in verified, (published, verified)
+    assert "1.5 MB, 1 failed" in published, published
+    assert bar.bytes == len(big) + len(b"<project/>") and bar.failures == 1
 
 
 def test_checksum_check_names_both_values():

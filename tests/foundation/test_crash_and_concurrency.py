@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -55,6 +56,19 @@ HOLDER = textwrap.dedent("""
 """)
 
 
+def stop_all(procs: list[subprocess.Popen]) -> None:
+    """Kill (by PID) every process still running, then reap each one; pipes closed."""
+    for p in procs:
+        if p.poll() is None:
+            os.kill(p.pid, signal.SIGKILL)
+    for p in procs:
+        p.wait(timeout=30)
+        for pipe in (p.stdin, p.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):  # a dead reader: nothing left to flush to
+                    pipe.close()
+
+
 def fill(path, maven_version, n_versions: int) -> None:
     with WorkQueue.open(path) as q:
         rid = q.upsert_repository(source="r", target="t", format=Format.MAVEN,
@@ -70,22 +84,27 @@ def test_two_processes_claiming_at_once_never_get_the_same_item(tmp_path, maven_
     fill(state, maven_version, 400)
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
-    procs = [subprocess.Popen([sys.executable, str(script), str(state), f"w{i}",
-                               str(tmp_path / f"out{i}.json")],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-             for i in range(3)]
-    for p in procs:
-        p.stdin.write("go\n")
-        p.stdin.flush()
-    firsts = [json.loads(p.stdout.readline()) for p in procs]
-    # three leases held at once, on disjoint versions
-    assert all(len(f) == 7 for f in firsts)
-    assert len({v for f in firsts for v in f}) == 21
-    for p in procs:
-        p.stdin.write("continue\n")
-        p.stdin.flush()
-    for p in procs:
-        assert p.wait(timeout=120) == 0
+    procs: list[subprocess.Popen] = []
+    try:
+        for i in range(3):
+            procs.append(subprocess.Popen([sys.executable, str(script), str(state), f"w{i}",
+                                           str(tmp_path / f"out{i}.json")],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          text=True))
+        for p in procs:
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        firsts = [json.loads(p.stdout.readline()) for p in procs]
+        # three leases held at once, on disjoint versions
+        assert all(len(f) == 7 for f in firsts)
+        assert len({v for f in firsts for v in f}) == 21
+        for p in procs:
+            p.stdin.write("continue\n")
+            p.stdin.flush()
+        for p in procs:
+            assert p.wait(timeout=120) == 0
+    finally:
+        stop_all(procs)
     claimed = [[tuple(x) for x in json.loads((tmp_path / f"out{i}.json").read_text())]
                for i in range(3)]
     everything = [v for c in claimed for v in c]
@@ -106,8 +125,9 @@ def test_sigkill_while_holding_claims_then_resume(tmp_path, maven_version):
         held = [int(x) for x in proc.stdout.readline().split()]
         assert len(held) == 10
         os.kill(proc.pid, signal.SIGKILL)
-    finally:
         proc.wait(timeout=30)
+    finally:
+        stop_all([proc])
     assert proc.returncode == -signal.SIGKILL
 
     # the next run sees the dead process's claims come back once their lease expires

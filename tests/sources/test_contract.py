@@ -17,7 +17,16 @@ from migrator.errors import SourceAuthError, SourceError
 from migrator.models import AssetKind, Format, RepoType, SourceRepository
 from migrator.sources import Crawler, Page
 
-from .conftest import PUBLIC_BASE, SEED, Expected, Source, digest, expected, seed_repos
+from .conftest import (
+    PUBLIC_BASE,
+    SEED,
+    SOURCES,
+    Expected,
+    Source,
+    digest,
+    expected,
+    seed_repos,
+)
 
 
 async def crawl_all(crawler: Crawler, repo: SourceRepository,
@@ -56,6 +65,37 @@ def content_repos() -> list[str]:
     return [r.name for r in seed_repos("nexus") if r.type != "group" and r.name in both]
 
 
+# What each server reports for a package file in the listing the crawler reads, by format
+# (Nexus naming), written out from ../shared/reference/sources-nexus-artifactory.md, not taken
+# from the emulators or the crawlers. A crawler must pass every one of them on, with the size.
+_NEXUS_HASHED = frozenset({"md5", "sha1", "sha256", "sha512"})
+REPORTED_CHECKSUMS: dict[str, dict[str, frozenset[str]]] = {
+    # /v1/assets `checksum` (AssetXO): maven2 md5+sha1, plus sha256+sha512 since 3.29; raw all
+    # four in recent versions; npm sha1 (OrientDB) or sha1+md5 (SQL); pypi md5+sha1+sha256
+    # (OrientDB) or md5+sha1 (SQL). `fileSize` since 3.38 (the emulators are 3.70).
+    "nexus-sql": {"maven2": _NEXUS_HASHED, "raw": _NEXUS_HASHED,
+                  "npm": frozenset({"md5", "sha1"}), "pypi": frozenset({"md5", "sha1"})},
+    "nexus-orient": {"maven2": _NEXUS_HASHED, "raw": _NEXUS_HASHED,
+                     "npm": frozenset({"sha1"}), "pypi": frozenset({"md5", "sha1", "sha256"})},
+    # OSS is crawled with AQL: actual_md5, actual_sha1, sha256 for every file, and the size.
+    "artifactory-oss": dict.fromkeys(("maven2", "raw", "npm", "pypi"),
+                                     frozenset({"md5", "sha1", "sha256"})),
+    # Pro is crawled with the File List (one streamed response): `sha1` and `sha2` (SHA-256)
+    # only, no md5; see test_artifactory_pro_aql_listing_reports_md5_too for AQL on Pro.
+    "artifactory-pro": dict.fromkeys(("maven2", "raw", "npm", "pypi"),
+                                     frozenset({"sha1", "sha256"})),
+}
+
+
+def assert_size_and_checksums(asset: Any, file: Any, reported: frozenset[str]) -> None:
+    """The size and exactly the server's algorithms, each equal to the hash of the file."""
+    assert asset.size == file.stat().st_size, (asset.path, asset.size)
+    given = {a: v for a, v in asset.checksums.items() if v}
+    assert set(given) == reported, (asset.path, sorted(given), sorted(reported))
+    for algorithm, value in given.items():
+        assert value == digest(file, algorithm), (asset.path, algorithm)
+
+
 # -- the contract -----------------------------------------------------------------------------
 
 
@@ -88,13 +128,10 @@ def test_crawl_finds_exactly_the_seed_inventory(source: Source, repo_name: str) 
         if asset.refused is None and skip is None and asset.kind is AssetKind.ARTIFACT
     }
     assert wanted == want.artifacts
+    reported = REPORTED_CHECKSUMS[source.label][repo.format]
     for asset, skip in found:
         if asset.path in want.artifacts:
-            file = want.files[asset.path]
-            if asset.size is not None:
-                assert asset.size == file.stat().st_size
-            for algorithm, value in asset.checksums.items():
-                assert value == digest(file, algorithm), (asset.path, algorithm)
+            assert_size_and_checksums(asset, want.files[asset.path], reported)
         elif asset.path not in wanted:
             # Everything else a server lists is a sidecar or an index, recognised as such.
             assert asset.refused is None, (asset.path, asset.refused)
@@ -187,3 +224,18 @@ def test_a_flaky_source_still_yields_the_exact_inventory(source: Source) -> None
               if skip is None and a.refused is None}
     assert wanted == set(expected(repo).artifacts)
     assert waits, "the sandbox should have failed some requests"
+
+
+@pytest.mark.parametrize("repo_name", ["maven-releases", "npm-internal", "pypi-internal",
+                                       "raw-files"])
+def test_artifactory_pro_aql_listing_reports_md5_too(repo_name: str) -> None:
+    """Pro crawled with AQL (listing="aql", for huge repositories): md5, sha1 and sha256."""
+    source = SOURCES["artifactory-pro"]()
+    repo = next(r for r in seed_repos(source.kind) if r.name == repo_name)
+    want = expected(repo)
+    pages = crawl_repo(source, source.app(), repo_name, listing="aql")
+    found = {a.path: a for page in pages for a, skip in page.items
+             if skip is None and a.refused is None and a.path in want.artifacts}
+    assert set(found) == set(want.artifacts)
+    for path, asset in found.items():
+        assert_size_and_checksums(asset, want.files[path], frozenset({"md5", "sha1", "sha256"}))

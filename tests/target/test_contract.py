@@ -89,8 +89,17 @@ def asset_keys(version) -> list[str]:
             f"{version.package}/{folder}/{n}" for n in names]
 
 
+# The write request each publisher sends for one asset, as the sandbox logs it.
+WRITE_OPERATION = {Format.MAVEN: "maven:PutAsset", Format.NPM: "npm:Publish",
+                   Format.PYPI: "pypi:Upload", Format.GENERIC: "PublishPackageVersion"}
+
+
+def request_log(sandbox, since: int = 0) -> dict:
+    return httpx.get(f"{sandbox.base_url}/_sandbox/requests", params={"since": since}).json()
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_publish_verify_republish_and_conflict(name, sandbox, seed_root, tmp_path):
+def test_publish_verify_and_republish_identical(name, sandbox, seed_root):
     case = CASES[name]
 
     async def scenario():
@@ -107,16 +116,9 @@ def test_publish_verify_republish_and_conflict(name, sandbox, seed_root, tmp_pat
             version2, files2 = claim(case.fmt, case.source_repo, case.paths,
                                      target_repo=case.source_repo, root=seed_root)
             await publisher.publish(version2, files2, again)
+            return version, files, first, check, problems, again
 
-            changed = changed_copy(case, seed_root, tmp_path)
-            conflict = Recorder()
-            version3, files3 = claim(case.fmt, case.source_repo, (case.changed,),
-                                     target_repo=case.source_repo, root=seed_root,
-                                     files_from={case.changed: changed})
-            await publisher.publish(version3, files3, conflict)
-            return version, files, first, check, problems, again, conflict, files3
-
-    version, files, first, check, problems, again, conflict, files3 = run(scenario)
+    version, files, first, check, problems, again = run(scenario)
     assert first.outcomes() == ["published"] * len(files)
     assert {r.asset_id for r in first.results} == {f.asset.id for f in files}
     assert check.status == "Published" and check.origin == "INTERNAL"
@@ -126,40 +128,80 @@ def test_publish_verify_republish_and_conflict(name, sandbox, seed_root, tmp_pat
         assert theirs["size"] == f.size
     assert problems == []
     assert again.outcomes() == ["skipped_identical"] * len(files)
-    [result] = conflict.results
-    assert result.outcome is AssetOutcome.CONFLICT
-    ours = files3[0].hashes["sha256"]
-    theirs = next(f.hashes["sha256"] for f in files if f.asset.path == case.changed)
-    assert ours in result.reason and theirs in result.reason
-    log = httpx.get(f"{sandbox.base_url}/_sandbox/requests?entries=0").json()["by_asset"]
+    log = request_log(sandbox)["by_asset"]
     for key in asset_keys(version):
         assert log[key]["writes_ok"] == 1, (key, log[key])
 
 
-@pytest.mark.parametrize("name", ["maven", "pypi", "generic"])
-def test_conflict_through_the_409_path(name, sandbox, seed_root, tmp_path):
-    """Without the look-up before writing, the target's 409 is resolved by hashes."""
-    case = CASES[name]
+def publish_then_change(case: Case, sandbox, seed_root: Path, tmp_path: Path,
+                        check_first: bool):
+    """Publish the case's version, then the same version with other bytes under
+    `case.changed`. Returns the conflicting run's results, its version and files, the
+    original files, and the request-log position where the conflicting run began."""
 
     async def scenario():
         async with make_client(sandbox) as client:
-            publisher = make_publisher(case.fmt, client, check_first=False)
+            publisher = make_publisher(case.fmt, client, check_first=check_first)
             version, files = claim(case.fmt, case.source_repo, case.paths,
                                    target_repo=case.source_repo, root=seed_root)
-            await publisher.publish(version, files, Recorder())
+            first = Recorder()
+            await publisher.publish(version, files, first)
+            assert first.outcomes() == ["published"] * len(files)
+            since = request_log(sandbox)["next"]
             changed = changed_copy(case, seed_root, tmp_path)
             conflict = Recorder()
             v3, f3 = claim(case.fmt, case.source_repo, (case.changed,),
                            target_repo=case.source_repo, root=seed_root,
                            files_from={case.changed: changed})
             await publisher.publish(v3, f3, conflict)
-            return conflict, f3
+            return conflict, v3, f3, files, since
 
-    conflict, f3 = run(scenario)
+    return run(scenario)
+
+
+def assert_conflict_names_both_hashes(conflict: Recorder, f3, files, case: Case) -> None:
     [result] = conflict.results
     assert result.outcome is AssetOutcome.CONFLICT
-    assert "409" in result.reason or f3[0].hashes["sha256"] in result.reason
-    assert f3[0].hashes["sha256"] in result.reason
+    ours = f3[0].hashes["sha256"]
+    original = next(f for f in files if f.asset.path == case.changed)
+    theirs = original.hashes["sha256"]
+    assert ours != theirs
+    assert f"ours sha256={ours}" in result.reason, result.reason
+    assert f"target sha256={theirs}" in result.reason, result.reason
+    assert result.target_hashes["sha256"] == theirs
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_conflict_answered_409_by_the_target(name, sandbox, seed_root, tmp_path):
+    """Without the look-up before writing, the write itself is sent; the target answers 409
+    and the publisher settles it by hashes: CONFLICT, both hashes named, nothing replaced."""
+    case = CASES[name]
+    conflict, v3, f3, files, since = publish_then_change(case, sandbox, seed_root, tmp_path,
+                                                         check_first=False)
+    [key] = asset_keys(v3)
+    writes = [e for e in request_log(sandbox, since)["entries"]
+              if e["write"] and e.get("asset") == key]
+    # exactly one write of the changed file, and the target refused it with a 409
+    assert [(e["operation"], e["status"]) for e in writes] == [
+        (WRITE_OPERATION[case.fmt], 409)], writes
+    assert_conflict_names_both_hashes(conflict, f3, files, case)
+    # the target still holds the first bytes: one stored write of that key, ever
+    assert request_log(sandbox)["by_asset"][key]["writes_ok"] == 1
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_conflict_found_before_upload_sends_no_write(name, sandbox, seed_root, tmp_path):
+    """With the look-up first (ListPackageVersionAssets), a different file already in the
+    target is a CONFLICT found before any write of it is sent."""
+    case = CASES[name]
+    conflict, v3, f3, files, since = publish_then_change(case, sandbox, seed_root, tmp_path,
+                                                         check_first=True)
+    [key] = asset_keys(v3)
+    entries = request_log(sandbox, since)["entries"]
+    assert [e for e in entries if e.get("asset") == key and e["write"]] == []
+    assert [e for e in entries if e["status"] == 409] == []
+    assert "ListPackageVersionAssets" in {e["operation"] for e in entries}
+    assert_conflict_names_both_hashes(conflict, f3, files, case)
 
 
 def test_resumed_maven_version_with_no_files_left_is_published(sandbox):
