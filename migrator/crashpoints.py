@@ -3,10 +3,10 @@
 With `MIGRATOR_TEST_CRASH_AT=<point>:<n>[:<SIGNAL>]` in the environment the process kills
 itself (SIGKILL, no clean-up; or sends itself SIGNAL) the n-th time it passes the named
 point. Points: `crawl` (a page recorded), `mid-download` (a body written to its spool file,
-before it is checked), `download` (an asset downloaded and checked, before it is published), `recorded` /
-`recorded-<format>` (an asset's publish fact committed, before the next request of its
-version, e.g. between the Maven jar PUT and the metadata PUT), `verify` (CodeArtifact's facts
-read, before they are recorded). Without the variable a point costs one dictionary look-up.
+before it is checked), `download` (an asset downloaded and checked, before it is published),
+`recorded` / `recorded-<format>` (an asset's publish fact committed, before the next request
+of its version, e.g. between the Maven jar PUT and the metadata PUT), `verify` (CodeArtifact's
+facts read, before they are recorded). Without the variable a point costs one look-up.
 """
 
 from __future__ import annotations
