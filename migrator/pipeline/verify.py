@@ -16,7 +16,7 @@ from typing import Any
 import anyio
 
 from migrator.errors import ConfigError
-from migrator.manifest import Manifest, load_manifest
+from migrator.manifest import Manifest, Options, load_manifest
 from migrator.models import ClaimedVersion
 from migrator.pipeline.plan import stored_manifest
 from migrator.state import WorkQueue
@@ -50,7 +50,7 @@ class VerifyReport:
 
 
 async def verify_state(q: WorkQueue, target: TargetAccess, repo_ids: list[int] | None = None,
-                       *, concurrency: int = 8) -> VerifyReport:
+                       *, concurrency: int = Options.concurrency) -> VerifyReport:
     """Compare every verified version with CodeArtifact; the state is only read."""
     report = VerifyReport()
     versions = q.verified_versions(repo_ids)
@@ -105,7 +105,7 @@ def verify(manifest: Manifest | str | Path | None = None,
 
             t = target or CodeArtifactTarget.from_manifest(chosen)
             try:
-                return await verify_state(q, t)
+                return await verify_state(q, t, concurrency=chosen.options.concurrency)
             finally:
                 if target is None:
                     await t.aclose()
