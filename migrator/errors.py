@@ -5,6 +5,7 @@
     ├── ConfigError                 2    no      the manifest or the command line is wrong
     │   └── ManifestError           2    no      names the file, the key, what is wrong, the fix
     ├── StateError                  2    no      the state file is unusable
+    │   ├── StateCorruptError       2    no      its pages are damaged: restore a backup
     │   ├── StateLockedError        2    no      another process holds the state; names it
     │   └── IllegalTransition       2    no      a status change the machine forbids (a bug)
     ├── SourceError                 1    yes     Nexus / Artifactory failed (an answer such as
@@ -62,6 +63,10 @@ class ManifestError(ConfigError):
 
 class StateError(MigratorError):
     """The state file cannot be used as it is."""
+
+
+class StateCorruptError(StateError):
+    """The state file's pages are damaged (SQLite: database disk image is malformed)."""
 
 
 class StateLockedError(StateError):
