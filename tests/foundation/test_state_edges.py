@@ -4,9 +4,11 @@ schemas, newer schemas, and the online backup."""
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ import sqlite_utils
 
 from migrator.errors import StateCorruptError, StateError
 from migrator.models import Format, RepoType
-from migrator.state import WorkQueue
+from migrator.state import WorkQueue, backup, default_backup_path
 from migrator.state.schema import migrations
 
 from .conftest import maven_version
@@ -240,3 +242,70 @@ def test_cli_resume_of_a_damaged_state_is_one_line_exit_2(tmp_path):
     r = cli("resume", "--state", str(p), env={"EDGE_USER": "u", "EDGE_PASS": "p"})
     assert_one_error_line(r, f"{p} is damaged; integrity_check: ", "migrator state backup")
     assert p.read_bytes() == before
+
+
+# -- backup -------------------------------------------------------------------------------
+
+
+def test_backup_while_a_run_holds_the_lock_copies_what_is_committed(tmp_path):
+    p = make_state(tmp_path / "s.sqlite", versions=20)
+    with WorkQueue.open(p, lock_for="run") as run:
+        run.set_meta("after-open", "in the WAL only")  # committed, not checkpointed
+        assert Path(f"{p}-wal").stat().st_size > 0
+        stop = threading.Event()
+
+        def keep_writing() -> None:
+            with WorkQueue.open(p) as writer:
+                i = 0
+                while not stop.is_set():
+                    writer.set_meta("tick", str(i))
+                    i += 1
+
+        t = threading.Thread(target=keep_writing)
+        t.start()
+        try:
+            b = backup(p, now=1_700_000_000)
+        finally:
+            stop.set()
+            t.join()
+    assert b.path == tmp_path / "s.20231114T221320Z.bak.sqlite" == default_backup_path(
+        p, 1_700_000_000)
+    assert b.size == b.path.stat().st_size > 0 and b.integrity == "ok"
+    assert not Path(f"{b.path}-wal").exists() and not Path(f"{b.path}-journal").exists()
+    assert [f for f in os.listdir(tmp_path) if "partial" in f] == []
+    with WorkQueue.open(b.path, create=False) as copy:
+        assert copy.get_meta("after-open") == "in the WAL only"
+        assert copy.counts()["maven-releases"].assets == {"discovered": 40}
+    assert re.fullmatch(r"backed up .+ to .+ \(\d+\.\d KiB, integrity_check: ok\)",
+                        b.render())
+    assert b.as_dict()["bytes"] == b.size
+
+
+def test_backup_never_overwrites_and_refuses_what_is_not_a_state(tmp_path):
+    p = make_state(tmp_path / "s.sqlite", versions=1)
+    dest = tmp_path / "keep.sqlite"
+    dest.write_text("precious")
+    with pytest.raises(StateError, match="already exists; a backup never replaces a file"):
+        backup(p, dest)
+    assert dest.read_text() == "precious"
+    with pytest.raises(StateError, match="its folder does not exist"):
+        backup(p, tmp_path / "no" / "such" / "b.sqlite")
+    with pytest.raises(StateError, match="no state file"):
+        backup(tmp_path / "missing.sqlite")
+    foreign = tmp_path / "app.db"
+    con = sqlite3.connect(foreign)
+    con.execute("CREATE TABLE t (x)")
+    con.close()
+    with pytest.raises(StateError, match="not a migrator state"):
+        backup(foreign, tmp_path / "f.bak")
+    assert not (tmp_path / "f.bak").exists()
+    b = backup(p, tmp_path / "explicit.sqlite")
+    assert b.path == tmp_path / "explicit.sqlite" and b.path.exists()
+
+
+def test_backup_of_a_damaged_state_is_refused_and_leaves_no_file(tmp_path):
+    p = make_state(tmp_path / "s.sqlite")
+    damage(p, "assets")
+    with pytest.raises(StateCorruptError, match="its copy failed integrity_check: Page "):
+        backup(p, tmp_path / "b.sqlite")
+    assert [f for f in os.listdir(tmp_path) if not f.startswith("s.sqlite")] == []
