@@ -15,6 +15,7 @@
     ├── TargetError                 1    yes     CodeArtifact failed
     │   ├── PublishError            1    (set)   (migrator.target.errors) one request failed
     │   └── TargetAuthError         2    no      AWS rejected the credentials or the token
+    ├── SpoolFullError              1    yes     no room in the spool folder for a download
     ├── UnsafePathError             2    no      a path from a source listing tries to escape
     └── Interrupted                 3    no      SIGINT/SIGTERM: stopped cleanly, resumable
 
@@ -103,6 +104,14 @@ class TargetAuthError(TargetError):
 
     exit_code = 2
     retryable = False
+
+
+class SpoolFullError(MigratorError):
+    """The spool folder's filesystem has no room for a download: a local condition that
+    freeing space ends, so the version is retried later (and a resume proceeds)."""
+
+    exit_code = 1
+    retryable = True
 
 
 class UnsafePathError(MigratorError):
