@@ -5,6 +5,7 @@
     ├── ConfigError                 2    no      the manifest or the command line is wrong
     │   └── ManifestError           2    no      names the file, the key, what is wrong, the fix
     ├── StateError                  2    no      the state file is unusable
+    │   ├── StateCorruptError       2    no      its pages are damaged: restore a backup
     │   ├── StateLockedError        2    no      another process holds the state; names it
     │   └── IllegalTransition       2    no      a status change the machine forbids (a bug)
     ├── SourceError                 1    yes     Nexus / Artifactory failed (an answer such as
@@ -14,6 +15,7 @@
     ├── TargetError                 1    yes     CodeArtifact failed
     │   ├── PublishError            1    (set)   (migrator.target.errors) one request failed
     │   └── TargetAuthError         2    no      AWS rejected the credentials or the token
+    ├── SpoolFullError              1    yes     no room in the spool folder for a download
     ├── UnsafePathError             2    no      a path from a source listing tries to escape
     ├── SystemFailing             2/3    no      many versions in a row failed the same way
     │                                            (an endpoint unreachable): the run stopped
@@ -73,6 +75,10 @@ class StateError(MigratorError):
     """The state file cannot be used as it is."""
 
 
+class StateCorruptError(StateError):
+    """The state file's pages are damaged (SQLite: database disk image is malformed)."""
+
+
 class StateLockedError(StateError):
     """Another process holds the state file."""
 
@@ -107,6 +113,14 @@ class TargetAuthError(TargetError):
 
     exit_code = 2
     retryable = False
+
+
+class SpoolFullError(MigratorError):
+    """The spool folder's filesystem has no room for a download: a local condition that
+    freeing space ends, so the version is retried later (and a resume proceeds)."""
+
+    exit_code = 1
+    retryable = True
 
 
 class UnsafePathError(MigratorError):

@@ -28,6 +28,8 @@ SNAPSHOT_POLICIES = ("all", "latest", "none")
 # leave: migrator never calls PutPackageOriginConfiguration.
 ORIGIN_POLICIES = ("block-upstream", "leave")
 DEFAULT_STATE_DIR = Path("state")
+#: The spool's folder when `options.spool_dir` is not set: beside the state file.
+DEFAULT_SPOOL_NAME = "spool"
 
 # Patterns from the CodeArtifact API model (botocore service-2.json shapes).
 _DOMAIN_RE = re.compile(r"[a-z][a-z0-9\-]{0,48}[a-z0-9]")
@@ -48,6 +50,7 @@ _OPTION_KEYS = (
     "origin_control",
     "max_attempts",
     "state_dir",
+    "spool_dir",
 )
 
 
@@ -120,7 +123,11 @@ class Options:
     snapshots: str = "all"
     origin_control: str = "block-upstream"
     max_attempts: int = 5
+    #: Folder of the state file; relative: to the manifest's folder.
     state_dir: Path = DEFAULT_STATE_DIR
+    #: Folder for downloads on their way to the target; None: `spool/` beside the state
+    #: file. Relative: to the manifest's folder.
+    spool_dir: Path | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -133,11 +140,37 @@ class Manifest:
     repositories: tuple[RepositoryMapping, ...]
     options: Options = field(default_factory=Options)
     text: str = ""
+    #: The manifest's own folder (absolute, the folder's symlinks resolved, fixed when it is
+    #: parsed): relative paths in the manifest are relative to it, whatever the working
+    #: directory.
+    folder: Path = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "folder", Path(self.path).absolute().parent.resolve())
+
+    @property
+    def location(self) -> Path:
+        """The manifest's absolute path, as the state remembers it: parsing the stored copy
+        under it gives the same `folder`, `state_path` and `spool_path`."""
+        return self.folder / Path(self.path).name
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the manifest: absolute as written, else relative to `folder`."""
+        path = path.expanduser()
+        return path if path.is_absolute() else Path(os.path.normpath(self.folder / path))
 
     @property
     def state_path(self) -> Path:
-        """Default state file: `<state_dir>/<manifest stem>.sqlite`."""
-        return self.options.state_dir / f"{self.path.stem}.sqlite"
+        """Default state file: `<state_dir>/<manifest stem>.sqlite`, `state_dir` relative
+        to the manifest's folder (so the same manifest finds its state from anywhere)."""
+        return self.resolve(self.options.state_dir) / f"{self.path.stem}.sqlite"
+
+    def spool_path(self, state_path: Path) -> Path:
+        """The spool's folder for a run on `state_path`: `options.spool_dir` (relative to
+        the manifest's folder), else `spool/` beside the state file."""
+        if self.options.spool_dir is not None:
+            return self.resolve(self.options.spool_dir)
+        return Path(state_path).absolute().parent / DEFAULT_SPOOL_NAME
 
     def mapping(self, source_repo: str) -> RepositoryMapping | None:
         for m in self.repositories:
@@ -406,7 +439,12 @@ class _Parser:
         state_dir = t.get("state_dir", str(DEFAULT_STATE_DIR))
         if not isinstance(state_dir, str) or not state_dir:
             raise self.fail("options.state_dir", "must be a directory path",
-                            'state_dir = "state"')
+                            'state_dir = "state" (relative to the manifest\'s folder)')
+        spool_dir = t.get("spool_dir")
+        if spool_dir is not None and (not isinstance(spool_dir, str) or not spool_dir):
+            raise self.fail("options.spool_dir", "must be a directory path",
+                            'spool_dir = "/var/tmp/migrator-spool" (relative paths: to the '
+                            "manifest's folder), or leave it out for spool/ beside the state")
         return Options(
             concurrency=self.integer(t, "concurrency", "options", 8, 1, 256),
             source_concurrency=self.integer(t, "source_concurrency", "options", 4, 1, 64),
@@ -416,4 +454,5 @@ class _Parser:
                                        "block-upstream"),
             max_attempts=self.integer(t, "max_attempts", "options", 5, 1, 100),
             state_dir=Path(state_dir),
+            spool_dir=Path(spool_dir) if spool_dir is not None else None,
         )

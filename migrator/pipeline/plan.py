@@ -351,7 +351,7 @@ def remember_manifest(queue: WorkQueue, manifest: Manifest) -> bool:
     if queue.get_meta("manifest") == manifest.text:
         return False
     queue.set_meta("manifest", manifest.text)
-    queue.set_meta("manifest_path", str(manifest.path.resolve()))
+    queue.set_meta("manifest_path", str(manifest.location))
     return True
 
 

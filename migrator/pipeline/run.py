@@ -17,9 +17,7 @@ ingested), or 1 (failures, conflicts, or retries still waiting).
 from __future__ import annotations
 
 import logging
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -44,6 +42,7 @@ from migrator.pipeline.plan import (
     stored_manifest,
 )
 from migrator.pipeline.progress import Progress
+from migrator.pipeline.spool import run_spool
 from migrator.pipeline.stats import RunSummary, summarise
 from migrator.sources.access import SourceAccess
 from migrator.state import WorkQueue, default_owner
@@ -118,11 +117,14 @@ def retry(state_path: str | Path, statuses: Sequence[str] = (st.FAILED_PERMANENT
 
 def _run(m: Manifest, state_path: Path, command: str, **kw: Any) -> RunSummary:
     m.require_credentials()
-    with WorkQueue.open(state_path, lock_for=command) as q, _sigterm_interrupts():
+    with WorkQueue.open(state_path, lock_for=command) as q, _sigterm_interrupts(), \
+            run_spool(m, q, command=command) as spool:
+        # Under the lock: the spool folders of dead runs of this state are gone; this run's
+        # own one (`options.spool_dir`, default spool/ beside the state) goes when it ends.
         run_id = q.start_run(command)
         code = 2
         try:
-            summary = anyio.run(_run_async, m, q, kw)
+            summary = anyio.run(_run_async, m, q, {**kw, "spool": spool.path})
             code = summary.exit_code
             return summary
         except KeyboardInterrupt:
@@ -176,8 +178,7 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     repos = {r["source"]: SourceRepository(name=r["source"], format=Format(r["format"]),
                                            type=RepoType(r["repo_type"]))
              for r in q.repositories()}
-    spool = Path(tempfile.mkdtemp(prefix="migrator-spool-"))
-    source = SourceAccess.from_manifest(m, repos, spool_dir=spool)
+    source = SourceAccess.from_manifest(m, repos, spool_dir=kw["spool"])
     factory = kw.get("target_factory") or _codeartifact
     target = factory(m, source)
     options = EngineOptions.from_manifest(m, stage=kw.get("stage"),
@@ -201,7 +202,6 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
         bar.close()
         await target.aclose()
         await source.aclose()
-        shutil.rmtree(spool, ignore_errors=True)
     summary = summarise(q, engine.repository_ids, engine.stats,
                         elapsed=time.monotonic() - started, interrupted=interrupted,
                         finalize=finalize)

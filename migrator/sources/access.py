@@ -8,16 +8,17 @@ server's URL rules (`download_url`, `npm_packument_url`).
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from migrator.errors import SourceAuthError, SourceError
+from migrator.errors import SourceAuthError, SourceError, SpoolFullError
 from migrator.manifest import Manifest
 from migrator.models import (
     ClaimedAsset,
@@ -39,11 +40,16 @@ from migrator.sources import Crawler, make_crawler
 from migrator.sources.download import check_against_source, discard, download_to
 from migrator.sources.http import redact, unreachable
 
-__all__ = ["DOWNLOAD_TIMEOUT", "SourceAccess"]
+__all__ = ["DOWNLOAD_TIMEOUT", "SPOOL_FREE_MARGIN", "SourceAccess"]
 
 # A large file on a slow link: minutes between bytes are still progress; waiting for a free
 # connection of the pool is bounded by the number of workers sharing it.
 DOWNLOAD_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=600.0)
+#: Free space a download must leave on the spool's filesystem (the state, logs and other
+#: programs live there too).
+SPOOL_FREE_MARGIN = 64 * 1024**2
+
+DiskUsage = Callable[[Path], Any]  # shutil.disk_usage: an object with `.free` (bytes)
 
 
 @dataclass
@@ -56,6 +62,11 @@ class SourceAccess:
     policy: RetryPolicy = SOURCE_DOWNLOAD
     sleep: Sleep | None = None
     timeout: httpx.Timeout | None = field(default_factory=lambda: DOWNLOAD_TIMEOUT)
+    #: How free space is measured before a download (tests inject a fake one).
+    disk_usage: DiskUsage = shutil.disk_usage
+    min_free: int = SPOOL_FREE_MARGIN
+    #: Bytes promised to downloads in flight (their files may still grow by that much).
+    _reserved: int = field(default=0, init=False, repr=False)
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, repositories: Mapping[str, SourceRepository],
@@ -89,6 +100,8 @@ class SourceAccess:
     async def download(self, version: ClaimedVersion, asset: ClaimedAsset) -> SpooledFile:
         """Download one asset to a fresh spool file and check it against the source's facts.
 
+        :raises SpoolFullError: the spool's filesystem has no room for it (checked before
+            the download when the listing gave its size, or the disk filled up during it).
         :raises ChecksumMismatch: the bytes differ from the source's size or checksums (the
             spool file is removed).
         :raises SourceError: the source failed or refused.
@@ -97,17 +110,56 @@ class SourceAccess:
         # The file keeps its own name (publishers read wheel/sdist metadata, which looks at
         # the name) in a folder per claimed version (file names are unique in a version).
         folder = self._folder(version)
+        need = asset.size or 0
+        self._check_space(asset, need)
         folder.mkdir(exist_ok=True)
         path = folder / asset.filename
+        self._reserved += need
         try:
             size, digests = await download_to(self.client, url, path, policy=self.policy,
                                               sleep=self.sleep, system=self.system,
                                               timeout=self.timeout)
             check_against_source(asset, size, digests)
+        except OSError as exc:
+            discard(path)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise self._full(asset, need, during=True) from None
+            raise
         except BaseException:
             discard(path)
             raise
+        finally:
+            self._reserved -= need
         return SpooledFile(asset=asset, path=path, size=size, hashes=digests)
+
+    def _check_space(self, asset: ClaimedAsset, need: int) -> None:
+        """Refuse a download that would leave less than `min_free` bytes free (files in
+        flight counted at their full size)."""
+        try:
+            free = int(self.disk_usage(self.spool_dir).free) - self._reserved
+        except OSError:
+            return  # cannot tell: the download itself will say if the disk is full
+        if free < need + self.min_free:
+            raise self._full(asset, need, free=free)
+
+    def _full(self, asset: ClaimedAsset, need: int, *, free: int | None = None,
+              during: bool = False) -> SpoolFullError:
+        if free is None:
+            try:
+                free = int(self.disk_usage(self.spool_dir).free)
+            except OSError:
+                free = -1
+        what = f"{asset.path} ({_bytes(need)})" if need else asset.path
+        if during:
+            problem = f"the spool folder {self.spool_dir} filled up while downloading {what}"
+        else:
+            problem = (f"no room in the spool folder {self.spool_dir} for {what}: it needs "
+                       f"{_bytes(need + self.min_free)} with a {_bytes(self.min_free)} margin")
+        return SpoolFullError(
+            f"{problem}; {_bytes(max(free, 0)) if free >= 0 else 'unknown'} free",
+            hint="free space on that filesystem, or set options.spool_dir in the manifest to a "
+            "folder on a larger one; the version is retried, `migrator resume` continues "
+            "(`migrator retry` for versions that used up their attempts)")
 
     def _folder(self, version: ClaimedVersion) -> Path:
         return self.spool_dir / f"v{version.id}-{version.attempts}"
@@ -146,3 +198,14 @@ class SourceAccess:
 
     async def aclose(self) -> None:
         await self.crawler.aclose()
+
+
+def _bytes(n: int) -> str:
+    """`1.5 GiB (1610612736 bytes)`: readable, and exact for a script."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            human = f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+            return human if unit == "B" else f"{human} ({n} bytes)"
+        size /= 1024
+    return f"{n} bytes"  # pragma: no cover

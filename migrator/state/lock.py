@@ -45,6 +45,11 @@ class StateLock:
         os.pwrite(fd, json.dumps(info).encode(), 0)
         self._fd = fd
 
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock now."""
+        return self._fd is not None
+
     def release(self) -> None:
         if self._fd is not None:
             os.ftruncate(self._fd, 0)

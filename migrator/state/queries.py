@@ -15,9 +15,11 @@ import sqlite3
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from migrator.models import HASH_ALGORITHMS, ClaimedAsset, ClaimedVersion, Format
+from migrator.state.db import guard_sqlite
 
 __all__ = ["Failure", "NpmPackage", "Queries", "RepositoryCounts", "SnapshotBuild"]
 
@@ -95,10 +97,15 @@ def _json_ids(ids: Iterable[int]) -> str:
     return json.dumps(list(ids))
 
 
+@guard_sqlite
 class Queries:
-    """Read-only queries; mixed into `WorkQueue`, which provides `conn`."""
+    """Read-only queries; mixed into `WorkQueue`, which provides `conn` and `path`.
+
+    Every public method turns the SQLite errors an operator can act on (damaged pages, a
+    full disk, ...) into a one-line `StateError` (`migrator.state.db.guard_sqlite`)."""
 
     conn: sqlite3.Connection
+    path: Path
 
     # -- repositories ------------------------------------------------------------------------
 

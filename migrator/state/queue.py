@@ -32,9 +32,17 @@ from migrator.models import (
     VersionResult,
 )
 from migrator.state import status as st
+from migrator.state.db import (
+    check_pages,
+    connect,
+    foreign_error,
+    guard_sqlite,
+    inspect,
+    state_error,
+)
 from migrator.state.lock import StateLock
 from migrator.state.queries import _HASH_COLS, Queries
-from migrator.state.schema import migrations
+from migrator.state.schema import SCHEMA_VERSION, migrations
 
 
 class CrawlState(NamedTuple):
@@ -45,16 +53,20 @@ class CrawlState(NamedTuple):
     pages: int
 
 
+@guard_sqlite
 class WorkQueue(Queries):
     """The state of one migration. Open with `WorkQueue.open(path)`; thread-confined."""
 
     def __init__(self, db: sqlite_utils.Database, path: Path, *,
-                 clock: Callable[[], float] = time.time, lock: StateLock | None = None) -> None:
+                 clock: Callable[[], float] = time.time, lock: StateLock | None = None,
+                 readonly: bool = False) -> None:
         self.db = db
         self.conn: sqlite3.Connection = db.conn
         self.path = path
         self.clock = clock
         self._lock = lock
+        #: Opened for inspection only (`mode=ro`): every write is refused by SQLite.
+        self.readonly = readonly
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -64,53 +76,104 @@ class WorkQueue(Queries):
         """Open (and create or migrate) a state file.
 
         `lock_for` names the command taking the exclusive run lock; None opens without the
-        lock (read-only inspection such as `migrator status`, which works during a run).
+        lock. Without the lock and with `create=False` (an inspection: `migrator status`,
+        `verify`, reading the stored manifest) the file is opened read-only (`mode=ro`):
+        it works during a run and never writes.
+
+        Before anything is written, the file is looked at: a new or empty file becomes a
+        state; a SQLite database without migrator's marker is refused and left as it was;
+        a state written by a newer migrator is refused; damaged pages give one line with
+        `PRAGMA integrity_check`'s verdict (`StateCorruptError`): under the run lock every
+        page is checked first (`PRAGMA quick_check`), otherwise when a query meets one.
+
+        :raises StateError: no such state (`create=False`), not a migrator state, damaged
+            (`StateCorruptError`), in use (`StateLockedError`), or unreadable.
         """
         p = Path(path)
         if not create and not p.exists():
             raise StateError(f"no state file at {p}",
                              hint="run `migrator plan MANIFEST` first, or pass --state PATH")
-        lock = None
-        if lock_for is not None:
-            lock = StateLock(p, lock_for)
-            lock.acquire()
+        readonly = lock_for is None and not create
+        conn: sqlite3.Connection | None = None
+        lock: StateLock | None = None
         try:
-            p.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(p, timeout=30, isolation_level=None,
-                                   check_same_thread=False)
-            conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            if p.exists():
+                # Look first, read-only: a foreign or damaged file is refused before a lock
+                # file appears beside it or a byte of it changes.
+                conn = connect(p, readonly=True)
+                kind, tables = inspect(conn)
+                if kind == "foreign":
+                    raise foreign_error(p, tables)
+                if kind == "new" and not create:
+                    raise StateError(f"{p} holds no migrator state (it is empty)",
+                                     hint="run `migrator plan MANIFEST` first, or pass "
+                                     "--state PATH")
+                if not readonly:
+                    conn.close()
+                    conn = None
+            if lock_for is not None:
+                lock = StateLock(p, lock_for)
+                lock.acquire()
+            if conn is None:
+                p.parent.mkdir(parents=True, exist_ok=True)
+                conn = connect(p)
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+                # Checkpoints fsync; at the default (every 1,000 pages) they were most of
+                # the cost of enqueueing. Every 50,000 pages (up to ~200 MiB of WAL between
+                # checkpoints, cut back to 64 MiB after each) keeps synchronous=NORMAL's
+                # guarantee (no corruption on power loss): 1M assets enqueue at ~57k/s
+                # instead of ~35k/s.
+                conn.execute("PRAGMA wal_autocheckpoint = 50000")
+                conn.execute("PRAGMA journal_size_limit = 67108864")
             # 16 MiB of page cache (default 2 MiB): measured, more bought nothing on 600k
             # assets, and memory stays flat however large the repository.
             conn.execute("PRAGMA cache_size = -16384")
-            # Checkpoints fsync; at the default (every 1,000 pages) they were most of the
-            # cost of enqueueing. Every 50,000 pages (up to ~200 MiB of WAL between
-            # checkpoints, cut back to 64 MiB after each) keeps synchronous=NORMAL's guarantee
-            # (no corruption on power loss): 1M assets enqueue at ~57k/s instead of ~35k/s.
-            conn.execute("PRAGMA wal_autocheckpoint = 50000")
-            conn.execute("PRAGMA journal_size_limit = 67108864")
+            if lock is not None:
+                # A run writes for hours: refuse a damaged file before writing into it
+                # (0.5 s per million assets; `status` and other readers skip it).
+                check_pages(conn, p)
             db = sqlite_utils.Database(conn)
-            if not create and not migrations.applied(db):
-                raise sqlite3.DatabaseError("it holds no migrator schema")
-            if migrations.pending(db):
+            applied = len(migrations.applied(db))
+            if applied > SCHEMA_VERSION:
+                raise StateError(
+                    f"{p} was written by a newer migrator (schema {applied}; this one "
+                    f"knows {SCHEMA_VERSION})",
+                    hint="upgrade migrator to the version that wrote this state")
+            if not readonly and migrations.pending(db):
                 # Two processes opening a new state at once: the IMMEDIATE lock serialises
-                # them and the second sees no pending migration.
+                # them and the second sees no pending migration. (Read-only, a state of an
+                # older migrator is read as it is: migrations only add to the schema.)
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     migrations.apply(db)
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', ?) ON "
+                        "CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (str(len(migrations.applied(db))),))
                     conn.execute("COMMIT")
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
                     raise
-        except sqlite3.DatabaseError as exc:
-            if lock:
+        except BaseException as exc:
+            if conn is not None:
+                conn.close()
+            if lock is not None:
                 lock.release()
-            raise StateError(f"{p} is not a usable migrator state file: {exc}",
-                             hint="point --state at a state file written by migrator, or "
-                             "move this file away to start a new state") from None
-        return cls(db, p, clock=clock, lock=lock)
+            if isinstance(exc, sqlite3.DatabaseError):
+                err = state_error(p, exc) or StateError(
+                    f"{p} is not a usable migrator state file: {exc}",
+                    hint="point --state at a state file written by migrator, or move this "
+                    "file away to start a new state")
+                raise err from None
+            raise
+        return cls(db, p, clock=clock, lock=lock, readonly=readonly)
+
+    @property
+    def locked(self) -> bool:
+        """Whether this process holds the state's run lock through this queue."""
+        return self._lock is not None and self._lock.held
 
     def close(self) -> None:
         self.conn.close()

@@ -12,6 +12,9 @@ from migrator.models import HASH_ALGORITHMS
 
 # The name existing state files recorded in _sqlite_migrations: never change it.
 migrations = Migrations("migrator.workqueue")
+#: How many migrations below: bump it with each one added. `WorkQueue.open` records it in
+#: `meta.schema_version` and refuses a state with more (written by a newer migrator).
+SCHEMA_VERSION = 2
 
 
 @migrations()
@@ -87,3 +90,11 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         exit_code INTEGER
     );
     """)
+
+
+@migrations()
+def m002_format_marker(db: sqlite_utils.Database) -> None:
+    # What makes a file a migrator state, for the check `WorkQueue.open` makes before it
+    # writes anything into a file (a foreign SQLite database is refused, never altered).
+    db.execute("INSERT INTO meta (key, value) VALUES ('format', 'migrator-state') "
+               "ON CONFLICT (key) DO UPDATE SET value = excluded.value")

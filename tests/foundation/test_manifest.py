@@ -44,7 +44,9 @@ def test_a_minimal_manifest_gets_the_documented_defaults(tmp_path):
     p.write_text(GOOD)
     m = load_manifest(p)
     assert m.source.url == "https://nexus.example.com"
-    assert m.state_path == Path("state/wave1.sqlite")
+    assert m.state_path == tmp_path.resolve() / "state" / "wave1.sqlite"
+    assert m.options.spool_dir is None
+    assert m.spool_path(m.state_path) == tmp_path.resolve() / "state" / "spool"
     [r] = m.repositories
     assert (r.mode, r.stage, r.format, r.include, r.exclude) == ("copy", 1, None, (), ())
     o = m.options
@@ -52,6 +54,55 @@ def test_a_minimal_manifest_gets_the_documented_defaults(tmp_path):
         8, 90.0, "all", "block-upstream", 5)
     assert m.source.credentials({"NX_USER": "u", "NX_PASS": "p"}) == ("u", "p", None)
     assert m.missing_env({"NX_USER": "u"}) == ["NX_PASS"]
+
+
+def test_state_and_spool_paths_are_relative_to_the_manifest_not_the_working_directory(
+        tmp_path, monkeypatch):
+    folder = tmp_path / "ops"
+    folder.mkdir()
+    (folder / "wave1.toml").write_text(GOOD)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    # the same manifest named from another folder, by a relative path: the same state
+    m = load_manifest(Path("..") / "ops" / "wave1.toml")
+    assert m.state_path == folder.resolve() / "state" / "wave1.sqlite"
+    monkeypatch.chdir(folder)
+    assert load_manifest("wave1.toml").state_path == m.state_path
+    # a relative state_dir / spool_dir: from the manifest's folder; absolute stays absolute
+    (folder / "wave2.toml").write_text(
+        GOOD + f'\n[options]\nstate_dir = "../states"\nspool_dir = "{tmp_path / "big"}"\n')
+    monkeypatch.chdir(elsewhere)
+    m2 = load_manifest(folder / "wave2.toml")
+    assert m2.state_path == tmp_path.resolve() / "states" / "wave2.sqlite"
+    assert m2.spool_path(m2.state_path) == tmp_path / "big"
+    (folder / "wave3.toml").write_text(
+        GOOD + f'\n[options]\nstate_dir = "{tmp_path / "abs"}"\nspool_dir = "tmp/spool"\n')
+    m3 = load_manifest(folder / "wave3.toml")
+    assert m3.state_path == tmp_path / "abs" / "wave3.sqlite"
+    assert m3.spool_path(m3.state_path) == folder.resolve() / "tmp" / "spool"
+    # without spool_dir, the spool follows the state actually used (e.g. --state)
+    assert m.spool_path(tmp_path / "x" / "s.sqlite") == tmp_path / "x" / "spool"
+
+
+def test_a_stored_manifest_copy_finds_the_same_state(tmp_path, monkeypatch):
+    """A resumed run parses the copy `plan` stored, under the manifest's resolved path."""
+    from migrator.manifest import parse_manifest
+
+    (tmp_path / "w.toml").write_text(GOOD + '\n[options]\nstate_dir = "st"\n')
+    monkeypatch.chdir(tmp_path)
+    m = load_manifest("w.toml")
+    monkeypatch.chdir("/")
+    stored = parse_manifest(m.text, str(m.location))  # what remember_manifest keeps
+    assert stored.state_path == m.state_path == tmp_path.resolve() / "st" / "w.sqlite"
+    assert stored.spool_path(stored.state_path) == m.spool_path(m.state_path)
+    # a manifest reached through a symlink of another name: its state is the link's
+    (tmp_path / "links").mkdir()
+    (tmp_path / "links" / "wave9.toml").symlink_to(tmp_path / "w.toml")
+    linked = load_manifest(tmp_path / "links" / "wave9.toml")
+    again = parse_manifest(linked.text, str(linked.location))
+    assert again.state_path == linked.state_path == (
+        tmp_path.resolve() / "links" / "st" / "wave9.sqlite")
 
 
 BAD = [

@@ -218,8 +218,9 @@ def test_the_lock_names_its_holder_and_status_reads_during_a_run(tmp_path):
 def test_opening_something_that_is_not_a_state_is_a_clear_error(tmp_path):
     bogus = tmp_path / "notes.sqlite"
     bogus.write_text("hello")
-    with pytest.raises(StateError, match="not a usable migrator state file"):
+    with pytest.raises(StateError, match="is not a SQLite database, so not a migrator state"):
         WorkQueue.open(bogus)
+    assert bogus.read_text() == "hello"
     with pytest.raises(StateError, match="no state file"):
         WorkQueue.open(tmp_path / "missing.sqlite", create=False)
 
@@ -227,9 +228,10 @@ def test_opening_something_that_is_not_a_state_is_a_clear_error(tmp_path):
 def test_schema_is_versioned(tmp_path):
     with WorkQueue.open(tmp_path / "s.sqlite") as q:
         applied = [r[0] for r in q.conn.execute("SELECT name FROM _sqlite_migrations")]
-    assert applied == ["m001_initial"]
+    assert applied == ["m001_initial", "m002_format_marker"]
     with WorkQueue.open(tmp_path / "s.sqlite") as q:  # reopening applies nothing twice
-        assert q.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 1
+        assert q.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 2
+        assert (q.get_meta("format"), q.get_meta("schema_version")) == ("migrator-state", "2")
 
 
 def test_meta_round_trip(queue):
