@@ -43,7 +43,8 @@ OptionalManifest = Annotated[Path | None, typer.Argument(
     help="The manifest (to find the state).", metavar="[MANIFEST]", show_default=False)]
 StateOpt = Annotated[Path | None, typer.Option(
     "--state", metavar="PATH",
-    help="State file; default: <options.state_dir>/<manifest stem>.sqlite.")]
+    help="State file; default: <options.state_dir>/<manifest stem>.sqlite, beside the "
+    "manifest.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 StageOpt = Annotated[int | None, typer.Option(
     "--stage", metavar="N", help="Only the repositories of stages up to N (migration waves).")]
@@ -93,7 +94,7 @@ def validate(manifest: ManifestArg) -> None:
     m.require_credentials()
     print(f"{manifest}: ok ({m.source.kind} {m.source.url} -> CodeArtifact domain "
           f"{m.target.domain} in {m.target.region}; {len(m.repositories)} repositories; "
-          f"state {m.state_path})")
+          f"state {m.state_path}; spool {m.spool_path(m.state_path)})")
 
 
 @app.command()
@@ -199,6 +200,30 @@ def retry(
     print(f"{n} package version(s) back in the queue; `{again}` processes them with the "
           "manifest as it is now (run `migrator plan` first if files or checksums changed at "
           "the source)")
+
+
+state_app = typer.Typer(help="The state file itself: backups.", rich_markup_mode=None,
+                        no_args_is_help=True)
+app.add_typer(state_app, name="state")
+
+
+@state_app.command("backup")
+def state_backup(
+    manifest: OptionalManifest = None,
+    state: StateOpt = None,
+    to: Annotated[Path | None, typer.Option(
+        "--to", metavar="PATH", help="Where to write the copy (never overwritten); default: "
+        "<state>.<UTC time>.bak.sqlite beside the state.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy the state with SQLite's online backup (safe while a run is going) and check the
+    copy; do it before a risky step.
+
+    Example: migrator state backup sample-manifests/nexus-to-codeartifact.toml
+    """
+    from migrator.state import backup
+
+    _show(backup(_state(manifest, state), to), as_json)
 
 
 def _mount_sandbox() -> None:

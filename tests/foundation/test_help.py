@@ -16,6 +16,11 @@ from migrator.cli import app
 ROOT = Path(__file__).resolve().parents[2]
 GROUP = typer.main.get_command(app)
 COMMANDS = sorted(GROUP.commands)
+# Every leaf command as its words: ("run",), ("state", "backup"), ...
+LEAVES = sorted(
+    (name, *((sub,) if sub else ()))
+    for name, command in GROUP.commands.items() if name != "sandbox"
+    for sub in (sorted(getattr(command, "commands", {})) or [None]))
 
 
 def help_text(*args: str) -> str:
@@ -25,16 +30,16 @@ def help_text(*args: str) -> str:
     return out.stdout
 
 
-@pytest.mark.parametrize("name", [c for c in COMMANDS if c != "sandbox"])
-def test_every_example_names_a_command_and_files_that_exist(name):
-    text = help_text(name)
+@pytest.mark.parametrize("words", LEAVES, ids=" ".join)
+def test_every_example_names_a_command_and_files_that_exist(words):
+    text = help_text(*words)
     examples = [line.split("Example:", 1)[1].strip() for line in text.splitlines()
                 if "Example:" in line]
-    assert examples, f"`migrator {name} --help` shows no example"
+    assert examples, f"`migrator {' '.join(words)} --help` shows no example"
     for example in examples:
-        words = shlex.split(example)
-        assert words[:2] == ["migrator", name]
-        for word in words[2:]:
+        said = shlex.split(example)
+        assert said[:1 + len(words)] == ["migrator", *words]
+        for word in said[1 + len(words):]:
             if word.endswith((".toml", ".sqlite", ".csv", ".json")):
                 assert (ROOT / word).is_file(), f"{example}: {word} does not exist"
 

@@ -3,6 +3,7 @@ schemas, newer schemas, and the online backup."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
@@ -309,3 +310,17 @@ def test_backup_of_a_damaged_state_is_refused_and_leaves_no_file(tmp_path):
     with pytest.raises(StateCorruptError, match="its copy failed integrity_check: Page "):
         backup(p, tmp_path / "b.sqlite")
     assert [f for f in os.listdir(tmp_path) if not f.startswith("s.sqlite")] == []
+
+
+def test_cli_state_backup_writes_a_checked_copy_and_says_where(tmp_path):
+    p = make_state(tmp_path / "s.sqlite", versions=5)
+    r = cli("state", "backup", "--state", str(p), "--to", str(tmp_path / "b.sqlite"),
+            "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert Path(out["backup"]) == tmp_path / "b.sqlite" and out["bytes"] > 0
+    with WorkQueue.open(tmp_path / "b.sqlite", create=False) as copy:
+        assert sum(copy.counts()["maven-releases"].assets.values()) == 10
+    again = cli("state", "backup", "--state", str(p), "--to", str(tmp_path / "b.sqlite"))
+    assert_one_error_line(again, "already exists")
+    assert again.returncode == 2
