@@ -155,11 +155,15 @@ class SourceAccess:
         else:
             problem = (f"no room in the spool folder {self.spool_dir} for {what}: it needs "
                        f"{_bytes(need + self.min_free)} with a {_bytes(self.min_free)} margin")
-        return SpoolFullError(
+        error = SpoolFullError(
             f"{problem}; {_bytes(max(free, 0)) if free >= 0 else 'unknown'} free",
             hint="free space on that filesystem, or set options.spool_dir in the manifest to a "
             "folder on a larger one; the version is retried, `migrator resume` continues "
             "(`migrator retry` for versions that used up their attempts)")
+        # The same condition for every version: when they all meet it, the run stops (exit
+        # 3, resumable) instead of using up their attempts while the disk stays full.
+        error.systemic = f"the spool folder {self.spool_dir} is full"
+        return error
 
     def _folder(self, version: ClaimedVersion) -> Path:
         return self.spool_dir / f"v{version.id}-{version.attempts}"

@@ -136,3 +136,15 @@ async def test_other_transient_errors_still_get_every_attempt():
                 calls.append(1)
                 raise httpx.ReadError("reset")
     assert len(calls) == 5
+
+
+async def test_a_full_spool_for_every_version_stops_the_run_resumable(world):
+    import shutil
+
+    add_versions(world, 8)
+    engine = world.engine(fail_fast_after=3, concurrency=1)
+    engine.source.disk_usage = lambda path: shutil._ntuple_diskusage(10**9, 10**9, 0)
+    with pytest.raises(SystemFailing) as err:
+        await engine.run()
+    assert "is full" in str(err.value) and err.value.exit_code == 2
+    assert st.FAILED_PERMANENT not in world.statuses("versions")
