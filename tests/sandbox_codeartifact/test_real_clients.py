@@ -63,7 +63,7 @@ def test_twine_upload_then_isolated_pip_download(client, token, tmp_path):
     dist.mkdir()
     wheel = make_wheel(dist, "acme-tiny", "1.0.0", "VALUE = 1\n")
     twine = [str(BIN / "twine"), "upload", "--non-interactive", "--disable-progress-bar",
-             "--repository-url", url, "-u", "aws", "-p", token]
+             "--repository-url", url, "-u", "aws", f"--password={token}"]  # may start with -
     run([*twine, str(wheel)])
     out = tmp_path / "out"
     index = url.replace("http://", f"http://aws:{token}@") + "simple/"
