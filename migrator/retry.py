@@ -36,6 +36,7 @@ import tenacity
 from migrator.errors import MigratorError
 
 __all__ = [
+    "PREFLIGHT",
     "RETRYABLE_STATUSES",
     "SOURCE_DOWNLOAD",
     "SOURCE_LISTING",
@@ -176,5 +177,8 @@ TARGET_WRITE = RetryPolicy(name="target-write", attempts=10, max_wait=20.0,
 TARGET_READ = RetryPolicy(name="target-read", attempts=8, max_wait=20.0, after_jitter=0.25)
 # GetAuthorizationToken: 40/s per account; a refused credential is not retried.
 TARGET_TOKEN = RetryPolicy(name="target-token", attempts=6, max_wait=10.0, after_jitter=0.25)
+# Preflight probes: one attempt. A refused connection, an unknown host or a 401 is the answer
+# the check wants, and the operator is waiting for it.
+PREFLIGHT = RetryPolicy(name="preflight", attempts=1, give_up_after=30.0)
 # A package version that failed as a whole (after its requests' own retries).
 VERSION_RETRY = VersionBackoff()

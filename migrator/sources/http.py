@@ -19,11 +19,12 @@ from typing import Any
 
 import httpx
 
-from migrator.errors import SourceAuthError, SourceError
+from migrator.errors import SourceAuthError, SourceError, root_cause
 from migrator.retry import RETRYABLE_STATUSES as _RETRYABLE
 from migrator.retry import SOURCE_LISTING, RetryableResponse, RetryPolicy, Sleep, TruncatedBody
 
-__all__ = ["USER_AGENT", "SourceHTTP", "SourceStatusError", "make_client", "redact"]
+__all__ = ["PROBE_TIMEOUT", "USER_AGENT", "SourceHTTP", "SourceStatusError", "make_client",
+           "redact"]
 
 try:
     _VERSION = version("migrator")
@@ -31,6 +32,8 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     _VERSION = "0"
 USER_AGENT = f"migrator/{_VERSION} (package migration to AWS CodeArtifact)"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=60.0, pool=60.0)
+# Preflight probes: an answer within seconds, or the server counts as unreachable.
+PROBE_TIMEOUT = httpx.Timeout(5.0)
 
 
 def make_client(
@@ -156,7 +159,8 @@ class SourceHTTP:
             ) from None
         except httpx.TransportError as exc:
             raise SourceError(
-                f"{self.system} is unreachable: {what}: {type(exc).__name__}",
+                f"{self.system} is unreachable: {what}: {root_cause(exc)} "
+                f"to {self.url_of(exc, url)}",
                 hint="check the source url in the manifest and the network; the command "
                 "resumes where it stopped",
             ) from None
@@ -167,6 +171,15 @@ class SourceHTTP:
                 "mid-response; run again to resume",
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def url_of(self, exc: httpx.TransportError, url: str) -> str:
+        """The absolute URL a failed request went to (without query or user info)."""
+        try:
+            target = exc.request.url
+        except RuntimeError:  # an exception raised without its request
+            base = str(self.client.base_url).rstrip("/")
+            target = httpx.URL(url if "://" in url else f"{base}/{url.lstrip('/')}")
+        return redact(target.copy_with(query=None))
 
     def _check(self, response: httpx.Response, what: str) -> httpx.Response:
         status = response.status_code
