@@ -27,6 +27,7 @@ from migrator.models import (
     RepoType,
     SourceRepository,
 )
+from migrator.pipeline.crawlcheck import check_crawl_count
 from migrator.sources import Crawler, Found, Page, make_crawler
 from migrator.state import WorkQueue
 from migrator.state import status as st
@@ -187,6 +188,8 @@ async def plan(
     page)` is called after each page is recorded (progress; tests stop a crawl from it).
 
     :raises SourceError: the source failed or refused (auth); everything recorded stays.
+    :raises CrawlShortfall: a repository listed fewer files than the server counts
+        (`migrator.pipeline.crawlcheck`); it is crawled again by the next plan.
     """
     options = manifest.options
     factory = crawler_factory or (
@@ -261,6 +264,7 @@ async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
         if state.status == "crawling" and state.cursor is None and pages:
             raise SourceError(f"the saved crawl of {repo.name!r} has pages but no cursor",
                               hint="use a new state file to crawl from the beginning")
+        listed = 0
         async for page in crawler.crawl(repo, cursor=state.cursor):
             items: list[Found] = [
                 (asset, exclusion(asset, skip, mapping, snapshots))
@@ -268,8 +272,11 @@ async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
             ]
             queue.record_page(repo_id, items, cursor=page.cursor, done=page.done)
             pages += 1
+            listed += len(items)
             if on_page is not None:
                 on_page(repo.name, pages, page)
+        await check_crawl_count(crawler, queue, repo, repo_id,
+                                listed=None if state.cursor else listed)
         if repo.format is Format.MAVEN and snapshots == "latest":
             _exclude_superseded_snapshots(queue, repo_id)
 
