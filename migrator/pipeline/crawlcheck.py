@@ -47,15 +47,19 @@ async def check_crawl_count(crawler: Crawler, queue: WorkQueue, repository: Sour
         listed = sum(counts.assets.values()) if counts is not None else 0
     field = crawler.file_count_field or "file count"
     if listed >= reported:
-        logger.info("%s: listed %d files; the server reports %d (%s)", repository.name,
+        logger.debug("%s: listed %d files; the server reports %d (%s)", repository.name,
                     listed, reported, field)
         return
     queue.begin_crawl(repository_id)  # from the beginning next time, not "complete"
     raise CrawlShortfall(
-        f"{crawler.kind} repository {repository.name!r} listed {listed:,} files but the "
+        f"{crawler.kind} repository {repository.name!r} listed {_files(listed)} but the "
         f"server reports {reported:,} ({field}); the crawl user may lack read permission on "
         f"some paths: grant Read on the whole repository, then run `migrator plan` again",
         repository=repository.name, listed=listed, reported=reported,
         hint="if files were deleted after the server last counted them, have an admin "
              "refresh the server's storage summary first; `migrator doctor` shows the count "
              "it reports")
+
+
+def _files(n: int) -> str:
+    return f"{n:,} file{'' if n == 1 else 's'}"
