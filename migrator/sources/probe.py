@@ -14,17 +14,14 @@ server that does not answer).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
 
 import httpx
 
 from migrator.errors import SourceAuthError, SourceError, did_you_mean, root_cause
 from migrator.manifest import RepositoryMapping
 from migrator.models import Check, RepoType, SourceRepository
+from migrator.sources import Crawler, SourceProbe
 from migrator.sources.http import redact
-
-if TYPE_CHECKING:
-    from migrator.sources import Crawler, SourceProbe
 
 __all__ = ["Found", "probe_source"]
 
@@ -40,8 +37,6 @@ async def probe_source(crawler: Crawler, mappings: Sequence[RepositoryMapping], 
     `credentials` says where they come from ("NEXUS_USERNAME/NEXUS_PASSWORD"), for messages;
     `hint_url` what a right `[source] url` looks like for this kind of server.
     """
-    from migrator.sources import SourceProbe
-
     system = crawler.system
     base = redact(str(crawler.http.client.base_url).rstrip("/"))
     out = SourceProbe()
