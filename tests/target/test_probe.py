@@ -166,3 +166,22 @@ def test_a_prewarmed_repository_must_reach_an_external_connection(sandbox_factor
     assert "reaches no external connection for npm through its upstreams (raw-files)" in (
         warning.message)
     assert "--external-connection public:npmjs" in warning.message
+
+
+def test_credentials_aws_refuses_name_the_action_to_allow(aws_env) -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    boto = boto3.client("codeartifact", region_name=REGION)
+    stub = Stubber(boto)
+    stub.add_client_error("describe_domain", service_error_code="AccessDeniedException",
+                          service_message="User is not authorized", http_status_code=403)
+    with stub:
+        client = CodeArtifactClient(domain=DOMAIN, domain_owner=OWNER, region=REGION,
+                                    boto_client=boto)
+        checks = anyio.run(client.probe_access, ["maven-releases"])
+    assert [c.status for c in checks] == [CheckStatus.OK, CheckStatus.FAILURE]
+    assert checks[1].message.startswith(
+        f"AWS refused the credentials (unknown) for DescribeDomain on domain '{DOMAIN}' (owner "
+        f"{OWNER}, {REGION}): CodeArtifact DescribeDomain (demo): AccessDeniedException: User "
+        f"is not authorized; fix the credentials, or allow codeartifact:DescribeDomain")
