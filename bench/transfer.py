@@ -32,8 +32,12 @@ import httpx
 PY = sys.executable
 RSS_WRAPPER = (
     "import resource, sys\n"
-    "from migrator.pipeline.run import main\n"
-    "rc = main(sys.argv[1:])\n"
+    "from migrator.cli import main\n"
+    "try:\n"
+    "    main(sys.argv[1:])\n"
+    "    rc = 0\n"
+    "except SystemExit as done:\n"
+    "    rc = done.code or 0\n"
     "print('MAXRSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
     "sys.exit(rc)\n"
 )
@@ -130,9 +134,9 @@ def migrate(sb: Sandbox, *, measure_rss: bool = False) -> tuple[float, int | Non
     """plan, then `run` timed alone; returns (seconds, peak RSS in KB, summary)."""
     subprocess.run([PY, "-m", "migrator", "plan", "bench.toml"], cwd=sb.workdir, env=sb.env,
                    check=True, capture_output=True, timeout=1800)
-    cmd = [PY, "-c", RSS_WRAPPER] if measure_rss else [PY, "-m", "migrator.pipeline.engine"]
+    cmd = [PY, "-c", RSS_WRAPPER] if measure_rss else [PY, "-m", "migrator"]
     t0 = time.monotonic()
-    proc = subprocess.run([*cmd, "run", "bench.toml", "--json", "--no-progress", "-q"],
+    proc = subprocess.run([*cmd, "--no-progress", "-q", "run", "bench.toml", "--json"],
                           cwd=sb.workdir, env=sb.env, capture_output=True, text=True,
                           timeout=3600)
     seconds = time.monotonic() - t0

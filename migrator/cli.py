@@ -98,6 +98,23 @@ def validate(manifest: ManifestArg) -> None:
 
 
 @app.command()
+def doctor(manifest: ManifestArg, stage: StageOpt = None, as_json: JsonOpt = False) -> None:
+    """Check both systems before a run, online: the source and its credentials, every mapped
+    repository, the AWS credentials, domain, repositories, token and endpoints; one line per
+    problem with its fix. Changes nothing.
+
+    Example: migrator doctor sample-manifests/nexus-to-codeartifact.toml
+    """
+    from migrator.pipeline.preflight import run_preflight
+
+    m = load_manifest(manifest)
+    m.require_credentials()
+    report = run_preflight(m, stage=stage)
+    _show(report, as_json)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
 def status(manifest: OptionalManifest = None, state: StateOpt = None,
            as_json: JsonOpt = False) -> None:
     """Counts per repository and status, bytes, and failures; safe while a run is going

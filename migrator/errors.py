@@ -3,7 +3,9 @@
                                   exit  retryable
     MigratorError                   2    no      the root
     ├── ConfigError                 2    no      the manifest or the command line is wrong
-    │   └── ManifestError           2    no      names the file, the key, what is wrong, the fix
+    │   ├── ManifestError           2    no      names the file, the key, what is wrong, the fix
+    │   └── PreflightFailed         2    no      every problem the preflight checks found, one
+    │                                            line each: system, object, fix
     ├── StateError                  2    no      the state file is unusable
     │   ├── StateCorruptError       2    no      its pages are damaged: restore a backup
     │   ├── StateLockedError        2    no      another process holds the state; names it
@@ -11,6 +13,8 @@
     ├── SourceError                 1    yes     Nexus / Artifactory failed (an answer such as
     │   │                                        404 sets `retryable = False` on the instance)
     │   ├── SourceAuthError         2    no      the source rejected the credentials
+    │   ├── CrawlShortfall          2    no      a crawl listed fewer files than the server
+    │   │                                        counts (hidden by permissions); both numbers
     │   └── ChecksumMismatch        1    no      (migrator.sources.download) bytes ≠ listing
     ├── TargetError                 1    yes     CodeArtifact failed
     │   ├── PublishError            1    (set)   (migrator.target.errors) one request failed
@@ -33,6 +37,10 @@ credentials are only ever read from the environment and are not formatted into e
 """
 
 from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable, Sequence
 
 
 class MigratorError(Exception):
@@ -71,6 +79,21 @@ class ManifestError(ConfigError):
         super().__init__(f"{path}: {key}: {problem}", hint=fix)
 
 
+class PreflightFailed(ConfigError):
+    """The preflight checks found problems; `failures` holds every one of them, one line each
+    naming the system, the object and the fix (the message lists them all)."""
+
+    def __init__(self, failures: Sequence[str], *, warnings: Sequence[str] = ()) -> None:
+        self.failures = list(failures)
+        self.warnings = list(warnings)
+        n = len(self.failures)
+        lines = "\n".join(f"  - {line}" for line in self.failures)
+        super().__init__(
+            f"preflight found {n} problem{'' if n == 1 else 's'}:\n{lines}",
+            hint="fix each line above and run the command again; `migrator doctor MANIFEST` "
+                 "re-checks without crawling or writing anything")
+
+
 class StateError(MigratorError):
     """The state file cannot be used as it is."""
 
@@ -99,6 +122,21 @@ class SourceAuthError(SourceError):
 
     exit_code = 2  # retrying cannot help: a person must fix the credentials
     retryable = False
+
+
+class CrawlShortfall(SourceError):
+    """A crawl listed fewer files than the server says the repository holds: files the crawl
+    user may not read are left out without notice (and a short page looks like the end)."""
+
+    exit_code = 2  # a person must grant the permission; a retry lists the same files
+    retryable = False
+
+    def __init__(self, message: str, *, repository: str, listed: int, reported: int,
+                 hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.repository = repository
+        self.listed = listed
+        self.reported = reported
 
 
 class TargetError(MigratorError):
@@ -156,6 +194,38 @@ def describe(exc: BaseException) -> str:
     """The reason text recorded for a failure: our own message, or `Type: text` for others."""
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return text if isinstance(exc, MigratorError) else f"{type(exc).__name__}: {text}"
+
+
+def root_cause(exc: BaseException) -> str:
+    """What really failed under `exc`, for a one-line message: `Type: [Errno N] text` when an
+    OS error (refused connection, unknown host, timeout) lies in its cause chain, else
+    `Type: text`. `ConnectError: [Errno 111] Connection refused` instead of a bare class name
+    or a wrapper's "All connection attempts failed"."""
+    name = type(exc).__name__
+    found: OSError | None = None
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and isinstance(current.errno, int):
+            found = current
+        current = current.__cause__ or current.__context__
+    if found is not None:
+        assert found.errno is not None
+        text = os.strerror(found.errno) if found.errno > 0 else (found.strerror or str(found))
+        return f"{name}: [Errno {found.errno}] {text}"
+    text = " ".join(str(exc).split())
+    return f"{name}: {text}" if text else name
+
+
+def did_you_mean(name: str, known: Iterable[str]) -> str:
+    """`did you mean 'x'? ` naming the closest of `known` (difflib; a difference in case only
+    counts as close), or '' when none is close: for "not found" messages."""
+    names = list(known)
+    lower = {k.lower(): k for k in names}
+    close = ([lower[name.lower()]] if name.lower() in lower
+             else difflib.get_close_matches(name, names, n=1, cutoff=0.6))
+    return f"did you mean {close[0]!r}? " if close else ""
 
 
 def first_error(group: BaseExceptionGroup,

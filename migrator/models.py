@@ -234,3 +234,37 @@ class VersionCheck:
     origin: str | None  # INTERNAL | EXTERNAL
     assets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # asset name -> {"size": int, "md5": ..., "sha1": ..., "sha256": ..., "sha512": ...}
+
+
+# -- preflight ---------------------------------------------------------------------------------
+
+
+class CheckStatus(enum.StrEnum):
+    """How one preflight check came out."""
+
+    OK = "ok"
+    WARNING = "warning"  # worth knowing; the run can go ahead
+    FAILURE = "failure"  # the run cannot succeed until someone fixes it
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One line of a preflight: which system, which object, and a message that names the fix
+    (for warnings and failures). Messages never carry a secret."""
+
+    system: str  # "Nexus", "Artifactory", "AWS", "CodeArtifact", "manifest"
+    subject: str  # what was checked: "reachable", "repository maven-releases", ...
+    status: CheckStatus
+    message: str
+
+    @classmethod
+    def ok(cls, system: str, subject: str, message: str) -> Check:
+        return cls(system, subject, CheckStatus.OK, message)
+
+    @classmethod
+    def warning(cls, system: str, subject: str, message: str) -> Check:
+        return cls(system, subject, CheckStatus.WARNING, message)
+
+    @classmethod
+    def failure(cls, system: str, subject: str, message: str) -> Check:
+        return cls(system, subject, CheckStatus.FAILURE, message)

@@ -39,9 +39,10 @@ import anyio
 import httpx
 import tenacity
 
-from migrator.errors import MigratorError
+from migrator.errors import MigratorError, root_cause
 
 __all__ = [
+    "PREFLIGHT",
     "RETRYABLE_STATUSES",
     "SOURCE_DOWNLOAD",
     "SOURCE_LISTING",
@@ -57,7 +58,6 @@ __all__ = [
     "is_connect_failure",
     "is_retryable",
     "retry_after_seconds",
-    "root_cause",
 ]
 
 logger = logging.getLogger(__name__)
@@ -120,17 +120,6 @@ def is_connect_failure(exc: BaseException) -> bool:
     the request, is the problem."""
     return isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout) or bool(
         getattr(exc, "systemic", None))
-
-
-def root_cause(exc: BaseException) -> str:
-    """`ConnectError: [Errno 111] Connection refused`: the error's class and the most
-    specific message in its chain (httpx and botocore wrap the OS error)."""
-    text = str(exc).strip()
-    for e in _chain(exc)[1:]:
-        if isinstance(e, OSError) and e.strerror:
-            text = f"[Errno {e.errno}] {e.strerror}" if e.errno is not None else e.strerror
-            break
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -258,5 +247,8 @@ TARGET_WRITE = RetryPolicy(name="target-write", attempts=10, max_wait=20.0,
 TARGET_READ = RetryPolicy(name="target-read", attempts=8, max_wait=20.0, after_jitter=0.25)
 # GetAuthorizationToken: 40/s per account; a refused credential is not retried.
 TARGET_TOKEN = RetryPolicy(name="target-token", attempts=6, max_wait=10.0, after_jitter=0.25)
+# Preflight probes: one attempt. A refused connection, an unknown host or a 401 is the answer
+# the check wants, and the operator is waiting for it.
+PREFLIGHT = RetryPolicy(name="preflight", attempts=1, give_up_after=30.0)
 # A package version that failed as a whole (after its requests' own retries).
 VERSION_RETRY = VersionBackoff()

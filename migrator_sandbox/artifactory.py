@@ -22,6 +22,7 @@ Test switches and the request log: see migrator_sandbox.seed_runtime.
 
 from __future__ import annotations
 
+import fnmatch
 import html
 import os
 import threading
@@ -77,17 +78,31 @@ class User:
     password: str
     admin: bool = False
     repos: frozenset[str] | None = None  # None: may read every repository
+    # "<key>/<pattern>" (fnmatch, `*` crosses folders) of files this user may not read, as a
+    # permission target's exclude pattern does: AQL drops them *after* the limit.
+    hidden: tuple[str, ...] = ()
 
     def can_read(self, key: str) -> bool:
         if self.admin or self.repos is None:
             return True
         return key in self.repos or key.removesuffix(CACHE_SUFFIX) in self.repos
 
+    def can_read_path(self, key: str, path: str) -> bool:
+        """Read permission on one file of `key` (a repository or a remote cache)."""
+        if not self.can_read(key):
+            return False
+        if self.admin or not self.hidden:
+            return True
+        return not any(fnmatch.fnmatchcase(f"{key}/{path}", p) for p in self.hidden)
+
 
 DEFAULT_USERS: dict[str, User] = {
     "admin": User("password", admin=True),
     "migrator": User("migrator-secret"),
     "limited": User("limited-secret", repos=frozenset({"raw-files"})),
+    # Reads every repository but one version folder of maven-releases: its AQL pages come back
+    # short, as a real server's do for a user without Read on the whole repository.
+    "partial": User("partial-secret", hidden=("maven-releases/com/acme/greeter/1.0.0/*",)),
 }
 DEFAULT_TOKENS: dict[str, str] = {"sandbox-access-token-migrator": "migrator",
                                   "sandbox-access-token-admin": "admin"}
@@ -104,7 +119,7 @@ class Artifactory:
                  aql_hard_limit: int | None, aql_remote_key_is_cache: bool,
                  base_url: str | None, download_redirect: bool,
                  redirect_base: str | None, npm_scoped_layout: str,
-                 npm_metadata_folder: bool) -> None:
+                 npm_metadata_folder: bool, storageinfo_admin_only: bool = False) -> None:
         if edition not in ("pro", "oss"):
             raise ValueError(f"edition must be 'pro' or 'oss', not {edition!r}")
         self.watcher = SeedWatcher(seed_dir)
@@ -125,6 +140,7 @@ class Artifactory:
             raise ValueError("npm_scoped_layout must be 'seed' or 'artifactory'")
         self.npm_scoped_layout = npm_scoped_layout
         self.npm_metadata_folder = npm_metadata_folder
+        self.storageinfo_admin_only = storageinfo_admin_only
         self.redirect_base = redirect_base.rstrip("/") if redirect_base else None
         self.signing_key = os.urandom(16)
         self.aql_active = 0
@@ -202,6 +218,7 @@ def build_app(
     redirect_base: str | None = None,
     npm_scoped_layout: str = "seed",
     npm_metadata_folder: bool = False,
+    storageinfo_admin_only: bool = False,
     latency: float = 0.0,
     error_rate: float = 0.0,
     seed: int = 0,
@@ -236,11 +253,19 @@ def build_app(
                             there (remote caches keep the short name)
     npm_metadata_folder     LOCAL npm repositories also hold Artifactory's generated
                             `.npm/<name>/package.json` items, which a crawler must skip
+    storageinfo_admin_only  `api/storageinfo` answers 403 to non-admins, as JFrog documents
+                            ("Requires a privileged user (Admin only)"); by default any
+                            authenticated user may read it
     latency, error_rate, seed, corrupt_checksum, hostile_paths
                             test switches (migrator_sandbox.seed_runtime.Knobs)
     users, tokens, anonymous
                             username -> User; access token -> username; let requests without
-                            credentials in (AQL and File List still refuse them)
+                            credentials in (AQL and File List still refuse them). A User's
+                            `hidden` patterns take files away from it the way a permission
+                            target's exclude pattern does (AQL filters them after the limit;
+                            File List and downloads leave them out); the default user
+                            "partial" (password "partial-secret") cannot read one version
+                            folder of maven-releases
 
     In-process: `app.state.request_log`, `app.state.knobs`, `app.state.artifactory`
     (`.aql_active`, `.aql_hold`).
@@ -256,7 +281,8 @@ def build_app(
                       aql_remote_key_is_cache=aql_remote_key_is_cache, base_url=base_url,
                       download_redirect=download_redirect, redirect_base=redirect_base,
                       npm_scoped_layout=npm_scoped_layout,
-                      npm_metadata_folder=npm_metadata_folder)
+                      npm_metadata_folder=npm_metadata_folder,
+                      storageinfo_admin_only=storageinfo_admin_only)
     from migrator_sandbox import artifactory_routes
 
     inner = artifactory_routes.routes(art)

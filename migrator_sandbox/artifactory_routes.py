@@ -98,12 +98,19 @@ def routes(art: Artifactory) -> list[Route]:
             grouped[RCLASS[repo.type].upper()].append(repository_config(art, repo))
         return JSONResponse(grouped)
 
+    async def ping(request: Request) -> Response:
+        """`api/system/ping`: "OK" for health checks."""
+        return Response("OK", media_type="text/plain")
+
     async def storageinfo(request: Request) -> Response:
         """`api/storageinfo`: per-repository counts for sizing a crawl (remote repositories
-        are summarised under their `-cache` key, as Artifactory does)."""
+        are summarised under their `-cache` key, as Artifactory does). Server-wide: the counts
+        do not depend on what the caller may read."""
         who = auth(request)
         if isinstance(who, Response):
             return who
+        if art.storageinfo_admin_only and not who[1].admin:
+            return error(403, "Only an admin user can perform this operation")
         summary = []
         for repo in art.repos():
             if repo.type == "group":
@@ -198,10 +205,13 @@ def routes(art: Artifactory) -> list[Route]:
         depth = flags.get("depth")
         prefix = path + "/" if path else ""
         files = []
+        user = who[1]
         for item in _all_items(art, repo):
             full = item.full_path
             if prefix and not full.startswith(prefix):
                 continue
+            if item.type == "file" and not user.can_read_path(item.repo, full):
+                continue  # left out without notice, as for a permission target's exclude
             rel = full[len(prefix) :]
             level = rel.count("/") + 1
             if (not deep and level > 1) or (depth is not None and level > depth):
@@ -244,7 +254,7 @@ def routes(art: Artifactory) -> list[Route]:
             user = who[1]
             result = run_aql(query, items, include_replaces=art.aql_include_replaces,
                              hard_limit=art.aql_hard_limit,
-                             visible=lambda i: user.can_read(i.repo))
+                             visible=lambda i: user.can_read_path(i.repo, i.full_path))
         except AqlError as exc:
             return error(400, str(exc))
         finally:
@@ -267,6 +277,9 @@ def routes(art: Artifactory) -> list[Route]:
             return Response(body, media_type="text/html")
         item = find_file(art, repo, path)
         if item is not None:
+            who = auth(request)
+            if not isinstance(who, Response) and not who[1].can_read_path(item.repo, path):
+                return error(403, f"You do not have read permission on {key}/{path}")
             if art.download_redirect and request.headers.get(
                 "x-jfrog-download-redirect-to", ""
             ).lower() != "none":
@@ -320,6 +333,7 @@ def routes(art: Artifactory) -> list[Route]:
         return _file_response(request, item, path) if item else error(404, "Not found")
 
     return [
+        Route("/api/system/ping", ping),
         Route("/api/system/version", version),
         Route("/api/repositories", repositories),
         Route("/api/repositories/configurations", configurations),

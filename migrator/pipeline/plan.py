@@ -28,6 +28,8 @@ from migrator.models import (
     RepoType,
     SourceRepository,
 )
+from migrator.pipeline.crawlcheck import check_crawl_count
+from migrator.pipeline.preflight import ensure_ready
 from migrator.sources import Crawler, Found, Page, make_crawler
 from migrator.state import WorkQueue
 from migrator.state import status as st
@@ -200,6 +202,8 @@ async def plan(
     page)` is called after each page is recorded (progress; tests stop a crawl from it).
 
     :raises SourceError: the source failed or refused (auth); everything recorded stays.
+    :raises CrawlShortfall: a repository listed fewer files than the server counts
+        (`migrator.pipeline.crawlcheck`); it is crawled again by the next plan.
     """
     options = manifest.options
     factory = crawler_factory or (
@@ -280,6 +284,7 @@ async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
         if state.status == "crawling" and state.cursor is None and pages:
             raise SourceError(f"the saved crawl of {repo.name!r} has pages but no cursor",
                               hint="use a new state file to crawl from the beginning")
+        listed = 0
         async for page in crawler.crawl(repo, cursor=state.cursor):
             items: list[Found] = [
                 (asset, exclusion(asset, skip, mapping, snapshots))
@@ -287,8 +292,11 @@ async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
             ]
             queue.record_page(repo_id, items, cursor=page.cursor, done=page.done)
             pages += 1
+            listed += len(items)
             if on_page is not None:
                 on_page(repo.name, pages, page)
+        await check_crawl_count(crawler, queue, repo, repo_id,
+                                listed=None if state.cursor else listed)
         if repo.format is Format.MAVEN and snapshots == "latest":
             _exclude_superseded_snapshots(queue, repo_id)
 
@@ -385,13 +393,17 @@ def stored_manifest(queue: WorkQueue) -> Manifest:
     return parse_manifest(text, queue.get_meta("manifest_path") or "state:manifest")
 
 
-def plan_manifest(manifest: Manifest, state_path: Path | None = None) -> PlanSummary:
-    """`migrator plan`: crawl the source into the state (under its run lock) and summarise;
-    nothing is written to the target.
+def plan_manifest(manifest: Manifest, state_path: Path | None = None, *,
+                  check_first: bool = True) -> PlanSummary:
+    """`migrator plan`: preflight, then crawl the source into the state (under its run lock)
+    and summarise; nothing is written to the target.
 
+    :raises PreflightFailed: (exit 2) a system, credential or mapping is not ready.
     :raises ConfigError: credentials not in the environment. :raises SourceError, StateError.
     """
     manifest.require_credentials()
+    if check_first:
+        ensure_ready(manifest)
     with WorkQueue.open(state_path or manifest.state_path, lock_for="plan") as q:
         remember_manifest(q, manifest)
         summary = anyio.run(lambda: plan(manifest, q, on_page=lambda *_: crash_point("crawl")))

@@ -41,6 +41,7 @@ from migrator.pipeline.plan import (
     remember_manifest,
     stored_manifest,
 )
+from migrator.pipeline.preflight import ensure_ready
 from migrator.pipeline.progress import Progress
 from migrator.pipeline.spool import run_spool
 from migrator.pipeline.stats import RunSummary, summarise
@@ -61,22 +62,26 @@ RETRYABLE = (st.FAILED_PERMANENT, st.CONFLICT)
 def run(manifest: Manifest | str | Path, state_path: str | Path | None = None, *,
         stage: int | None = None, progress: bool = True,
         target_factory: TargetFactory | None = None,
-        engine_overrides: dict[str, Any] | None = None) -> RunSummary:
-    """Plan (if needed), transfer, verify and finalize everything the manifest maps.
+        engine_overrides: dict[str, Any] | None = None,
+        check_first: bool = True) -> RunSummary:
+    """Preflight, then plan (if needed), transfer, verify and finalize everything the
+    manifest maps. `check_first=False` skips the preflight (tests with injected targets).
 
+    :raises PreflightFailed: (exit 2) a system, credential or mapping is not ready.
     :raises ConfigError: missing credentials variables. :raises StateError: state in use.
     :raises Interrupted: SIGINT/SIGTERM (resumable). :raises SourceAuthError, TargetAuthError.
     """
     m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
     return _run(m, Path(state_path) if state_path else m.state_path, "run", stage=stage,
                 progress=progress, target_factory=target_factory,
-                engine_overrides=engine_overrides)
+                engine_overrides=engine_overrides, check_first=check_first)
 
 
 def resume(state_path: str | Path, manifest: Manifest | None = None, *,
            stage: int | None = None, progress: bool = True,
            target_factory: TargetFactory | None = None,
-           engine_overrides: dict[str, Any] | None = None) -> RunSummary:
+           engine_overrides: dict[str, Any] | None = None,
+           check_first: bool = True) -> RunSummary:
     """Continue a run; same result as `run`. With `manifest`, that manifest is applied (the
     fix of a wrong domain or variable name is picked up; the source is crawled again only
     when the mappings changed); without it, the copy stored in the state is used.
@@ -94,7 +99,7 @@ def resume(state_path: str | Path, manifest: Manifest | None = None, *,
                        " (the mappings changed: the source is crawled again)"
                        if needs_replan(stored, m) else "")
     return _run(m, p, "resume", stage=stage, progress=progress, target_factory=target_factory,
-                engine_overrides=engine_overrides)
+                engine_overrides=engine_overrides, check_first=check_first)
 
 
 def retry(state_path: str | Path, statuses: Sequence[str] = (st.FAILED_PERMANENT,), *,
@@ -115,8 +120,13 @@ def retry(state_path: str | Path, statuses: Sequence[str] = (st.FAILED_PERMANENT
         return q.requeue(list(statuses), repository=repository)
 
 
-def _run(m: Manifest, state_path: Path, command: str, **kw: Any) -> RunSummary:
+def _run(m: Manifest, state_path: Path, command: str, *, check_first: bool = True,
+         **kw: Any) -> RunSummary:
     m.require_credentials()
+    if check_first:
+        # Both systems, the credentials and every mapping, in seconds, before the state is
+        # touched: a wrong domain is one line and exit 2, not a thousand failed assets.
+        ensure_ready(m, stage=kw.get("stage"))
     with WorkQueue.open(state_path, lock_for=command) as q, _sigterm_interrupts(), \
             run_spool(m, q, command=command) as spool:
         # Under the lock: the spool folders of dead runs of this state are gone; this run's

@@ -8,27 +8,29 @@ and a later `crawl(repo, cursor=...)` resumes without re-reading what was record
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
 
 from migrator import formats
 from migrator.errors import UnsafePathError
-from migrator.manifest import SourceSettings
-from migrator.models import HASH_ALGORITHMS, DiscoveredAsset, Format, SourceRepository
+from migrator.manifest import RepositoryMapping, SourceSettings
+from migrator.models import HASH_ALGORITHMS, Check, DiscoveredAsset, Format, SourceRepository
 from migrator.paths import check_path, display_path
-from migrator.retry import Sleep
-from migrator.sources.http import SourceHTTP
+from migrator.retry import PREFLIGHT, Sleep
+from migrator.sources.http import PROBE_TIMEOUT, SourceHTTP
 
 __all__ = [
     "Crawler",
     "Found",
     "Page",
+    "SourceProbe",
     "build_asset",
     "crawler_class",
     "make_crawler",
+    "make_probe_crawler",
 ]
 
 Found = tuple[DiscoveredAsset, str | None]  # the asset, and why the format excludes it (or None)
@@ -47,6 +49,15 @@ class Page:
     requests: int = 1  # source requests this page cost (properties look-ups included)
 
 
+@dataclass(slots=True)
+class SourceProbe:
+    """What a preflight learned about a source: its check lines, and the repositories the
+    credentials see (name → repository; empty when the server could not be asked)."""
+
+    checks: list[Check] = field(default_factory=list)
+    repositories: dict[str, SourceRepository] = field(default_factory=dict)
+
+
 @runtime_checkable
 class Crawler(Protocol):
     """What the planner needs from a source server.
@@ -59,6 +70,9 @@ class Crawler(Protocol):
     kind: str
     system: str  # the server's name in messages ("Nexus", "Artifactory")
     http: SourceHTTP  # the one HTTP client of this source, with its credentials
+    #: The server's name for the count `reported_file_count` reads ("filesCount"); None when
+    #: the server reports none.
+    file_count_field: str | None
 
     async def repositories(self) -> list[SourceRepository]:
         """Every repository of a supported format the credentials can see."""
@@ -74,6 +88,18 @@ class Crawler(Protocol):
 
     def npm_packument_url(self, repository: SourceRepository, name: str) -> str:
         """Where to GET the npm packument of `name` (`@scope/name` or `name`)."""
+        ...
+
+    async def reported_file_count(self, repository: SourceRepository) -> int | None:
+        """How many files the server says `repository` holds (every file: sidecars and
+        metadata included), or None when it does not say."""
+        ...
+
+    async def probe(self, mappings: Sequence[RepositoryMapping], *,
+                    credentials: str) -> SourceProbe:
+        """Preflight: reachable, credentials accepted, each of `mappings` present (format,
+        not a group), and whether the crawl identity can be seen to read each one fully.
+        `credentials` names where the credentials come from, for messages."""
         ...
 
     async def aclose(self) -> None: ...
@@ -164,8 +190,10 @@ def make_crawler(
     transport: httpx.AsyncBaseTransport | None = None,
     sleep: Sleep | None = None,
     max_connections: int = 8,
+    **options: Any,
 ) -> Crawler:
-    """Build the crawler for the manifest's `[source]` settings (kind, url, credentials)."""
+    """Build the crawler for the manifest's `[source]` settings (kind, url, credentials);
+    `options` go to its `from_settings` (`policy`, `timeout`, ...)."""
     username, password, token = source.credentials()
     cls = crawler_class(source.kind)
     return cls.from_settings(
@@ -177,4 +205,14 @@ def make_crawler(
         sleep=sleep,
         max_connections=max_connections,
         verify=source.verify_tls,
+        **options,
     )
+
+
+def make_probe_crawler(
+    source: SourceSettings, *, transport: httpx.AsyncBaseTransport | None = None,
+    timeout: httpx.Timeout = PROBE_TIMEOUT,
+) -> Crawler:
+    """The crawler a preflight uses: one attempt per request, short timeouts."""
+    return make_crawler(source, transport=transport, max_connections=4, policy=PREFLIGHT,
+                        timeout=timeout)

@@ -15,6 +15,13 @@ Listing strategy per repository (reference §2.4, §2.6, pitfalls 10-15):
    Artifactory filters permissions *after* the limit, and a short page is our end-of-data test.
    `listing="aql"` forces AQL (huge Pro repositories: bounded pages, flat memory).
 
+Completeness: AQL filters by permission *after* the limit, so a user without Read on every
+path of a repository gets short pages, and a short page is taken for the end; File List
+leaves the same files out. After each crawl the planner compares the files listed with
+`reported_file_count` (`filesCount` of `/api/storageinfo`, admin only and possibly stale;
+`POST /api/storageinfo/calculate` refreshes it), and the preflight warns when it cannot read
+that count.
+
 Remote repositories are crawled through their `<key>-cache` (what was cached, with no upstream
 fetch) and become pre-warm items; virtual repositories are never crawled. When a path does not
 say which npm/PyPI package a file is (local repositories accept any path), the item's
@@ -25,7 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -33,10 +40,17 @@ import anyio
 import httpx
 
 from migrator.errors import SourceError
-from migrator.models import Format, RepoType, SourceRepository
+from migrator.manifest import RepositoryMapping
+from migrator.models import Check, Format, RepoType, SourceRepository
 from migrator.retry import SOURCE_LISTING, RetryPolicy, Sleep
-from migrator.sources import Found, Page, as_size, build_asset
-from migrator.sources.http import SourceHTTP, SourceStatusError, make_client
+from migrator.sources import Found, Page, SourceProbe, as_size, build_asset
+from migrator.sources import probe as probing
+from migrator.sources.http import (
+    DEFAULT_TIMEOUT,
+    SourceHTTP,
+    SourceStatusError,
+    make_client,
+)
 
 __all__ = ["ArtifactoryCrawler", "aql_query"]
 
@@ -68,6 +82,7 @@ class ArtifactoryCrawler:
 
     kind = "artifactory"
     system = "Artifactory"
+    file_count_field = "filesCount"
 
     def __init__(
         self,
@@ -104,6 +119,8 @@ class ArtifactoryCrawler:
         sleep: Sleep | None = None,
         max_connections: int = 8,
         verify: bool = True,
+        policy: RetryPolicy = SOURCE_LISTING,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         **options: Any,
     ) -> ArtifactoryCrawler:
         client = make_client(
@@ -114,8 +131,9 @@ class ArtifactoryCrawler:
             transport=transport,
             max_connections=max_connections,
             verify=verify,
+            timeout=timeout,
         )
-        return cls(client, sleep=sleep, **options)
+        return cls(client, sleep=sleep, policy=policy, **options)
 
     async def aclose(self) -> None:
         await self.http.client.aclose()
@@ -202,12 +220,22 @@ class ArtifactoryCrawler:
                 self._file_counts = await self._storage_info()
         return self._file_counts.get(self.storage_key(repository))
 
+    async def reported_file_count(self, repository: SourceRepository) -> int | None:
+        """`filesCount` of the repository's storage key in `/api/storageinfo` (every file,
+        sidecars and metadata included), read once per crawler; None when the server did not
+        say (not an admin, or no such row)."""
+        return await self._known_file_count(repository)
+
     async def _storage_info(self) -> dict[str, int]:
+        return await self._storage_summary() or {}
+
+    async def _storage_summary(self) -> dict[str, int] | None:
+        """storage key → filesCount, or None when `/api/storageinfo` is refused or absent."""
         try:
             body = await self.http.json("GET", "/api/storageinfo")
         except SourceError as exc:  # 401/403 for non-admins, 404 on servers without it
             logger.debug("storage info unavailable: %s", exc.message)
-            return {}
+            return None
         rows = body.get("repositoriesSummaryList") if isinstance(body, dict) else None
         counts: dict[str, int] = {}
         for row in rows if isinstance(rows, list) else ():
@@ -216,6 +244,43 @@ class ArtifactoryCrawler:
                 if count is not None:
                     counts[row["repoKey"]] = count
         return counts
+
+    async def probe(self, mappings: Sequence[RepositoryMapping], *,
+                    credentials: str) -> SourceProbe:
+        """Preflight (`migrator.sources.probe`): `/api/system/ping` answers,
+        `/api/repositories` accepts the credentials and lists each mapped repository, and
+        `/api/storageinfo` gives the count each crawl will be checked against."""
+        return await probing.probe_source(
+            self, mappings, ping_path="/api/system/ping", credentials=credentials,
+            read_access=self._read_access, hint_url="https://artifactory.example.com/artifactory")
+
+    async def _read_access(self, found: probing.Found) -> list[Check]:
+        counts = await self._storage_summary()
+        if counts is not None:
+            async with self._file_counts_lock:
+                self._file_counts = counts
+        out: list[Check] = []
+        for _, repo in found:
+            key, subject = self.storage_key(repo), f"read access {repo.name}"
+            count = None if counts is None else counts.get(key)
+            if count is not None:
+                out.append(Check.ok(
+                    self.system, subject,
+                    f"Artifactory reports {count:,} files in {key!r} (filesCount); the crawl's "
+                    f"count is checked against it"))
+                continue
+            why = ("/api/storageinfo (admin only) was refused, so the crawl cannot be checked "
+                   "against the server's count" if counts is None else
+                   f"/api/storageinfo has no filesCount for {key!r} yet (POST "
+                   f"/api/storageinfo/calculate as an admin computes it)")
+            out.append(Check.warning(
+                self.system, subject,
+                f"Artifactory: cannot tell that the crawl user may read every file of "
+                f"{key!r}: AQL leaves out files the user may not read after applying the page "
+                f"limit, so a short page ends the crawl early, and {why}; give the user the "
+                f"Read permission on the whole repository (a permission target on {key!r} with "
+                f"include pattern '**' and no exclude pattern) or crawl as an admin"))
+        return out
 
     async def _file_list(self, repository: SourceRepository) -> list[dict[str, Any]] | None:
         key = quote(self.storage_key(repository), safe="")

@@ -27,7 +27,7 @@ import anyio.to_thread
 import httpx
 
 from migrator.crashpoints import crash_point
-from migrator.errors import SourceAuthError, SourceError
+from migrator.errors import SourceAuthError, SourceError, root_cause
 from migrator.models import (
     HASH_ALGORITHMS,
     ClaimedAsset,
@@ -39,7 +39,6 @@ from migrator.retry import (
     RetryPolicy,
     Sleep,
     TruncatedBody,
-    root_cause,
 )
 from migrator.sources.http import redact, unreachable
 

@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from migrator.errors import SourceAuthError, SourceError
+from migrator.errors import SourceAuthError, SourceError, root_cause
 from migrator.retry import RETRYABLE_STATUSES as _RETRYABLE
 from migrator.retry import (
     SOURCE_LISTING,
@@ -30,10 +30,10 @@ from migrator.retry import (
     is_configuration_failure,
     is_connect_failure,
     is_retryable,
-    root_cause,
 )
 
 __all__ = [
+    "PROBE_TIMEOUT",
     "USER_AGENT",
     "SourceHTTP",
     "SourceStatusError",
@@ -48,6 +48,8 @@ except PackageNotFoundError:  # running from a source tree that was never instal
     _VERSION = "0"
 USER_AGENT = f"migrator/{_VERSION} (package migration to AWS CodeArtifact)"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=120.0, write=60.0, pool=60.0)
+# Preflight probes: an answer within seconds, or the server counts as unreachable.
+PROBE_TIMEOUT = httpx.Timeout(5.0)
 
 
 def make_client(
@@ -185,7 +187,7 @@ class SourceHTTP:
                 "to resume where it stopped",
             ) from None
         except httpx.TransportError as exc:
-            raise unreachable(self.system, what, exc) from None
+            raise unreachable(self.system, f"{method} {self.url_of(exc, url)}", exc) from None
         except TruncatedBody as exc:
             raise SourceError(
                 f"{self.system} returned a body that is not valid JSON for {what} ({exc})",
@@ -193,6 +195,15 @@ class SourceHTTP:
                 "mid-response; run again to resume",
             ) from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def url_of(self, exc: httpx.TransportError, url: str) -> str:
+        """The absolute URL a failed request went to (without query or user info)."""
+        try:
+            target = exc.request.url
+        except RuntimeError:  # an exception raised without its request
+            base = str(self.client.base_url).rstrip("/")
+            target = httpx.URL(url if "://" in url else f"{base}/{url.lstrip('/')}")
+        return redact(target.copy_with(query=None))
 
     def _check(self, response: httpx.Response, what: str) -> httpx.Response:
         status = response.status_code

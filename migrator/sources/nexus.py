@@ -14,21 +14,37 @@ its order is unstable without `sort` (pitfall 5); `/v1/assets` has neither probl
 The continuation token is handed out with each page: it is the checkpoint. Group repositories
 are never crawled (they repeat their members); `downloadUrl` is ignored because its host is the
 Nexus "Base URL" setting, not necessarily the host we talk to (pitfall 3).
+
+Completeness: `/v1/assets` filters by permission *before* paging (the server keeps reading
+until a page is full), so a restricted user never ends a crawl early; but files a content
+selector or a missing privilege hides are left out without notice, and no Nexus listing
+reports a total to compare a crawl with (`/v1/assets` pages carry only a continuation token;
+`/v1/repositories/{name}` has `size`, in bytes, from 3.65, and it may be null). So
+`reported_file_count` is always None, and the preflight says it cannot tell unless the user
+administers the repository (it then appears in `/v1/repositorySettings`, which lists only
+repositories the caller has admin rights on).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from migrator.errors import SourceAuthError, SourceError
-from migrator.models import Format, RepoType, SourceRepository
+from migrator.manifest import RepositoryMapping
+from migrator.models import Check, Format, RepoType, SourceRepository
 from migrator.retry import SOURCE_LISTING, RetryPolicy, Sleep
-from migrator.sources import Found, Page, build_asset
-from migrator.sources.http import SourceHTTP, SourceStatusError, make_client
+from migrator.sources import Found, Page, SourceProbe, build_asset
+from migrator.sources import probe as probing
+from migrator.sources.http import (
+    DEFAULT_TIMEOUT,
+    SourceHTTP,
+    SourceStatusError,
+    make_client,
+)
 
 __all__ = ["NexusCrawler"]
 
@@ -42,6 +58,7 @@ class NexusCrawler:
 
     kind = "nexus"
     system = "Nexus"
+    file_count_field = None  # no Nexus listing reports a total (module docstring)
 
     def __init__(
         self,
@@ -65,6 +82,8 @@ class NexusCrawler:
         sleep: Sleep | None = None,
         max_connections: int = 8,
         verify: bool = True,
+        policy: RetryPolicy = SOURCE_LISTING,
+        timeout: httpx.Timeout = DEFAULT_TIMEOUT,
     ) -> NexusCrawler:
         # Nexus has no bearer tokens: Pro user tokens are a name/pass code pair used as Basic.
         client = make_client(
@@ -74,8 +93,9 @@ class NexusCrawler:
             transport=transport,
             max_connections=max_connections,
             verify=verify,
+            timeout=timeout,
         )
-        return cls(client, sleep=sleep)
+        return cls(client, sleep=sleep, policy=policy)
 
     async def aclose(self) -> None:
         await self.http.client.aclose()
@@ -108,6 +128,44 @@ class NexusCrawler:
                     members=tuple(m for m in members or () if isinstance(m, str)),
                 )
             )
+        return out
+
+    async def reported_file_count(self, repository: SourceRepository) -> int | None:
+        """Always None: Nexus reports no file count to compare a crawl with."""
+        return None
+
+    async def probe(self, mappings: Sequence[RepositoryMapping], *,
+                    credentials: str) -> SourceProbe:
+        """Preflight (`migrator.sources.probe`): `/v1/status` answers, `/v1/repositories`
+        accepts the credentials and lists each mapped repository; read access is confirmed
+        only for repositories the user administers (see the module docstring)."""
+        return await probing.probe_source(
+            self, mappings, ping_path=f"{API}/status", credentials=credentials,
+            read_access=self._read_access, hint_url="https://nexus.example.com")
+
+    async def _read_access(self, found: probing.Found) -> list[Check]:
+        try:
+            body = await self.http.json("GET", f"{API}/repositorySettings")
+        except SourceError:  # older than 3.26, or refused: it says nothing either way
+            body = []
+        administered = {e.get("name") for e in body if isinstance(e, dict)} if isinstance(
+            body, list) else set()
+        out: list[Check] = []
+        for _, repo in found:
+            subject = f"read access {repo.name}"
+            if repo.name in administered:
+                out.append(Check.ok(self.system, subject,
+                                    f"Nexus user administers {repo.name!r}: it reads every file"))
+                continue
+            fmt = self._format_key(repo)
+            out.append(Check.warning(
+                self.system, subject,
+                f"Nexus: cannot tell that the crawl user may read every file of "
+                f"{repo.name!r}: a content selector or a missing privilege leaves files out "
+                f"without notice, and Nexus reports no file count to compare a crawl with; "
+                f"give the user nx-repository-view-{fmt}-{repo.name}-browse and "
+                f"nx-repository-view-{fmt}-{repo.name}-read with no content selector (add "
+                f"nx-repository-admin-{fmt}-{repo.name}-read to let preflight confirm it)"))
         return out
 
     async def crawl(

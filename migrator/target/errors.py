@@ -4,7 +4,8 @@
     ├── PublishError              one request failed; `retryable`, `status`, `retry_after`
     │   ├── Throttled             429 / ThrottlingException (retryable, with the server's wait)
     │   ├── AlreadyExists         409: the caller compares hashes, it is not a failure by itself
-    │   └── NotFound              404 / ResourceNotFoundException
+    │   ├── NotFound              404 / ResourceNotFoundException
+    │   └── Unreachable           no answer: connection refused, unknown host, timeout (retryable)
     └── TargetAuthError (migrator.errors)
         └── CredentialsRefused    401/403 or AWS refused the credentials (never retryable)
 
@@ -24,6 +25,7 @@ __all__ = [
     "NotFound",
     "PublishError",
     "Throttled",
+    "Unreachable",
     "is_retryable",
     "redact",
 ]
@@ -61,6 +63,14 @@ class NotFound(PublishError):
 
     def __init__(self, message: str, *, status: int = 404) -> None:
         super().__init__(message, retryable=False, status=status)
+
+
+class Unreachable(PublishError):
+    """The endpoint did not answer (refused connection, unknown host, timeout); the message
+    names the root cause and the endpoint."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
 
 
 class CredentialsRefused(TargetAuthError):

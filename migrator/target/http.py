@@ -20,6 +20,7 @@ import anyio
 import anyio.to_thread
 import httpx
 
+from migrator.errors import root_cause
 from migrator.retry import (
     TARGET_READ,
     TARGET_WRITE,
@@ -28,7 +29,6 @@ from migrator.retry import (
     is_connect_failure,
     is_retryable,
     retry_after_seconds,
-    root_cause,
 )
 from migrator.target.errors import (
     AlreadyExists,
