@@ -204,8 +204,16 @@ async def ensure_ready_async(manifest: Manifest, *, stage: int | None = None,
     :raises PreflightFailed: (exit code 2) carrying every failure line.
     """
     report = await preflight(manifest, stage=stage, checks=checks, **kwargs)
+    # One line per kind of warning (the same caveat for eight repositories is one line);
+    # `migrator doctor` prints every one.
+    kinds: dict[tuple[str, str], list[Check]] = {}
     for check in report.warnings:
-        logger.warning("preflight: %s", check.message)
+        kinds.setdefault((check.system, check.subject.rsplit(" ", 1)[0]), []).append(check)
+    for same in kinds.values():
+        more = (f" (the same for {len(same) - 1} more: "
+                f"{', '.join(c.subject.rsplit(' ', 1)[-1] for c in same[1:])}; "
+                f"`migrator doctor` lists each)") if len(same) > 1 else ""
+        logger.warning("preflight: %s%s", same[0].message, more)
     report.raise_for_failures()
     logger.info("preflight: %d checks passed in %.1f s", len(report.checks), report.elapsed)
     return report
