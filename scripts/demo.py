@@ -44,10 +44,6 @@ def step(title: str, args: list[str], cwd: Path, env: dict[str, str]) -> int:
     return subprocess.run([*MIGRATOR, *args], cwd=cwd, env=env).returncode
 
 
-def available(command: str) -> bool:
-    return subprocess.run([*MIGRATOR, command, "--help"], capture_output=True).returncode == 0
-
-
 def main() -> int:
     source = sys.argv[1] if len(sys.argv) > 1 else "nexus"
     with tempfile.TemporaryDirectory(prefix="migrator-demo-") as tmp:
@@ -58,19 +54,18 @@ def main() -> int:
                   f"Nexus {info['nexus']['url']}, Artifactory {info['artifactory']['url']}")
             print(f"manifest written to {workdir / 'demo.toml'} (source: {source})")
             env = {**os.environ, **info["env"]}
-            codes = [step("check the manifest, no network", ["validate", "demo.toml"],
-                          workdir, env),
-                     step("the dry run: crawl the source, write nothing to the target",
-                          ["plan", "demo.toml"], workdir, env)]
-            if available("run"):
-                codes.append(step("migrate: download, publish, verify",
-                                  ["--no-progress", "run", "demo.toml"], workdir, env))
-                codes.append(step("re-check every verified asset against the target",
-                                  ["verify", "demo.toml"], workdir, env))
-            else:
-                print("\n(`migrator run` is not part of this build yet: the demo stops after "
-                      "the dry run)")
-            codes.append(step("where everything stands", ["status", "demo.toml"], workdir, env))
+            codes = [
+                step("check the manifest, no network", ["validate", "demo.toml"], workdir, env),
+                step("check both systems online, change nothing", ["doctor", "demo.toml"],
+                     workdir, env),
+                step("the dry run: crawl the source, write nothing to the target",
+                     ["plan", "demo.toml"], workdir, env),
+                step("migrate: download, publish, verify", ["run", "demo.toml", "--no-progress"],
+                     workdir, env),
+                step("re-check every verified asset against the target",
+                     ["verify", "demo.toml"], workdir, env),
+                step("where everything stands", ["status", "demo.toml"], workdir, env),
+            ]
         finally:
             os.kill(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)
