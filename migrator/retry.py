@@ -247,8 +247,10 @@ TARGET_WRITE = RetryPolicy(name="target-write", attempts=10, max_wait=20.0,
 TARGET_READ = RetryPolicy(name="target-read", attempts=8, max_wait=20.0, after_jitter=0.25)
 # GetAuthorizationToken: 40/s per account; a refused credential is not retried.
 TARGET_TOKEN = RetryPolicy(name="target-token", attempts=6, max_wait=10.0, after_jitter=0.25)
-# Preflight probes: one attempt. A refused connection, an unknown host or a 401 is the answer
-# the check wants, and the operator is waiting for it.
-PREFLIGHT = RetryPolicy(name="preflight", attempts=1, give_up_after=30.0)
+# Preflight probes: a refused connection, an unknown host or a 401 is the answer the check
+# wants, at once (one connection attempt; answers are never retried); a 5xx or a 429 on the
+# way is an accident, tried again a few times within seconds, so it does not fail a check.
+PREFLIGHT = RetryPolicy(name="preflight", attempts=4, initial_wait=0.2, max_wait=2.0,
+                        jitter=0.1, give_up_after=10.0, connect_attempts=1)
 # A package version that failed as a whole (after its requests' own retries).
 VERSION_RETRY = VersionBackoff()

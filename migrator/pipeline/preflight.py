@@ -16,10 +16,10 @@ Checks, each one line (ok / warning / failure) that names the system, the object
   reach an external connection of their format (`CodeArtifactClient.probe_access` and
   `probe_endpoints`).
 
-Every probe is made once with short timeouts (`migrator.retry.PREFLIGHT`): a refused
-connection or a name that does not resolve is an answer, so the whole preflight takes seconds
-even when an endpoint is down. The source and the account are checked at the same time.
-A failure does not stop the other system's checks: the report lists every problem at once.
+Every probe uses short timeouts and `migrator.retry.PREFLIGHT`: a refused connection or a name
+that does not resolve is an answer at the first attempt, so the whole preflight takes seconds
+even when an endpoint is down; a 5xx or 429 on the way is tried again a few times. The source
+and the account are checked at the same time. A failure does not stop the other system's checks: the report lists every problem at once.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 The steps every server kind shares; each crawler adds what only it knows (its ping path and
 how it can tell whether the crawl identity reads a repository fully) and calls
-`probe_source` from its `probe` method. Every request is made once, with short timeouts
-(the crawler is built with `migrator.retry.PREFLIGHT` and `PROBE_TIMEOUT`): a refused
-connection or an unknown host is the answer, not something to wait out.
+`probe_source` from its `probe` method. Requests use short timeouts and
+`migrator.retry.PREFLIGHT` (the crawler is built with it and `PROBE_TIMEOUT`): a refused
+connection or an unknown host is the answer at once, not something to wait out; a 5xx or a
+429 on the way is tried again a few times.
 
 Each result is one `Check` line naming the system, the object and, when something is wrong,
 the fix. A step that cannot succeed stops the ones after it (no repository checks against a
