@@ -19,7 +19,8 @@ Checks, each one line (ok / warning / failure) that names the system, the object
 Every probe uses short timeouts and `migrator.retry.PREFLIGHT`: a refused connection or a name
 that does not resolve is an answer at the first attempt, so the whole preflight takes seconds
 even when an endpoint is down; a 5xx or 429 on the way is tried again a few times. The source
-and the account are checked at the same time. A failure does not stop the other system's checks: the report lists every problem at once.
+and the account are checked at the same time. A failure does not stop the other system's
+checks: the report lists every problem at once.
 """
 
 from __future__ import annotations
