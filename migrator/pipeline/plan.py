@@ -402,9 +402,9 @@ def plan_manifest(manifest: Manifest, state_path: Path | None = None, *,
     :raises ConfigError: credentials not in the environment. :raises SourceError, StateError.
     """
     manifest.require_credentials()
-    if check_first:
-        ensure_ready(manifest)
     with WorkQueue.open(state_path or manifest.state_path, lock_for="plan") as q:
+        if check_first:  # once the state is known to be usable, before anything is crawled
+            ensure_ready(manifest)
         remember_manifest(q, manifest)
         summary = anyio.run(lambda: plan(manifest, q, on_page=lambda *_: crash_point("crawl")))
     summary.raise_for_mapping_errors(manifest)

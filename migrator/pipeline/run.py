@@ -123,10 +123,6 @@ def retry(state_path: str | Path, statuses: Sequence[str] = (st.FAILED_PERMANENT
 def _run(m: Manifest, state_path: Path, command: str, *, check_first: bool = True,
          **kw: Any) -> RunSummary:
     m.require_credentials()
-    if check_first:
-        # Both systems, the credentials and every mapping, in seconds, before the state is
-        # touched: a wrong domain is one line and exit 2, not a thousand failed assets.
-        ensure_ready(m, stage=kw.get("stage"))
     with WorkQueue.open(state_path, lock_for=command) as q, _sigterm_interrupts(), \
             run_spool(m, q, command=command) as spool:
         # Under the lock: the spool folders of dead runs of this state are gone; this run's
@@ -134,6 +130,11 @@ def _run(m: Manifest, state_path: Path, command: str, *, check_first: bool = Tru
         run_id = q.start_run(command)
         code = 2
         try:
+            if check_first:
+                # Both systems, the credentials and every mapping, in seconds, once the state
+                # is known to be usable and before anything is crawled or written: a wrong
+                # domain is one line and exit 2, not a thousand failed assets.
+                ensure_ready(m, stage=kw.get("stage"))
             summary = anyio.run(_run_async, m, q, {**kw, "spool": spool.path})
             code = summary.exit_code
             return summary

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import anyio
 import httpx
 import pytest
@@ -91,7 +93,8 @@ def test_transport_errors_are_retried_then_reported_cleanly() -> None:
         raise httpx.ConnectError("connection refused", request=request)
 
     sleeps = Sleeps()
-    with pytest.raises(SourceError, match="Nexus is unreachable: GET /x: ConnectError"):
+    with pytest.raises(SourceError,
+                       match=re.escape("Nexus is unreachable: GET http://src.test/x: ConnectError")):
         run(lambda: seam(handler, sleeps, attempts=3).json("GET", "/x"))
     assert len(sleeps.calls) == 2
 
