@@ -93,8 +93,8 @@ def test_transport_errors_are_retried_then_reported_cleanly() -> None:
         raise httpx.ConnectError("connection refused", request=request)
 
     sleeps = Sleeps()
-    with pytest.raises(SourceError,
-                       match=re.escape("Nexus is unreachable: GET http://src.test/x: ConnectError")):
+    unreachable = re.escape("Nexus is unreachable: GET http://src.test/x: ConnectError")
+    with pytest.raises(SourceError, match=unreachable):
         run(lambda: seam(handler, sleeps, attempts=3).json("GET", "/x"))
     assert len(sleeps.calls) == 2
 
