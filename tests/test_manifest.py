@@ -12,7 +12,7 @@ from migrator.errors import ConfigError, ManifestError
 from migrator.manifest import glob_match, load_manifest
 from migrator.models import Format
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted((ROOT / "sample-manifests").glob("*.toml"))
 
 GOOD = """

@@ -1,4 +1,4 @@
-"""Fixtures for the foundation tests: a controllable clock and page builders."""
+"""Fixtures for the state tests: a controllable clock, page builders, a fresh queue."""
 
 from __future__ import annotations
 
