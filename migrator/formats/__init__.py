@@ -117,13 +117,16 @@ def parse(
     properties: Mapping[str, Any] | None = None,
     *,
     repository: str = "",
+    asset_name_map: Mapping[str, str] | None = None,
 ) -> Parsed:
     """Classify `path` of a repository of format `fmt`.
 
-    `repository` (the source repository name) is the default namespace of generic packages.
+    `repository` (the source repository name) is the default namespace of generic packages;
+    `asset_name_map` the explicit mapping of generic asset names (`generic.map_asset_name`).
     """
     if fmt is Format.GENERIC:
         from migrator.formats import generic
 
-        return generic.parse(path, properties, default_namespace=repository)
+        return generic.parse(path, properties, default_namespace=repository,
+                             asset_name_map=asset_name_map)
     return _parsers()[fmt](path, properties)

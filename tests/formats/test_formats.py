@@ -174,6 +174,42 @@ def test_generic_documented_mapping(path: str, namespace: str, package: str, ver
 
 
 def test_generic_refuses_names_codeartifact_would_reject() -> None:
-    assert "asset name" in parse(G, "a/1.0/ bad", repository="r").problem
     assert "not a valid" in parse(G, "a b/1.0/x", repository="r").problem
     assert parse(G, "a/1.0/x.sha256").kind is AssetKind.CHECKSUM
+
+
+@pytest.mark.parametrize(("name", "rule"), [
+    ("build:42.log", "character ':' (U+003A) is not allowed"),
+    (" bad", "starts or ends with a space"),
+    ("a  b.txt", "consecutive spaces"),
+    ("tab\there", "character '\\t'"),
+    ("x" * 256, "1-255"),
+    ("a#b", "character '#'"),
+])
+def test_generic_asset_names_codeartifact_refuses_are_excluded_with_the_rule(name, rule):
+    parsed = parse(G, f"tool/1.0/{name}", repository="r")
+    assert parsed.problem is None and parsed.coordinates is not None
+    assert rule in parsed.skip  # excluded (recorded, not migrated), not refused
+    assert "[options] generic_asset_name_map" in parsed.skip
+
+
+def test_generic_asset_names_codeartifact_accepts():
+    from migrator.formats.generic import asset_name_problem
+
+    for name in ("ünïcode-名前 1.0 (final)[x]{y};z,~!@^&+`.tgz", "a b.c", "ÅÄÖ_9"):
+        assert asset_name_problem(name) is None, name
+    assert asset_name_problem(".") and asset_name_problem("..")
+
+
+def test_generic_asset_name_mapping_is_explicit_and_recorded():
+    parsed = parse(G, "tool/1.0/build:42 final.log", repository="r",
+                   asset_name_map={":": "_"})
+    assert parsed.skip is None and parsed.problem is None
+    assert parsed.coordinates.extra == {"asset": "build_42 final.log",
+                                        "source_name": "build:42 final.log",
+                                        "mapped_by": "generic_asset_name_map"}
+    still = parse(G, "tool/1.0/a:b|c", repository="r", asset_name_map={":": "_"})
+    assert "'|'" in still.skip and "even after the mapping" in still.skip
+    assert parse(G, "tool/1.0/ok.txt", repository="r",
+                 asset_name_map={":": "_"}).coordinates.extra == {
+        "asset": "ok.txt"}
