@@ -77,6 +77,9 @@ class Behaviour:
     # GET of the artifact-level maven-metadata.xml: "generated" from the Published versions
     # (repository and upstreams), or "uploaded" = the last file PUT there (undocumented, §2.3).
     maven_metadata_served: str = "generated"
+    # A PyPI upload's `gpg_signature` part (twine): "asset" = kept as the asset `<file>.asc`
+    # (as PyPI did), "dropped" = accepted and discarded. Undocumented for CodeArtifact.
+    pypi_gpg_signature: str = "asset"
 
 
 @dataclass

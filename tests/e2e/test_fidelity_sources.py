@@ -45,3 +45,31 @@ def test_unknown_size_and_redacted_checksums_migrate_and_verify(tmp_path):
         assert "'......' is not a sha1 digest" in r.stderr
     finally:
         stop_sandbox(sb)
+
+
+WHEEL = "packages/jaraco-classes/3.4.0/jaraco.classes-3.4.0-py3-none-any.whl"
+
+
+@pytest.mark.parametrize("source", ["nexus", "artifactory"])
+def test_signed_pypi_file_migrates_with_its_signature(source, tmp_path):
+    """A wheel and its `.asc` at the source: one twine-style upload carries both
+    (`gpg_signature`); both verify."""
+    seed = tmp_path / "seed"
+    (seed / "pypi-internal" / WHEEL).parent.mkdir(parents=True)
+    shutil.copy(SEED / "pypi-internal" / WHEEL, seed / "pypi-internal" / WHEEL)
+    (seed / "pypi-internal" / (WHEEL + ".asc")).write_bytes(
+        b"-----BEGIN PGP SIGNATURE-----\n\niHUEABYKAB0WIQR=\n=q1Zx\n-----END PGP SIGNATURE-----\n")
+    (seed / "repos.toml").write_text('[[repository]]\nname = "pypi-internal"\n'
+                                     'format = "pypi"\ntype = "hosted"\n')
+    work = tmp_path / "work"
+    work.mkdir()
+    sb = start_sandbox(work, "--manifest-source", source, seed=seed)
+    try:
+        r = engine(sb, "run", "demo.toml", "--json", "--no-progress")
+        assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+        statuses = {p.rsplit("/", 1)[-1]: s for (_, p), s in asset_statuses(sb.workdir).items()
+                    if s != "excluded"}
+        assert statuses == {"jaraco.classes-3.4.0-py3-none-any.whl": "verified",
+                            "jaraco.classes-3.4.0-py3-none-any.whl.asc": "verified"}
+    finally:
+        stop_sandbox(sb)

@@ -30,6 +30,27 @@ def test_maven_release_with_classifier_and_compound_extension() -> None:
     assert coords(M, "org/x/dist/2.1/dist-2.1.jar.asc").extra["extension"] == "jar.asc"
 
 
+def test_maven_signatures_are_artifacts_checksums_are_sidecars() -> None:
+    sig = parse(M, "org/x/dist/2.1/dist-2.1-sources.jar.asc")
+    assert sig.kind is AssetKind.ARTIFACT and sig.skip is None
+    assert sig.coordinates.version == "2.1"
+    assert sig.coordinates.extra["signature_of"] == "dist-2.1-sources.jar"
+    assert parse(M, "org/x/dist/2.1/dist-2.1.jar.asc.sha1").kind is AssetKind.CHECKSUM
+    snap = parse(M, "org/x/dist/2.1-SNAPSHOT/dist-2.1-20240101.120000-3.pom.asc")
+    assert snap.coordinates.version == "2.1-20240101.120000-3"
+    assert snap.coordinates.extra["signature_of"] == "dist-2.1-20240101.120000-3.pom"
+
+
+def test_maven_upload_order_puts_each_signature_after_its_file() -> None:
+    from migrator.target.maven import upload_order
+
+    names = ["a-1.pom.asc", "a-1.pom", "a-1.jar.asc", "a-1-sources.jar", "a-1.jar",
+             "a-1-sources.jar.asc"]
+    assert sorted(names, key=upload_order) == [
+        "a-1-sources.jar", "a-1-sources.jar.asc", "a-1.jar", "a-1.jar.asc", "a-1.pom",
+        "a-1.pom.asc"]
+
+
 def test_maven_timestamped_snapshot_is_its_own_version_with_base_version() -> None:
     path = "com/acme/greeter/1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185253-2-sources.jar"
     c = coords(M, path)
@@ -145,12 +166,18 @@ def test_pypi_properties_when_the_file_name_says_nothing() -> None:
     assert "pypi.name" in parse(P, "weird.tar.bz2").problem
 
 
-def test_pypi_index_pages_and_signatures_are_not_migrated() -> None:
+def test_pypi_index_pages_are_not_migrated_signatures_are() -> None:
     assert parse(P, "simple/jaraco-classes/").kind is AssetKind.METADATA
     assert parse(P, "simple/index.html").kind is AssetKind.METADATA
     assert parse(P, ".pypi/jaraco-classes.json").kind is AssetKind.METADATA
-    assert parse(P, "packages/a/1.0/a-1.0.tar.gz.asc").kind is AssetKind.METADATA
+    sig = parse(P, "packages/a/1.0/a-1.0.tar.gz.asc")
+    assert sig.kind is AssetKind.ARTIFACT and sig.skip is None
+    assert (sig.coordinates.package, sig.coordinates.version) == ("a", "1.0")
+    assert sig.coordinates.extra["signature_of"] == "a-1.0.tar.gz"
+    assert sig.coordinates.extra["filename"] == "a-1.0.tar.gz.asc"
     assert parse(P, "packages/a/1.0/a-1.0.tar.gz.md5").kind is AssetKind.CHECKSUM
+    assert parse(P, "packages/a/1.0/a-1.0.tar.gz.asc.md5").kind is AssetKind.CHECKSUM
+    assert parse(P, "x/junk.asc").problem  # signs nothing we can name
 
 
 # -- generic -------------------------------------------------------------------------------------
