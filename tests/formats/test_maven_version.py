@@ -83,3 +83,11 @@ def test_latest_and_sort_use_maven_order_not_text_order():
                                        "2.0-alpha-1"]
     assert latest(versions) == "2.0-alpha-1"
     assert latest([]) is None
+
+
+def test_artifact_metadata_orders_versions_and_picks_latest_and_release_by_maven_order():
+    from migrator.target.maven import artifact_metadata, listed_versions
+
+    body = artifact_metadata("com.acme", "app", ["1.10", "1.9", "2.0-SNAPSHOT", "1.9"]).decode()
+    assert listed_versions(body) == ["1.9", "1.10", "2.0-SNAPSHOT"]
+    assert "<latest>2.0-SNAPSHOT</latest>" in body and "<release>1.10</release>" in body
