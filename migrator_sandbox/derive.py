@@ -23,7 +23,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 HASHES = ("md5", "sha1", "sha256", "sha512")
-SIDECAR_SUFFIXES = (".md5", ".sha1", ".sha256", ".sha512", ".asc")
+# Checksums only: a detached signature (`.asc`) is an ordinary file of the component, listed
+# by Nexus and Artifactory like the jar it signs (and attached by maven-gpg-plugin as an
+# artifact with extension `jar.asc`).
+SIDECAR_SUFFIXES = (".md5", ".sha1", ".sha256", ".sha512")
 
 
 def digests(data: bytes) -> dict[str, str]:

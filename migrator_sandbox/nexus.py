@@ -199,7 +199,7 @@ class Nexus:
 
     def asset_xo(self, asset: Asset, fmt: str, base: str) -> dict[str, Any]:
         path = asset.path if self.mode == "orient" else "/" + asset.path
-        reported = self.knobs.reported(asset.repo, asset.path, asset.digests)
+        reported = self.knobs.listed_checksums(asset.repo, asset.path, asset.digests)
         ts = derive.iso_millis(asset.mtime)
         xo: dict[str, Any] = {
             "downloadUrl": f"{base}/repository/{asset.repo}/{asset.path}",
@@ -217,7 +217,7 @@ class Nexus:
         if self.vt >= (3, 38):
             xo["uploader"] = "deployer"
             xo["uploaderIp"] = "127.0.0.1"
-            xo["fileSize"] = asset.size
+            xo["fileSize"] = self.knobs.listed_size(asset.repo, asset.path, asset.size)
         if self.vt >= (3, 59):
             xo["blobCreated"] = ts
         if self.vt >= (3, 71):

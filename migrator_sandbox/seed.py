@@ -47,10 +47,10 @@ _KNOWN_KEYS = {"name", "server", "format", "type", "remote_url", "members", "ver
 class SeedFile:
     """One file of a repository, with what the bytes say about it.
 
-    `kind` is `artifact` (part of a package version), `sidecar` (a stored Maven checksum or
-    signature), `metadata` (maven-metadata.xml) or `other` (bytes we could not identify: still
-    served and listed, never part of a component). `derived` files have no file on disk; their
-    bytes are in `data`.
+    `kind` is `artifact` (part of a package version), `sidecar` (a stored Maven checksum; a
+    `.asc` signature is an artifact), `metadata` (maven-metadata.xml) or `other` (bytes we
+    could not identify: still served and listed, never part of a component). `derived` files
+    have no file on disk; their bytes are in `data`.
     """
 
     repo: str

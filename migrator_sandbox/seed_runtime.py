@@ -56,6 +56,9 @@ class Knobs:
                       headers and sidecars, packument shasum, simple-page fragments) are wrong,
                       while the bytes stay right: the crawler must refuse the download
     hostile_paths     add HOSTILE_PATHS entries to every listing of hosted repositories
+    unknown_size      "<repo>/<path>" entries Nexus lists with `fileSize: 0` (as real Nexus does
+                      for some files it does not know the size of), bytes unchanged
+    redacted_checksum "<repo>/<path>" entries whose listed checksums are `"......"`
     """
 
     latency: float = 0.0
@@ -63,6 +66,8 @@ class Knobs:
     seed: int = 0
     corrupt_checksum: set[str] = field(default_factory=set)
     hostile_paths: bool = False
+    unknown_size: set[str] = field(default_factory=set)
+    redacted_checksum: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -94,17 +99,28 @@ class Knobs:
             k: hashlib.new(k, f"corrupt:{v}".encode()).hexdigest() for k, v in digests.items()
         }
 
+    def listed_size(self, repo: str, path: str, size: int) -> int:
+        """The size a listing claims for a file: 0 for `unknown_size` entries."""
+        return 0 if f"{repo}/{path.lstrip('/')}" in self.unknown_size else size
+
+    def listed_checksums(self, repo: str, path: str, digests: dict[str, str]) -> dict[str, str]:
+        """What a listing claims: `reported`, or `"......"` for `redacted_checksum` entries."""
+        if f"{repo}/{path.lstrip('/')}" in self.redacted_checksum:
+            return {k: "......" for k in digests}
+        return self.reported(repo, path, digests)
+
     def as_json(self) -> dict[str, Any]:
         d = asdict(self)
-        d["corrupt_checksum"] = sorted(self.corrupt_checksum)
+        for key in ("corrupt_checksum", "unknown_size", "redacted_checksum"):
+            d[key] = sorted(getattr(self, key))
         return d
 
     def update(self, values: dict[str, Any]) -> None:
         for key, value in values.items():
             if key == "seed":
                 self.reseed(int(value))
-            elif key == "corrupt_checksum":
-                self.corrupt_checksum = set(as_set(value))
+            elif key in ("corrupt_checksum", "unknown_size", "redacted_checksum"):
+                setattr(self, key, set(as_set(value)))
             elif key in ("latency", "error_rate"):
                 setattr(self, key, float(value))
             elif key == "hostile_paths":

@@ -7,6 +7,9 @@ coordinates' `version` is the timestamped version and `extra` carries `base_vers
 `snapshot_timestamp` and `build_number`. A non-unique SNAPSHOT file (`app-1.0-SNAPSHOT.jar`)
 cannot be stored by CodeArtifact: it is recognised and excluded with that reason.
 
+A detached signature (`app-1.0.jar.asc`) is an artifact of the version with extension `jar.asc`
+(as maven-gpg-plugin attaches it) and `signature_of` naming the signed file.
+
 The path is authoritative: it is what the publisher PUTs. The Nexus `maven2` attribute block is
 not needed.
 """
@@ -17,7 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from migrator.formats import Parsed, checksum_sidecar, internal_folder
+from migrator.formats import Parsed, checksum_sidecar, internal_folder, signed_file
 from migrator.models import AssetKind, Coordinates, Format
 
 __all__ = ["NON_UNIQUE_SNAPSHOT_REASON", "is_snapshot", "parse"]
@@ -103,6 +106,9 @@ def parse(path: str, properties: Mapping[str, Any] | None = None) -> Parsed:
         return Parsed.refused("file name has no extension after the version")
     classifier, extension = split
     extra.update(classifier=classifier, extension=extension)
+    signed = signed_file(filename)
+    if signed is not None:
+        extra["signature_of"] = signed
     coordinates = Coordinates(Format.MAVEN, group_id, artifact_id, version, extra)
     skip = NON_UNIQUE_SNAPSHOT_REASON if extra.get("non_unique_snapshot") else None
     return Parsed(AssetKind.ARTIFACT, coordinates, skip=skip)

@@ -7,6 +7,11 @@ When the file name does not parse (legacy `.tar.bz2`, odd uploads), Artifactory'
 `pypi.version` properties are used, then Nexus' `packages/<name>/<version>/<file>` layout.
 
 `simple/` pages (Nexus) and `.pypi/` (Artifactory) are index files: metadata.
+
+A detached signature `<file>.asc` (what `twine upload` sends as the `gpg_signature` part of
+the file's upload, and what Nexus and Artifactory keep beside it) belongs to the version of the
+file it signs: an artifact with `signature_of` naming that file; the publisher sends it with
+that file.
 """
 
 from __future__ import annotations
@@ -24,13 +29,12 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from migrator.formats import Parsed, checksum_sidecar, internal_folder, prop
+from migrator.formats import Parsed, checksum_sidecar, internal_folder, prop, signed_file
 from migrator.models import AssetKind, Coordinates, Format
 
 __all__ = ["parse", "parse_filename"]
 
 _EGG = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-(?P<py>py\d[\d.]*)(?:-(?P<plat>.+))?\.egg$")
-_SIGNATURE_REASON = "detached PGP signature; PyPI uploads carry it with the distribution"
 _DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".egg", ".tar.bz2", ".tgz", ".tar.xz", ".exe", ".msi")
 
 
@@ -80,8 +84,15 @@ def parse(path: str, properties: Mapping[str, Any] | None = None) -> Parsed:
         return Parsed.checksum()
     if segments[0] == "simple" or internal_folder(path) or filename.endswith((".html", ".json")):
         return Parsed.metadata("PyPI simple index page")
-    if filename.endswith(".asc"):
-        return Parsed(AssetKind.METADATA, skip=_SIGNATURE_REASON)
+    signed = signed_file(filename)
+    if signed is not None:
+        of = parse("/".join([*segments[:-1], signed]), properties)
+        if of.coordinates is None:
+            return of
+        extra = {**of.coordinates.extra, "filename": filename, "signature_of": signed}
+        c = of.coordinates
+        return Parsed(AssetKind.ARTIFACT, Coordinates(c.format, c.namespace, c.package,
+                                                      c.version, extra))
     parsed = parse_filename(filename)
     if parsed is not None:
         name, version, filetype, pyversion = parsed

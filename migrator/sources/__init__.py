@@ -7,6 +7,8 @@ and a later `crawl(repo, cursor=...)` resumes without re-reading what was record
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,16 +29,23 @@ __all__ = [
     "Found",
     "Page",
     "SourceProbe",
+    "as_size",
     "build_asset",
     "crawler_class",
+    "listed_size",
     "make_crawler",
     "make_probe_crawler",
+    "normal_checksums",
 ]
 
 Found = tuple[DiscoveredAsset, str | None]  # the asset, and why the format excludes it (or None)
 
+logger = logging.getLogger(__name__)
+
 _HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha256": 64, "sha512": 128}
 _HEX = re.compile(r"^[0-9a-f]+$")
+# The digests of zero bytes: a listed size of 0 is believed only next to one of these.
+_EMPTY = {alg: hashlib.new(alg, b"").hexdigest() for alg in _HEX_LENGTHS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,18 +114,28 @@ class Crawler(Protocol):
     async def aclose(self) -> None: ...
 
 
-def normal_checksums(raw: object) -> dict[str, str]:
-    """Keep the algorithms we know, as lowercase hex of the right length; drop the rest."""
+def normal_checksums(raw: object, notes: list[str] | None = None) -> dict[str, str]:
+    """Keep the algorithms we know, as lowercase hex of the right length.
+
+    A value that is not one (`"......"` as some servers redact it, a wrong length, not hex)
+    is not a checksum: it is dropped, never compared, and described in `notes` when given.
+    Unknown algorithm names are ignored silently.
+    """
     if not isinstance(raw, Mapping):
         return {}
     aliases = {"sha2": "sha256", "actual_sha1": "sha1", "actual_md5": "md5"}
     out: dict[str, str] = {}
     for key, value in raw.items():
         alg = aliases.get(str(key).lower(), str(key).lower())
-        if alg in HASH_ALGORITHMS and isinstance(value, str):
-            digest = value.strip().lower()
-            if len(digest) == _HEX_LENGTHS[alg] and _HEX.match(digest):
-                out[alg] = digest
+        if alg not in HASH_ALGORITHMS or value is None:
+            continue
+        digest = value.strip().lower() if isinstance(value, str) else ""
+        if len(digest) == _HEX_LENGTHS[alg] and _HEX.match(digest):
+            out[alg] = digest
+        elif notes is not None and digest != "":
+            shown = repr(value)[:40]
+            notes.append(f"{key} {shown} is not a {alg} digest ({_HEX_LENGTHS[alg]} hex "
+                         "digits); ignored")
     return out
 
 
@@ -131,6 +150,19 @@ def as_size(raw: object) -> int | None:
     return None
 
 
+def listed_size(raw: object, checksums: Mapping[str, str]) -> int | None:
+    """The size a listing entry really tells, or None (unknown).
+
+    Nexus lists `fileSize: 0` for files whose size it does not know (seen on real jars of
+    proxy repositories); Artifactory writes sizes as strings. A 0 is believed only when a
+    listed checksum is the empty file's, so an unknown size is never a mismatch.
+    """
+    size = as_size(raw)
+    if size == 0 and not any(_EMPTY[alg] == value for alg, value in checksums.items()):
+        return None
+    return size
+
+
 def build_asset(
     fmt: Format,
     repository: str,
@@ -141,8 +173,11 @@ def build_asset(
     last_modified: object = None,
     properties: Mapping[str, Any] | None = None,
     strip_leading_slash: bool = False,
+    asset_name_map: Mapping[str, str] | None = None,
 ) -> Found:
-    """Check an untrusted listing entry and classify it; never raises for bad input."""
+    """Check an untrusted listing entry and classify it; never raises for bad input.
+
+    `asset_name_map`: the manifest's explicit generic asset-name mapping (None: off)."""
     modified = last_modified if isinstance(last_modified, str) else None
     props = dict(properties) if isinstance(properties, Mapping) else {}
     try:
@@ -157,11 +192,16 @@ def build_asset(
             refused=f"unsafe path: {exc.message}",
         )
         return refused, None
-    parsed = formats.parse(fmt, path, props, repository=repository)
+    parsed = formats.parse(fmt, path, props, repository=repository,
+                           asset_name_map=asset_name_map)
+    notes: list[str] = []
+    known = normal_checksums(checksums, notes)
+    if notes:
+        logger.warning("%s/%s: the listing's %s", repository, path, "; ".join(notes))
     asset = DiscoveredAsset(
         path=path,
-        size=as_size(size),
-        checksums=normal_checksums(checksums),
+        size=listed_size(size, known),
+        checksums=known,
         coordinates=parsed.coordinates if parsed.problem is None else None,
         kind=parsed.kind,
         last_modified=modified,

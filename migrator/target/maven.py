@@ -1,25 +1,54 @@
 """Maven: PUT every file of the version, the POM after the artifacts, then maven-metadata.xml.
 
 Reference §2: a PUT creates the version Unfinished; the artifact-level `maven-metadata.xml`
-PUT publishes it (for a SNAPSHOT build the version-level metadata, with its timestamp and
-build number, comes first). Then `DescribePackageVersion` confirms Published and
+PUT publishes it. Then `DescribePackageVersion` confirms Published and
 `UpdatePackageVersionsStatus` is the fallback. Checksum sidecars are not uploaded (CodeArtifact
 computes its own); `upload_checksums=True` PUTs lowercase `.md5`/`.sha1` for plain repositories
-such as nginx WebDAV. Non-unique SNAPSHOTs (`x-1.0-SNAPSHOT.jar`) cannot be stored and fail
-permanently with that reason.
+such as nginx WebDAV. Detached signatures (`.asc`) are ordinary assets (only checksums are
+excluded, UG maven-checksums): each is PUT right after the file it signs. Non-unique SNAPSHOTs
+(`x-1.0-SNAPSHOT.jar`) cannot be stored and fail permanently with that reason.
+
+The artifact-level metadata lists every version the target already shows plus this one (read
+from the target first, merged, one writer per artifact at a time), with `latest` and `release`
+by Maven's version order (`migrator.formats.maven_version`), so it is right whether CodeArtifact
+serves the uploaded file or one it generates (undocumented).
+
+SNAPSHOT builds (UG maven-snapshots): a build's files are PUT into the `X-SNAPSHOT` folder, then
+the version-level metadata naming the build (timestamp, buildNumber), then the artifact-level
+one. AWS documents that each build is kept as its own version, Unlisted, while `X-SNAPSHOT` is
+Published and points at the newest build; the build's own version exists, Unfinished, from its
+first PUT. An older emulation kept the newest build only under `X-SNAPSHOT` and moved the
+previous one into its own version when the next build's first file arrived. The publisher is
+correct under both:
+
+- it reads which build `X-SNAPSHOT` points at (the version-level metadata) and what the build's
+  own version holds, and PUTs only the files missing there;
+- a build newer than (or equal to) the current one is published with the version-level
+  metadata; an older one (a retry, or builds finishing out of order) never is, since that
+  would make it the newest: where builds are versions of their own its files are PUT (they go
+  to its own version) and it is made Unlisted; where only the newest build lives under
+  `X-SNAPSHOT`, adding an older one would replace the newest, so it fails permanently with
+  that reason;
+- on CodeArtifact a build left Unfinished (a run killed between its first PUT and its metadata,
+  then resumed) is made Unlisted with `UpdatePackageVersionsStatus` once `X-SNAPSHOT` is
+  Published, so no build stays Unfinished.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Sequence
 from xml.sax.saxutils import escape
 
+import anyio
+
+from migrator.formats import CHECKSUM_SUFFIXES, signed_file
 from migrator.formats.maven import NON_UNIQUE_SNAPSHOT_REASON
+from migrator.formats.maven_version import sort_versions
 from migrator.models import (
     AssetOutcome,
     AssetResult,
-    ClaimedAsset,
     ClaimedVersion,
     Format,
     Report,
@@ -29,9 +58,12 @@ from migrator.target.base import MAVEN_METADATA, judge, repository_of, resolve_e
 from migrator.target.errors import AlreadyExists, NotFound, PublishError
 from migrator.target.http import file_body
 
-__all__ = ["MavenPublisher", "artifact_metadata", "build_order_key", "snapshot_metadata"]
+__all__ = ["MavenPublisher", "artifact_metadata", "build_order_key", "snapshot_metadata",
+           "upload_order"]
 
-_SIDECARS = (".md5", ".sha1", ".sha256", ".sha512", ".asc")
+_VERSION_TAG = re.compile(r"<version>\s*([^<\s]+)\s*</version>")
+_TIMESTAMP = re.compile(r"<timestamp>\s*(\d{8}\.\d{6})\s*</timestamp>")
+_BUILD_NUMBER = re.compile(r"<buildNumber>\s*(\d+)\s*</buildNumber>")
 
 
 def build_order_key(version: ClaimedVersion) -> tuple:
@@ -42,23 +74,37 @@ def build_order_key(version: ClaimedVersion) -> tuple:
             extra.get("snapshot_timestamp", ""), int(extra.get("build_number") or 0))
 
 
+def upload_order(name: str) -> tuple:
+    """Sort key of a version's files: artifacts, then the POM; each signature right after
+    the file it signs."""
+    signed = signed_file(name)
+    base = signed or name
+    return (base.endswith(".pom"), base, signed is not None)
+
+
 def artifact_metadata(group_id: str, artifact_id: str, versions: Iterable[str],
                       now: float | None = None) -> bytes:
-    """The artifact-level `maven-metadata.xml` listing `versions` (oldest first)."""
-    versions = list(dict.fromkeys(versions))
-    releases = [v for v in versions if not v.endswith("-SNAPSHOT")]
+    """The artifact-level `maven-metadata.xml` listing `versions` in Maven's order, `latest`
+    the greatest of them and `release` the greatest that is not a SNAPSHOT."""
+    ordered = sort_versions(versions)
+    releases = [v for v in ordered if not v.endswith("-SNAPSHOT")]
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime(now))
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', "<metadata>",
              f"  <groupId>{escape(group_id)}</groupId>",
              f"  <artifactId>{escape(artifact_id)}</artifactId>", "  <versioning>",
-             f"    <latest>{escape(versions[-1])}</latest>"]
+             f"    <latest>{escape(ordered[-1])}</latest>"]
     if releases:
         lines.append(f"    <release>{escape(releases[-1])}</release>")
     lines.append("    <versions>")
-    lines += [f"      <version>{escape(v)}</version>" for v in versions]
+    lines += [f"      <version>{escape(v)}</version>" for v in ordered]
     lines += ["    </versions>", f"    <lastUpdated>{stamp}</lastUpdated>", "  </versioning>",
               "</metadata>", ""]
     return "\n".join(lines).encode()
+
+
+def listed_versions(body: str) -> list[str]:
+    """The `<version>` entries of an artifact-level maven-metadata.xml."""
+    return _VERSION_TAG.findall(body)
 
 
 def snapshot_metadata(group_id: str, artifact_id: str, base_version: str, timestamp: str,
@@ -82,8 +128,10 @@ def snapshot_metadata(group_id: str, artifact_id: str, base_version: str, timest
     return "\n".join(lines).encode()
 
 
-def _is_pom(asset: ClaimedAsset) -> bool:
-    return asset.extra.get("extension") == "pom" or asset.filename.endswith(".pom")
+def _build_key(build: str) -> tuple[str, int]:
+    """`1.0-20240101.120000-3` (or `20240101.120000-3`) → ("20240101.120000", 3)."""
+    m = re.search(r"(\d{8}\.\d{6})-(\d+)$", build)
+    return (m.group(1), int(m.group(2))) if m else ("", 0)
 
 
 class MavenPublisher:
@@ -92,71 +140,126 @@ class MavenPublisher:
     format = Format.MAVEN
 
     def __init__(self, target, *, upload_checksums: bool = False,
-                 merge_metadata: bool | None = None, check_first: bool = True) -> None:
+                 check_first: bool = True) -> None:
         self.target = target
         # One ListPackageVersionAssets per version before the PUTs: an identical re-PUT is a
         # 200 (not a 409), so this is how a re-run reports IDENTICAL and saves its writes.
         self.check_first = check_first
         self.upload_checksums = upload_checksums
-        # Plain repositories serve the metadata file we PUT, so it must list every version;
-        # CodeArtifact generates its own from the Published versions.
-        self.merge_metadata = (not target.is_codeartifact) if merge_metadata is None \
-            else merge_metadata
+        # One read-merge-write of an artifact's maven-metadata.xml at a time (versions of one
+        # artifact are published in parallel; shards split by package, so one process holds
+        # every version of an artifact).
+        self._metadata_locks: dict[str, anyio.Lock] = {}
 
     async def publish(self, version: ClaimedVersion, files: Sequence[SpooledFile],
                       report: Report) -> None:
-        repo = repository_of(version)
+        repository_of(version)
         info = _snapshot_info(version)
-        base_version = info["base_version"]
         if version.version.endswith("-SNAPSHOT") or any(
                 a.extra.get("non_unique_snapshot") for a in version.assets):
             raise PublishError(f"{version.namespace}:{version.package}:{version.version}: "
                                f"{NON_UNIQUE_SNAPSHOT_REASON}", retryable=False)
-        endpoint = await self.target.endpoint(repo, Format.MAVEN)
+        endpoint = await self.target.endpoint(repository_of(version), Format.MAVEN)
         group_path = version.namespace.replace(".", "/")
-        folder = f"{endpoint}{group_path}/{version.package}/{base_version}/"
-        wanted = [f for f in files if not f.asset.filename.lower().endswith(_SIDECARS)
+        artifact_url = f"{endpoint}{group_path}/{version.package}/"
+        folder = f"{artifact_url}{info['base_version']}/"
+        wanted = [f for f in files if not f.asset.filename.lower().endswith(CHECKSUM_SUFFIXES)
                   and f.asset.filename != MAVEN_METADATA]
-        ordered = sorted(wanted, key=lambda f: (_is_pom(f.asset), f.asset.filename))
-
-        if info["snapshot"] and self.target.is_codeartifact and ordered:
-            # An older build already rolled into its own (Unlisted) version: PUTting it into
-            # the -SNAPSHOT folder again would make it the newest build. Settle it by hashes.
-            existing = await self.target.asset_hashes(version, version.version)
-            if existing is not None:
-                for spooled in ordered:
-                    await report(await resolve_existing(
-                        self.target, version, spooled, spooled.asset.filename,
-                        version.version, "older SNAPSHOT build already in the target"))
-                return
-
-        known = None
-        if self.check_first and ordered:
-            known = await self.target.asset_hashes(version, base_version)
-        for spooled in ordered:
-            if known and spooled.asset.filename in known:
-                await report(judge(self.target.name, version, spooled, spooled.asset.filename,
-                                   base_version, known[spooled.asset.filename],
-                                   "found before upload"))
-                continue
-            await report(await self._put_file(version, folder, spooled, base_version))
-
+        ordered = sorted(wanted, key=lambda f: upload_order(f.asset.filename))
         if info["snapshot"]:
-            build_files = [(a.extra.get("classifier") or "", a.extra.get("extension") or "jar")
-                           for a in version.assets if a.kind == "artifact"]
-            await self._put(folder + MAVEN_METADATA, snapshot_metadata(
-                version.namespace, version.package, base_version, info["timestamp"],
-                info["build_number"], build_files))
-        versions = [base_version]
-        if self.merge_metadata:
-            versions = await self._known_versions(endpoint, group_path, version) + versions
-        artifact_url = f"{endpoint}{group_path}/{version.package}/{MAVEN_METADATA}"
-        await self._put(artifact_url, artifact_metadata(version.namespace, version.package,
-                                                        versions))
+            await self._publish_build(version, info, artifact_url, folder, ordered, report)
+            return
+        base_version = info["base_version"]
+        known = await self.target.asset_hashes(version, base_version) \
+            if self.check_first and ordered else None
+        await self._put_files(version, folder, ordered, known, base_version, report)
+        await self._put_artifact_metadata(artifact_url, version, base_version)
         await self.target.complete_version(version, base_version)
 
+    # -- releases and builds -----------------------------------------------------------------
+
+    async def _put_files(self, version: ClaimedVersion, folder: str,
+                         ordered: Sequence[SpooledFile], known: dict | None,
+                         target_version: str, report: Report) -> None:
+        for spooled in ordered:
+            name = spooled.asset.filename
+            if known and name in known:
+                await report(judge(self.target.name, version, spooled, name, target_version,
+                                   known[name], "found before upload"))
+                continue
+            await report(await self._put_file(version, folder, spooled, target_version))
+
+    async def _publish_build(self, version: ClaimedVersion, info: dict, artifact_url: str,
+                             folder: str, ordered: Sequence[SpooledFile],
+                             report: Report) -> None:
+        snapshot, build = info["base_version"], version.version
+        current = await self._current_build(folder, snapshot)
+        own = await self.target.asset_hashes(version, build)
+        if current is None or _build_key(current) <= _build_key(build):
+            # The newest build: its files, then the version-level metadata that makes it the
+            # build `X-SNAPSHOT` points at, then the artifact-level metadata.
+            known = own if own is not None else (
+                await self.target.asset_hashes(version, snapshot) if ordered else None)
+            holder = build if own is not None else snapshot
+            await self._put_files(version, folder, ordered, known, holder, report)
+            files = [(a.extra.get("classifier") or "", a.extra.get("extension") or "jar")
+                     for a in version.assets if a.kind == "artifact"]
+            await self._put(folder + MAVEN_METADATA, snapshot_metadata(
+                version.namespace, version.package, snapshot, info["timestamp"],
+                info["build_number"], files))
+            await self._put_artifact_metadata(artifact_url, version, snapshot)
+            status = await self.target.complete_version(version, snapshot)
+            if status == "Published":
+                await self._unlist_if_unfinished(version, build)
+            return
+        # An older build than the one `X-SNAPSHOT` points at: never its metadata.
+        coexist = not self.target.is_codeartifact or own is not None or (
+            await self.target.asset_hashes(version, current) is not None)
+        if coexist:
+            await self._put_files(version, folder, ordered, own, build, report)
+            await self._unlist_if_unfinished(version, build)
+            return
+        raise PublishError(
+            f"{version.namespace}:{version.package}: build {build} is older than {current}, "
+            f"which {snapshot} already points at, and this target keeps only the newest "
+            f"build under {snapshot}: adding the older build would replace the newest",
+            retryable=False)
+
+    async def _current_build(self, folder: str, snapshot: str) -> str | None:
+        """The build version `X-SNAPSHOT` points at (its version-level metadata), or None."""
+        try:
+            response = await self.target.http.request("GET", folder + MAVEN_METADATA)
+        except NotFound:
+            return None
+        stamp, number = _TIMESTAMP.search(response.text), _BUILD_NUMBER.search(response.text)
+        if not (stamp and number):
+            return None
+        return f"{snapshot[: -len('SNAPSHOT')]}{stamp.group(1)}-{number.group(1)}"
+
+    async def _unlist_if_unfinished(self, version: ClaimedVersion, build: str) -> None:
+        """CodeArtifact: a build's own version left Unfinished becomes Unlisted, as AWS
+        documents every build but the one `X-SNAPSHOT` is."""
+        if not self.target.is_codeartifact:
+            return
+        repo = repository_of(version)
+        described = await self.target.describe_version(repo, Format.MAVEN, version.namespace,
+                                                       version.package, build)
+        if described is None or described.get("status") != "Unfinished":
+            return  # no version of its own (rolling model), or already settled
+        result = await self.target.update_status(
+            repo, Format.MAVEN, version.namespace, version.package, [build],
+            target_status="Unlisted", expected_status="Unfinished")
+        failed = (result.get("failedVersions") or {}).get(build)
+        if failed and failed.get("errorCode") != "MISMATCHED_STATUS":
+            raise PublishError(
+                f"CodeArtifact UpdatePackageVersionsStatus could not make build {build} of "
+                f"{version.package} Unlisted: {failed.get('errorCode')} "
+                f"{failed.get('errorMessage')}", retryable=True)
+
+    # -- requests ----------------------------------------------------------------------------
+
     async def _put_file(self, version: ClaimedVersion, folder: str, spooled: SpooledFile,
-                        base_version: str) -> AssetResult:
+                        target_version: str) -> AssetResult:
         name = spooled.asset.filename
         try:
             await self.target.http.request(
@@ -164,7 +267,7 @@ class MavenPublisher:
                 headers={"Content-Type": "application/octet-stream",
                          "Content-Length": str(spooled.size)})
         except AlreadyExists as exc:
-            return await resolve_existing(self.target, version, spooled, name, base_version,
+            return await resolve_existing(self.target, version, spooled, name, target_version,
                                           exc.message)
         if self.upload_checksums:
             for algo in ("md5", "sha1"):
@@ -181,17 +284,28 @@ class MavenPublisher:
             raise PublishError(f"{exc.message} (nothing of this version is in the target "
                                "yet; its files must be published first)", retryable=True,
                                status=404) from None
+        if self.upload_checksums:
+            import hashlib
 
-    async def _known_versions(self, endpoint: str, group_path: str,
-                              version: ClaimedVersion) -> list[str]:
-        import re
+            for algo in ("md5", "sha1"):
+                await self._put_plain(f"{url}.{algo}", hashlib.new(algo, body).hexdigest())
 
-        url = f"{endpoint}{group_path}/{version.package}/{MAVEN_METADATA}"
-        try:
-            response = await self.target.http.request("GET", url)
-        except NotFound:
-            return []
-        return re.findall(r"<version>\s*([^<\s]+)\s*</version>", response.text)
+    async def _put_plain(self, url: str, text: str) -> None:
+        await self.target.http.request("PUT", url, content=text.encode(),
+                                       headers={"Content-Type": "text/plain"})
+
+    async def _put_artifact_metadata(self, artifact_url: str, version: ClaimedVersion,
+                                     new: str) -> None:
+        """Read the target's artifact-level metadata, add `new`, write it back."""
+        url = artifact_url + MAVEN_METADATA
+        async with self._metadata_locks.setdefault(url, anyio.Lock()):
+            try:
+                response = await self.target.http.request("GET", url)
+                listed = listed_versions(response.text)
+            except NotFound:
+                listed = []
+            await self._put(url, artifact_metadata(version.namespace, version.package,
+                                                   [*listed, new]))
 
 
 def _snapshot_info(version: ClaimedVersion) -> dict:

@@ -4,6 +4,13 @@ Reference §4: `POST <endpoint>` with `:action=file_upload`, `protocol_version=1
 metadata fields under twine's names (read with `pkginfo` from the wheel's METADATA or the
 sdist's PKG-INFO), the digests, and the file as `content`. The file name is uploaded
 unchanged; API calls use the PEP 503 name (the claimed version's `package`).
+
+A detached signature `<file>.asc` goes with its file, as twine sends it: a `gpg_signature`
+file part (name and bytes) of the same POST (`twine/package.py`, `add_gpg_signature`). Whether
+CodeArtifact keeps it as an asset is undocumented: after such an upload the version's assets
+are read once, and a signature the target accepted but does not list is reported as a
+conflict naming that (never silently counted as migrated). A signature whose file is already
+in the target is settled by the target's hashes; it cannot be uploaded on its own.
 """
 
 from __future__ import annotations
@@ -106,17 +113,35 @@ class PyPIPublisher:
         url = self.upload_url or await self.target.endpoint(repo, Format.PYPI)
         known = await self.target.asset_hashes(version, version.version) \
             if self.check_first else None
+        signatures = {f.asset.extra.get("signature_of"): f for f in files
+                      if f.asset.extra.get("signature_of")}
         for spooled in sorted(files, key=lambda f: f.asset.filename):
             filename = spooled.asset.filename
-            if known and filename in known:
+            if spooled.asset.extra.get("signature_of"):
+                if spooled.asset.extra["signature_of"] not in {f.asset.filename for f in files}:
+                    await report(await self._lone_signature(version, spooled, known))
+                continue
+            signature = signatures.get(filename)
+            if known and filename in known and (signature is None or
+                                                signature.asset.filename in known):
                 await report(judge(self.target.name, version, spooled, filename,
                                    version.version, known[filename], "found before upload"))
+                if signature is not None:
+                    name = signature.asset.filename
+                    await report(judge(self.target.name, version, signature, name,
+                                       version.version, known[name], "found before upload"))
                 continue
             fields = upload_fields(spooled.path, filename, dict(spooled.hashes))
 
-            def files_part(spooled: SpooledFile = spooled, filename: str = filename):
-                return {"content": (filename, spooled.path.open("rb"),
-                                    "application/octet-stream")}
+            def files_part(spooled: SpooledFile = spooled, filename: str = filename,
+                           signature: SpooledFile | None = signature):
+                parts = {"content": (filename, spooled.path.open("rb"),
+                                     "application/octet-stream")}
+                if signature is not None:
+                    parts["gpg_signature"] = (signature.asset.filename,
+                                              signature.path.open("rb"),
+                                              "application/octet-stream")
+                return parts
 
             try:
                 await self.target.http.request("POST", url, data=_form(fields),
@@ -124,8 +149,45 @@ class PyPIPublisher:
             except AlreadyExists as exc:
                 await report(await resolve_existing(self.target, version, spooled, filename,
                                                     version.version, exc.message))
+                if signature is not None:
+                    await report(await resolve_existing(
+                        self.target, version, signature, signature.asset.filename,
+                        version.version, exc.message))
                 continue
-            await report(AssetResult(spooled.asset.id, AssetOutcome.PUBLISHED))
+            if known and filename in known:  # re-sent only to carry its signature
+                await report(judge(self.target.name, version, spooled, filename,
+                                   version.version, known[filename], "found before upload"))
+            else:
+                await report(AssetResult(spooled.asset.id, AssetOutcome.PUBLISHED))
+            if signature is not None:
+                await report(await self._sent_signature(version, spooled, signature))
+
+    async def _sent_signature(self, version: ClaimedVersion, dist: SpooledFile,
+                              signature: SpooledFile) -> AssetResult:
+        """After an upload with `gpg_signature`: PUBLISHED, unless the target lists the
+        file and not its signature (it dropped it)."""
+        if not self.target.is_codeartifact:
+            return AssetResult(signature.asset.id, AssetOutcome.PUBLISHED)
+        found = await self.target.asset_hashes(version, version.version) or {}
+        name = signature.asset.filename
+        if dist.asset.filename in found and name not in found:
+            return AssetResult(signature.asset.id, AssetOutcome.CONFLICT, reason=(
+                f"{self.target.name} accepted {dist.asset.filename} with its gpg_signature "
+                f"but does not list {name}: the target does not keep detached signatures"))
+        return AssetResult(signature.asset.id, AssetOutcome.PUBLISHED)
+
+    async def _lone_signature(self, version: ClaimedVersion, signature: SpooledFile,
+                              known: dict | None) -> AssetResult:
+        name = signature.asset.filename
+        if known is None and self.check_first is False:
+            known = await self.target.asset_hashes(version, version.version)
+        if known and name in known:
+            return judge(self.target.name, version, signature, name, version.version,
+                         known[name], "found before upload")
+        raise PublishError(
+            f"{name}: a detached signature can only be uploaded with its file "
+            f"({signature.asset.extra['signature_of']}, sent as twine's gpg_signature), and "
+            f"that file is already in {self.target.name} without it", retryable=False)
 
 
 def _form(fields: list[tuple[str, str]]) -> dict[str, str | list[str]]:

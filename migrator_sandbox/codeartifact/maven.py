@@ -7,8 +7,14 @@
 * PUT of the artifact-level maven-metadata.xml publishes (400 when an asset of a version it
   publishes had a checksum mismatch, 404 when the package is unknown). GET of it is generated
   from the Published versions of the repository, its upstreams and external connections.
-* Only unique (timestamped) SNAPSHOTs are accepted; a new build turns the previous one into
-  an Unlisted version of its own.
+* Only unique (timestamped) SNAPSHOTs are accepted. Switch `maven_snapshot_model`:
+  `builds` (default, UG maven-snapshots): the first PUT of a build's file creates the build's
+  own version (`1.0-20240101.120000-1`) Unfinished; the version-level maven-metadata.xml PUT
+  names the build (timestamp, buildNumber), turns it Unlisted and makes `1.0-SNAPSHOT`
+  Published with that build's assets (the previous build stays Unlisted). The artifact-level
+  metadata never publishes a build. `rolling`: the newest build's files live under
+  `1.0-SNAPSHOT`; the next build's first PUT moves the previous one into an Unlisted version.
+* Switch `maven_metadata_served`: `generated` (default) or `uploaded` (the last PUT file).
 """
 
 from __future__ import annotations
@@ -26,6 +32,36 @@ from .store import DOWNLOADABLE, Package, Repository, Version, new_revision
 CHECKSUMS = {"md5": "MD5", "sha1": "SHA-1", "sha256": "SHA-256", "sha512": "SHA-512"}
 METADATA = "maven-metadata.xml"
 TIMESTAMPED = re.compile(r"-(\d{8}\.\d{6}-\d+)")
+SNAPSHOT_MODELS = ("builds", "rolling")
+SERVED = ("generated", "uploaded")
+
+
+def _switch(em, name: str, allowed: tuple[str, ...]) -> str:
+    value = getattr(em.store.behaviour, name)
+    if value not in allowed:
+        raise NativeError(500, f"sandbox behaviour {name}={value!r}: expected one of "
+                               f"{', '.join(allowed)}")
+    return value
+
+
+def _builds(em) -> bool:
+    return _switch(em, "maven_snapshot_model", SNAPSHOT_MODELS) == "builds"
+
+
+def build_version(snapshot: str, build: str) -> str:
+    """`1.0-SNAPSHOT` + `20240101.120000-1` → `1.0-20240101.120000-1`."""
+    return snapshot[: -len("SNAPSHOT")] + build
+
+
+def _holder(em, p: dict) -> str:
+    """The version that holds a file of a version folder: under the builds model a file of a
+    SNAPSHOT folder belongs to its build's own version."""
+    version = p["version"]
+    if version.endswith("-SNAPSHOT") and _builds(em):
+        m = TIMESTAMPED.search(p["file"])
+        if m:
+            return build_version(version, m.group(1))
+    return version
 
 
 def split_path(rest: str) -> dict:
@@ -80,8 +116,9 @@ async def handle(em, request: Request, repo: Repository, rest: str) -> Response:
     elif p["kind"] == "version-metadata":
         if method == "PUT":
             state["operation"] = "maven:PutMetadata"
-            await request.body()
-            return Response(status_code=200) if p["checksum"] else publish_snapshot(em, repo, p)
+            body = await request.body()
+            return Response(status_code=200) if p["checksum"] else \
+                publish_snapshot(em, repo, p, body)
         if method in ("GET", "HEAD"):
             state["operation"] = "maven:GetMetadata"
             return get_snapshot_metadata(em, repo, p, method)
@@ -114,16 +151,19 @@ async def put_file(em, repo: Repository, p: dict, data: bytes) -> Response:
                                    "timestamped snapshots (uniqueVersion)")
         build = m.group(1)
     store = em.store
+    holder = _holder(em, p)
     pkg = await check_publish(store, em.upstream, repo, "maven", p["group"], p["artifact"],
-                              version)
-    if build:
+                              holder)
+    if build and holder == version:
         _roll_snapshot(store, pkg, version, build)
-    v, _changed = add_asset(store, repo, pkg, version, filename, data,
+    v, _changed = add_asset(store, repo, pkg, holder, filename, data,
                             new_status="Unfinished", display_name=p["artifact"])
     if filename.endswith(".pom"):
         v.metadata.update(_pom_metadata(data))
     if build:
         v.metadata["build"] = build
+        if holder != version:
+            v.metadata["snapshot_of"] = version
     return Response(status_code=201 if _changed else 200)
 
 
@@ -144,7 +184,7 @@ def _roll_snapshot(store, pkg: Package, version: str, build: str) -> None:
 
 def put_checksum(em, repo: Repository, p: dict, value: str) -> Response:
     pkg = repo.packages.get(("maven", p["group"], p["artifact"]))
-    v = pkg.versions.get(p["version"]) if pkg else None
+    v = pkg.versions.get(_holder(em, p)) if pkg else None
     asset = v.assets.get(p["file"]) if v else None
     if asset is None:
         raise NativeError(404, f"Asset {p['file']} not found; upload it before its checksum")
@@ -156,7 +196,7 @@ def put_checksum(em, repo: Repository, p: dict, value: str) -> Response:
 
 
 async def get_file(em, repo: Repository, p: dict, method: str) -> Response:
-    v = await em.upstream.resolve(repo, "maven", p["group"], p["artifact"], p["version"],
+    v = await em.upstream.resolve(repo, "maven", p["group"], p["artifact"], _holder(em, p),
                                   p["file"])
     asset = v.assets.get(p["file"]) if v and v.status in DOWNLOADABLE else None
     if asset is None:
@@ -179,7 +219,9 @@ def put_metadata(em, repo: Repository, p: dict, body: bytes) -> Response:
     if pkg is None or not pkg.versions:
         raise NativeError(404, f"No package found with groupId: '{p['group']}' & "
                                f"artifactId: '{p['artifact']}'")
-    unfinished = [v for v in pkg.versions.values() if v.status == "Unfinished"]
+    # A SNAPSHOT build is published by its version-level metadata only.
+    unfinished = [v for v in pkg.versions.values()
+                  if v.status == "Unfinished" and "snapshot_of" not in v.metadata]
     if em.store.behaviour.maven_metadata_publishes == "listed":
         named = set(_versions_named(body))
         unfinished = [v for v in unfinished if v.version in named]
@@ -192,10 +234,59 @@ def put_metadata(em, repo: Repository, p: dict, body: bytes) -> Response:
         v.visible_at = now + em.store.behaviour.publish_delay
         if em.store.behaviour.maven_metadata_asset:
             v.assets[METADATA] = em.store.store_asset(METADATA, body)
+    pkg.maven_metadata = body
     return Response(status_code=200)
 
 
-def publish_snapshot(em, repo: Repository, p: dict) -> Response:
+def _named_build(body: bytes) -> str | None:
+    text = body.decode("utf-8", "replace")
+    stamp = re.search(r"<timestamp>\s*(\d{8}\.\d{6})\s*</timestamp>", text)
+    number = re.search(r"<buildNumber>\s*(\d+)\s*</buildNumber>", text)
+    return f"{stamp.group(1)}-{number.group(1)}" if stamp and number else None
+
+
+def _build_key(build: str) -> tuple[str, int]:
+    stamp, _, number = build.partition("-")
+    return stamp, int(number or 0)
+
+
+def publish_build(em, repo: Repository, p: dict, body: bytes) -> Response:
+    """Builds model: the named build (else the newest Unfinished one) turns Unlisted and
+    `X-SNAPSHOT` becomes Published with its assets."""
+    snapshot = p["version"]
+    pkg = repo.packages.get(("maven", p["group"], p["artifact"]))
+    builds = {v.metadata["build"]: v for v in (pkg.versions.values() if pkg else ())
+              if v.metadata.get("snapshot_of") == snapshot and "build" in v.metadata}
+    build = _named_build(body)
+    if build is None:
+        pending = [b for b, v in builds.items() if v.status == "Unfinished"]
+        build = max(pending, key=_build_key) if pending else None
+    v = builds.get(build) if build else None
+    if v is None:
+        raise NativeError(404, f"No package found with groupId: '{p['group']}' & "
+                               f"artifactId: '{p['artifact']}' & version: "
+                               f"'{build_version(snapshot, build) if build else snapshot}'")
+    if v.bad_checksums:
+        raise NativeError(400, f"Version {v.version} has assets with mismatched checksums")
+    now = em.store.clock()
+    delay = em.store.behaviour.publish_delay
+    with em.store.lock:
+        if v.status == "Unfinished":
+            v.status, v.revision, v.published_time = "Unlisted", new_revision(), now
+        head = pkg.versions.get(snapshot)
+        if head is None:
+            head = pkg.versions[snapshot] = Version(
+                snapshot, "Published", new_revision(), now, v.origin_type, v.entry_repository,
+                v.entry_connection, visible_at=now + delay, display_name=v.display_name)
+        head.status, head.revision, head.published_time = "Published", new_revision(), now
+        head.assets = dict(v.assets)
+        head.metadata = {k: val for k, val in v.metadata.items() if k != "snapshot_of"}
+    return Response(status_code=200)
+
+
+def publish_snapshot(em, repo: Repository, p: dict, body: bytes = b"") -> Response:
+    if _builds(em):
+        return publish_build(em, repo, p, body)
     pkg = repo.packages.get(("maven", p["group"], p["artifact"]))
     v = pkg.versions.get(p["version"]) if pkg else None
     if v is None:
@@ -216,6 +307,15 @@ def _xml_response(xml: str, method: str) -> Response:
 
 
 async def get_metadata(em, repo: Repository, p: dict, method: str) -> Response:
+    own = repo.packages.get(("maven", p["group"], p["artifact"]))
+    uploaded = getattr(own, "maven_metadata", None) if own else None
+    if uploaded is not None and _switch(em, "maven_metadata_served", SERVED) == "uploaded":
+        if p["checksum"]:
+            from .store import hashes_of
+
+            return Response(hashes_of(uploaded)[CHECKSUMS[p["checksum"]]], 200)
+        return Response(b"" if method == "HEAD" else uploaded, 200,
+                        headers={"Content-Type": "text/xml"})
     listed = await em.upstream.listed_versions(repo, "maven", p["group"], p["artifact"])
     if not listed:
         raise NativeError(404, f"Not found: {p['group']}:{p['artifact']}")

@@ -2,6 +2,9 @@
 
 Names are PEP 503-normalised for storage and the API; the original spelling is kept as the
 version's displayName. Each file is one asset; the same filename with other bytes is 409.
+A `gpg_signature` file part (twine) is kept as the asset `<file>.asc` (switch
+`pypi_gpg_signature`: `asset` or `dropped`); the simple page marks such a file
+`data-gpg-sig="true"` (PEP 503) instead of listing the signature as a file of its own.
 There is no `/simple/` root listing, no JSON API and no XML-RPC, as on CodeArtifact.
 """
 
@@ -94,6 +97,13 @@ async def upload(em, request: Request, repo: Repository, state: dict) -> Respons
                          display_name=name)
     except Conflict as exc:
         raise NativeError(409, exc.message) from None
+    if "gpg_signature" in files and em.store.behaviour.pypi_gpg_signature == "asset":
+        sig_name, sig_data = files["gpg_signature"]
+        try:
+            add_asset(em.store, repo, pkg, version, sig_name or f"{filename}.asc", sig_data,
+                      new_status="Published", display_name=name)
+        except Conflict as exc:
+            raise NativeError(409, exc.message) from None
     v.metadata.update({
         "summary": field("summary"), "homePage": field("home_page"),
         "licenses": [field("license")] if field("license") else [],
@@ -116,8 +126,12 @@ async def simple_page(em, request: Request, repo: Repository, project: str) -> R
         v = item["version"]
         if v is not None:
             for a in v.assets.values():
+                if a.name.endswith(".asc") and a.name[:-4] in v.assets:
+                    continue  # a signature: announced on its file's link
                 rp = v.metadata.get("requires_python")
                 attr = f' data-requires-python="{escape(rp)}"' if rp else ""
+                if f"{a.name}.asc" in v.assets:
+                    attr += ' data-gpg-sig="true"'
                 links.append((a.name, f"../../files/{normalized}/{ver}/{a.name}"
                                       f"#sha256={a.hashes['SHA-256']}", attr))
         else:

@@ -68,6 +68,18 @@ class Behaviour:
     # Store the PUT maven-metadata.xml as an asset of the versions it publishes; the UG shows
     # it in ListPackageVersionAssets output, so verifiers must tolerate it (§2.3).
     maven_metadata_asset: bool = False
+    # SNAPSHOT builds (UG maven-snapshots): "builds" = each timestamped build is its own
+    # version from its first PUT (Unfinished), the version-level maven-metadata.xml turns it
+    # Unlisted and makes `X-SNAPSHOT` Published with the build's assets; "rolling" = the first
+    # emulation: the newest build's files live under `X-SNAPSHOT` and the previous build is
+    # moved to a version of its own (Unlisted) when the next build's first file arrives.
+    maven_snapshot_model: str = "builds"
+    # GET of the artifact-level maven-metadata.xml: "generated" from the Published versions
+    # (repository and upstreams), or "uploaded" = the last file PUT there (undocumented, §2.3).
+    maven_metadata_served: str = "generated"
+    # A PyPI upload's `gpg_signature` part (twine): "asset" = kept as the asset `<file>.asc`
+    # (as PyPI did), "dropped" = accepted and discarded. Undocumented for CodeArtifact.
+    pypi_gpg_signature: str = "asset"
 
 
 @dataclass
@@ -111,6 +123,7 @@ class Package:
     upstream: str | None = None
     versions: dict[str, Version] = field(default_factory=dict)
     dist_tags: dict[str, str] = field(default_factory=dict)
+    maven_metadata: bytes | None = None  # the last artifact-level maven-metadata.xml PUT
 
     def restrictions(self) -> dict[str, str]:
         return {"publish": self.publish or "ALLOW", "upstream": self.upstream or "ALLOW"}

@@ -30,6 +30,27 @@ def test_maven_release_with_classifier_and_compound_extension() -> None:
     assert coords(M, "org/x/dist/2.1/dist-2.1.jar.asc").extra["extension"] == "jar.asc"
 
 
+def test_maven_signatures_are_artifacts_checksums_are_sidecars() -> None:
+    sig = parse(M, "org/x/dist/2.1/dist-2.1-sources.jar.asc")
+    assert sig.kind is AssetKind.ARTIFACT and sig.skip is None
+    assert sig.coordinates.version == "2.1"
+    assert sig.coordinates.extra["signature_of"] == "dist-2.1-sources.jar"
+    assert parse(M, "org/x/dist/2.1/dist-2.1.jar.asc.sha1").kind is AssetKind.CHECKSUM
+    snap = parse(M, "org/x/dist/2.1-SNAPSHOT/dist-2.1-20240101.120000-3.pom.asc")
+    assert snap.coordinates.version == "2.1-20240101.120000-3"
+    assert snap.coordinates.extra["signature_of"] == "dist-2.1-20240101.120000-3.pom"
+
+
+def test_maven_upload_order_puts_each_signature_after_its_file() -> None:
+    from migrator.target.maven import upload_order
+
+    names = ["a-1.pom.asc", "a-1.pom", "a-1.jar.asc", "a-1-sources.jar", "a-1.jar",
+             "a-1-sources.jar.asc"]
+    assert sorted(names, key=upload_order) == [
+        "a-1-sources.jar", "a-1-sources.jar.asc", "a-1.jar", "a-1.jar.asc", "a-1.pom",
+        "a-1.pom.asc"]
+
+
 def test_maven_timestamped_snapshot_is_its_own_version_with_base_version() -> None:
     path = "com/acme/greeter/1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185253-2-sources.jar"
     c = coords(M, path)
@@ -145,12 +166,18 @@ def test_pypi_properties_when_the_file_name_says_nothing() -> None:
     assert "pypi.name" in parse(P, "weird.tar.bz2").problem
 
 
-def test_pypi_index_pages_and_signatures_are_not_migrated() -> None:
+def test_pypi_index_pages_are_not_migrated_signatures_are() -> None:
     assert parse(P, "simple/jaraco-classes/").kind is AssetKind.METADATA
     assert parse(P, "simple/index.html").kind is AssetKind.METADATA
     assert parse(P, ".pypi/jaraco-classes.json").kind is AssetKind.METADATA
-    assert parse(P, "packages/a/1.0/a-1.0.tar.gz.asc").kind is AssetKind.METADATA
+    sig = parse(P, "packages/a/1.0/a-1.0.tar.gz.asc")
+    assert sig.kind is AssetKind.ARTIFACT and sig.skip is None
+    assert (sig.coordinates.package, sig.coordinates.version) == ("a", "1.0")
+    assert sig.coordinates.extra["signature_of"] == "a-1.0.tar.gz"
+    assert sig.coordinates.extra["filename"] == "a-1.0.tar.gz.asc"
     assert parse(P, "packages/a/1.0/a-1.0.tar.gz.md5").kind is AssetKind.CHECKSUM
+    assert parse(P, "packages/a/1.0/a-1.0.tar.gz.asc.md5").kind is AssetKind.CHECKSUM
+    assert parse(P, "x/junk.asc").problem  # signs nothing we can name
 
 
 # -- generic -------------------------------------------------------------------------------------
@@ -174,6 +201,42 @@ def test_generic_documented_mapping(path: str, namespace: str, package: str, ver
 
 
 def test_generic_refuses_names_codeartifact_would_reject() -> None:
-    assert "asset name" in parse(G, "a/1.0/ bad", repository="r").problem
     assert "not a valid" in parse(G, "a b/1.0/x", repository="r").problem
     assert parse(G, "a/1.0/x.sha256").kind is AssetKind.CHECKSUM
+
+
+@pytest.mark.parametrize(("name", "rule"), [
+    ("build:42.log", "character ':' (U+003A) is not allowed"),
+    (" bad", "starts or ends with a space"),
+    ("a  b.txt", "consecutive spaces"),
+    ("tab\there", "character '\\t'"),
+    ("x" * 256, "1-255"),
+    ("a#b", "character '#'"),
+])
+def test_generic_asset_names_codeartifact_refuses_are_excluded_with_the_rule(name, rule):
+    parsed = parse(G, f"tool/1.0/{name}", repository="r")
+    assert parsed.problem is None and parsed.coordinates is not None
+    assert rule in parsed.skip  # excluded (recorded, not migrated), not refused
+    assert "[options] generic_asset_name_map" in parsed.skip
+
+
+def test_generic_asset_names_codeartifact_accepts():
+    from migrator.formats.generic import asset_name_problem
+
+    for name in ("ünïcode-名前 1.0 (final)[x]{y};z,~!@^&+`.tgz", "a b.c", "ÅÄÖ_9"):
+        assert asset_name_problem(name) is None, name
+    assert asset_name_problem(".") and asset_name_problem("..")
+
+
+def test_generic_asset_name_mapping_is_explicit_and_recorded():
+    parsed = parse(G, "tool/1.0/build:42 final.log", repository="r",
+                   asset_name_map={":": "_"})
+    assert parsed.skip is None and parsed.problem is None
+    assert parsed.coordinates.extra == {"asset": "build_42 final.log",
+                                        "source_name": "build:42 final.log",
+                                        "mapped_by": "generic_asset_name_map"}
+    still = parse(G, "tool/1.0/a:b|c", repository="r", asset_name_map={":": "_"})
+    assert "'|'" in still.skip and "even after the mapping" in still.skip
+    assert parse(G, "tool/1.0/ok.txt", repository="r",
+                 asset_name_map={":": "_"}).coordinates.extra == {
+        "asset": "ok.txt"}

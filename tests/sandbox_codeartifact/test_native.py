@@ -106,21 +106,91 @@ def test_maven_metadata_put_publishes_and_get_lists_published_only(client, maven
     assert sorted(a["name"] for a in assets) == ["lib-1.0.0.jar", "lib-1.0.0.pom"]
 
 
-def test_maven_snapshots_timestamped_only_and_old_builds_unlisted(client, maven):
+def snapshot_statuses(client, package: str = "snap") -> dict[str, str]:
+    versions = client.list_package_versions(domain=DOMAIN, repository="mvn", format="maven",
+                                            namespace="com.acme", package=package)["versions"]
+    return {v["version"]: v["status"] for v in versions}
+
+
+def build_metadata(build: str) -> bytes:
+    stamp, _, number = build.partition("-")
+    return (f"<metadata><groupId>com.acme</groupId><artifactId>snap</artifactId>"
+            f"<version>1.0-SNAPSHOT</version><versioning><snapshot><timestamp>{stamp}"
+            f"</timestamp><buildNumber>{number}</buildNumber></snapshot></versioning>"
+            "</metadata>").encode()
+
+
+def test_maven_snapshot_builds_are_versions_of_their_own(sandbox, client, maven):
+    """UG maven-snapshots (the default model): a build's version exists, Unfinished, from its
+    first PUT; its version-level metadata makes it Unlisted and X-SNAPSHOT Published with its
+    assets; the next build leaves the previous one Unlisted."""
+    base = "com/acme/snap/1.0-SNAPSHOT"
+    b1, b2 = "20240101.120000-1", "20240102.120000-2"
+    assert maven.put(f"{base}/snap-1.0-SNAPSHOT.jar", content=b"x").status_code == 400
+    assert maven.put(f"{base}/snap-1.0-{b1}.jar", content=b"build1").status_code == 201
+    assert snapshot_statuses(client) == {"1.0-20240101.120000-1": "Unfinished"}
+    assert maven.get(f"{base}/snap-1.0-{b1}.jar").status_code == 404  # Unfinished: hidden
+    assert maven.put(f"{base}/snap-1.0-{b1}.jar.sha1",
+                     content=hashlib.sha1(b"build1").hexdigest().encode()).status_code == 200
+    assert maven.put(f"{base}/maven-metadata.xml", content=build_metadata(b1)).status_code == 200
+    assert snapshot_statuses(client) == {"1.0-20240101.120000-1": "Unlisted",
+                                         "1.0-SNAPSHOT": "Published"}
+    assert "<buildNumber>1</buildNumber>" in maven.get(f"{base}/maven-metadata.xml").text
+    maven.put(f"{base}/snap-1.0-{b2}.jar", content=b"build2")
+    assert snapshot_statuses(client) == {"1.0-20240101.120000-1": "Unlisted",
+                                         "1.0-20240102.120000-2": "Unfinished",
+                                         "1.0-SNAPSHOT": "Published"}
+    # the artifact-level metadata never publishes a build
+    maven.put("com/acme/snap/maven-metadata.xml",
+              content=metadata("com.acme", "snap", "1.0-SNAPSHOT", "1.0-20240102.120000-2"))
+    assert snapshot_statuses(client)["1.0-20240102.120000-2"] == "Unfinished"
+    maven.put(f"{base}/maven-metadata.xml", content=build_metadata(b2))
+    assert snapshot_statuses(client) == {"1.0-20240101.120000-1": "Unlisted",
+                                         "1.0-20240102.120000-2": "Unlisted",
+                                         "1.0-SNAPSHOT": "Published"}
+    head = client.list_package_version_assets(
+        domain=DOMAIN, repository="mvn", format="maven", namespace="com.acme", package="snap",
+        packageVersion="1.0-SNAPSHOT")["assets"]
+    assert [a["name"] for a in head] == [f"snap-1.0-{b2}.jar"]
+    assert "<buildNumber>2</buildNumber>" in maven.get(f"{base}/maven-metadata.xml").text
+    assert maven.get(f"{base}/snap-1.0-{b2}.jar").content == b"build2"
+    assert maven.get(f"{base}/snap-1.0-{b1}.jar").content == b"build1"  # a particular build
+    missing = maven.put("com/acme/snap/2.0-SNAPSHOT/maven-metadata.xml", content=b"<metadata/>")
+    assert missing.status_code == 404
+
+
+def test_maven_snapshots_rolling_model_keeps_the_newest_under_x_snapshot(sandbox, client,
+                                                                          maven):
+    httpx.post(f"{sandbox.base_url}/_sandbox/behaviour",
+               json={"maven_snapshot_model": "rolling"}).raise_for_status()
     base = "com/acme/snap/1.0-SNAPSHOT"
     assert maven.put(f"{base}/snap-1.0-SNAPSHOT.jar", content=b"x").status_code == 400
     maven.put(f"{base}/snap-1.0-20240101.120000-1.jar", content=b"build1")
+    assert snapshot_statuses(client) == {"1.0-SNAPSHOT": "Unfinished"}
     assert maven.put(f"{base}/maven-metadata.xml", content=b"<metadata/>").status_code == 200
     assert describe(client, "mvn", "maven", "snap", "1.0-SNAPSHOT", "com.acme")["status"] \
         == "Published"
     assert "<buildNumber>1</buildNumber>" in maven.get(f"{base}/maven-metadata.xml").text
     maven.put(f"{base}/snap-1.0-20240102.120000-2.jar", content=b"build2")
     maven.put(f"{base}/maven-metadata.xml", content=b"<metadata/>")
-    unlisted = client.list_package_versions(domain=DOMAIN, repository="mvn", format="maven",
-                                            namespace="com.acme", package="snap",
-                                            status="Unlisted")["versions"]
-    assert [v["version"] for v in unlisted] == ["1.0-20240101.120000-1"]
+    assert snapshot_statuses(client) == {"1.0-20240101.120000-1": "Unlisted",
+                                         "1.0-SNAPSHOT": "Published"}
     assert maven.get(f"{base}/snap-1.0-20240102.120000-2.jar").content == b"build2"
+
+
+def test_artifact_metadata_served_generated_or_uploaded(sandbox, client, maven):
+    maven.put("com/acme/lib/1.0/lib-1.0.jar", content=b"one")
+    maven.put("com/acme/lib/maven-metadata.xml", content=metadata("com.acme", "lib", "1.0"))
+    maven.put("com/acme/lib/1.1/lib-1.1.jar", content=b"two")
+    uploaded = metadata("com.acme", "lib", "1.1")  # a one-version file
+    maven.put("com/acme/lib/maven-metadata.xml", content=uploaded)
+    generated = maven.get("com/acme/lib/maven-metadata.xml").text
+    assert "<version>1.0</version>" in generated and "<version>1.1</version>" in generated
+    httpx.post(f"{sandbox.base_url}/_sandbox/behaviour",
+               json={"maven_metadata_served": "uploaded"}).raise_for_status()
+    assert maven.get("com/acme/lib/maven-metadata.xml").content == uploaded
+    assert maven.get("com/acme/lib/maven-metadata.xml.sha1").text == \
+        hashlib.sha1(uploaded).hexdigest()
 
 
 def npm_document(name: str, version: str, tarball: bytes, tag: str = "latest") -> dict:

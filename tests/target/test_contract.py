@@ -254,49 +254,111 @@ def test_resumed_maven_version_falls_back_to_update_status(sandbox):
     assert log["by_operation"]["UpdatePackageVersionsStatus"] == 1
 
 
-def test_maven_snapshot_builds_in_order(sandbox):
-    builds = [
-        ("1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185252-1.pom",
-         "1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185252-1.jar",
-         "1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185252-1-sources.jar"),
-        ("1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185253-2.pom",
-         "1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185253-2.jar",
-         "1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185253-2-sources.jar"),
-    ]
+SNAPSHOT_BUILDS = [
+    ("1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185252-1.pom",
+     "1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185252-1.jar",
+     "1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185252-1-sources.jar"),
+    ("1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185253-2.pom",
+     "1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185253-2.jar",
+     "1.2.0-SNAPSHOT/greeter-1.2.0-20261125.185253-2-sources.jar"),
+]
+
+
+def snapshot_build(i: int):
+    return claim(Format.MAVEN, "maven-snapshots",
+                 [f"com/acme/greeter/{p}" for p in SNAPSHOT_BUILDS[i]],
+                 target_repo="maven-snapshots")
+
+
+async def snapshot_statuses(client) -> dict[str, str]:
+    versions = await client._call("ListPackageVersions", buckets=(client.limits.reads,),
+                                  policy=client.read_policy, **client._coords(
+                                      "maven-snapshots", "maven", "com.acme", "greeter"))
+    return {v["version"]: v["status"] for v in versions["versions"]}
+
+
+@pytest.mark.parametrize("model", ["builds", "rolling"])
+def test_maven_snapshot_builds_in_order(model, sandbox_factory):
+    """Both SNAPSHOT models: builds published oldest first, then the older one re-run."""
+    from migrator_sandbox.codeartifact import Behaviour
+
+    sandbox = sandbox_factory(behaviour=Behaviour(maven_snapshot_model=model))
 
     async def scenario():
         async with make_client(sandbox) as client:
             publisher = make_publisher(Format.MAVEN, client)
             claimed = []
-            for build in builds:
-                version, files = claim(Format.MAVEN, "maven-snapshots",
-                                       [f"com/acme/greeter/{p}" for p in build],
-                                       target_repo="maven-snapshots")
+            for i in range(2):
+                version, files = snapshot_build(i)
                 rec = Recorder()
                 await publisher.publish(version, files, rec)
                 claimed.append((version, files, rec))
             checks = [await client.check_claimed(v) for v, _, _ in claimed]
             # A re-run of the older build must not make it the newest again.
-            v1, f1 = claim(Format.MAVEN, "maven-snapshots",
-                           [f"com/acme/greeter/{p}" for p in builds[0]],
-                           target_repo="maven-snapshots")
+            v1, f1 = snapshot_build(0)
             rerun = Recorder()
             await publisher.publish(v1, f1, rerun)
-            latest = await client.describe_version("maven-snapshots", "maven", "com.acme",
-                                                   "greeter", "1.2.0-SNAPSHOT")
             endpoint = await client.endpoint("maven-snapshots", "maven")
             meta = await client.http.request(
                 "GET", endpoint + "com/acme/greeter/1.2.0-SNAPSHOT/maven-metadata.xml")
-            return claimed, checks, rerun, latest, meta.text
+            head = await client.list_assets("maven-snapshots", "maven", "com.acme", "greeter",
+                                            "1.2.0-SNAPSHOT")
+            return claimed, checks, rerun, await snapshot_statuses(client), meta.text, head
 
-    claimed, checks, rerun, latest, meta = run(scenario)
+    claimed, checks, rerun, statuses, meta, head = run(scenario)
     assert all(rec.outcomes() == ["published"] * 3 for _, _, rec in claimed)
-    assert checks[0].status == "Unlisted" and checks[1].status == "Published"
+    build1, build2 = "1.2.0-20261125.185252-1", "1.2.0-20261125.185253-2"
+    if model == "builds":  # UG maven-snapshots: every build Unlisted, X-SNAPSHOT Published
+        assert [c.status for c in checks] == ["Unlisted", "Unlisted"]
+        assert statuses == {build1: "Unlisted", build2: "Unlisted",
+                            "1.2.0-SNAPSHOT": "Published"}
+    else:
+        assert [c.status for c in checks] == ["Unlisted", "Published"]
+        assert statuses == {build1: "Unlisted", "1.2.0-SNAPSHOT": "Published"}
     for (version, files, _), check in zip(claimed, checks, strict=True):
         assert verify_version(version, check, version.assets, files=files).messages() == []
     assert rerun.outcomes() == ["skipped_identical"] * 3
-    assert latest["status"] == "Published"
     assert "<buildNumber>2</buildNumber>" in meta
+    assert sorted(head) == sorted(a.filename for a in claimed[1][0].assets)
+
+
+@pytest.mark.parametrize("model", ["builds", "rolling"])
+def test_older_snapshot_build_published_after_a_newer_one(model, sandbox_factory):
+    """Builds finishing out of order (a retry): the older never becomes the newest; where
+    builds are their own versions it ends Unlisted, else it is refused with the reason."""
+    from migrator.target.errors import PublishError
+    from migrator_sandbox.codeartifact import Behaviour
+
+    sandbox = sandbox_factory(behaviour=Behaviour(maven_snapshot_model=model))
+
+    async def scenario():
+        async with make_client(sandbox) as client:
+            publisher = make_publisher(Format.MAVEN, client)
+            v2, f2 = snapshot_build(1)
+            await publisher.publish(v2, f2, Recorder())
+            v1, f1 = snapshot_build(0)
+            rec = Recorder()
+            error = None
+            try:
+                await publisher.publish(v1, f1, rec)
+            except PublishError as exc:
+                error = exc
+            check = await client.check_claimed(v1)
+            endpoint = await client.endpoint("maven-snapshots", "maven")
+            meta = await client.http.request(
+                "GET", endpoint + "com/acme/greeter/1.2.0-SNAPSHOT/maven-metadata.xml")
+            return v1, f1, rec, error, check, await snapshot_statuses(client), meta.text
+
+    v1, f1, rec, error, check, statuses, meta = run(scenario)
+    assert "<buildNumber>2</buildNumber>" in meta  # X-SNAPSHOT still points at build 2
+    if model == "builds":
+        assert error is None and rec.outcomes() == ["published"] * 3
+        assert statuses["1.2.0-20261125.185252-1"] == "Unlisted"
+        assert verify_version(v1, check, v1.assets, files=f1).messages() == []
+    else:
+        assert error is not None and error.retryable is False
+        assert "would replace the newest" in error.message
+        assert rec.outcomes() == []
 
 
 def test_non_unique_snapshot_is_a_permanent_failure(sandbox, tmp_path):
