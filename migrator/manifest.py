@@ -51,6 +51,7 @@ _OPTION_KEYS = (
     "max_attempts",
     "state_dir",
     "spool_dir",
+    "generic_asset_name_map",
 )
 
 
@@ -128,6 +129,12 @@ class Options:
     #: Folder for downloads on their way to the target; None: `spool/` beside the state
     #: file. Relative: to the manifest's folder.
     spool_dir: Path | None = None
+    #: Generic (raw) file names CodeArtifact refuses, mapped explicitly: (substring,
+    #: replacement) pairs applied in order; empty: off, such files are excluded with the rule.
+    generic_asset_name_map: tuple[tuple[str, str], ...] = ()
+
+
+_DEFAULTS = Options()  # each default is written once, in the fields above
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -429,7 +436,7 @@ class _Parser:
 
     def options(self, t: dict[str, Any]) -> Options:
         self.known(t, "options.", _OPTION_KEYS)
-        budget = t.get("rate_budget", 90)
+        budget = t.get("rate_budget", _DEFAULTS.rate_budget)
         if isinstance(budget, bool) or not isinstance(budget, int | float) or not (
             0 < budget <= 10_000
         ):
@@ -445,14 +452,25 @@ class _Parser:
             raise self.fail("options.spool_dir", "must be a directory path",
                             'spool_dir = "/var/tmp/migrator-spool" (relative paths: to the '
                             "manifest's folder), or leave it out for spool/ beside the state")
+        names = t.get("generic_asset_name_map", {})
+        if not isinstance(names, dict) or not all(
+                isinstance(k, str) and k and isinstance(v, str) and "/" not in v
+                for k, v in names.items()):
+            raise self.fail("options.generic_asset_name_map",
+                            "must be a table of non-empty text → replacement text (no '/')",
+                            '[options.generic_asset_name_map] with ":" = "_" maps '
+                            "`a:b.txt` to `a_b.txt`")
+        d = _DEFAULTS
         return Options(
-            concurrency=self.integer(t, "concurrency", "options", 8, 1, 256),
-            source_concurrency=self.integer(t, "source_concurrency", "options", 4, 1, 64),
+            concurrency=self.integer(t, "concurrency", "options", d.concurrency, 1, 256),
+            source_concurrency=self.integer(t, "source_concurrency", "options",
+                                            d.source_concurrency, 1, 64),
             rate_budget=float(budget),
-            snapshots=self.choice(t, "snapshots", "options", SNAPSHOT_POLICIES, "all"),
+            snapshots=self.choice(t, "snapshots", "options", SNAPSHOT_POLICIES, d.snapshots),
             origin_control=self.choice(t, "origin_control", "options", ORIGIN_POLICIES,
-                                       "block-upstream"),
-            max_attempts=self.integer(t, "max_attempts", "options", 5, 1, 100),
+                                       d.origin_control),
+            max_attempts=self.integer(t, "max_attempts", "options", d.max_attempts, 1, 100),
             state_dir=Path(state_dir),
             spool_dir=Path(spool_dir) if spool_dir is not None else None,
+            generic_asset_name_map=tuple(names.items()),
         )

@@ -210,6 +210,7 @@ async def plan(
         lambda source: make_crawler(source, max_connections=2 * options.source_concurrency)
     )
     crawler = factory(manifest.source)
+    crawler.asset_name_map = dict(options.generic_asset_name_map) or None
     not_crawled: list[tuple[str, str]] = []
     mapping_errors: list[tuple[str, str]] = []
     notes: dict[str, str] = {}
@@ -378,7 +379,8 @@ def needs_replan(old: Manifest, new: Manifest) -> bool:
     variable names, the target's domain and pacing options need no new crawl."""
     return ((old.source.kind, old.source.url) != (new.source.kind, new.source.url)
             or old.repositories != new.repositories
-            or old.options.snapshots != new.options.snapshots)
+            or old.options.snapshots != new.options.snapshots
+            or old.options.generic_asset_name_map != new.options.generic_asset_name_map)
 
 
 def stored_manifest(queue: WorkQueue) -> Manifest:

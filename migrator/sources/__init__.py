@@ -78,6 +78,7 @@ class Crawler(Protocol):
 
     kind: str
     system: str  # the server's name in messages ("Nexus", "Artifactory")
+    asset_name_map: Mapping[str, str] | None  # explicit generic asset names (the plan sets it)
     http: SourceHTTP  # the one HTTP client of this source, with its credentials
     #: The server's name for the count `reported_file_count` reads ("filesCount"); None when
     #: the server reports none.

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -82,6 +82,8 @@ class ArtifactoryCrawler:
 
     kind = "artifactory"
     system = "Artifactory"
+    #: The manifest's explicit generic asset-name mapping (None: off); set by the plan.
+    asset_name_map: Mapping[str, str] | None = None
     file_count_field = "filesCount"
 
     def __init__(
@@ -366,6 +368,7 @@ class ArtifactoryCrawler:
             found = build_asset(
                 repository.format, repository.name, raw, size=size, checksums=checksums,
                 last_modified=modified, strip_leading_slash=strip_leading_slash,
+                asset_name_map=self.asset_name_map,
             )
             asset = found[0]
             if (
@@ -379,6 +382,7 @@ class ArtifactoryCrawler:
                     found = build_asset(
                         repository.format, repository.name, asset.path, size=size,
                         checksums=checksums, last_modified=modified, properties=properties,
+                        asset_name_map=self.asset_name_map,
                     )
             items.append(found)
         return items, requests

@@ -27,7 +27,7 @@ repositories the caller has admin rights on).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -58,6 +58,8 @@ class NexusCrawler:
 
     kind = "nexus"
     system = "Nexus"
+    #: The manifest's explicit generic asset-name mapping (None: off); set by the plan.
+    asset_name_map: Mapping[str, str] | None = None
     file_count_field = None  # no Nexus listing reports a total (module docstring)
 
     def __init__(
@@ -236,6 +238,7 @@ class NexusCrawler:
                     last_modified=item.get("lastModified"),
                     properties=self._properties(attributes),
                     strip_leading_slash=sql_mode,
+                    asset_name_map=self.asset_name_map,
                 )
             )
         return items, token

@@ -70,3 +70,42 @@ def test_a_raw_file_name_codeartifact_refuses_is_excluded_with_the_rule_and_the_
     mapped, skip = build_asset(Format.GENERIC, "raw-files", "logs/1.0/build:42.log", size=3,
                                asset_name_map={":": "-"})
     assert skip is None and mapped.coordinates.extra["asset"] == "build-42.log"
+
+
+def test_the_manifest_mapping_reaches_the_crawl_and_is_validated(tmp_path):
+    import anyio
+    import httpx
+
+    from migrator.errors import ManifestError
+    from migrator.manifest import parse_manifest
+    from migrator.models import RepoType, SourceRepository
+    from migrator.sources.nexus import NexusCrawler
+
+    head = ('[source]\nkind = "nexus"\nurl = "http://n"\n[target]\ndomain = "demo"\n'
+            'domain_owner = "111122223333"\nregion = "us-east-1"\n[[repositories]]\n'
+            'source = "raw-files"\ntarget = "raw-files"\n')
+    m = parse_manifest(head + '[options.generic_asset_name_map]\n":" = "-"\n',
+                       tmp_path / "m.toml")
+    assert m.options.generic_asset_name_map == ((":", "-"),)
+    with pytest.raises(ManifestError, match="generic_asset_name_map"):
+        parse_manifest(head + '[options.generic_asset_name_map]\n":" = "a/b"\n',
+                       tmp_path / "m.toml")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"continuationToken": None, "items": [
+            {"path": "logs/1.0/build:42.log", "fileSize": 3, "format": "raw",
+             "checksum": {"sha1": hashlib.sha1(b"abc").hexdigest()}}]})
+
+    async def crawl(mapping):
+        crawler = NexusCrawler(httpx.AsyncClient(base_url="http://n",
+                                                 transport=httpx.MockTransport(handler)))
+        crawler.asset_name_map = mapping
+        repo = SourceRepository("raw-files", Format.GENERIC, RepoType.HOSTED)
+        pages = [p async for p in crawler.crawl(repo)]
+        await crawler.aclose()
+        return pages[0].items[0]
+
+    asset, skip = anyio.run(crawl, dict(m.options.generic_asset_name_map))
+    assert skip is None and asset.coordinates.extra["asset"] == "build-42.log"
+    _, skip = anyio.run(crawl, None)
+    assert "generic_asset_name_map" in skip
