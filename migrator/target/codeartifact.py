@@ -261,9 +261,14 @@ class CodeArtifactClient:
             return PublishError(f"{where}: {type(exc).__name__}: {exc}", retryable=True)
         return exc
 
-    async def _call(self, operation: str, *, buckets: Sequence[AdaptiveBucket],
+    async def _call(self, operation: str, *, buckets: Sequence[AdaptiveBucket] | None = None,
                     policy: RetryPolicy, **params: Any) -> dict[str, Any]:
-        """One control-plane call: buckets, a worker thread, retries, translated errors."""
+        """One control-plane call: buckets, a worker thread, retries, translated errors.
+
+        `buckets` defaults to the operation's quota classes (`RateLimits.buckets`): the
+        account's read or write bucket plus the operation's own quota where it has one."""
+        if buckets is None:
+            buckets = self.limits.buckets(operation)
         method = getattr(self.boto, _snake(operation))
         async for attempt in policy.retrying(sleep=self.sleep, what=f"CodeArtifact {operation}"):
             with attempt:
@@ -385,7 +390,8 @@ class CodeArtifactClient:
             extra = {"nextToken": token} if token else {}
             try:
                 result = await self._call(
-                    "ListPackageVersionAssets", buckets=(self.limits.reads,),
+                    "ListPackageVersionAssets",  # its own 200/s quota and the reads'
+                    buckets=self.limits.buckets("ListPackageVersionAssets"),
                     policy=self.read_policy, packageVersion=version, maxResults=1000,
                     **self._coords(repository, fmt, namespace, package), **extra)
             except NotFound:
