@@ -47,6 +47,15 @@ async def check_publish(store: Store, upstream, repo: Repository, fmt: str, ns: 
     return store.ensure_package(repo, fmt, ns, name)
 
 
+def same_bytes_again(pkg: Package, version: str, asset_name: str, data: bytes) -> bool:
+    """Whether `asset_name` of `version` is already stored with exactly these bytes."""
+    import hashlib
+
+    v = pkg.versions.get(version)
+    asset = v.assets.get(asset_name) if v else None
+    return asset is not None and asset.sha256 == hashlib.sha256(data).hexdigest()
+
+
 def set_first_origin_defaults(pkg: Package, origin_type: str) -> None:
     if pkg.publish is None and pkg.upstream is None:
         if origin_type == "EXTERNAL":
