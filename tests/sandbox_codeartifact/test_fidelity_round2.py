@@ -5,6 +5,7 @@ lands but whose answer is lost."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 
 import httpx
@@ -26,10 +27,8 @@ def publish_generic(client, package: str, version: str = "1", data: bytes = b"a"
 
 
 def set_publish(client, pattern: str, mode: str, allowed: tuple[str, ...] = ()) -> None:
-    try:
+    with contextlib.suppress(client.exceptions.ConflictException):
         client.create_package_group(domain=DOMAIN, packageGroup=pattern)
-    except client.exceptions.ConflictException:
-        pass
     client.update_package_group_origin_configuration(
         domain=DOMAIN, packageGroup=pattern, restrictions={"PUBLISH": mode},
         addAllowedRepositories=[{"originRestrictionType": "PUBLISH", "repositoryName": r}
@@ -105,7 +104,7 @@ def test_group_block_on_every_native_endpoint_with_the_status_switch(sandbox_fac
     for response in (maven, npm, pypi):
         assert response.status_code == status, response.text
         assert "blocked by package group" in response.text
-    code, message = refused(lambda: publish_generic(client, "blocked"))
+    code, _ = refused(lambda: publish_generic(client, "blocked"))
     assert code == ("AccessDeniedException" if status == 403 else "ConflictException")
     # the neighbours are not touched by the exact patterns
     assert httpx.put(endpoint(client, "mvn", "maven") + "com/acme/free/1/free-1.jar",

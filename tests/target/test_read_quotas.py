@@ -1,7 +1,7 @@
-"""Per-API read quotas (reference §9, fidelity row 33): ListPackageVersionAssets, ListPackageVersions
-and ListPackages 200/s each, GetPackageVersionAsset 50/s, beside the 800 reads/s of the account.
-The client takes a token from the operation's own bucket and from the reads bucket, so each API
-is paced at its own rate; the clock is injected, nothing really waits."""
+"""Per-API read quotas (reference §9, fidelity row 33): ListPackageVersionAssets,
+ListPackageVersions and ListPackages 200/s each, GetPackageVersionAsset 50/s, beside the 800
+reads/s of the account. The client takes a token from the operation's own bucket and from the
+reads bucket, so each API is paced at its own rate; the clock is injected, nothing waits."""
 
 from __future__ import annotations
 
