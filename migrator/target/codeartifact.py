@@ -2,9 +2,11 @@
 
 boto3 for the control plane (blocking calls in `anyio.to_thread.run_sync` under a bounded
 limiter; botocore's own retries are off because it ignores CodeArtifact's `Retry-After`), and
-`NativeHttp` for the repositories' native endpoints. Every call takes a token from the bucket
-of its quota class (`RateLimits`) and is retried by a `migrator.retry` policy; botocore errors
-become `PublishError` / `CredentialsRefused` whose messages name CodeArtifact.
+`NativeHttp` for the repositories' native endpoints. Every call takes a token from the buckets
+of its quota classes (`RateLimits.buckets`) and is retried by a `migrator.retry` policy;
+botocore errors become `PublishError` / `CredentialsRefused` whose messages name CodeArtifact:
+refused credentials, and access denied to the domain or a repository as a whole, stop the run;
+access denied for one package (`PublishRefused`) fails that package only.
 
 The authorization token is fetched once, cached, and refreshed `refresh_margin` before it
 expires; while one task refreshes, the others keep using the still-valid old token. A 401 from
@@ -46,6 +48,7 @@ from migrator.target.errors import (
     CredentialsRefused,
     NotFound,
     PublishError,
+    PublishRefused,
     Throttled,
     redact,
 )
@@ -62,6 +65,8 @@ _AUTH_CODES = frozenset({
     "ExpiredTokenException", "ExpiredToken", "InvalidClientTokenId", "SignatureDoesNotMatch",
     "MissingAuthenticationTokenException", "AuthFailure",
 })
+# The credentials themselves are wrong (not a policy about one package).
+_CREDENTIAL_CODES = _AUTH_CODES - {"AccessDeniedException"}
 _RETRYABLE_CODES = frozenset({"ThrottlingException", "InternalServerException",
                               "ServiceUnavailable", "RequestTimeout", "RequestTimeoutException"})
 _TRANSPORT = (botocore.exceptions.EndpointConnectionError,
@@ -69,9 +74,11 @@ _TRANSPORT = (botocore.exceptions.EndpointConnectionError,
               botocore.exceptions.ReadTimeoutError,
               botocore.exceptions.ConnectTimeoutError,
               botocore.exceptions.ProxyConnectionError)
-# Operations about the domain or a repository as a whole (not one package).
+# Operations about the domain or a repository as a whole (not one package): access denied to
+# them is fatal, a missing resource is a whole-system failure.
 _WHOLE_TARGET = frozenset({"GetAuthorizationToken", "GetRepositoryEndpoint", "DescribeDomain",
-                           "DescribeRepository"})
+                           "DescribeRepository", "ListDomains", "ListRepositories",
+                           "ListRepositoriesInDomain"})
 # The connection itself failed: the endpoint (not this request) is the problem.
 _UNREACHABLE = (botocore.exceptions.EndpointConnectionError,
                 botocore.exceptions.ConnectTimeoutError,
@@ -230,6 +237,11 @@ class CodeArtifactClient:
                     # the domain or the repository is missing: no package can succeed
                     error.systemic = text
                 return error
+            if (code == "AccessDeniedException" or status == 403) and \
+                    code not in _CREDENTIAL_CODES and operation not in _WHOLE_TARGET:
+                # The credentials work (they signed the call) and the domain answers: a policy
+                # refuses this package (origin controls, a package group): that package fails.
+                return PublishRefused(text, status=status or 403)
             if code in _AUTH_CODES or status == 401:
                 return CredentialsRefused(
                     text, status=status,
