@@ -34,7 +34,7 @@ from urllib.parse import quote
 
 from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
 from migrator.target import SourceMetadata
-from migrator.target.base import NPM_ASSET, holding, judge, repository_of, resolve_existing
+from migrator.target.base import NPM_ASSET, holding, judge, repository_of
 from migrator.target.errors import AlreadyExists, NotFound, PublishError
 
 __all__ = ["MAX_PUBLISH_BYTES", "NpmPublisher", "TagReport", "escaped_name", "full_name",
@@ -212,8 +212,18 @@ class NpmPublisher:
             await self._put(url, self._document(name, version.version, manifest, data,
                                                 endpoint, base=current))
         except AlreadyExists as again:
-            return await resolve_existing(self.target, version, spooled, NPM_ASSET,
-                                          version.version, again.message)
+            # Refused twice. The lag was already waited out above: one look, then conclude.
+            found = (await self.target.asset_hashes(version, version.version) or {}).get(
+                NPM_ASSET)
+            if found is not None:
+                return judge(self.target.name, version, spooled, NPM_ASSET, version.version,
+                             found, again.message)
+            raise PublishError(
+                f"{self.target.name} refused {name}@{version.version} twice (409, then 409 "
+                f"to the merged document) and does not hold it, so this is no conflict of "
+                f"bytes: {again.message}", retryable=False,
+                hint="check the package's origin configuration and package group (publish "
+                     "allowed?), and whether an upstream already serves this version") from None
         return AssetResult(spooled.asset.id, AssetOutcome.PUBLISHED)
 
     async def _current(self, url: str) -> dict[str, Any]:
