@@ -182,6 +182,9 @@ class CodeArtifactClient:
         self._token_lock = anyio.Lock()
         self.token_fetches = 0
         self._endpoints: dict[tuple[str, str], str] = {}
+        # Versions whose completion found them not yet visible (read lag longer than
+        # visibility_waits): the UpdatePackageVersionsStatus fallback is owed once they show.
+        self._owed_completion: set[tuple[str, str, str, str, str]] = set()
         self.http = NativeHttp(_TokenAuth(self), writes=self.limits.writes,
                                reads=self.limits.reads, target_name="CodeArtifact",
                                write_policy=write_policy, read_policy=read_policy, sleep=sleep,
@@ -433,9 +436,29 @@ class CodeArtifactClient:
         for name in target_version_names(version):
             check = await self.check_version(repo, fmt, version.namespace, version.package,
                                              name)
+            check = await self._pay_owed_completion(version, name, check)
             if check.status is not None and _holds_build(version, name, check):
                 return check
         return check
+
+    async def _pay_owed_completion(self, version: ClaimedVersion, target_version: str,
+                                   check: VersionCheck) -> VersionCheck:
+        """A version this client published but could not see within `visibility_waits`
+        shows Unfinished now: the fallback `complete_version` owed it happens here, during
+        the verification's polling. Only what this client published is ever completed, so
+        a read-only `verify` (a fresh client) never writes."""
+        key = (_repository(version), str(version.format), version.namespace, version.package,
+               target_version)
+        if key not in self._owed_completion or check.status is None:
+            return check
+        self._owed_completion.discard(key)
+        if check.status != "Unfinished":
+            return check
+        logger.info("%s %s is visible now and still Unfinished: completing it",
+                    version.package, target_version)
+        await self.complete_version(version, target_version)
+        return await self.check_version(key[0], version.format, version.namespace,
+                                        version.package, target_version)
 
     # -- writes --------------------------------------------------------------------------------
     async def update_status(self, repository: str, fmt: Format | str, namespace: str,
@@ -492,7 +515,11 @@ class CodeArtifactClient:
             if described is not None:
                 break
         if described is None:
-            return None  # not visible yet: the engine's verification polls on
+            # Not visible yet: the engine's verification polls on, and pays the fallback
+            # if the version then shows Unfinished (`check_claimed`).
+            self._owed_completion.add((repo, str(version.format), version.namespace,
+                                       version.package, target_version))
+            return None
         status = described.get("status")
         if status == "Unfinished":
             result = await self.update_status(repo, version.format, version.namespace,
