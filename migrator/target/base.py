@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
+import anyio
+
 from migrator.models import (
     HASH_ALGORITHMS,
     AssetOutcome,
@@ -27,6 +29,7 @@ __all__ = [
     "MAVEN_METADATA",
     "NPM_ASSET",
     "Target",
+    "holding",
     "judge",
     "repository_of",
     "resolve_existing",
@@ -88,10 +91,39 @@ def _base_version(version: ClaimedVersion) -> str | None:
 
 async def resolve_existing(target: Target, version: ClaimedVersion, spooled: SpooledFile,
                            asset_name: str, target_version: str, why: str) -> AssetResult:
-    """A 409: read what the target holds, then IDENTICAL or CONFLICT, never a deletion."""
-    found = await target.asset_hashes(version, target_version)
-    return judge(target.name, version, spooled, asset_name, target_version,
-                 (found or {}).get(asset_name), why)
+    """A 409: read what the target holds, then IDENTICAL or CONFLICT, never a deletion.
+
+    Reads lag writes (about a second on CodeArtifact): a write whose answer was lost may have
+    landed a moment ago, so its retry meets a 409 while the listing does not show the asset
+    yet. The look-up is repeated over the target's `visibility_waits` before concluding.
+
+    :raises PublishError: the target still does not hold the asset: the refusal was about
+        something else (an origin control, a package group, a version reachable upstream),
+        never retryable, with the target's answer in the message.
+    """
+    theirs = await holding(target, version, asset_name, target_version)
+    if theirs is None:
+        raise PublishError(
+            f"{target.name} refused {asset_name} of {version.package} {target_version} and "
+            f"does not hold it, so this is no conflict of bytes: {why}", retryable=False,
+            hint="check the package's origin configuration and package group (publish "
+                 "allowed?), and whether an upstream already serves this version")
+    return judge(target.name, version, spooled, asset_name, target_version, theirs, why)
+
+
+async def holding(target: Target, version: ClaimedVersion, asset_name: str,
+                  target_version: str) -> Mapping[str, Any] | None:
+    """The target's hashes of one asset, looked up again over `visibility_waits` while it
+    is not listed (eventual consistency); None when it never shows."""
+    waits = tuple(getattr(target, "visibility_waits", ()) or ())
+    sleep = getattr(target, "sleep", None) or anyio.sleep
+    for wait in (0.0, *waits):
+        if wait:
+            await sleep(wait)
+        found = await target.asset_hashes(version, target_version)
+        if found and asset_name in found:
+            return found[asset_name]
+    return None
 
 
 def judge(target_name: str, version: ClaimedVersion, spooled: SpooledFile, asset_name: str,

@@ -2,9 +2,11 @@
 
 boto3 for the control plane (blocking calls in `anyio.to_thread.run_sync` under a bounded
 limiter; botocore's own retries are off because it ignores CodeArtifact's `Retry-After`), and
-`NativeHttp` for the repositories' native endpoints. Every call takes a token from the bucket
-of its quota class (`RateLimits`) and is retried by a `migrator.retry` policy; botocore errors
-become `PublishError` / `CredentialsRefused` whose messages name CodeArtifact.
+`NativeHttp` for the repositories' native endpoints. Every call takes a token from the buckets
+of its quota classes (`RateLimits.buckets`) and is retried by a `migrator.retry` policy;
+botocore errors become `PublishError` / `CredentialsRefused` whose messages name CodeArtifact:
+refused credentials, and access denied to the domain or a repository as a whole, stop the run;
+access denied for one package (`PublishRefused`) fails that package only.
 
 The authorization token is fetched once, cached, and refreshed `refresh_margin` before it
 expires; while one task refreshes, the others keep using the still-valid old token. A 401 from
@@ -49,6 +51,7 @@ from migrator.target.errors import (
     CredentialsRefused,
     NotFound,
     PublishError,
+    PublishRefused,
     Throttled,
     Unreachable,
     redact,
@@ -66,6 +69,8 @@ _AUTH_CODES = frozenset({
     "ExpiredTokenException", "ExpiredToken", "InvalidClientTokenId", "SignatureDoesNotMatch",
     "MissingAuthenticationTokenException", "AuthFailure",
 })
+# The credentials themselves are wrong (not a policy about one package).
+_CREDENTIAL_CODES = _AUTH_CODES - {"AccessDeniedException"}
 _RETRYABLE_CODES = frozenset({"ThrottlingException", "InternalServerException",
                               "ServiceUnavailable", "RequestTimeout", "RequestTimeoutException"})
 _TRANSPORT = (botocore.exceptions.EndpointConnectionError,
@@ -73,9 +78,11 @@ _TRANSPORT = (botocore.exceptions.EndpointConnectionError,
               botocore.exceptions.ReadTimeoutError,
               botocore.exceptions.ConnectTimeoutError,
               botocore.exceptions.ProxyConnectionError)
-# Operations about the domain or a repository as a whole (not one package).
+# Operations about the domain or a repository as a whole (not one package): access denied to
+# them is fatal, a missing resource is a whole-system failure.
 _WHOLE_TARGET = frozenset({"GetAuthorizationToken", "GetRepositoryEndpoint", "DescribeDomain",
-                           "DescribeRepository"})
+                           "DescribeRepository", "ListDomains", "ListRepositories",
+                           "ListRepositoriesInDomain"})
 # The connection itself failed: the endpoint (not this request) is the problem.
 _UNREACHABLE = (botocore.exceptions.EndpointConnectionError,
                 botocore.exceptions.ConnectTimeoutError,
@@ -185,6 +192,9 @@ class CodeArtifactClient:
         self._token_lock = anyio.Lock()
         self.token_fetches = 0
         self._endpoints: dict[tuple[str, str], str] = {}
+        # Versions whose completion found them not yet visible (read lag longer than
+        # visibility_waits): the UpdatePackageVersionsStatus fallback is owed once they show.
+        self._owed_completion: set[tuple[str, str, str, str, str]] = set()
         self.http = NativeHttp(_TokenAuth(self), writes=self.limits.writes,
                                reads=self.limits.reads, target_name="CodeArtifact",
                                write_policy=write_policy, read_policy=read_policy, sleep=sleep,
@@ -265,6 +275,11 @@ class CodeArtifactClient:
                     # the domain or the repository is missing: no package can succeed
                     error.systemic = text
                 return error
+            if (code == "AccessDeniedException" or status == 403) and \
+                    code not in _CREDENTIAL_CODES and operation not in _WHOLE_TARGET:
+                # The credentials work (they signed the call) and the domain answers: a policy
+                # refuses this package (origin controls, a package group): that package fails.
+                return PublishRefused(text, status=status or 403)
             if code in _AUTH_CODES or status == 401:
                 return CredentialsRefused(
                     text, status=status,
@@ -297,9 +312,14 @@ class CodeArtifactClient:
             return PublishError(f"{where}: {type(exc).__name__}: {exc}", retryable=True)
         return exc
 
-    async def _call(self, operation: str, *, buckets: Sequence[AdaptiveBucket],
+    async def _call(self, operation: str, *, buckets: Sequence[AdaptiveBucket] | None = None,
                     policy: RetryPolicy, **params: Any) -> dict[str, Any]:
-        """One control-plane call: buckets, a worker thread, retries, translated errors."""
+        """One control-plane call: buckets, a worker thread, retries, translated errors.
+
+        `buckets` defaults to the operation's quota classes (`RateLimits.buckets`): the
+        account's read or write bucket plus the operation's own quota where it has one."""
+        if buckets is None:
+            buckets = self.limits.buckets(operation)
         method = getattr(self.boto, _snake(operation))
         async for attempt in policy.retrying(sleep=self.sleep, what=f"CodeArtifact {operation}"):
             with attempt:
@@ -653,7 +673,8 @@ class CodeArtifactClient:
             extra = {"nextToken": token} if token else {}
             try:
                 result = await self._call(
-                    "ListPackageVersionAssets", buckets=(self.limits.reads,),
+                    "ListPackageVersionAssets",  # its own 200/s quota and the reads'
+                    buckets=self.limits.buckets("ListPackageVersionAssets"),
                     policy=self.read_policy, packageVersion=version, maxResults=1000,
                     **self._coords(repository, fmt, namespace, package), **extra)
             except NotFound:
@@ -683,9 +704,29 @@ class CodeArtifactClient:
         for name in target_version_names(version):
             check = await self.check_version(repo, fmt, version.namespace, version.package,
                                              name)
+            check = await self._pay_owed_completion(version, name, check)
             if check.status is not None and _holds_build(version, name, check):
                 return check
         return check
+
+    async def _pay_owed_completion(self, version: ClaimedVersion, target_version: str,
+                                   check: VersionCheck) -> VersionCheck:
+        """A version this client published but could not see within `visibility_waits`
+        shows Unfinished now: the fallback `complete_version` owed it happens here, during
+        the verification's polling. Only what this client published is ever completed, so
+        a read-only `verify` (a fresh client) never writes."""
+        key = (_repository(version), str(version.format), version.namespace, version.package,
+               target_version)
+        if key not in self._owed_completion or check.status is None:
+            return check
+        self._owed_completion.discard(key)
+        if check.status != "Unfinished":
+            return check
+        logger.info("%s %s is visible now and still Unfinished: completing it",
+                    version.package, target_version)
+        await self.complete_version(version, target_version)
+        return await self.check_version(key[0], version.format, version.namespace,
+                                        version.package, target_version)
 
     # -- writes --------------------------------------------------------------------------------
     async def update_status(self, repository: str, fmt: Format | str, namespace: str,
@@ -742,7 +783,11 @@ class CodeArtifactClient:
             if described is not None:
                 break
         if described is None:
-            return None  # not visible yet: the engine's verification polls on
+            # Not visible yet: the engine's verification polls on, and pays the fallback
+            # if the version then shows Unfinished (`check_claimed`).
+            self._owed_completion.add((repo, str(version.format), version.namespace,
+                                       version.package, target_version))
+            return None
         status = described.get("status")
         if status == "Unfinished":
             result = await self.update_status(repo, version.format, version.namespace,

@@ -5,9 +5,14 @@
     │   ├── Throttled             429 / ThrottlingException (retryable, with the server's wait)
     │   ├── AlreadyExists         409: the caller compares hashes, it is not a failure by itself
     │   ├── NotFound              404 / ResourceNotFoundException
-    │   └── Unreachable           no answer: connection refused, unknown host, timeout (retryable)
+    │   ├── Unreachable           no answer: connection refused, unknown host, timeout (retryable)
+    │   └── PublishRefused        403 / AccessDeniedException on one package: a policy (origin
+    │                             controls, a package group, a resource policy) refuses it;
+    │                             that package fails, the run goes on (never retryable)
     └── TargetAuthError (migrator.errors)
-        └── CredentialsRefused    401/403 or AWS refused the credentials (never retryable)
+        └── CredentialsRefused    the token (401) or the credentials were refused, or access to
+                                  the domain itself (AccessDenied on GetAuthorizationToken,
+                                  GetRepositoryEndpoint, ...): the run stops (never retryable)
 
 Messages name the target ("CodeArtifact ...", or the registry's URL) and never carry a token:
 `redact()` removes every secret the client knows before a message is built.
@@ -24,9 +29,9 @@ __all__ = [
     "CredentialsRefused",
     "NotFound",
     "PublishError",
+    "PublishRefused",
     "Throttled",
     "Unreachable",
-    "is_retryable",
     "redact",
 ]
 
@@ -73,6 +78,20 @@ class Unreachable(PublishError):
         super().__init__(message, retryable=True)
 
 
+class PublishRefused(PublishError):
+    """HTTP 403 / AccessDeniedException for one package: a policy refuses it (publish=BLOCK
+    in its origin configuration, a package group whose PUBLISH is BLOCK or allows other
+    repositories only, a repository or domain policy). Not the token, not the domain: that
+    package fails with the server's reason and the run goes on."""
+
+    HINT = ("check the package's origin configuration (publish=ALLOW), the PUBLISH "
+            "restriction of its package group, and the policies that allow "
+            "codeartifact:PublishPackageVersion on it")
+
+    def __init__(self, message: str, *, status: int = 403, hint: str | None = HINT) -> None:
+        super().__init__(message, retryable=False, status=status, hint=hint)
+
+
 class CredentialsRefused(TargetAuthError):
     """The credentials or the token were refused; a person must fix them."""
 
@@ -82,11 +101,6 @@ class CredentialsRefused(TargetAuthError):
                  hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status = status
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """What the engine maps to failed_retryable (True) or failed_permanent (False)."""
-    return bool(getattr(exc, "retryable", False))
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:

@@ -4,8 +4,12 @@ One `httpx.AsyncClient`; every request first takes a token from its bucket (writ
 then goes out with the credential the `Auth` gives (CodeArtifact: Basic `aws:<token>` or
 Bearer). Transport errors, 408, 429 and 5xx are retried with `migrator.retry` policies,
 honouring `Retry-After`; a 429 also shrinks the bucket (AIMD). A 401 asks the `Auth` for a
-fresh credential once (an expired CodeArtifact token) before it is reported. 409 and 404 come
-back as `AlreadyExists` / `NotFound` for the caller to interpret; other 4xx are permanent.
+fresh credential once (an expired CodeArtifact token) before it is reported, as
+`CredentialsRefused`: a token refused is the whole run's problem. A 403 is not: the token was
+accepted and a policy refuses this one request (origin controls, a package group, npm's "cannot
+publish over an existing version"), so it comes back as `PublishRefused` for that package. 409
+and 404 come back as `AlreadyExists` / `NotFound` for the caller to interpret; other 4xx are
+permanent.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from migrator.target.errors import (
     CredentialsRefused,
     NotFound,
     PublishError,
+    PublishRefused,
     Throttled,
     redact,
 )
@@ -141,7 +146,8 @@ class NativeHttp:
         `content`/`files` may be callables so every attempt gets a fresh body (an open file
         is consumed by the first attempt).
 
-        :raises AlreadyExists: 409. :raises NotFound: 404. :raises CredentialsRefused: 401/403.
+        :raises AlreadyExists: 409. :raises NotFound: 404. :raises CredentialsRefused: 401.
+        :raises PublishRefused: 403 (a policy refuses this request; not fatal).
         :raises PublishError: anything else, with `retryable` set.
         """
         is_write = method not in ("GET", "HEAD") if write is None else write
@@ -206,12 +212,14 @@ class NativeHttp:
             raise AlreadyExists(f"{where} answered 409 Conflict: {text}")
         if status == 404:
             raise NotFound(f"{where} answered 404 Not Found: {text}")
-        if status in (401, 403):
+        if status == 401:
             raise CredentialsRefused(
-                f"{where} answered {status}: the credentials or the token were refused",
+                f"{where} answered 401: the credentials or the token were refused",
                 status=status,
                 hint="check the AWS credentials/profile and codeartifact:GetAuthorizationToken "
                      "and sts:GetServiceBearerToken permissions")
+        if status == 403:
+            raise PublishRefused(f"{where} answered 403 Forbidden: {text or 'refused'}")
         if status == 429:
             raise Throttled(f"{where} answered 429 Too Many Requests",
                             retry_after=retry_after_seconds(response))

@@ -4,7 +4,17 @@ Reference §3: `PUT <endpoint><@scope%2fname>` with the version manifest and the
 base64 in `_attachments`; `dist.integrity` (sha512 SRI) and `dist.shasum` (sha1) are computed
 from the very bytes the source served, never re-packed. The manifest comes from the source's
 packument (`SourceMetadata.npm_packument`), or from `package/package.json` inside the tarball.
-A publish request above 2 GB (base64 included) is refused permanently.
+`access` is sent as npm sends it (`"public"` unless told otherwise). A publish request above
+2 GB (base64 included) is refused permanently.
+
+What CodeArtifact answers to a version it already has is undocumented (200, 409, 403 or 400
+are all plausible), so every refusal that could mean "already there" is settled the same way:
+look the version's hashes up (again, over the read lag, since a publish whose answer was lost
+may have landed a moment ago) and report IDENTICAL or CONFLICT. A 409 for a version the target
+does not hold is npm's "the document changed meanwhile": like libnpmpublish, GET the packument
+with `?write=true`, merge the new version in and PUT once more. A 403 or 400 for a version the
+target does not hold is a refusal of this package (origin controls, a package group) and is
+raised as such.
 
 After all versions of a package: `restore_dist_tags()` puts the source's dist-tags back
 (`latest` last, so it ends where the source had it) and its deprecation messages.
@@ -24,7 +34,7 @@ from urllib.parse import quote
 
 from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
 from migrator.target import SourceMetadata
-from migrator.target.base import NPM_ASSET, judge, repository_of, resolve_existing
+from migrator.target.base import NPM_ASSET, holding, judge, repository_of
 from migrator.target.errors import AlreadyExists, NotFound, PublishError
 
 __all__ = ["MAX_PUBLISH_BYTES", "NpmPublisher", "TagReport", "escaped_name", "full_name",
@@ -58,6 +68,26 @@ def sort_by_publish_time(versions: Iterable[ClaimedVersion], packument: Mapping[
     items = list(versions)
     return sorted(items, key=lambda v: (times.get(v.version) is None,
                                         str(times.get(v.version) or ""), items.index(v)))
+
+
+# Answers to a publish that may mean "this version is already there" (reference §3.2: the
+# status for an identical re-publish is undocumented).
+_MAYBE_THERE = frozenset({400, 403, 409})
+
+
+def _dist_hashes(dist: Mapping[str, Any]) -> dict[str, str]:
+    """sha1/sha512 (hex) from a packument's `dist.shasum` and `dist.integrity`."""
+    out: dict[str, str] = {}
+    if dist.get("shasum"):
+        out["sha1"] = str(dist["shasum"]).lower()
+    for sri in str(dist.get("integrity") or "").split():
+        algo, _, b64 = sri.partition("-")
+        if algo in ("sha512", "sha256", "sha1"):
+            try:
+                out[algo] = base64.b64decode(b64).hex()
+            except ValueError:
+                continue
+    return out
 
 
 def _request_size(tarball_size: int) -> int:
@@ -95,11 +125,15 @@ class NpmPublisher:
     format = Format.NPM
 
     def __init__(self, target, *, source_metadata: SourceMetadata | None = None,
-                 check_first: bool = False, publish_tag: str = "latest") -> None:
+                 check_first: bool = True, publish_tag: str = "latest",
+                 access: str | None = "public") -> None:
         self.target = target
         self.source_metadata = source_metadata
+        # One ListPackageVersionAssets per version first: what the target answers to a
+        # version it already holds is undocumented, and a 200 would hide that it was there.
         self.check_first = check_first
         self.publish_tag = publish_tag
+        self.access = access  # what `npm publish` sends: "public" unless --access restricted
         self._packuments: dict[tuple[str, str], Mapping[str, Any]] = {}
 
     async def _source_packument(self, repository: str, name: str) -> Mapping[str, Any] | None:
@@ -135,19 +169,71 @@ class NpmPublisher:
                                    version.version, known[NPM_ASSET], "found before upload"))
                 return
         endpoint = await self.target.endpoint(repo, Format.NPM)
+        url = endpoint + escaped_name(name)
         data = spooled.path.read_bytes()
         manifest = await self._manifest(version, name, data)
-        body = self._document(name, version.version, manifest, data, endpoint)
-        del data
         try:
-            await self.target.http.request(
-                "PUT", endpoint + escaped_name(name), scheme="bearer", content=body,
-                headers={"Content-Type": "application/json", "npm-command": "publish"})
-        except AlreadyExists as exc:
-            await report(await resolve_existing(self.target, version, spooled, NPM_ASSET,
-                                                version.version, exc.message))
+            await self._put(url, self._document(name, version.version, manifest, data,
+                                                endpoint))
+        except PublishError as exc:
+            if exc.status not in _MAYBE_THERE:
+                raise
+            await report(await self._settle(version, spooled, name, manifest, data, endpoint,
+                                            url, exc))
             return
         await report(AssetResult(spooled.asset.id, AssetOutcome.PUBLISHED))
+
+    async def _put(self, url: str, body: bytes) -> None:
+        await self.target.http.request(
+            "PUT", url, scheme="bearer", content=body,
+            headers={"Content-Type": "application/json", "npm-command": "publish"})
+
+    async def _settle(self, version: ClaimedVersion, spooled: SpooledFile, name: str,
+                      manifest: dict[str, Any], data: bytes, endpoint: str, url: str,
+                      refused: PublishError) -> AssetResult:
+        """The publish was refused (409, 403 or 400): IDENTICAL or CONFLICT when the target
+        holds the version; for a 409 on a version it does not hold, npm's one merge-and-retry;
+        otherwise the refusal itself is raised (this package fails, the run goes on)."""
+        theirs = await holding(self.target, version, NPM_ASSET, version.version)
+        if theirs is not None:
+            return judge(self.target.name, version, spooled, NPM_ASSET, version.version,
+                         theirs, refused.message)
+        if not isinstance(refused, AlreadyExists):
+            raise refused
+        current = await self._current(url)
+        listed = ((current.get("versions") or {}).get(version.version) or {}).get("dist")
+        if listed is not None:
+            # In the packument, not (yet) in ListPackageVersionAssets: judge by its dist.
+            return judge(self.target.name, version, spooled, NPM_ASSET, version.version,
+                         _dist_hashes(listed), refused.message)
+        logger.info("%s@%s: 409 for a new version; merging into the current document and "
+                    "publishing once more (as npm does)", name, version.version)
+        try:
+            await self._put(url, self._document(name, version.version, manifest, data,
+                                                endpoint, base=current))
+        except AlreadyExists as again:
+            # Refused twice. The lag was already waited out above: one look, then conclude.
+            found = (await self.target.asset_hashes(version, version.version) or {}).get(
+                NPM_ASSET)
+            if found is not None:
+                return judge(self.target.name, version, spooled, NPM_ASSET, version.version,
+                             found, again.message)
+            raise PublishError(
+                f"{self.target.name} refused {name}@{version.version} twice (409, then 409 "
+                f"to the merged document) and does not hold it, so this is no conflict of "
+                f"bytes: {again.message}", retryable=False,
+                hint="check the package's origin configuration and package group (publish "
+                     "allowed?), and whether an upstream already serves this version") from None
+        return AssetResult(spooled.asset.id, AssetOutcome.PUBLISHED)
+
+    async def _current(self, url: str) -> dict[str, Any]:
+        """The target's packument as `npm publish` fetches it before its retry."""
+        try:
+            response = await self.target.http.request("GET", url + "?write=true",
+                                                      scheme="bearer")
+        except NotFound:
+            return {}
+        return response.json()
 
     async def _manifest(self, version: ClaimedVersion, name: str, data: bytes
                         ) -> dict[str, Any]:
@@ -160,7 +246,10 @@ class NpmPublisher:
         return manifest
 
     def _document(self, name: str, version: str, manifest: dict[str, Any], data: bytes,
-                  endpoint: str) -> bytes:
+                  endpoint: str, base: Mapping[str, Any] | None = None) -> bytes:
+        """The publish document, streamed around the base64 tarball. With `base` (the
+        target's current packument), the new version is merged into it as libnpmpublish's
+        retry does: versions and dist-tags added to, every other field replaced."""
         shasum = hashlib.sha1(data).hexdigest()
         integrity = "sha512-" + base64.b64encode(hashlib.sha512(data).digest()).decode()
         basename = name.rsplit("/", 1)[-1]
@@ -169,10 +258,16 @@ class NpmPublisher:
                              "tarball": f"{endpoint}{name}/-/{basename}-{version}.tgz"}}
         doc = {"_id": name, "name": name, "description": manifest.get("description", ""),
                "dist-tags": {self.publish_tag: version}, "versions": {version: manifest},
-               "readme": manifest.get("readme", ""), "access": None,
+               "readme": manifest.get("readme", ""), "access": self.access,
                "_attachments": {f"{name}-{version}.tgz": {
                    "content_type": "application/octet-stream",
                    "data": "\0DATA\0", "length": len(data)}}}
+        if base:
+            merged = {k: v for k, v in base.items() if k not in ("_attachments", "_rev")}
+            merged.update({k: v for k, v in doc.items() if k not in ("versions", "dist-tags")})
+            merged["versions"] = {**(base.get("versions") or {}), version: manifest}
+            merged["dist-tags"] = {**(base.get("dist-tags") or {}), **doc["dist-tags"]}
+            doc = merged
         head, _, tail = json.dumps(doc).partition('"\\u0000DATA\\u0000"')
         return b"".join((head.encode(), b'"', base64.b64encode(data), b'"', tail.encode()))
 

@@ -1,11 +1,20 @@
 """Token buckets per CodeArtifact quota class, with AIMD: shrink on 429, recover slowly.
 
 CodeArtifact enforces per account and region (reference §9): 100 write requests/s, 800 reads/s,
-10 PublishPackageVersion/s and 40 GetAuthorizationToken/s. `RateLimits.from_budget(90)` sizes
-the four buckets from the manifest's `options.rate_budget` (writes per second; the others keep
-the quotas' proportions, so a shard with half the budget also gets half the reads):
+10 PublishPackageVersion/s and 40 GetAuthorizationToken/s, and per read API: 200/s each for
+ListPackageVersionAssets, ListPackageVersions and ListPackages, 50/s for GetPackageVersionAsset.
+`RateLimits.from_budget(90)` sizes the buckets from the manifest's `options.rate_budget` (writes
+per second; the others keep the quotas' proportions, so a shard with half the budget also gets
+half the reads):
 
-    writes 90/s, reads 720/s, PublishPackageVersion 9/s, GetAuthorizationToken 36/s
+    writes 90/s, reads 720/s, PublishPackageVersion 9/s, GetAuthorizationToken 36/s,
+    ListPackageVersionAssets / ListPackageVersions / ListPackages 180/s each,
+    GetPackageVersionAsset 45/s
+
+A call takes a token from every bucket of its quota classes (`RateLimits.buckets(operation)`):
+the account-wide read or write bucket, plus the operation's own one when it has a quota of
+its own, so verification (one ListPackageVersionAssets per version) is paced at 180/s even
+though reads as a whole may go at 720/s.
 
 Bursts are a tenth of the rate, so no one-second window ever sees more than rate * 1.1 (99 at
 the default budget, under the 100/s quota). On a 429 the bucket halves its rate (at most once
@@ -21,13 +30,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 
 from migrator.manifest import Options
 
-__all__ = ["AdaptiveBucket", "RateLimits"]
+__all__ = ["OPERATION_PER_WRITE", "AdaptiveBucket", "RateLimits", "is_read_operation"]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +47,13 @@ Sleep = Callable[[float], Awaitable[None]]
 READS_PER_WRITE = 800 / 100
 PUBLISH_PER_WRITE = 10 / 100
 TOKENS_PER_WRITE = 40 / 100
+# Read APIs with a quota of their own, relative to the write quota.
+OPERATION_PER_WRITE = {
+    "ListPackageVersionAssets": 200 / 100,
+    "ListPackageVersions": 200 / 100,
+    "ListPackages": 200 / 100,
+    "GetPackageVersionAsset": 50 / 100,
+}
 
 
 class AdaptiveBucket:
@@ -116,12 +132,14 @@ class AdaptiveBucket:
 
 @dataclass
 class RateLimits:
-    """The four buckets one run (or one shard) shares."""
+    """The buckets one run (or one shard) shares."""
 
     writes: AdaptiveBucket
     reads: AdaptiveBucket
     publish: AdaptiveBucket  # PublishPackageVersion, on top of `writes`
     token: AdaptiveBucket  # GetAuthorizationToken, on top of `reads`
+    # Read APIs with a quota of their own (OPERATION_PER_WRITE), each on top of `reads`.
+    operations: dict[str, AdaptiveBucket] = field(default_factory=dict)
 
     @classmethod
     def from_budget(cls, rate_budget: float = Options.rate_budget, *, clock: Clock = time.monotonic,
@@ -134,7 +152,26 @@ class RateLimits:
             reads=bucket("reads", rate_budget * READS_PER_WRITE),
             publish=bucket("PublishPackageVersion", rate_budget * PUBLISH_PER_WRITE),
             token=bucket("GetAuthorizationToken", rate_budget * TOKENS_PER_WRITE),
+            operations={op: bucket(op, rate_budget * share)
+                        for op, share in OPERATION_PER_WRITE.items()},
         )
 
+    def buckets(self, operation: str) -> tuple[AdaptiveBucket, ...]:
+        """Every bucket a control-plane `operation` takes a token from: its own quota's
+        (PublishPackageVersion, GetAuthorizationToken, the per-API read quotas), then the
+        account-wide read or write bucket."""
+        own = {"PublishPackageVersion": self.publish, "GetAuthorizationToken": self.token,
+               **self.operations}.get(operation)
+        shared = self.reads if is_read_operation(operation) else self.writes
+        return (own, shared) if own is not None else (shared,)
+
+    def all(self) -> list[AdaptiveBucket]:
+        return [self.writes, self.reads, self.publish, self.token, *self.operations.values()]
+
     def stats(self) -> dict[str, dict[str, float]]:
-        return {b.name: b.stats() for b in (self.writes, self.reads, self.publish, self.token)}
+        return {b.name: b.stats() for b in self.all()}
+
+
+def is_read_operation(operation: str) -> bool:
+    """CodeArtifact's read APIs are the Get/List/Describe ones (reference §9)."""
+    return operation.startswith(("Get", "List", "Describe"))

@@ -5,7 +5,9 @@ Routes:
   /<format>/d/<domain>-<owner>/<repo>/...     native Maven/npm/PyPI endpoints (path-style)
   /_sandbox/health                            readiness
   /_sandbox/requests   GET (?since=N&entries=0) / DELETE   the request log
-  /_sandbox/faults     GET / POST {field: value}            fault knobs at run time
+  /_sandbox/faults     GET / POST {field: value}            fault knobs at run time (faults.py:
+                                                            5xx, 429, resets, truncation, lost
+                                                            answers of stored writes)
   /_sandbox/quotas     GET / POST {enabled, scale, overrides}
   /_sandbox/behaviour  GET / POST {field: value}            [UNCERTAIN] switches (store.Behaviour)
   /_sandbox/clock      GET / POST {"advance": seconds}      move the emulator's clock forward
@@ -261,9 +263,19 @@ class Emulator:
                 await answer(exc.to_response(), 429)
                 return
 
+            # Only writes that store something can lose their answer: native writes and the
+            # one control-plane publish.
+            may_lose = is_write and (not control or op == "PublishPackageVersion")
+
             async def send_wrapper(message) -> None:
                 if message["type"] == "http.response.start":
                     entry["status"] = message["status"]
+                    if may_lose and 200 <= message["status"] < 300 and (
+                            fault["lose_answer"] or self.faults.take("lost_answers")):
+                        # The write is stored; the client gets a reset, not the answer.
+                        entry["fault"] = "lost-answer"
+                        record()
+                        raise _AnswerLost
                 elif message["type"] == "http.response.body":
                     if fault["truncate"] and method == "GET" and entry["status"] == 200:
                         body = message.get("body", b"")
@@ -279,13 +291,17 @@ class Emulator:
 
             try:
                 await self.app(scope, receive, send_wrapper)
-            except _Truncated:
+            except (_Truncated, _AnswerLost):
                 _reset_connection(send)
         finally:
             record()
 
 
 class _Truncated(Exception):
+    pass
+
+
+class _AnswerLost(Exception):
     pass
 
 

@@ -2,7 +2,10 @@
 
 Faults (all drawn from one seeded RNG so a failing test can be replayed with the same seed):
 latency per request, 5xx errors, 429 throttling (beside the real quotas), connection resets,
-truncated bodies. The request log keeps
+truncated bodies, and lost answers: a write (any native Maven/npm/PyPI write, or
+PublishPackageVersion) that is applied and stored, after which the connection is reset
+instead of the answer being sent, so the client cannot tell whether it landed. The request log
+keeps
 one entry per request with counts per operation and per asset, so tests can prove that an
 asset was published exactly once.
 """
@@ -24,6 +27,13 @@ class FaultConfig:
     reset_rate: float = 0.0  # fraction whose connection is reset without an answer
     truncate_rate: float = 0.0  # fraction of successful GET bodies cut in half
     throttle_rate: float = 0.0  # fraction answered 429 with Retry-After whatever the quotas say
+    # fraction of successful writes (native PUT/POST/DELETE, PublishPackageVersion) that are
+    # stored, then answered by a connection reset: the write landed, its answer is lost
+    lost_answer_rate: float = 0.0
+    lost_answers: int = 0  # the next N successful writes lose their answer (deterministic)
+    # npm: the next N publishes of a version the package does not have yet answer 409, as when
+    # another publish changed the package document meanwhile (npm merges and PUTs once more)
+    npm_publish_conflicts: int = 0
     path_prefix: str = ""  # only requests under this path prefix are affected ("" = all)
 
     def update(self, changes: dict) -> None:
@@ -46,20 +56,32 @@ class Faults:
                 self.rng = random.Random(self.config.seed)
 
     def draw(self, path: str) -> dict:
-        """Decide the faults of one request (one fixed number of RNG draws per request)."""
+        """Decide the faults of one request (one fixed number of RNG draws per request; a
+        sixth only while `lost_answer_rate` is set, so older seeds replay as they did)."""
         c = self.config
         with self._lock:
-            rolls = [self.rng.random() for _ in range(5)]
+            rolls = [self.rng.random() for _ in range(6 if c.lost_answer_rate else 5)]
         if c.path_prefix and not path.startswith(c.path_prefix):
             return {"delay": 0.0, "error": False, "reset": False, "truncate": False,
-                    "throttle": False}
+                    "throttle": False, "lose_answer": False}
         return {
             "delay": c.latency + rolls[0] * c.latency_jitter,
             "error": rolls[1] < c.error_rate,
             "reset": rolls[2] < c.reset_rate,
             "truncate": rolls[3] < c.truncate_rate,
             "throttle": rolls[4] < c.throttle_rate,
+            "lose_answer": len(rolls) > 5 and rolls[5] < c.lost_answer_rate,
         }
+
+    def take(self, counter: str) -> bool:
+        """Use one of a deterministic counter (`lost_answers`, `npm_publish_conflicts`):
+        True, and one fewer left, when any is left."""
+        with self._lock:
+            left = getattr(self.config, counter)
+            if left <= 0:
+                return False
+            setattr(self.config, counter, left - 1)
+            return True
 
     def snapshot(self) -> dict:
         return asdict(self.config)

@@ -89,6 +89,16 @@ def effective(domain: Domain, group: PackageGroup, kind: str) -> tuple[str, Pack
     return "ALLOW", domain.groups[ROOT]
 
 
+def publish_mode(domain: Domain, repo: str, fmt: str, ns: str, name: str) -> tuple[str, str]:
+    """("ALLOW", pattern) when the package's group lets it be published to `repo`, else the
+    effective PUBLISH mode that refuses it and the pattern of the group that sets it."""
+    group = group_for(domain, fmt, ns, name)
+    mode, holder = effective(domain, group, "PUBLISH")
+    if mode == "ALLOW_SPECIFIC_REPOSITORIES" and repo in holder.allowed.get("PUBLISH", []):
+        mode = "ALLOW"
+    return mode, holder.pattern
+
+
 def allows(store: Store, domain: Domain, kind: str, repo: str, fmt: str, ns: str,
            name: str) -> bool:
     mode, holder = effective(domain, group_for(domain, fmt, ns, name), kind)

@@ -2,7 +2,10 @@
 
 Scoped names arrive as `@scope%2fname` (decoded to `@scope/name` by the router); the API
 namespace is the scope without `@`. A version has exactly one asset, `package.tgz`. npm
-versions are immutable: publishing an existing version is 409.
+versions are immutable: publishing an existing version with other bytes is 409; with the same
+bytes the answer is a switch (`Behaviour.npm_republish_status`). A publish document carries the
+one new version, or (npm's retry after a 409: the packument fetched with `?write=true`, the
+new version merged in) every version with one attachment: the attachment names the new one.
 """
 
 from __future__ import annotations
@@ -102,10 +105,11 @@ async def publish(em, request: Request, repo: Repository, ns: str, name: str,
     versions, attachments = doc.get("versions") or {}, doc.get("_attachments") or {}
     if not attachments:
         return update_metadata(em, repo, ns, name, versions)
-    if len(versions) != 1 or len(attachments) != 1:
+    if len(attachments) != 1 or not versions:
         raise NativeError(400, "Publish exactly one version with exactly one attachment")
-    version, manifest = next(iter(versions.items()))
-    attachment = next(iter(attachments.values()))
+    key, attachment = next(iter(attachments.items()))
+    version = _attached_version(full, key, versions)
+    manifest = versions[version]
     state["asset"] = f"{repo.domain}/{repo.name}/npm/{ns}/{name}/{version}/{ASSET}"
     try:
         data = base64.b64decode(attachment.get("data", ""), validate=True)
@@ -118,9 +122,19 @@ async def publish(em, request: Request, repo: Repository, ns: str, name: str,
     if existing is not None:
         same = ASSET in existing.assets and existing.assets[ASSET].sha256 == \
             hashlib.sha256(data).hexdigest()
-        if not (same and em.store.behaviour.npm_identical_republish_ok):
+        answer = em.store.behaviour.npm_republish_status if same else 409
+        if answer == 409:
             raise NativeError(409, f"Version {version} of {full} already exists")
+        if answer == 403:
+            raise NativeError(403, f"You cannot publish over the previously published "
+                                   f"versions: {version}.")
+        if answer != 200:
+            raise NativeError(answer, f"EPUBLISHCONFLICT: Cannot publish {full}@{version} "
+                                      "over existing version.")
     pkg = await check_publish(em.store, em.upstream, repo, "npm", ns, name, version)
+    if existing is None and em.faults.take("npm_publish_conflicts"):
+        raise NativeError(409, f"Conflict: the document of {full} changed while {version} "
+                               "was being published")
     try:
         v, _ = add_asset(em.store, repo, pkg, version, ASSET, data, new_status="Published",
                          display_name=name)
@@ -141,6 +155,19 @@ async def publish(em, request: Request, repo: Repository, ns: str, name: str,
         if ver == version:
             pkg.dist_tags[tag] = ver
     return JSONResponse({"ok": "created new version", "success": True}, 200)
+
+
+def _attached_version(full: str, key: str, versions: dict) -> str:
+    """The version a publish document adds: the only one, or the one its attachment
+    (`<name>-<version>.tgz`) names."""
+    if len(versions) == 1:
+        return next(iter(versions))
+    prefix = full + "-"
+    named = key[len(prefix):-len(".tgz")] if key.startswith(prefix) and \
+        key.endswith(".tgz") else None
+    if named not in versions:
+        raise NativeError(400, f"Attachment {key} names no version of the document")
+    return named
 
 
 def update_metadata(em, repo: Repository, ns: str, name: str, versions: dict) -> Response:

@@ -8,7 +8,13 @@ from starlette.responses import Response
 
 from .control import Ctx, operation, page
 from .errors import Conflict, NotFound, Validation
-from .publish import add_asset, check_publish, package_summary, set_first_origin_defaults
+from .publish import (
+    add_asset,
+    check_publish,
+    package_summary,
+    same_bytes_again,
+    set_first_origin_defaults,
+)
 from .store import DOWNLOADABLE, Package, Repository, Version, new_revision, normalize_name
 
 
@@ -195,6 +201,10 @@ async def publish_version(ctx: Ctx, p: dict) -> dict:
         raise Conflict(f"Package version {existing.version} is {existing.status}; assets can "
                        "only be added while it is Unfinished", resourceId=existing.version,
                        resourceType="package-version")
+    if ctx.store.behaviour.generic_republish_status == 409 and \
+            same_bytes_again(pkg, p["packageVersion"], p["assetName"], body):
+        raise Conflict(f"Asset {p['assetName']} of {pkg.name} {p['packageVersion']} already "
+                       "exists", resourceId=p["assetName"], resourceType="asset")
     unfinished = bool(p.get("unfinished"))
     v, _changed = add_asset(ctx.store, repo, pkg, p["packageVersion"], p["assetName"], body,
                             new_status="Unfinished" if unfinished else "Published")

@@ -7,7 +7,7 @@ rules of reference §2.4, §7.1 and §7.2 are implemented once.
 from __future__ import annotations
 
 from .errors import AccessDenied, ApiError, Conflict, QuotaExceeded
-from .groups import allows
+from .groups import publish_mode
 from .store import Package, Repository, Store, Version, new_revision, normalize_name
 
 
@@ -23,12 +23,17 @@ async def check_publish(store: Store, upstream, repo: Repository, fmt: str, ns: 
     key = (fmt, ns or "", normalize_name(fmt, name))
     pkg = repo.packages.get(key)
     domain = store.domain(repo.domain)
-    if (pkg and pkg.publish == "BLOCK") or not allows(
-        store, domain, "PUBLISH", repo.name, fmt, ns or "", name
-    ):
-        raise publish_blocked(
-            store, f"Publishing {name} to {repo.name} is blocked by its origin configuration"
-        )
+    # Both levels must allow it (reference §7.2, §7.3): the package's own origin configuration
+    # in this repository, and the PUBLISH restriction of its package group (the most specific
+    # pattern that matches, INHERIT resolved upwards).
+    what = f"Publishing {fmt} package {'/'.join(p for p in (ns, name) if p)} to {repo.name}"
+    if pkg and pkg.publish == "BLOCK":
+        raise publish_blocked(store, f"{what} is blocked by its origin configuration "
+                                     "(publish=BLOCK)")
+    mode, holder = publish_mode(domain, repo.name, fmt, ns or "", name)
+    if mode != "ALLOW":
+        raise publish_blocked(store, f"{what} is blocked by package group {holder} "
+                                     f"(PUBLISH={mode})")
     is_new_version = pkg is None or version not in pkg.versions
     upstream_allowed = pkg is None or pkg.upstream != "BLOCK"
     if is_new_version and upstream_allowed and upstream is not None \
@@ -40,6 +45,15 @@ async def check_publish(store: Store, upstream, repo: Repository, fmt: str, ns: 
             resourceId=version, resourceType="package-version",
         )
     return store.ensure_package(repo, fmt, ns, name)
+
+
+def same_bytes_again(pkg: Package, version: str, asset_name: str, data: bytes) -> bool:
+    """Whether `asset_name` of `version` is already stored with exactly these bytes."""
+    import hashlib
+
+    v = pkg.versions.get(version)
+    asset = v.assets.get(asset_name) if v else None
+    return asset is not None and asset.sha256 == hashlib.sha256(data).hexdigest()
 
 
 def set_first_origin_defaults(pkg: Package, origin_type: str) -> None:

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from .errors import Conflict, NativeError
-from .publish import add_asset, check_publish
+from .publish import add_asset, check_publish, same_bytes_again
 from .store import DOWNLOADABLE, Repository, pep503
 
 
@@ -92,6 +92,9 @@ async def upload(em, request: Request, repo: Repository, state: dict) -> Respons
             if want.lower() != h.hexdigest():
                 raise NativeError(400, f"{fname} does not match the uploaded file")
     pkg = await check_publish(em.store, em.upstream, repo, "pypi", "", name, version)
+    if em.store.behaviour.pypi_republish_status == 409 and \
+            same_bytes_again(pkg, version, filename, data):
+        raise NativeError(409, f"{filename} already exists")
     try:
         v, _ = add_asset(em.store, repo, pkg, version, filename, data, new_status="Published",
                          display_name=name)

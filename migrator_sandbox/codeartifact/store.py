@@ -54,7 +54,17 @@ class Behaviour:
     publish_blocked_status: int = 403  # publish=BLOCK: 403 or 409 (reference §7.2)
     maven_metadata_publishes: str = "listed"  # "listed" (in <versions>) or "all" Unfinished
     npm_strict_integrity: bool = True  # check dist.integrity/shasum/length of the attachment
-    npm_identical_republish_ok: bool = False  # npm versions are immutable: 409 even if equal
+    # npm: a version already stored, published again with identical bytes (reference §3.2:
+    # the answer is undocumented): 409 (versions are immutable), 200 (idempotent like Maven
+    # and PyPI), 403 (npmjs' "cannot publish over the previously published versions") or 400
+    # (an EPUBLISHCONFLICT-style refusal). Other bytes are always 409.
+    npm_republish_status: int = 409
+    # PyPI: the same file again. The UG says identical bytes succeed; a CI pipeline re-running
+    # a release saw 409 (reference §4.2, DeytaHQ/khora#498). 200 or 409.
+    pypi_republish_status: int = 200
+    # PublishPackageVersion of an asset already stored with the same bytes: undocumented
+    # (fidelity row 28). 200 or 409.
+    generic_republish_status: int = 200
     pypi_strict_digests: bool = True  # check md5_digest/sha256_digest form fields
     repo_upstreams_with_external: bool = True  # may a repo have upstreams and a connection?
     assets_per_version: int = 150  # one translated quota page says 350

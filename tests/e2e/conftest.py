@@ -36,8 +36,17 @@ class RunningSandbox:
                               timeout=timeout)
 
 
+# Eventual consistency is on in every end-to-end run: a publish shows in the list and describe
+# APIs only after this many seconds, as on AWS ("usually under 1 s", UG packages-overview), so
+# the tool's polling paths are what the tests exercise. A test may pass its own
+# `--publish-delay` (0 to switch it off).
+PUBLISH_DELAY = 1.0
+
+
 def start_sandbox(workdir: Path, *args: str, seed: Path = SEED) -> RunningSandbox:
     manifest = workdir / "demo.toml"
+    if "--publish-delay" not in args:
+        args = ("--publish-delay", str(PUBLISH_DELAY), *args)
     proc = subprocess.Popen(
         [sys.executable, "-m", "migrator", "sandbox", "serve", "--seed", str(seed),
          "--write-manifest", str(manifest), *args],

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from .conftest import SEED, start_sandbox, stop_sandbox
@@ -165,18 +166,32 @@ def test_artifactory_demo_seed_everything_verified(tmp_path):
         stop_sandbox(sb)
 
 
-def test_eventual_consistency_is_polled_until_visible(tmp_path):
-    """With a 1.5 s publish delay the first reads see nothing: verification polls with
-    back-off and still ends with every asset verified."""
-    sb = start_sandbox(tmp_path, "--publish-delay", "1.5")
+# Longer than the client's completion wait (CodeArtifactClient visibility_waits: 0.25 + 0.5 +
+# 1 + 2 s), so the Maven and generic completion cannot see the versions it has just published.
+LONG_PUBLISH_DELAY = 5.0
+
+
+def test_read_lag_longer_than_the_completion_wait_still_ends_verified(tmp_path):
+    """Every end-to-end run has a publish delay (conftest.PUBLISH_DELAY); here it outlasts the
+    completion wait: complete_version sees nothing, gives the version to verification, whose
+    polling (with back-off) waits the lag out, and every asset still ends verified, each
+    published once."""
+    sb = start_sandbox(tmp_path, "--publish-delay", str(LONG_PUBLISH_DELAY))
     try:
         r = engine(sb, "run", "demo.toml", "--json", "--no-progress")
         assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
         check_all_done(sb)
         result = summary(r)
-        ops = request_log(sb)["by_operation"]
-        versions = result["versions"]["verified"]
-        assert ops["DescribePackageVersion"] > versions  # polled, not read once
+        entries = httpx.get(sb.info["codeartifact"]["requests_url"]).json()["entries"]
+        describes = [e["status"] for e in entries if e["operation"] == "DescribePackageVersion"]
+        completing = state_rows(sb.workdir, "SELECT count(*) FROM versions v JOIN repositories "
+                                "r ON r.id = v.repository_id WHERE r.mode = 'copy' AND "
+                                "v.status = 'verified' AND r.source IN ('maven-releases', "
+                                "'maven-snapshots', 'raw-files')")[0][0]
+        # the completion wait ran out for every Maven and generic version (5 looks each) ...
+        assert describes.count(404) >= 5 * completing, (describes.count(404), completing)
+        # ... and verification polled on until the versions showed
+        assert describes.count(200) >= result["versions"]["verified"]
         assert set(publish_writes(sb).values()) == {1}
     finally:
         stop_sandbox(sb)

@@ -191,3 +191,39 @@ def test_injected_throttling_is_drawn_from_the_seeded_rng():
     assert 150 < sum(draws) < 250  # about half, reproducibly for one seed
     again = Faults(FaultConfig(seed=3, throttle_rate=0.5))
     assert [again.draw("/v1/package")["throttle"] for _ in range(400)] == draws
+
+
+@pytest.mark.parametrize(("operation", "limit"), [
+    ("list_package_version_assets", 200), ("list_package_versions", 200),
+    ("list_packages", 200), ("get_package_version_asset", 50)])
+def test_each_read_api_has_its_own_quota(sandbox_factory, operation, limit):
+    """ListPackageVersionAssets, ListPackageVersions, ListPackages 200/s and
+    GetPackageVersionAsset 50/s (reference §9), each below the 800 reads/s of the account:
+    one frozen second answers `limit` calls, then ThrottlingException with Retry-After. At a
+    tenth of AWS's rates (`scale`), so the proportions are the ones checked, quickly."""
+    frozen = FakeClock(10.0)
+    sb = sandbox_factory(quotas=QuotaConfig(scale=0.1), monotonic=frozen)
+    sb.emulator.ensure_repository(DOMAIN, "gen")
+    client = make_client(sb.base_url)
+    data = b"quota"
+    coords = {"domain": DOMAIN, "repository": "gen", "format": "generic", "namespace": "n",
+              "package": "p"}
+    client.publish_package_version(**coords, packageVersion="1", assetContent=data,
+                                   assetName="a", assetSHA256=hashlib.sha256(data).hexdigest())
+    params = {
+        "list_package_version_assets": {**coords, "packageVersion": "1"},
+        "list_package_versions": coords,
+        "list_packages": {"domain": DOMAIN, "repository": "gen"},
+        "get_package_version_asset": {**coords, "packageVersion": "1", "asset": "a"},
+    }[operation]
+    call = getattr(client, operation)
+    for _ in range(limit // 10):
+        call(**params)
+    with pytest.raises(client.exceptions.ThrottlingException) as info:
+        call(**params)
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert info.value.response["retryAfterSeconds"] >= 1
+    # another read API still has room: the quota is the operation's, not the account's
+    client.describe_package_version(**coords, packageVersion="1")
+    frozen.now += 1.0
+    call(**params)
