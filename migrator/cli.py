@@ -21,7 +21,7 @@ import typer
 
 from migrator import __version__
 from migrator.errors import ConfigError, MigratorError
-from migrator.log import setup_logging
+from migrator.log import LOG_FORMATS, setup_logging
 from migrator.manifest import load_manifest
 
 app = typer.Typer(
@@ -36,6 +36,7 @@ app = typer.Typer(
 
 #: Options of the whole program, accepted anywhere on the command line (before `--`).
 GLOBAL_FLAGS = ("--verbose", "-v", "--quiet", "-q", "--no-progress")
+GLOBAL_OPTIONS = ("--log-format",)  # ... and those that take a value
 
 ManifestArg = Annotated[Path, typer.Argument(help="The migration manifest (TOML).",
                                              metavar="MANIFEST", show_default=False)]
@@ -63,11 +64,17 @@ def _global(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Warnings and errors only.")] = False,
     no_progress: Annotated[bool, typer.Option("--no-progress",
                                               help="No progress bars.")] = False,
+    log_format: Annotated[str, typer.Option(
+        "--log-format", metavar="text|json",
+        help="Log lines for people (text) or aggregators (json: one object a line).")
+    ] = "text",
     version: Annotated[bool, typer.Option("--version", help="Print the version.",
                                           is_eager=True, callback=_print_version)] = False,
 ) -> None:
     """Move private packages from Nexus 3 / Artifactory into AWS CodeArtifact, verified."""
-    setup_logging(verbose=verbose, quiet=quiet)
+    if log_format not in LOG_FORMATS:
+        raise typer.BadParameter(f"--log-format {log_format}: use text or json")
+    setup_logging(verbose=verbose, quiet=quiet, log_format=log_format)
     ctx.obj = {"progress": not no_progress and sys.stderr.isatty(), "quiet": quiet}
 
 
@@ -269,9 +276,17 @@ def hoist_global_flags(argv: list[str]) -> list[str]:
     """`argv` with the global flags moved in front of the command, wherever they stood
     (up to a `--`, after which everything is an argument)."""
     end = argv.index("--") if "--" in argv else len(argv)
-    flags = [a for a in argv[:end] if a in GLOBAL_FLAGS]
-    rest = [a for a in argv[:end] if a not in GLOBAL_FLAGS]
-    return [*flags, *rest, *argv[end:]]
+    front: list[str] = []
+    rest: list[str] = []
+    words = iter(argv[:end])
+    for word in words:
+        if word in GLOBAL_FLAGS or (word.split("=", 1)[0] in GLOBAL_OPTIONS and "=" in word):
+            front.append(word)
+        elif word in GLOBAL_OPTIONS:
+            front += [word, next(words, "")]
+        else:
+            rest.append(word)
+    return [*front, *rest, *argv[end:]]
 
 
 def main(argv: list[str] | None = None) -> None:

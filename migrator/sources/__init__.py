@@ -18,6 +18,7 @@ import httpx
 
 from migrator import formats
 from migrator.errors import UnsafePathError
+from migrator.log import register_secret
 from migrator.manifest import RepositoryMapping, SourceSettings
 from migrator.models import HASH_ALGORITHMS, Check, DiscoveredAsset, Format, SourceRepository
 from migrator.paths import check_path, display_path
@@ -236,6 +237,7 @@ def make_crawler(
     """Build the crawler for the manifest's `[source]` settings (kind, url, credentials);
     `options` go to its `from_settings` (`policy`, `timeout`, ...)."""
     username, password, token = source.credentials()
+    register_secret(password, token)  # never printed, at any verbosity
     cls = crawler_class(source.kind)
     return cls.from_settings(
         source.url,

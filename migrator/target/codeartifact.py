@@ -35,6 +35,7 @@ import botocore.exceptions
 from botocore.config import Config
 
 from migrator.errors import did_you_mean, root_cause
+from migrator.log import register_secret
 from migrator.manifest import Manifest, Options
 from migrator.models import Check, CheckStatus, ClaimedVersion, Format, VersionCheck
 from migrator.retry import (
@@ -387,6 +388,7 @@ class CodeArtifactClient:
         if self._token:
             self._old_tokens = [*self._old_tokens[-3:], self._token]
         self._token = token
+        register_secret(token)  # never in a log line, whatever logger prints it
         self._expires_at = now + lifetime
         self._refresh_at = now + lifetime - min(self.refresh_margin, lifetime / 2)
         self.token_fetches += 1
