@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -171,7 +172,10 @@ def test_snapshot_run_killed_after_a_builds_first_put_then_resumed(model, tmp_pa
                    env={"MIGRATOR_TEST_CRASH_AT": "recorded-maven:1"})
         assert r.returncode == -signal.SIGKILL, r.stderr[-2000:]
         build1, build2 = "1.2.0-20261125.185252-1", "1.2.0-20261125.185253-2"
-        killed = snapshot_versions(sb)
+        # the sandbox's publish delay (eventual consistency): a bounded wait for the listing
+        deadline = time.monotonic() + 15
+        while not (killed := snapshot_versions(sb)) and time.monotonic() < deadline:
+            time.sleep(0.2)
         if model == "builds":  # the build exists, Unfinished, from its first PUT
             assert killed == {build1: "Unfinished"}
         else:
@@ -180,13 +184,15 @@ def test_snapshot_run_killed_after_a_builds_first_put_then_resumed(model, tmp_pa
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         assert set(asset_statuses(sb.workdir).values()) <= {"verified", "excluded"}
         assert summary(r)["assets"]["verified"] == 6
-        after = snapshot_versions(sb)
-        assert "Unfinished" not in after.values()
         if model == "builds":  # UG maven-snapshots: every build Unlisted
-            assert after == {build1: "Unlisted", build2: "Unlisted",
-                             "1.2.0-SNAPSHOT": "Published"}
+            expected = {build1: "Unlisted", build2: "Unlisted", "1.2.0-SNAPSHOT": "Published"}
         else:
-            assert after == {build1: "Unlisted", "1.2.0-SNAPSHOT": "Published"}
+            expected = {build1: "Unlisted", "1.2.0-SNAPSHOT": "Published"}
+        deadline = time.monotonic() + 15  # the listing lags the writes (publish delay)
+        while (after := snapshot_versions(sb)) != expected and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "Unfinished" not in after.values()
+        assert after == expected
         token, url = token_and_endpoint(sb, "maven-snapshots", "maven")
         meta = httpx.get(f"{url}com/acme/greeter/1.2.0-SNAPSHOT/maven-metadata.xml",
                          auth=("aws", token)).text
