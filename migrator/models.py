@@ -11,6 +11,15 @@ from typing import Any
 HASH_ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
 
 
+def human_bytes(n: float) -> str:
+    """`512 B`, `1.5 KiB`, `3.2 GiB`: a byte count for people."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
 class Format(enum.StrEnum):
     """Package formats, named as CodeArtifact names them."""
 

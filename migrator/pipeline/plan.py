@@ -27,6 +27,7 @@ from migrator.models import (
     Format,
     RepoType,
     SourceRepository,
+    human_bytes,
 )
 from migrator.pipeline.crawlcheck import check_crawl_count
 from migrator.pipeline.preflight import ensure_ready
@@ -130,7 +131,7 @@ class PlanSummary:
                 "refused", "pre-warm", "writes")
         rows = [head] + [
             (r.source + (f" → {r.target}" if r.target else ""), r.format, r.mode,
-             str(r.versions), str(r.assets), _human(r.bytes), str(sum(r.excluded.values())),
+             str(r.versions), str(r.assets), human_bytes(r.bytes), str(sum(r.excluded.values())),
              str(sum(r.refused.values())), str(r.prewarm_items), str(r.writes))
             for r in self.repositories
         ]
@@ -158,13 +159,6 @@ class PlanSummary:
         return "\n".join(lines)
 
 
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return str(n)  # pragma: no cover
 
 
 def exclusion(asset: DiscoveredAsset, format_skip: str | None, mapping: RepositoryMapping,

@@ -6,6 +6,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from migrator.models import human_bytes
 from migrator.state import WorkQueue
 from migrator.state import status as st
 
@@ -41,12 +42,6 @@ def status_data(q: WorkQueue, *, failures: int | None = SHOWN) -> dict[str, Any]
     }
 
 
-def _human_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n} B"
 
 
 def render_status(data: dict[str, Any]) -> str:
@@ -58,11 +53,11 @@ def render_status(data: dict[str, Any]) -> str:
     for name, r in data["repositories"].items():
         rows.append([name, r["format"], r["mode"], r["crawl"],
                      str(sum(r["versions"].values())), str(sum(r["assets"].values())),
-                     _human_bytes(sum(r["bytes"].values())),
+                     human_bytes(sum(r["bytes"].values())),
                      *(str(r["assets"].get(s, 0)) for s in order)])
     t = data["totals"]
     rows.append(["TOTAL", "", "", "", str(sum(t["versions"].values())),
-                 str(sum(t["assets"].values())), _human_bytes(sum(t["bytes"].values())),
+                 str(sum(t["assets"].values())), human_bytes(sum(t["bytes"].values())),
                  *(str(t["assets"].get(s, 0)) for s in order)])
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(head)]
     lines = [f"state: {data['state']}   (status columns count assets)",

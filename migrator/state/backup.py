@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.errors import StateCorruptError, StateError
+from migrator.models import human_bytes
 from migrator.state.db import connect, foreign_error, inspect, integrity_verdict, state_error
 
 __all__ = ["StateBackup", "backup", "default_backup_path"]
@@ -44,7 +45,7 @@ class StateBackup:
                 "integrity_check": self.integrity}
 
     def render(self) -> str:
-        return (f"backed up {self.source} to {self.path} ({_human(self.size)}, "
+        return (f"backed up {self.source} to {self.path} ({human_bytes(self.size)}, "
                 f"integrity_check: {self.integrity})")
 
 
@@ -130,10 +131,3 @@ def backup(state_path: str | os.PathLike[str], dest: str | os.PathLike[str] | No
     return StateBackup(source=src_path, path=out, size=out.stat().st_size, integrity="ok")
 
 
-def _human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if size < 1024 or unit == "GiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
