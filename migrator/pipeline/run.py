@@ -162,7 +162,9 @@ def run_only_failed(manifest: Manifest | str | Path, failed_csv: str | Path,
                     progress: bool = True, target_factory: TargetFactory | None = None,
                     check_first: bool = True) -> RunSummary:
     """`migrator run MANIFEST --only-failed FILE.csv`: requeue exactly the versions of the
-    CSV's rows (a report's problems) and run; everything else stays as it is.
+    CSV's rows (a report's problems), list the source again (a requeued file's checksums are
+    read anew, so a checksum fixed at the source is seen; like any sync, files new at the
+    source are queued too) and run; what is done stays done.
 
     :raises ConfigError: a bad CSV or rows the state does not hold. As `run` otherwise.
     """
@@ -173,7 +175,7 @@ def run_only_failed(manifest: Manifest | str | Path, failed_csv: str | Path,
     logger.info("--only-failed: %d row(s), %d package version(s) back in the queue",
                 len(items), len(ids))
     return _run(m, p, "run", stage=stage, progress=progress, target_factory=target_factory,
-                check_first=check_first)
+                check_first=check_first, relist=True)
 
 
 def _run(m: Manifest, state_path: Path, command: str, *, check_first: bool = True,
@@ -229,7 +231,7 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     started = time.monotonic()
     previous = stored_manifest(q) if q.get_meta("manifest") else None
     remember_manifest(q, m)
-    if previous is None or needs_replan(previous, m) or q.needs_plan():
+    if previous is None or needs_replan(previous, m) or q.needs_plan() or kw.get("relist"):
         # No completed crawl, or mappings other than the ones last planned (a new mapping,
         # other globs): crawl, which also resumes an interrupted crawl.
         logger.info("crawling the source into the state (plan)")
