@@ -148,18 +148,30 @@ def plan(manifest: ManifestArg, state: StateOpt = None, as_json: JsonOpt = False
     _show(plan_manifest(load_manifest(manifest), state), as_json)
 
 
+OnlyFailedOpt = Annotated[Path | None, typer.Option(
+    "--only-failed", metavar="FILE.csv",
+    help="Send back to the queue exactly the versions of this CSV's rows (`migrator report "
+    "--format csv`) and run.")]
+
+
 @app.command()
 def run(ctx: typer.Context, manifest: ManifestArg, state: StateOpt = None,
-        stage: StageOpt = None, as_json: JsonOpt = False) -> None:
+        stage: StageOpt = None, as_json: JsonOpt = False,
+        only_failed: OnlyFailedOpt = None) -> None:
     """Plan (if the state has no finished crawl), publish, verify and finalize; safe to
     repeat: what is done stays done.
 
     Example: migrator run sample-manifests/nexus-to-codeartifact.toml --stage 1
     """
     from migrator.pipeline.run import run as run_migration
+    from migrator.pipeline.run import run_only_failed
 
-    summary = run_migration(load_manifest(manifest), state, stage=stage,
-                            progress=ctx.obj["progress"])
+    if only_failed is not None:
+        summary = run_only_failed(load_manifest(manifest), only_failed, state, stage=stage,
+                                  progress=ctx.obj["progress"])
+    else:
+        summary = run_migration(load_manifest(manifest), state, stage=stage,
+                                progress=ctx.obj["progress"])
     _show(summary, as_json)
     raise typer.Exit(summary.exit_code)
 
@@ -189,16 +201,52 @@ def verify(
         metavar="[MANIFEST]", show_default=False)] = None,
     state: StateOpt = None,
     as_json: JsonOpt = False,
+    certificate: Annotated[Path | None, typer.Option(
+        "--certificate", metavar="FILE",
+        help="Re-check a completeness certificate instead of the state: its digest, then "
+        "every asset it lists (exit 1 on drift, 2 if the file was edited).")] = None,
 ) -> None:
     """Re-check every verified asset against CodeArtifact (read-only) and report drift.
 
     Example: migrator verify sample-manifests/nexus-to-codeartifact.toml
     """
     from migrator.pipeline.verify import verify as verify_state
+    from migrator.pipeline.verify import verify_certificate
 
-    report = verify_state(manifest, state)
+    if certificate is not None:
+        if manifest is None:
+            raise ConfigError("--certificate needs MANIFEST (the target's settings)")
+        report = verify_certificate(manifest, certificate)
+    else:
+        report = verify_state(manifest, state)
     _show(report, as_json)
     raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def report(
+    manifest: OptionalManifest = None,
+    state: StateOpt = None,
+    fmt: Annotated[str, typer.Option(
+        "--format", metavar="FORMAT",
+        help="text (default), json, csv (the problems, for `run --only-failed`), html (one "
+        "self-contained page) or certificate (JSON Lines, needs --out).")] = "text",
+    out: Annotated[Path | None, typer.Option(
+        "--out", metavar="PATH", help="Write here instead of to stdout.")] = None,
+) -> None:
+    """What the state proves: every planned asset in one final state, totals that add up,
+    failures, conflicts and exclusions with reasons and hashes; or the completeness
+    certificate that `verify --certificate` re-checks.
+
+    Example: migrator report sample-manifests/nexus-to-codeartifact.toml --format html --out r.html
+    """
+    from migrator.reports.report import report as write_report
+
+    text = write_report(_state(manifest, state), fmt, out,
+                        manifest_text=manifest.read_text(encoding="utf-8")
+                        if manifest is not None and manifest.is_file() else None)
+    if text is not None:
+        print(text)
 
 
 @app.command()

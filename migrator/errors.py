@@ -9,7 +9,10 @@
     ├── StateError                  2    no      the state file is unusable
     │   ├── StateCorruptError       2    no      its pages are damaged: restore a backup
     │   ├── StateLockedError        2    no      another process holds the state; names it
-    │   └── IllegalTransition       2    no      a status change the machine forbids (a bug)
+    │   ├── IllegalTransition       2    no      a status change the machine forbids (a bug)
+    │   └── ReportInconsistent      2    no      per-status totals that do not add up to the
+    │                                            state's assets: no report is written
+    ├── CertificateInvalid          2    no      a completeness certificate edited or cut short
     ├── SourceError                 1    yes     Nexus / Artifactory failed (an answer such as
     │   │                                        404 sets `retryable = False` on the instance)
     │   ├── SourceAuthError         2    no      the source rejected the credentials
@@ -108,6 +111,16 @@ class StateLockedError(StateError):
 
 class IllegalTransition(StateError):
     """A status change the status machine does not allow; always a bug in the caller."""
+
+
+class CertificateInvalid(MigratorError):
+    """A completeness certificate that is not what `migrator report` wrote: unreadable, or its
+    final line's count or digest does not match the lines above it (edited, cut short)."""
+
+
+class ReportInconsistent(StateError):
+    """The per-status totals of a state do not add up to its assets: a report refuses to
+    show numbers that do not add up (a bug, or a state changed under the report)."""
 
 
 class SourceError(MigratorError):

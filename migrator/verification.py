@@ -148,10 +148,13 @@ class Verdict:
 
 def verify_version(version: ClaimedVersion, check: VersionCheck,
                    assets: Sequence[ClaimedAsset] | None = None, *,
-                   files: Iterable[SpooledFile] = (), recorded: bool = False) -> Verdict:
+                   files: Iterable[SpooledFile] = (), recorded: bool = False,
+                   origin: str = "INTERNAL") -> Verdict:
     """Judge `check` (what CodeArtifact reports now) against `assets` (default:
     `expected_assets(version)`). `files` supplies the hashes of bytes just downloaded, for
-    assets whose downloaded hashes are not recorded yet."""
+    assets whose downloaded hashes are not recorded yet. `origin` is the origin the version
+    must have: INTERNAL (migrated), or EXTERNAL for the re-check of a pre-warmed version
+    (`verify --certificate`)."""
     chosen = expected_assets(version) if assets is None else list(assets)
     spooled = {f.asset.id: f for f in files}
     verdict = Verdict(complete=check.status in VISIBLE_STATUSES)
@@ -162,10 +165,11 @@ def verify_version(version: ClaimedVersion, check: VersionCheck,
     if check.status not in VISIBLE_STATUSES:
         verdict.version_problems.append(
             f"status is {check.status}, expected {' or '.join(VISIBLE_STATUSES)}")
-    if check.origin not in (None, "INTERNAL"):
+    if check.origin not in (None, origin):
         verdict.version_problems.append(
             f"origin is {check.origin}, not INTERNAL: the version came from an upstream, not "
-            "from this migration")
+            "from this migration" if origin == "INTERNAL" else
+            f"origin is {check.origin}, not {origin}")
     for a in chosen:
         name = asset_name(version, a)
         verdict.names[a.id] = name

@@ -50,7 +50,8 @@ from migrator.state import WorkQueue, default_owner
 from migrator.state import status as st
 from migrator.target.access import TargetAccess
 
-__all__ = ["RETRYABLE", "resume", "retry", "run"]
+__all__ = ["RETRYABLE", "read_failed_csv", "requeue_listed", "resume", "retry", "run",
+           "run_only_failed"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +121,63 @@ def retry(state_path: str | Path, statuses: Sequence[str] = (st.FAILED_PERMANENT
         return q.requeue(list(statuses), repository=repository)
 
 
+def read_failed_csv(path: str | Path) -> list[tuple[str, str]]:
+    """The (repository, path) of every row of a CSV written by `migrator report --format csv`
+    (any CSV with `repository` and `path` columns).
+
+    :raises ConfigError: unreadable, or without those columns.
+    """
+    import csv
+
+    p = Path(path)
+    try:
+        with p.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if not reader.fieldnames or not {"repository", "path"} <= set(reader.fieldnames):
+                raise ConfigError(f"--only-failed {p}: no 'repository' and 'path' columns",
+                                  hint="pass the CSV `migrator report --format csv` writes")
+            return [(row["repository"], row["path"]) for row in reader
+                    if row.get("repository") and row.get("path")]
+    except OSError as exc:
+        raise ConfigError(f"--only-failed {p}: {exc.strerror}") from None
+
+
+def requeue_listed(state_path: str | Path, items: Sequence[tuple[str, str]]) -> list[int]:
+    """Send the package versions holding these (repository, path) assets back to the queue
+    (failed and conflicting ones; the rest are left as they are); returns their ids.
+
+    :raises ConfigError: an item the state does not hold.
+    """
+    with WorkQueue.open(state_path, create=False, lock_for="retry") as q:
+        found, missing = q.version_ids_of(items)
+        if missing:
+            shown = ", ".join(f"{r}/{p}" for r, p in missing[:5])
+            raise ConfigError(f"--only-failed: {len(missing)} row(s) not in the state: {shown}",
+                              hint="use the CSV of a report of this state")
+        return q.requeue_versions(sorted(found))
+
+
+def run_only_failed(manifest: Manifest | str | Path, failed_csv: str | Path,
+                    state_path: str | Path | None = None, *, stage: int | None = None,
+                    progress: bool = True, target_factory: TargetFactory | None = None,
+                    check_first: bool = True) -> RunSummary:
+    """`migrator run MANIFEST --only-failed FILE.csv`: requeue exactly the versions of the
+    CSV's rows (a report's problems), list the source again (a requeued file's checksums are
+    read anew, so a checksum fixed at the source is seen; like any sync, files new at the
+    source are queued too) and run; what is done stays done.
+
+    :raises ConfigError: a bad CSV or rows the state does not hold. As `run` otherwise.
+    """
+    m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+    p = Path(state_path) if state_path else m.state_path
+    items = read_failed_csv(failed_csv)
+    ids = requeue_listed(p, items)
+    logger.info("--only-failed: %d row(s), %d package version(s) back in the queue",
+                len(items), len(ids))
+    return _run(m, p, "run", stage=stage, progress=progress, target_factory=target_factory,
+                check_first=check_first, relist=True)
+
+
 def _run(m: Manifest, state_path: Path, command: str, *, check_first: bool = True,
          **kw: Any) -> RunSummary:
     m.require_credentials()
@@ -173,7 +231,7 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     started = time.monotonic()
     previous = stored_manifest(q) if q.get_meta("manifest") else None
     remember_manifest(q, m)
-    if previous is None or needs_replan(previous, m) or q.needs_plan():
+    if previous is None or needs_replan(previous, m) or q.needs_plan() or kw.get("relist"):
         # No completed crawl, or mappings other than the ones last planned (a new mapping,
         # other globs): crawl, which also resumes an interrupted crawl.
         logger.info("crawling the source into the state (plan)")

@@ -15,15 +15,17 @@ from typing import Any
 
 import anyio
 
+from migrator.certificate import read_certificate
 from migrator.errors import ConfigError
 from migrator.manifest import Manifest, Options, load_manifest
-from migrator.models import ClaimedVersion
+from migrator.models import ClaimedAsset, ClaimedVersion, Format
 from migrator.pipeline.plan import stored_manifest
 from migrator.state import WorkQueue
 from migrator.target.access import TargetAccess
 from migrator.verification import VISIBLE_STATUSES, verify_version
 
-__all__ = ["VerifyReport", "verify", "verify_state"]
+__all__ = ["VerifyReport", "certificate_versions", "verify", "verify_certificate",
+           "verify_certificate_entries", "verify_state"]
 
 
 @dataclass
@@ -111,3 +113,82 @@ def verify(manifest: Manifest | str | Path | None = None,
                     await t.aclose()
 
         return anyio.run(go)
+
+
+# -- the completeness certificate, re-checked --------------------------------------------------
+
+def certificate_versions(entries: list[dict[str, Any]]) -> list[ClaimedVersion]:
+    """The certificate's entries grouped into package versions, shaped like a claim (as
+    `WorkQueue.verified_versions` shapes the state's), with the recorded hashes."""
+    out: dict[tuple, ClaimedVersion] = {}
+    for n, e in enumerate(entries, 1):
+        key = (e["repository"], e["target_repository"], e["format"], e["namespace"],
+               e["package"], e["version"], e["origin"])
+        v = out.get(key)
+        if v is None:
+            v = out[key] = ClaimedVersion(
+                id=len(out) + 1, repository_id=0, source_repository=e["repository"],
+                target_repository=e["target_repository"],
+                mode="prewarm" if e["origin"] == "EXTERNAL" else "copy",
+                format=Format(e["format"]), namespace=e["namespace"], package=e["package"],
+                version=e["version"], claimed_from="certificate", attempts=0,
+                extra=dict(e["version_extra"] or {}))
+        v.assets.append(ClaimedAsset(
+            id=n, path=e["path"], filename=e["filename"], kind=e["kind"], size=e["size"],
+            status=e["status"], source_hashes=dict(e["source_hashes"] or {}),
+            downloaded_hashes=dict(e["downloaded_hashes"] or {}),
+            target_hashes=dict(e["target_hashes"] or {}), extra=dict(e["extra"] or {})))
+    return list(out.values())
+
+
+async def verify_certificate_entries(entries: list[dict[str, Any]], target: TargetAccess, *,
+                                     concurrency: int = Options.concurrency) -> VerifyReport:
+    """Every asset of the certificate still in CodeArtifact with the recorded hashes (the
+    one verification rule, `recorded=True`; pre-warmed versions must be EXTERNAL)."""
+    report = VerifyReport()
+    limiter = anyio.CapacityLimiter(concurrency)
+
+    async def one(v: ClaimedVersion) -> None:
+        async with limiter:
+            check = await target.check_version(v)
+        label = f"{v.namespace + ':' if v.namespace else ''}{v.package}@{v.version}"
+        origin = "EXTERNAL" if v.mode == "prewarm" else "INTERNAL"
+        verdict = verify_version(v, check, v.assets, recorded=True, origin=origin)
+        report.versions += 1
+        report.assets += len(v.assets)
+        for problem in verdict.version_problems:
+            report.drift.append({"repository": v.source_repository, "version": label,
+                                 "asset": None, "problem": problem})
+        for asset_id, problem in verdict.asset_problems.items():
+            report.drift.append({"repository": v.source_repository, "version": label,
+                                 "asset": verdict.names[asset_id], "problem": problem})
+
+    async with anyio.create_task_group() as tg:
+        for v in certificate_versions(entries):
+            tg.start_soon(one, v)
+    report.drift.sort(key=lambda d: (d["repository"], d["version"], d["asset"] or ""))
+    return report
+
+
+def verify_certificate(manifest: Manifest | str | Path, certificate: str | Path, *,
+                       target: TargetAccess | None = None) -> VerifyReport:
+    """`migrator verify MANIFEST --certificate FILE`: check the certificate's own digest,
+    then every asset it lists against CodeArtifact, read-only (no state is needed).
+
+    :raises CertificateInvalid: (exit 2) the file was edited, cut short or is not one.
+    """
+    m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+    cert = read_certificate(certificate)
+
+    async def go() -> VerifyReport:
+        from migrator.target.access import CodeArtifactTarget
+
+        t = target or CodeArtifactTarget.from_manifest(m)
+        try:
+            return await verify_certificate_entries(cert.entries, t,
+                                                    concurrency=m.options.concurrency)
+        finally:
+            if target is None:
+                await t.aclose()
+
+    return anyio.run(go)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from typing import Any
 from migrator.models import HASH_ALGORITHMS, ClaimedAsset, ClaimedVersion, Format
 from migrator.state.db import guard_sqlite
 
-__all__ = ["Failure", "NpmPackage", "Queries", "RepositoryCounts", "SnapshotBuild"]
+__all__ = ["AssetRow", "Failure", "NpmPackage", "Queries", "RepositoryCounts", "SnapshotBuild"]
 
 _HASH_COLS = {p: [f"{p}_{a}" for a in HASH_ALGORITHMS] for p in ("src", "dl", "tgt")}
 _ASSET_COLS = ["id", "version_id", "path", "filename", "kind", "size", "status",
@@ -66,6 +66,35 @@ class Failure:
     def as_dict(self) -> dict[str, Any]:
         return {"repository": self.repository, "path": self.path, "status": self.status,
                 "reason": self.reason, "attempts": self.attempts}
+
+
+@dataclass(frozen=True)
+class AssetRow:
+    """One asset of the state as reports show it: where it came from, its package version,
+    its effective status (the assets of an excluded version are excluded, as in `counts`),
+    why (the asset's reason, else its version's), and the three sets of hashes."""
+
+    repository: str
+    target: str | None
+    format: str
+    mode: str
+    namespace: str
+    package: str
+    version: str
+    version_status: str
+    path: str
+    filename: str
+    kind: str
+    size: int | None
+    status: str
+    reason: str | None
+    attempts: int
+    source_hashes: dict[str, str]
+    downloaded_hashes: dict[str, str]
+    target_hashes: dict[str, str]
+    extra: dict[str, Any]
+    version_extra: dict[str, Any]
+    updated_at: float
 
 
 @dataclass(frozen=True)
@@ -150,6 +179,58 @@ class Queries:
             if rid in repos:
                 out[repos[rid]["source"]].versions[status] = n
         return out
+
+    def asset_total(self) -> int:
+        """How many assets the state holds (the plan), counted without statuses: reports
+        check that `counts()` adds up to it."""
+        return int(self.conn.execute("SELECT count(*) FROM assets").fetchone()[0])
+
+    def asset_rows(self, statuses: Sequence[str] | None = None) -> Iterator[AssetRow]:
+        """Every asset (or those whose effective status is in `statuses`), in repository and
+        path order, streamed (reports, the certificate)."""
+        n = len(HASH_ALGORITHMS)
+        status_expr = "CASE WHEN v.status = 'excluded' THEN 'excluded' ELSE a.status END"
+        where, args = "", []
+        if statuses is not None:
+            where = f"WHERE {status_expr} IN (SELECT value FROM json_each(?))"
+            args.append(json.dumps(list(statuses)))
+        cur = self.conn.execute(
+            f"SELECT r.source, r.target, r.format, r.mode, coalesce(v.namespace, ''), "
+            f"coalesce(v.package, ''), coalesce(v.version, ''), coalesce(v.status, ''), "
+            f"a.path, a.filename, a.kind, a.size, {status_expr}, coalesce(a.reason, v.reason), "
+            f"a.attempts, {', '.join(_HASH_COLS['src'] + _HASH_COLS['dl'] + _HASH_COLS['tgt'])},"
+            f" a.extra, v.extra, a.updated_at FROM assets a JOIN repositories r ON "
+            f"r.id = a.repository_id LEFT JOIN versions v ON v.id = a.version_id {where} "
+            f"ORDER BY r.id, a.path", args)
+        for row in cur:
+            h = row[15:15 + 3 * n]
+
+            def pick(offset: int, h: tuple = h) -> dict[str, str]:
+                return {a: v for a, v in zip(HASH_ALGORITHMS, h[offset:offset + n],
+                                             strict=True) if v}
+
+            a_extra, v_extra, updated = row[15 + 3 * n:]
+            yield AssetRow(*row[:15], source_hashes=pick(0), downloaded_hashes=pick(n),
+                           target_hashes=pick(2 * n),
+                           extra=json.loads(a_extra) if a_extra else {},
+                           version_extra=json.loads(v_extra) if v_extra else {},
+                           updated_at=float(updated))
+
+    def version_ids_of(self, items: Iterable[tuple[str, str]]) -> tuple[dict[int, str], list]:
+        """The package versions holding the assets `(repository, path)`: version id → its
+        status, and the items the state does not hold (or that belong to no version)."""
+        found: dict[int, str] = {}
+        missing: list[tuple[str, str]] = []
+        for repo, path in items:
+            row = self.conn.execute(
+                "SELECT v.id, v.status FROM assets a JOIN repositories r ON "
+                "r.id = a.repository_id JOIN versions v ON v.id = a.version_id WHERE "
+                "r.source = ? AND a.path = ?", (repo, path)).fetchone()
+            if row is None:
+                missing.append((repo, path))
+            else:
+                found[int(row[0])] = row[1]
+        return found, missing
 
     def failures(self, limit: int = 50, repository_ids: Sequence[int] | None = None
                  ) -> tuple[list[Failure], int]:

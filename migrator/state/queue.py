@@ -476,6 +476,36 @@ class WorkQueue(Queries):
                              f"attempts = 0, next_attempt_at = 0, updated_at = ? WHERE {where}",
                              [now, *args]).rowcount
 
+    def requeue_versions(self, version_ids: Sequence[int]) -> list[int]:
+        """Send these versions back to discovered (`migrator run --only-failed`), each through
+        the status machine, with their failed or conflicting assets; versions that are not
+        problems (done, excluded, in flight, already queued) are left alone. Returns the ids
+        sent back."""
+        problems = (st.CONFLICT, st.FAILED_PERMANENT, st.FAILED_RETRYABLE)
+        ids = json.dumps(list(version_ids))
+        now = self.clock()
+        with self._write() as c:
+            chosen = [vid for vid, status in c.execute(
+                "SELECT id, status FROM versions WHERE id IN (SELECT value FROM json_each(?)) "
+                "ORDER BY id", (ids,)) if status in problems]
+            for vid, status in c.execute(
+                    "SELECT id, status FROM versions WHERE id IN (SELECT value FROM "
+                    "json_each(?))", (json.dumps(chosen),)):
+                st.check("version", status, st.DISCOVERED)
+            for status, in c.execute(
+                    "SELECT DISTINCT status FROM assets WHERE version_id IN (SELECT value FROM "
+                    "json_each(?)) AND status IN (SELECT value FROM json_each(?))",
+                    (json.dumps(chosen), json.dumps(problems))):
+                st.check("asset", status, st.DISCOVERED)
+            c.execute("UPDATE assets SET status = 'discovered', reason = NULL, updated_at = ? "
+                      "WHERE version_id IN (SELECT value FROM json_each(?)) AND status IN "
+                      "(SELECT value FROM json_each(?))", (now, json.dumps(chosen),
+                                                            json.dumps(problems)))
+            c.execute("UPDATE versions SET status = 'discovered', reason = NULL, attempts = 0, "
+                      "next_attempt_at = 0, claimed_from = NULL, updated_at = ? WHERE id IN "
+                      "(SELECT value FROM json_each(?))", (now, json.dumps(chosen)))
+        return chosen
+
     def transition_version(self, version_id: int, new: str, reason: str | None = None) -> None:
         """Move one version outside a claim (e.g. exclusion by policy), checked."""
         row = self.conn.execute("SELECT status FROM versions WHERE id = ?",
