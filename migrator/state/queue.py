@@ -488,7 +488,7 @@ class WorkQueue(Queries):
             chosen = [vid for vid, status in c.execute(
                 "SELECT id, status FROM versions WHERE id IN (SELECT value FROM json_each(?)) "
                 "ORDER BY id", (ids,)) if status in problems]
-            for vid, status in c.execute(
+            for _vid, status in c.execute(
                     "SELECT id, status FROM versions WHERE id IN (SELECT value FROM "
                     "json_each(?))", (json.dumps(chosen),)):
                 st.check("version", status, st.DISCOVERED)
