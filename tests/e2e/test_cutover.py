@@ -177,6 +177,14 @@ def test_poetry_commands_run_in_a_throwaway_project(kit, tmp_path):
                       "priority": "primary"}
     auth = (tmp_path / "pcfg" / "auth.toml").read_text()
     assert "demo-pypi-internal" in auth and "aws" in auth
+    # Locking needs nothing beyond the sandbox: typing-extensions has no dependencies and the
+    # primary source replaces PyPI.
+    run([str(TOOLS / "poetry"), "add", "--lock", "typing-extensions==4.12.2"], cwd=project,
+        env=env)
+    lock = tomllib.loads((project / "poetry.lock").read_text())
+    (locked,) = [p for p in lock["package"] if p["name"] == "typing-extensions"]
+    assert locked["version"] == "4.12.2"
+    assert locked["source"]["url"].rstrip("/") == url + "simple"
 
 
 @pytest.mark.skipif(not (TOOLS / "uv").exists(), reason="scripts/deps/cutover.sh not run")
