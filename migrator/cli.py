@@ -274,6 +274,25 @@ def retry(
           "the source)")
 
 
+@app.command()
+def cutover(
+    manifest: ManifestArg,
+    out: Annotated[Path, typer.Option("--out", metavar="DIR",
+                                      help="Folder to write the kit into.")],
+    state: StateOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Write the cut-over kit: Maven/Gradle, npm, pip/Poetry/uv configuration and IAM
+    policies for every migrated repository, from the endpoints CodeArtifact reports; the token
+    is always ${CODEARTIFACT_AUTH_TOKEN}, never its value.
+
+    Example: migrator cutover sample-manifests/nexus-to-codeartifact.toml --out cutover/
+    """
+    from migrator.cutover import write_kit
+
+    _show(write_kit(load_manifest(manifest), _state(manifest, state), out), as_json)
+
+
 state_app = typer.Typer(help="The state file itself: backups.", rich_markup_mode=None,
                         no_args_is_help=True)
 app.add_typer(state_app, name="state")

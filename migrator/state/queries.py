@@ -295,6 +295,15 @@ class Queries:
                            tuple(sorted(versions.split(","))))
                 for rid, source, target, ns, pkg, versions in rows]
 
+    def npm_scopes(self, repository_id: int) -> list[str]:
+        """The npm scopes (namespaces, without `@`; '' for unscoped packages) of the versions
+        of one repository that are in the target (verified or already there), sorted: the
+        scoped registries the cut-over kit's `.npmrc` names."""
+        return [row[0] for row in self.conn.execute(
+            "SELECT DISTINCT namespace FROM versions WHERE repository_id = ? AND status IN "
+            "('verified', 'skipped_identical', 'ingested') ORDER BY namespace",
+            (repository_id,))]
+
     def verified_versions(self, repository_ids: Sequence[int] | None = None
                           ) -> list[ClaimedVersion]:
         """Versions of copy repositories that are verified (or were already there), with

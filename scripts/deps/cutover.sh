@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Real clients the cut-over kit tests drive (tests/e2e/test_cutover.py) beyond mvn/npm/pip:
+#   * Poetry and uv, pip-installed into .cache/poetry-venv (one venv for both), so the
+#     generated `poetry source add` commands and `[[tool.uv.index]]` config run for real.
+# parliament (the IAM policy linter) is a test extra of the project itself (pyproject.toml).
+# Idempotent and fast when everything is present.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+VENV=.cache/poetry-venv
+if [ ! -x "$VENV/bin/poetry" ] || [ ! -x "$VENV/bin/uv" ]; then
+    echo "cutover deps: pip install poetry uv into $VENV"
+    mkdir -p .cache
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check "poetry>=2,<3" "uv<1"
+fi
