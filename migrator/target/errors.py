@@ -20,6 +20,7 @@ Messages name the target ("CodeArtifact ...", or the registry's URL) and never c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from migrator.errors import TargetAuthError, TargetError
@@ -90,6 +91,16 @@ class PublishRefused(PublishError):
 
     def __init__(self, message: str, *, status: int = 403, hint: str | None = HINT) -> None:
         super().__init__(message, retryable=False, status=status, hint=hint)
+        # IAM's own wording ("... is not authorized to perform: codeartifact:X on ...") says
+        # the identity lacks the action, which no package can escape: a whole-system
+        # condition, so a run whose every publish is refused stops instead of failing each.
+        denied = _NOT_AUTHORIZED.search(message)
+        if denied:
+            self.systemic = (f"the AWS identity is not allowed {denied.group(1)} "
+                             "(IAM refuses it)")
+
+
+_NOT_AUTHORIZED = re.compile(r"is not authorized to perform:?\s*([\w:*-]+)")
 
 
 class CredentialsRefused(TargetAuthError):

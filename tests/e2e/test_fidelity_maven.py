@@ -220,10 +220,10 @@ CONSUMER = """<project xmlns="http://maven.apache.org/POM/4.0.0"><modelVersion>4
 
 @pytest.mark.parametrize("served", ["generated", "uploaded"])
 def test_two_runs_leave_both_versions_listed_and_mvn_resolves_the_range(served, tmp_path):
-    if not shutil.which("mvn") or not Path(
-            "/usr/share/maven-repo/org/apache/maven/plugins/maven-dependency-plugin/3.5.0"
-    ).is_dir():
-        pytest.skip("mvn with Debian's maven-dependency-plugin 3.5.0 is not installed")
+    # installed by scripts/deps/codeartifact.sh (`make test`): missing is a failure, not a skip
+    assert shutil.which("mvn") and Path(
+        "/usr/share/maven-repo/org/apache/maven/plugins/maven-dependency-plugin/3.5.0"
+    ).is_dir(), "mvn with Debian's maven-dependency-plugin 3.5.0 is missing: run `make deps`"
     seed = tmp_path / "seed"
     releases = seed / "maven-releases" / "com/acme/greeter"
     (releases / "1.0.0").mkdir(parents=True)

@@ -148,3 +148,14 @@ def test_a_package_group_block_fails_that_package_only(sandbox_factory, fmt, sta
     if status == 409:
         assert "no conflict of bytes" in str(refused)
     assert others.outcomes() == ["published"]
+
+
+def test_an_iam_refusal_of_the_action_is_a_whole_system_condition_a_group_block_is_not():
+    iam = PublishRefused("CodeArtifact PublishPackageVersion (demo): AccessDeniedException: "
+                         "User: arn:aws:iam::111122223333:user/m is not authorized to perform: "
+                         "codeartifact:PublishPackageVersion on resource: arn:aws:codeartifact:x")
+    group = PublishRefused("CodeArtifact: PUT https://x/npm/r/@acme%2fa answered 403 Forbidden: "
+                           "blocked by package group /npm/acme/*")
+    assert iam.systemic and "codeartifact:PublishPackageVersion" in iam.systemic
+    assert group.systemic is None
+    assert iam.retryable is False and group.retryable is False  # per request: never repeated
