@@ -30,6 +30,7 @@ from typing import Any
 
 from migrator.certificate import write_certificate
 from migrator.errors import ConfigError, ReportInconsistent
+from migrator.log import redact_text
 from migrator.state import WorkQueue
 from migrator.state import status as st
 from migrator.state.queries import AssetRow
@@ -51,8 +52,9 @@ CSV_COLUMNS = ("repository", "path", "status", "reason", "target_repository", "f
 REDACTED = "***redacted***"
 _SECRET_KEY = re.compile(r"pass(word)?|secret|token|credential|api[_-]?key|access[_-]?key",
                          re.IGNORECASE)
+# Beside what every log line loses (migrator.log.redact_text: registered credentials, auth
+# headers, URL passwords, tokens), a manifest may hold values that look like AWS keys.
 _SECRET_VALUE = [
-    re.compile(r"(?<=://)[^/@\s:]+:[^/@\s]+(?=@)"),  # user:password@ in a URL
     re.compile(r"\b(AKIA|ASIA)[0-9A-Z]{16}\b"),  # AWS access key ids
     re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_.-]+"),  # JWTs (Artifactory tokens)
     re.compile(r"\b[A-Za-z0-9+/]{40}\b"),  # AWS secret access keys
@@ -70,6 +72,7 @@ def redact(value: Any, key: str = "") -> Any:
     if isinstance(value, str):
         if _SECRET_KEY.search(key) and not key.endswith("_env"):
             return REDACTED
+        value = redact_text(value)
         for pattern in _SECRET_VALUE:
             value = pattern.sub(REDACTED, value)
     return value
