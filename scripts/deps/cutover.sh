@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 VENV=.cache/poetry-venv
-if [ ! -x "$VENV/bin/poetry" ] || [ ! -x "$VENV/bin/uv" ]; then
+if ! "$VENV/bin/poetry" --version >/dev/null 2>&1 || ! "$VENV/bin/uv" --version >/dev/null 2>&1; then
+    rm -rf "$VENV"  # absent, or moved since it was made (its scripts name their python)
     echo "cutover deps: pip install poetry uv into $VENV"
     mkdir -p .cache
     python3 -m venv "$VENV"
