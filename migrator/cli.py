@@ -50,6 +50,30 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 StageOpt = Annotated[int | None, typer.Option(
     "--stage", metavar="N", help="Only the repositories of stages up to N (migration waves).")]
 
+# -- shards and remote states (migrator.pipeline.shard, migrator.pipeline.statefile) --------
+RunStateOpt = Annotated[str | None, typer.Option(
+    "--state", metavar="PATH|s3://BUCKET/KEY",
+    help="State file, or an S3 object (restored at start, saved at checkpoints and at the "
+    "end, held by a lease); default: options.state_url, else <options.state_dir>/<manifest "
+    "stem>.sqlite beside the manifest (with .shard-K-of-N before .sqlite for a shard).")]
+ShardOpt = Annotated[str | None, typer.Option(
+    "--shard", metavar="K/N|auto",
+    help="Only shard K of N (1-based; a stable hash of each package's name), in its own "
+    "state at 1/N of options.rate_budget. auto: K from JOB_COMPLETION_INDEX (Kubernetes "
+    "Indexed Job) or AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch array job), plus one.")]
+ShardsOpt = Annotated[int | None, typer.Option(
+    "--shards", metavar="N", help="N for --shard auto; default: $MIGRATOR_SHARDS, else "
+    "$AWS_BATCH_JOB_ARRAY_SIZE.")]
+RateShareOpt = Annotated[float | None, typer.Option(
+    "--rate-share", metavar="WRITES/S",
+    help="This process's share of options.rate_budget (default with --shard: budget / N).")]
+
+
+def _shard(spec: str | None, shards: int | None):  # -> Shard | None
+    from migrator.pipeline.shard import resolve_shard
+
+    return resolve_shard(spec, shards=shards)
+
 
 def _print_version(value: bool) -> None:
     if value:
@@ -137,7 +161,9 @@ def status(manifest: OptionalManifest = None, state: StateOpt = None,
 
 
 @app.command()
-def plan(manifest: ManifestArg, state: StateOpt = None, as_json: JsonOpt = False) -> None:
+def plan(manifest: ManifestArg, state: RunStateOpt = None, as_json: JsonOpt = False,
+         shard: ShardOpt = None, shards: ShardsOpt = None,
+         rate_share: RateShareOpt = None) -> None:
     """Crawl the source into the state and print what a run would do; writes nothing to the
     target (the dry run).
 
@@ -145,7 +171,8 @@ def plan(manifest: ManifestArg, state: StateOpt = None, as_json: JsonOpt = False
     """
     from migrator.pipeline.plan import plan_manifest
 
-    _show(plan_manifest(load_manifest(manifest), state), as_json)
+    _show(plan_manifest(load_manifest(manifest), state, shard=_shard(shard, shards),
+                        rate_share=rate_share), as_json)
 
 
 OnlyFailedOpt = Annotated[Path | None, typer.Option(
@@ -155,9 +182,10 @@ OnlyFailedOpt = Annotated[Path | None, typer.Option(
 
 
 @app.command()
-def run(ctx: typer.Context, manifest: ManifestArg, state: StateOpt = None,
+def run(ctx: typer.Context, manifest: ManifestArg, state: RunStateOpt = None,
         stage: StageOpt = None, as_json: JsonOpt = False,
-        only_failed: OnlyFailedOpt = None) -> None:
+        only_failed: OnlyFailedOpt = None, shard: ShardOpt = None, shards: ShardsOpt = None,
+        rate_share: RateShareOpt = None) -> None:
     """Plan (if the state has no finished crawl), publish, verify and finalize; safe to
     repeat: what is done stays done.
 
@@ -166,19 +194,24 @@ def run(ctx: typer.Context, manifest: ManifestArg, state: StateOpt = None,
     from migrator.pipeline.run import run as run_migration
     from migrator.pipeline.run import run_only_failed
 
+    if only_failed is not None and (shard or (state or "").startswith("s3://")):
+        raise ConfigError("--only-failed works on a local, unsharded state",
+                          hint="pass --state <the shard's file> without --shard")
     if only_failed is not None:
         summary = run_only_failed(load_manifest(manifest), only_failed, state, stage=stage,
                                   progress=ctx.obj["progress"])
     else:
         summary = run_migration(load_manifest(manifest), state, stage=stage,
-                                progress=ctx.obj["progress"])
+                                progress=ctx.obj["progress"], shard=_shard(shard, shards),
+                                rate_share=rate_share)
     _show(summary, as_json)
     raise typer.Exit(summary.exit_code)
 
 
 @app.command()
-def resume(ctx: typer.Context, manifest: OptionalManifest = None, state: StateOpt = None,
-           stage: StageOpt = None, as_json: JsonOpt = False) -> None:
+def resume(ctx: typer.Context, manifest: OptionalManifest = None, state: RunStateOpt = None,
+           stage: StageOpt = None, as_json: JsonOpt = False, shard: ShardOpt = None,
+           shards: ShardsOpt = None, rate_share: RateShareOpt = None) -> None:
     """Continue an interrupted run; same end as an uninterrupted run. With MANIFEST, a changed
     manifest (a fixed domain, variable name or mapping) is applied; with only --state, the copy
     stored in the state is used.
@@ -188,8 +221,8 @@ def resume(ctx: typer.Context, manifest: OptionalManifest = None, state: StateOp
     from migrator.pipeline.run import resume as resume_migration
 
     m = load_manifest(manifest) if manifest is not None else None
-    summary = resume_migration(state or (m.state_path if m else _state(None, None)), m,
-                               stage=stage, progress=ctx.obj["progress"])
+    summary = resume_migration(state, m, stage=stage, progress=ctx.obj["progress"],
+                               shard=_shard(shard, shards), rate_share=rate_share)
     _show(summary, as_json)
     raise typer.Exit(summary.exit_code)
 

@@ -52,6 +52,10 @@ _OPTION_KEYS = (
     "state_dir",
     "spool_dir",
     "generic_asset_name_map",
+    # state for ephemeral runners (migrator.state.remote)
+    "state_url",
+    "state_checkpoint_seconds",
+    "state_lease_seconds",
 )
 
 
@@ -132,6 +136,13 @@ class Options:
     #: Generic (raw) file names CodeArtifact refuses, mapped explicitly: (substring,
     #: replacement) pairs applied in order; empty: off, such files are excluded with the rule.
     generic_asset_name_map: tuple[tuple[str, str], ...] = ()
+    #: The state on S3 (`s3://bucket/key.sqlite`) for runners without a disk of their own:
+    #: restored at start, saved every `state_checkpoint_seconds` and at the end, and held
+    #: with a lease object `<key>.lock` that is renewed while the run lives and that a
+    #: successor may take over `state_lease_seconds` after the holder died. None: a file.
+    state_url: str | None = None
+    state_checkpoint_seconds: float = 60.0
+    state_lease_seconds: float = 300.0
 
 
 _DEFAULTS = Options()  # each default is written once, in the fields above
@@ -461,6 +472,22 @@ class _Parser:
                             '[options.generic_asset_name_map] with ":" = "_" maps '
                             "`a:b.txt` to `a_b.txt`")
         d = _DEFAULTS
+        state_url = t.get("state_url")
+        if state_url is not None and (not isinstance(state_url, str)
+                                      or not re.fullmatch(r"s3://[a-z0-9][a-z0-9.\-]{1,61}"
+                                                          r"[a-z0-9]/\S+", state_url)):
+            raise self.fail("options.state_url", f"{state_url!r} is not an s3://bucket/key URL",
+                            'state_url = "s3://my-bucket/migrator/demo.sqlite", or leave it '
+                            "out for a local state file")
+        timings = {}
+        for key, lo, hi in (("state_checkpoint_seconds", 1, 86_400),
+                            ("state_lease_seconds", 1, 86_400)):
+            value = t.get(key, getattr(d, key))
+            if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                    lo <= value <= hi):
+                raise self.fail(f"options.{key}", f"must be a number of seconds from {lo} to "
+                                f"{hi}, got {value!r}", f"set {key} = {getattr(d, key):g}")
+            timings[key] = float(value)
         return Options(
             concurrency=self.integer(t, "concurrency", "options", d.concurrency, 1, 256),
             source_concurrency=self.integer(t, "source_concurrency", "options",
@@ -473,4 +500,6 @@ class _Parser:
             state_dir=Path(state_dir),
             spool_dir=Path(spool_dir) if spool_dir is not None else None,
             generic_asset_name_map=tuple(names.items()),
+            state_url=state_url,
+            **timings,
         )

@@ -277,3 +277,44 @@ class Check:
     @classmethod
     def failure(cls, system: str, subject: str, message: str) -> Check:
         return cls(system, subject, CheckStatus.FAILURE, message)
+
+
+@dataclass(frozen=True, slots=True)
+class Shard:
+    """Shard `index` of `count` (1-based: `--shard 2/3` is the second of three): the package
+    identities whose stable hash falls in this slice.
+
+    The partition is by package (format + namespace + name), never by file or version, so
+    every version of a package, its Maven SNAPSHOT builds and its npm dist-tags are handled
+    by one process in order. The hash is SHA-256 (Python's `hash` is randomised per process
+    and would put one package in different shards on different machines).
+    """
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.index <= self.count:
+            raise ValueError(f"shard {self.index}/{self.count}: K must be from 1 to N")
+
+    @property
+    def spec(self) -> str:
+        """`K/N`, as `--shard` takes it and the state records it."""
+        return f"{self.index}/{self.count}"
+
+    @property
+    def label(self) -> str:
+        """`shard-K-of-N`: the part of a file name that tells shards' states apart."""
+        return f"shard-{self.index}-of-{self.count}"
+
+    def owns(self, fmt: str, namespace: str, package: str) -> bool:
+        """Whether the package `fmt`/`namespace`/`package` belongs to this shard."""
+        return shard_of(fmt, namespace, package, self.count) == self.index
+
+
+def shard_of(fmt: str, namespace: str, package: str, count: int) -> int:
+    """The shard (1..count) of a package identity: the same on every machine and run."""
+    import hashlib
+
+    key = "\x00".join((str(fmt), namespace, package)).encode("utf-8")
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % count + 1

@@ -26,11 +26,14 @@ from migrator.models import (
     DiscoveredAsset,
     Format,
     RepoType,
+    Shard,
     SourceRepository,
     human_bytes,
 )
 from migrator.pipeline.crawlcheck import check_crawl_count
 from migrator.pipeline.preflight import ensure_ready
+from migrator.pipeline.shard import owns_asset, recorded_shard, with_rate_share
+from migrator.pipeline.statefile import locate_state, open_state
 from migrator.sources import Crawler, Found, Page, make_crawler
 from migrator.state import WorkQueue
 from migrator.state import status as st
@@ -235,12 +238,13 @@ async def plan(
         queue.set_meta(_PLAN_OPEN, "1")
         todo = [job for job in jobs
                 if not (resuming and queue.crawl_state(job[2]).status == "complete")]
+        shard = recorded_shard(queue)  # a shard's state takes only its own packages
         limiter = anyio.CapacityLimiter(options.source_concurrency)
         try:
             async with anyio.create_task_group() as tg:
                 for repo, mapping, repo_id in todo:
                     tg.start_soon(_crawl_one, crawler, queue, repo, mapping, repo_id,
-                                  options.snapshots, limiter, on_page)
+                                  options.snapshots, limiter, on_page, shard)
         except BaseExceptionGroup as group:
             raise first_error(group) from None
         queue.set_meta(_PLAN_OPEN, "0")
@@ -272,7 +276,8 @@ def _why_not_crawled(mapping: RepositoryMapping, repo: SourceRepository | None,
 
 async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
                      mapping: RepositoryMapping, repo_id: int, snapshots: str,
-                     limiter: anyio.CapacityLimiter, on_page: OnPage | None) -> None:
+                     limiter: anyio.CapacityLimiter, on_page: OnPage | None,
+                     shard: Shard | None = None) -> None:
     async with limiter:
         state = queue.begin_crawl(repo_id)
         pages = state.pages
@@ -283,15 +288,17 @@ async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
         async for page in crawler.crawl(repo, cursor=state.cursor):
             items: list[Found] = [
                 (asset, exclusion(asset, skip, mapping, snapshots))
-                for asset, skip in page.items
+                for asset, skip in page.items if owns_asset(shard, repo.name, asset)
             ]
             queue.record_page(repo_id, items, cursor=page.cursor, done=page.done)
             pages += 1
-            listed += len(items)
+            listed += len(page.items)  # the server counts every shard's files
             if on_page is not None:
                 on_page(repo.name, pages, page)
-        await check_crawl_count(crawler, queue, repo, repo_id,
-                                listed=None if state.cursor else listed)
+        # A resumed crawl counts what the state holds, which for a shard is only its part.
+        if shard is None or not state.cursor:
+            await check_crawl_count(crawler, queue, repo, repo_id,
+                                    listed=None if state.cursor else listed)
         if repo.format is Format.MAVEN and snapshots == "latest":
             _exclude_superseded_snapshots(queue, repo_id)
 
@@ -389,19 +396,23 @@ def stored_manifest(queue: WorkQueue) -> Manifest:
     return parse_manifest(text, queue.get_meta("manifest_path") or "state:manifest")
 
 
-def plan_manifest(manifest: Manifest, state_path: Path | None = None, *,
-                  check_first: bool = True) -> PlanSummary:
+def plan_manifest(manifest: Manifest, state_path: str | Path | None = None, *,
+                  check_first: bool = True, shard: Shard | None = None,
+                  rate_share: float | None = None) -> PlanSummary:
     """`migrator plan`: preflight, then crawl the source into the state (under its run lock)
-    and summarise; nothing is written to the target.
+    and summarise; nothing is written to the target. `state_path` may be an s3:// URL;
+    `shard` crawls only that shard's packages into its own state (migrator.pipeline.shard).
 
     :raises PreflightFailed: (exit 2) a system, credential or mapping is not ready.
     :raises ConfigError: credentials not in the environment. :raises SourceError, StateError.
     """
     manifest.require_credentials()
-    with WorkQueue.open(state_path or manifest.state_path, lock_for="plan") as q:
+    with open_state(locate_state(manifest, state_path, shard), command="plan", shard=shard,
+                    manifest=manifest) as q:
         if check_first:  # once the state is known to be usable, before anything is crawled
             ensure_ready(manifest)
         remember_manifest(q, manifest)
-        summary = anyio.run(lambda: plan(manifest, q, on_page=lambda *_: crash_point("crawl")))
+        shared = with_rate_share(manifest, recorded_shard(q), rate_share)
+        summary = anyio.run(lambda: plan(shared, q, on_page=lambda *_: crash_point("crawl")))
     summary.raise_for_mapping_errors(manifest)
     return summary

@@ -30,7 +30,7 @@ import anyio
 from migrator.crashpoints import crash_point
 from migrator.errors import ConfigError, Interrupted, MigratorError
 from migrator.manifest import Manifest, load_manifest
-from migrator.models import Format, RepoType, SourceRepository
+from migrator.models import Format, RepoType, Shard, SourceRepository
 from migrator.pipeline.engine import Engine
 from migrator.pipeline.finalize import finalize_npm
 from migrator.pipeline.options import EngineOptions
@@ -43,7 +43,9 @@ from migrator.pipeline.plan import (
 )
 from migrator.pipeline.preflight import ensure_ready
 from migrator.pipeline.progress import Progress
+from migrator.pipeline.shard import recorded_shard, with_rate_share
 from migrator.pipeline.spool import run_spool
+from migrator.pipeline.statefile import StateLocation, locate_state, open_state, read_remote
 from migrator.pipeline.stats import RunSummary, summarise
 from migrator.sources.access import SourceAccess
 from migrator.state import WorkQueue, default_owner
@@ -64,34 +66,46 @@ def run(manifest: Manifest | str | Path, state_path: str | Path | None = None, *
         stage: int | None = None, progress: bool = True,
         target_factory: TargetFactory | None = None,
         engine_overrides: dict[str, Any] | None = None,
-        check_first: bool = True) -> RunSummary:
+        check_first: bool = True, shard: Shard | None = None,
+        rate_share: float | None = None) -> RunSummary:
     """Preflight, then plan (if needed), transfer, verify and finalize everything the
     manifest maps. `check_first=False` skips the preflight (tests with injected targets).
+    `state_path` may be an s3:// URL; `shard` migrates only that shard's packages, in its
+    own state, at `rate_share` writes/s (default: `rate_budget / N`).
 
     :raises PreflightFailed: (exit 2) a system, credential or mapping is not ready.
     :raises ConfigError: missing credentials variables. :raises StateError: state in use.
     :raises Interrupted: SIGINT/SIGTERM (resumable). :raises SourceAuthError, TargetAuthError.
     """
     m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
-    return _run(m, Path(state_path) if state_path else m.state_path, "run", stage=stage,
+    return _run(m, locate_state(m, state_path, shard), "run", stage=stage,
                 progress=progress, target_factory=target_factory,
-                engine_overrides=engine_overrides, check_first=check_first)
+                engine_overrides=engine_overrides, check_first=check_first, shard=shard,
+                rate_share=rate_share)
 
 
-def resume(state_path: str | Path, manifest: Manifest | None = None, *,
+def resume(state_path: str | Path | None, manifest: Manifest | None = None, *,
            stage: int | None = None, progress: bool = True,
            target_factory: TargetFactory | None = None,
            engine_overrides: dict[str, Any] | None = None,
-           check_first: bool = True) -> RunSummary:
+           check_first: bool = True, shard: Shard | None = None,
+           rate_share: float | None = None) -> RunSummary:
     """Continue a run; same result as `run`. With `manifest`, that manifest is applied (the
     fix of a wrong domain or variable name is picked up; the source is crawled again only
     when the mappings changed); without it, the copy stored in the state is used.
 
     :raises StateError: no state, or a state that `plan` never wrote a manifest into.
     """
-    p = Path(state_path)
-    with WorkQueue.open(p, create=False) as q:
-        stored = stored_manifest(q)
+    loc = locate_state(manifest, state_path, shard)
+    p = read_remote(loc.remote, manifest) if loc.remote else loc.local
+    try:
+        with WorkQueue.open(p, create=False) as q:
+            stored = stored_manifest(q)
+    finally:
+        if loc.remote:  # a temporary copy: the run restores its own under the lease
+            import shutil
+
+            shutil.rmtree(p.parent, ignore_errors=True)
     m = manifest or stored
     differs = changed_sections(stored, m)
     if differs:
@@ -99,8 +113,9 @@ def resume(state_path: str | Path, manifest: Manifest | None = None, *,
                        ", ".join(differs), m.path,
                        " (the mappings changed: the source is crawled again)"
                        if needs_replan(stored, m) else "")
-    return _run(m, p, "resume", stage=stage, progress=progress, target_factory=target_factory,
-                engine_overrides=engine_overrides, check_first=check_first)
+    return _run(m, loc, "resume", stage=stage, progress=progress,
+                target_factory=target_factory, engine_overrides=engine_overrides,
+                check_first=check_first, shard=shard, rate_share=rate_share)
 
 
 def retry(state_path: str | Path, statuses: Sequence[str] = (st.FAILED_PERMANENT,), *,
@@ -174,15 +189,18 @@ def run_only_failed(manifest: Manifest | str | Path, failed_csv: str | Path,
     ids = requeue_listed(p, items)
     logger.info("--only-failed: %d row(s), %d package version(s) back in the queue",
                 len(items), len(ids))
-    return _run(m, p, "run", stage=stage, progress=progress, target_factory=target_factory,
-                check_first=check_first, relist=True)
+    return _run(m, StateLocation(p), "run", stage=stage, progress=progress,
+                target_factory=target_factory, check_first=check_first, relist=True)
 
 
-def _run(m: Manifest, state_path: Path, command: str, *, check_first: bool = True,
+def _run(m: Manifest, loc: StateLocation, command: str, *, check_first: bool = True,
+         shard: Shard | None = None, rate_share: float | None = None,
          **kw: Any) -> RunSummary:
     m.require_credentials()
-    with WorkQueue.open(state_path, lock_for=command) as q, _sigterm_interrupts(), \
-            run_spool(m, q, command=command) as spool:
+    with open_state(loc, command=command, shard=shard, manifest=m) as q, \
+            _sigterm_interrupts(), run_spool(m, q, command=command) as spool:
+        # A shard's state (also one resumed without --shard) runs at its share of the budget.
+        m = with_rate_share(m, recorded_shard(q), rate_share)
         # Under the lock: the spool folders of dead runs of this state are gone; this run's
         # own one (`options.spool_dir`, default spool/ beside the state) goes when it ends.
         run_id = q.start_run(command)
