@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from migrator.errors import ConfigError, StateLockedError
+from migrator.errors import ConfigError, MigratorError, StateLockedError
 from migrator.manifest import DEFAULT_STATE_DIR, Manifest
 from migrator.models import Shard
 from migrator.pipeline.shard import bind_shard, shard_state_path
@@ -107,9 +107,11 @@ def open_state(loc: StateLocation, *, command: str, shard: Shard | None = None,
     remote.acquire(command)
     checkpointer: Checkpointer | None = None
     failed = True
+    opened = False  # only a state that was restored and opened is ever uploaded
     try:
         remote.restore()
         with WorkQueue.open(loc.local, lock_for=command) as q:
+            opened = True
             bind_shard(q, shard)
             checkpointer = Checkpointer(
                 remote, checkpoint_seconds=options.state_checkpoint_seconds if options
@@ -121,14 +123,14 @@ def open_state(loc: StateLocation, *, command: str, shard: Shard | None = None,
         if checkpointer is not None:
             checkpointer.stop()
         try:
-            if remote.held and (checkpointer is None or checkpointer.lost is None):
+            if opened and remote.held and (checkpointer is None or checkpointer.lost is None):
                 size = remote.save()
                 logger.info("saved the state to %s (%d bytes)", loc.remote, size)
-        except Exception:
+        except MigratorError as exc:
             if not failed:
                 raise
             # The command's own error is the one to report; this one goes to the log.
-            logger.exception("could not save the state to %s", loc.remote)
+            logger.error("could not save the state to %s: %s", loc.remote, exc)
         finally:
             remote.release()
     if checkpointer is not None and checkpointer.lost is not None:

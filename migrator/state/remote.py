@@ -277,6 +277,7 @@ class RemoteState:
         return size
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
@@ -297,7 +298,8 @@ class RemoteState:
                              f"{err.get('Message', '')}".rstrip(": "),
                              hint="check the bucket name and that the job's role may "
                              "s3:GetObject, s3:PutObject and s3:DeleteObject there") from None
-        except BotoCoreError as exc:
+        except (BotoCoreError, S3UploadFailedError, OSError) as exc:
+            # S3UploadFailedError: how boto3's transfer manager reports a refused upload.
             raise StateError(f"cannot {what} {self.url}: {_short(exc)}",
                              hint="check AWS credentials and the S3 endpoint "
                              "(AWS_ENDPOINT_URL_S3)") from None

@@ -5,8 +5,8 @@
   lease lasts (the holder named), then it takes the expired lease over, resumes from the
   last checkpoint on S3 and publishes nothing twice (the sandbox's request log);
 - a second job started while the first runs is refused by the lock, naming the holder; the
-  first, stopped by SIGTERM, saves the state and frees the lock (exit 3), and the next job
-  finishes the migration from there.
+  first, stopped by SIGTERM, saves the state and frees the lock (exit 3), and `resume
+  --state s3://...` on a machine without the manifest finishes the migration from there.
 """
 
 from __future__ import annotations
@@ -188,8 +188,14 @@ def test_a_second_concurrent_job_is_refused_and_sigterm_saves_the_state(tmp_path
         saved = _saved_state(client, bucket, tmp_path, "after-sigterm")
         assert _rows(saved, "SELECT exit_code FROM runs ORDER BY id DESC LIMIT 1") == [(3,)]
 
-        third = _job(sb, tmp_path, "machine-3", manifest.replace("rate_budget = 2",
-                                                                 "rate_budget = 90"), endpoint)
+        # A new machine with no manifest at all: `resume --state s3://...` reads the manifest
+        # stored in the saved state and finishes the migration.
+        folder = tmp_path / "machine-3"
+        folder.mkdir()
+        third = subprocess.Popen(
+            [*MIGRATOR, "resume", "--state", f"s3://{bucket}/{KEY}", "--json"], cwd=folder,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**sb.env, "AWS_ENDPOINT_URL_S3": endpoint})
         code, out, err = _finish(third)
         assert code == 0, out[-2000:] + err[-3000:]
         assets = _copied_assets(_saved_state(client, bucket, tmp_path, "final"))
