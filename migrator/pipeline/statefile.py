@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from migrator.errors import ConfigError, MigratorError, StateLockedError
+from migrator.errors import ConfigError, Interrupted, MigratorError, StateLockedError
 from migrator.manifest import DEFAULT_STATE_DIR, Manifest
 from migrator.models import Shard
 from migrator.pipeline.shard import bind_shard, shard_state_path
@@ -117,7 +117,13 @@ def open_state(loc: StateLocation, *, command: str, shard: Shard | None = None,
                 remote, checkpoint_seconds=options.state_checkpoint_seconds if options
                 else 60.0, on_lost=_stop_this_run)
             checkpointer.start()
-            yield q
+            try:
+                yield q
+            except Interrupted:
+                if checkpointer.lost is not None:
+                    # We stopped ourselves: say why (exit 2), not "interrupted, resume".
+                    raise checkpointer.lost from None
+                raise
         failed = False
     finally:
         if checkpointer is not None:

@@ -204,3 +204,24 @@ def test_a_second_concurrent_job_is_refused_and_sigterm_saves_the_state(tmp_path
         assert set(writes.values()) == {1}, {k: n for k, n in writes.items() if n != 1}
     finally:
         stop_sandbox(sb)
+
+
+def test_a_job_whose_lease_was_taken_over_stops_and_leaves_the_lock_alone(tmp_path, s3):
+    client, bucket, endpoint = s3
+    sb = start_sandbox(tmp_path)
+    try:
+        first = _job(sb, tmp_path, "machine-1", _manifest(sb, bucket, rate=2), endpoint)
+        _poll(lambda: _lease(client, bucket) is not None or first.poll() is not None,
+              what="the first job's lease")
+        assert first.poll() is None, _finish(first)
+        # Another job took the lease over (as after a stall longer than the lease).
+        thief = {"host": "other-pod", "pid": 77, "run_id": "f" * 32, "command": "run",
+                 "acquired": time.time(), "expires": time.time() + 600}
+        client.put_object(Bucket=bucket, Key=KEY + ".lock", Body=json.dumps(thief).encode())
+        code, _out, err = _finish(first)
+        assert code == 2, err[-3000:]
+        assert "lost the lease" in err and "pid 77 on other-pod" in err
+        assert "Traceback" not in err
+        assert _lease(client, bucket) == thief  # its conditional delete left the lock alone
+    finally:
+        stop_sandbox(sb)
