@@ -25,7 +25,9 @@ What a `kill -9` between two checkpoints costs: the facts recorded after the las
 next job restores that snapshot and does that work again, which writes nothing twice to
 CodeArtifact: every publisher lists what the version already holds before it uploads
 (`ListPackageVersionAssets`) and reports an asset that is there with the same hashes as
-identical instead of sending it again (migrator.target: `check_first`).
+identical instead of sending it again (migrator.target: `check_first`). The successor starts
+only after the dead job's lease expired, well past the second or so CodeArtifact's listing
+takes to show a publish.
 
 The endpoint is boto3's: `AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` (moto's server in the
 tests, MinIO, ...), credentials from the usual chain.
