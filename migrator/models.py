@@ -277,3 +277,28 @@ class Check:
     @classmethod
     def failure(cls, system: str, subject: str, message: str) -> Check:
         return cls(system, subject, CheckStatus.FAILURE, message)
+
+
+# -- live status ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RunSample:
+    """What a running process did so far (cumulative since its run started), recorded every
+    few seconds so another process can compute its rates: `migrator status` while it runs.
+
+    `writes` / `reads`: CodeArtifact requests sent through the rate limits; `throttled`: the
+    429 / ThrottlingException answers they met; `write_rate`: the write pace AIMD allows now;
+    `budget`: the configured write ceiling (requests per second) of this process.
+    """
+
+    at: float
+    published_assets: int = 0
+    published_bytes: int = 0
+    verified_assets: int = 0
+    verified_bytes: int = 0
+    settled_assets: int = 0
+    writes: int = 0
+    reads: int = 0
+    throttled: int = 0
+    write_rate: float | None = None
+    budget: float | None = None
