@@ -401,15 +401,18 @@ class Queries:
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur]
 
-    def samples(self, run_id: int | None, since: float = 0.0) -> list[RunSample]:
-        """The samples of one run taken at or after `since`, oldest first; none when the
-        state predates them (a read-only open does not migrate an older state)."""
+    def samples(self, run_id: int | None, since: float = 0.0, *, last: bool = False
+                ) -> list[RunSample]:
+        """The samples of one run taken at or after `since`, oldest first (with `last`: only
+        the newest one); none when the state predates them (a read-only open does not
+        migrate an older state)."""
         if not self._has_table("run_samples"):
             return []
+        order = "ORDER BY at DESC, id DESC LIMIT 1" if last else "ORDER BY at, id"
         cur = self.conn.execute(
-            "SELECT at, published_assets, published_bytes, verified_assets, verified_bytes, "
-            "settled_assets, writes, reads, throttled, write_rate, budget FROM run_samples "
-            "WHERE run_id IS ? AND at >= ? ORDER BY at, id", (run_id, since))
+            f"SELECT at, published_assets, published_bytes, verified_assets, verified_bytes, "
+            f"settled_assets, writes, reads, throttled, write_rate, budget FROM run_samples "
+            f"WHERE run_id IS ? AND at >= ? {order}", (run_id, since))
         return [RunSample(*row) for row in cur]
 
     def recent_problems(self, limit: int = 5) -> list[Failure]:
