@@ -105,7 +105,9 @@ def live_data(q: WorkQueue, *, holder: dict[str, Any] | None, now: float,
         "window_seconds": window,
         "pending_assets": pending,
         "bytes_to_publish": to_publish,
-        "bytes_total": sum(size.values()),
+        # What is to be in the target: every byte but the excluded ones.
+        "bytes_total": sum(n for s, n in size.items() if s != st.EXCLUDED),
+        "bytes_excluded": size.get(st.EXCLUDED, 0),
         "bytes_done": sum(size.get(s, 0) for s in st.DONE),
         "assets_done": done,
         "last_run": last,
@@ -223,7 +225,8 @@ def render_live(live: dict[str, Any], now: float | None = None) -> list[str]:
                     now - live["sampled_at"] > 3 * live["window_seconds"]:
                 lines.append(f"  nothing committed for {_duration(now - live['sampled_at'])}")
     lines.append(f"bytes: {human_bytes(live['bytes_done'])} done of "
-                 f"{human_bytes(live['bytes_total'])}")
+                 f"{human_bytes(live['bytes_total'])} to migrate ("
+                 f"{human_bytes(live.get('bytes_excluded', 0))} excluded)")
     if live.get("last_errors"):
         lines.append("last errors:")
         for f in live["last_errors"]:
