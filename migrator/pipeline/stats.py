@@ -239,7 +239,9 @@ class Sampler:
         if self.limits is not None:
             writes = int(self.limits.writes.acquired)
             reads = int(self.limits.reads.acquired)
-            throttled = sum(int(b.throttled) for b in self.limits.all())
+            # Every request takes a token from the account-wide read or write bucket (and
+            # maybe its own quota's too), so these two count each 429 exactly once.
+            throttled = int(self.limits.writes.throttled) + int(self.limits.reads.throttled)
             rate = float(self.limits.writes.rate)
             budget = float(self.limits.writes.ceiling)
         return RunSample(at=self.clock(), published_assets=self.published_assets,

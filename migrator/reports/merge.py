@@ -29,7 +29,7 @@ from migrator.certificate import write_certificate
 from migrator.errors import ConfigError, ReportInconsistent
 from migrator.models import human_bytes
 from migrator.reports import report as rp
-from migrator.reports.status import render_status, status
+from migrator.reports.status import group_counts, render_status, status
 from migrator.state import WorkQueue
 from migrator.state import status as st
 from migrator.state.union import overlapping_assets
@@ -169,6 +169,8 @@ def merge_status(states: Sequence[str | Path], *, all_failures: bool = False,
     totals = _sum_totals(repos)
     planned = sum(s["planned_assets"] for s in shards)
     merged = sum(totals["assets"].values())
+    groups = {"by_stage": group_counts(repos, "stage"),
+              "by_format": group_counts(repos, "format")}
     if merged != planned:
         problems.append(f"the merged per-status counts sum to {merged} assets, the shards "
                         f"hold {planned}")
@@ -185,6 +187,7 @@ def merge_status(states: Sequence[str | Path], *, all_failures: bool = False,
         "planned_assets": planned,
         "repositories": repos,
         "totals": totals,
+        **groups,
         "failures": failures if all_failures else failures[:20],
         "failures_total": failures_total,
         "overlaps": overlaps,

@@ -20,6 +20,7 @@ block per interval otherwise; Ctrl-C ends it with exit 0.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import time
 from collections import Counter
@@ -78,9 +79,33 @@ def status_data(q: WorkQueue, *, failures: int | None = SHOWN) -> dict[str, Any]
         "state": str(q.path),
         "repositories": repos,
         "totals": totals,
+        "by_stage": group_counts(repos, "stage"),
+        "by_format": group_counts(repos, "format"),
         "failures": [f.as_dict() for f in listed],
         "failures_total": total,
     }
+
+
+def group_counts(repos: dict[str, dict[str, Any]], key: str) -> dict[str, dict[str, Any]]:
+    """Asset and byte counts by status summed per value of a repository's `key` (its stage
+    or format), in the order the repositories come."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in repos.values():
+        slot = out.setdefault(str(r[key]), {"assets": {}, "bytes": {}})
+        for part in ("assets", "bytes"):
+            c = Counter(slot[part])
+            c.update(r[part])
+            slot[part] = dict(c)
+    return out
+
+
+def _breakdown(title: str, groups: dict[str, dict[str, Any]]) -> list[str]:
+    lines = [f"by {title}:"]
+    for name, g in groups.items():
+        parts = ", ".join(f"{n} {s}" for s in st.ALL if (n := g["assets"].get(s, 0)))
+        lines.append(f"  {name}: {sum(g['assets'].values())} assets, "
+                     f"{human_bytes(sum(g['bytes'].values()))} ({parts or 'none'})")
+    return lines
 
 
 def _rate(new: float, old: float, seconds: float) -> float:
@@ -256,6 +281,9 @@ def render_status(data: dict[str, Any]) -> str:
         lines[1:1] = render_live(data["live"], data.get("now"))
     lines.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    for title, key in (("stage", "by_stage"), ("format", "by_format")):
+        if len(data.get(key) or {}) > 1:
+            lines += _breakdown(title, data[key])
     if data["failures"]:
         lines.append("")
         lines.append("problems:")
@@ -289,8 +317,13 @@ def watch(read: Callable[[], dict[str, Any]], *, every: float, as_json: bool = F
                 text = render(data)
                 stamp = f"-- {_when(data['now'])} (every {every:g} s; Ctrl-C to stop)"
                 if tty:
-                    # Back to the first line of the previous view, clear it and below.
-                    out.write((f"\x1b[{drawn}F" if drawn else "") + "\x1b[J")
+                    # Back to the first line of the previous view, clear it and below; a
+                    # view taller than the terminal scrolled its top away: redraw the screen.
+                    if drawn >= shutil.get_terminal_size().lines:
+                        out.write("\x1b[H")
+                    elif drawn:
+                        out.write(f"\x1b[{drawn}F")
+                    out.write("\x1b[J")
                     out.write(f"{stamp}\n{text}\n")
                     drawn = text.count("\n") + 2
                 else:

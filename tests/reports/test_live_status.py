@@ -164,6 +164,8 @@ def test_the_sampler_counts_committed_facts_and_records_at_its_interval(tmp_path
         hook.committed(AssetUpdate(a.id, "published") for a in va.assets)
         limits.writes.acquired += 5
         limits.writes.on_throttle()
+        limits.publish.on_throttle()  # the same 429, counted by its own quota's bucket too
+        limits.reads.on_throttle()
         clock.t += 1  # within the interval: counted, not recorded yet
         hook.committed([AssetUpdate(vb.assets[0].id, "skipped_identical")])
         assert len(q.samples(run_id)) == 1
@@ -175,7 +177,7 @@ def test_the_sampler_counts_committed_facts_and_records_at_its_interval(tmp_path
         assert (second.published_assets, second.published_bytes) == (3, 2100)
         assert (second.verified_assets, second.verified_bytes, second.settled_assets) == \
             (2, 1400, 2)
-        assert (second.writes, second.throttled, second.budget) == (5, 1, 50.0)
+        assert (second.writes, second.throttled, second.budget) == (5, 2, 50.0)
         assert second.write_rate == 25.0  # halved by the 429
         hook.close()  # the last sample, whatever the interval
         assert len(q.samples(run_id)) == 3
@@ -214,3 +216,25 @@ def test_ctrl_c_ends_watching_with_exit_0(tmp_path):
     out = io.StringIO()
     assert watch(lambda: status(path), every=1, out=out, sleep=interrupt) == 0
     assert out.getvalue().count("state: ") == 1
+
+
+def test_counts_by_stage_and_format(tmp_path):
+    from migrator.models import Format, RepoType
+
+    from .conftest import maven_files
+
+    path = build_state(tmp_path / "s.sqlite", {"a": "verified"})
+    with WorkQueue.open(path) as q:
+        rid = q.upsert_repository(source="wave-two", target="wave-two", format=Format.GENERIC,
+                                  repo_type=RepoType.HOSTED, mode="copy", stage=2)
+        q.begin_crawl(rid)
+        q.record_page(rid, maven_files("x", "2.0", 10), cursor=None, done=True)
+    data = status(path)
+    assert data["by_stage"] == {"1": {"assets": {"verified": 2}, "bytes": {"verified": 2000}},
+                                "2": {"assets": {"discovered": 2},
+                                      "bytes": {"discovered": 20}}}
+    assert set(data["by_format"]) == {"maven", "generic"}
+    text = render_status(data)
+    assert "by stage:\n  1: 2 assets, 2.0 KiB (2 verified)\n  2: 2 assets, 20 B (2 discovered)" \
+        in text
+    assert "by format:" in text
