@@ -293,3 +293,7 @@ class Sampling:
     def close(self) -> None:
         self.sampler.maybe_record(force=True)
         self.progress.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # Anything else the engine asks of its progress hook is the progress bar's.
+        return getattr(self.progress, name)

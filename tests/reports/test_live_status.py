@@ -238,3 +238,14 @@ def test_counts_by_stage_and_format(tmp_path):
     assert "by stage:\n  1: 2 assets, 2.0 KiB (2 verified)\n  2: 2 assets, 20 B (2 discovered)" \
         in text
     assert "by format:" in text
+
+
+def test_the_hook_passes_anything_else_to_the_progress_bar(tmp_path):
+    path = build_state(tmp_path / "s.sqlite", {"a": "discovered"})
+    with WorkQueue.open(path, lock_for="run") as q:
+        progress = _Progress()
+        progress.to_publish = 7
+        hook = Sampling(progress, Sampler(q, q.start_run("run")))
+        assert hook.to_publish == 7
+        with pytest.raises(AttributeError):
+            _ = hook.no_such_thing
