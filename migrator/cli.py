@@ -134,8 +134,12 @@ WatchOpt = Annotated[float | None, typer.Option(
     "--watch=5.")]
 
 
-def _merged(merge: bool, manifest: Path | None, more: list[Path] | None) -> list[Path] | None:
+def _merged(merge: bool, manifest: Path | None, more: list[Path] | None,
+            state: Path | None = None) -> list[Path] | None:
     """The shard states of `--merge` (every positional argument), or None without it."""
+    if merge and state is not None:
+        raise ConfigError("--merge takes the shards' states as arguments, not --state",
+                          hint="migrator status --merge STATE STATE ...")
     if not merge:
         if more:
             raise ConfigError(f"unexpected arguments: {' '.join(map(str, more))}",
@@ -161,7 +165,7 @@ def status(manifest: OptionalManifest = None, state: StateOpt = None,
     from migrator.reports.status import status as read_status
     from migrator.reports.status import watch as watch_status
 
-    shards = _merged(merge, manifest, more)
+    shards = _merged(merge, manifest, more, state)
     if shards is not None:
         def read() -> dict[str, Any]:
             return merge_status(shards, all_failures=as_json)
@@ -291,7 +295,7 @@ def report(
     from migrator.reports.merge import merge_report
     from migrator.reports.report import report as write_report
 
-    shards = _merged(merge, manifest, more)
+    shards = _merged(merge, manifest, more, state)
     if shards is not None:
         text = merge_report(shards, fmt, out)
         if text is not None:

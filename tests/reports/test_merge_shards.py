@@ -152,6 +152,8 @@ def test_the_cli_merges_status_and_report(tmp_path):
     assert "Traceback" not in r.stderr
     r = cli("status", paths[0], paths[1])
     assert r.returncode == 2 and "unexpected arguments" in r.stderr
+    r = cli("report", "--merge", *paths, "--state", paths[0])
+    assert r.returncode == 2 and "not --state" in r.stderr
     dup = build_state(tmp_path / "dup.sqlite", {"a": "verified"}, shard="3/3")
     r = cli("status", "--merge", paths[0], paths[1], str(dup))
     assert r.returncode == 1 and "!! THE SHARDS DO NOT ADD UP" in r.stdout
