@@ -29,7 +29,7 @@ from migrator.certificate import write_certificate
 from migrator.errors import ConfigError, ReportInconsistent
 from migrator.models import human_bytes
 from migrator.reports import report as rp
-from migrator.reports.status import group_counts, render_status, status
+from migrator.reports.status import PENDING, group_counts, render_status, status
 from migrator.state import WorkQueue
 from migrator.state import status as st
 from migrator.state.union import overlapping_assets
@@ -155,8 +155,9 @@ def merge_status(states: Sequence[str | Path], *, all_failures: bool = False,
             "planned_assets": planned, "counted_assets": counted,
             "assets": data["totals"]["assets"], "bytes": data["totals"]["bytes"],
             "running": live["running"], "rates": live.get("rates"),
+            "live_unavailable": live.get("unavailable"),
             "eta_seconds": live.get("eta_seconds"), "last_run": live.get("last_run"),
-            "pending_assets": live["pending_assets"],
+            "pending_assets": sum(data["totals"]["assets"].get(x, 0) for x in PENDING),
             "writes_per_s": rates.get("writes_per_s"),
             "write_budget_per_s": rates.get("write_budget_per_s"),
         })

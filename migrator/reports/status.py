@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from migrator.errors import StateError
 from migrator.models import RunSample, human_bytes
 from migrator.state import WorkQueue
 from migrator.state import status as st
@@ -57,7 +58,13 @@ def status(state_path: str | Path, *, all_failures: bool = False,
         # One read transaction: the counts and the samples are of the same moment.
         now = clock()
         data = status_data(q, failures=None if all_failures else SHOWN)
-        data["live"] = live_data(q, holder=lock_holder(p), now=now, totals=data["totals"])
+        holder = lock_holder(p)
+        try:
+            data["live"] = live_data(q, holder=holder, now=now, totals=data["totals"])
+        except StateError as exc:
+            # The counts are what status is for; damage in the run log or the samples
+            # costs the live view only.
+            data["live"] = {"running": holder is not None, "unavailable": exc.message}
         data["now"] = now
         data["planned_assets"] = q.asset_total()
         data["shard"] = q.get_meta("shard")
@@ -204,6 +211,9 @@ def _duration(seconds: float) -> str:
 def render_live(live: dict[str, Any], now: float | None = None) -> list[str]:
     """The lines above the table: running or not, rates, budget, throttling, ETA, errors."""
     lines: list[str] = []
+    if "unavailable" in live:
+        return [f"{'running' if live['running'] else 'not running'}; the live view cannot be "
+                f"read: {live['unavailable']}"]
     last = live.get("last_run")
     if not live["running"]:
         if last is None:

@@ -10,6 +10,7 @@ Everything here only reads; `WorkQueue` inherits it (`migrator.state.queue`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections import defaultdict
@@ -452,5 +453,8 @@ class _ReadSnapshot:
             self.opened = True
 
     def __exit__(self, *exc: object) -> None:
+        # A read transaction has nothing to keep: ending it cannot lose anything, and an
+        # error doing so (a damaged file) must not hide the one that brought us here.
         if self.opened and self.conn.in_transaction:
-            self.conn.execute("COMMIT")
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")
