@@ -249,3 +249,19 @@ def test_the_hook_passes_anything_else_to_the_progress_bar(tmp_path):
         assert hook.to_publish == 7
         with pytest.raises(AttributeError):
             _ = hook.no_such_thing
+
+
+def test_a_lock_record_of_another_host_is_believed_and_an_empty_one_is_no_holder(tmp_path):
+    from migrator.state.lock import lock_holder
+
+    path = build_state(tmp_path / "s.sqlite", {"a": "discovered"})
+    lock = tmp_path / "s.sqlite.lock"
+    assert lock_holder(path) is None  # no lock file at all
+    lock.write_text("")
+    assert lock_holder(path) is None  # released: the holder empties it
+    lock.write_text(json.dumps({"pid": 2**22 + 12345, "host": "elsewhere.example",
+                                "command": "run", "started": 1.0}))
+    assert lock_holder(path)["host"] == "elsewhere.example"  # cannot be checked from here
+    data = status(path)
+    assert data["live"]["running"] and data["live"]["rates"] is None
+    assert "rates: no sample recorded yet" in render_status(data)
