@@ -145,19 +145,68 @@ def doctor(manifest: ManifestArg, stage: StageOpt = None, as_json: JsonOpt = Fal
     raise typer.Exit(report.exit_code)
 
 
+# -- live status and merged shard states ------------------------------------------------------
+MergeOpt = Annotated[bool, typer.Option(
+    "--merge", help="The arguments are the state files of the shards of one migration "
+    "(`--shard K/N`): show them as one, checked to add up, no asset in two shards.")]
+MoreStates = Annotated[list[Path] | None, typer.Argument(
+    metavar="[STATE...]", help="With --merge: the shards' state files.", show_default=False)]
+WatchOpt = Annotated[float | None, typer.Option(
+    "--watch", metavar="[SECONDS]", flag_value=2.0,
+    help="Refresh every SECONDS (default 2) until Ctrl-C: in place on a terminal, a block "
+    "per refresh otherwise (with --json: one object a line). Put it last or write "
+    "--watch=5.")]
+
+
+def _merged(merge: bool, manifest: Path | None, more: list[Path] | None,
+            state: Path | None = None) -> list[Path] | None:
+    """The shard states of `--merge` (every positional argument), or None without it."""
+    if merge and state is not None:
+        raise ConfigError("--merge takes the shards' states as arguments, not --state",
+                          hint="migrator status --merge STATE STATE ...")
+    if not merge:
+        if more:
+            raise ConfigError(f"unexpected arguments: {' '.join(map(str, more))}",
+                              hint="pass one MANIFEST, or --merge and the shards' states")
+        return None
+    return [p for p in (manifest, *(more or [])) if p is not None]
+
+
 @app.command()
 def status(manifest: OptionalManifest = None, state: StateOpt = None,
-           as_json: JsonOpt = False) -> None:
-    """Counts per repository and status, bytes, and failures; safe while a run is going
-    (--json lists every failure).
+           as_json: JsonOpt = False, watch: WatchOpt = None, merge: MergeOpt = False,
+           more: MoreStates = None) -> None:
+    """Counts per repository and status, bytes, and failures; while a run is going (from
+    another terminal: read-only, never in its way) its rates against the budget, throttled
+    requests, ETA and last errors (--json lists every failure).
 
-    Example: migrator status sample-manifests/nexus-to-codeartifact.toml
+    Example: migrator status sample-manifests/nexus-to-codeartifact.toml --watch
+    Shards of one migration, as one: `migrator status --merge S.shard-1-of-2.sqlite
+    S.shard-2-of-2.sqlite` (exit 1 when they do not add up or an asset is in two shards).
     """
+    from migrator.reports.merge import merge_status, render_merged_status
     from migrator.reports.status import render_status
     from migrator.reports.status import status as read_status
+    from migrator.reports.status import watch as watch_status
 
-    data = read_status(_state(manifest, state), all_failures=as_json)
-    print(json.dumps(data, indent=2, sort_keys=True) if as_json else render_status(data))
+    shards = _merged(merge, manifest, more, state)
+    if shards is not None:
+        def read() -> dict[str, Any]:
+            return merge_status(shards, all_failures=as_json)
+        render = render_merged_status
+    else:
+        path = _state(manifest, state)
+
+        def read() -> dict[str, Any]:
+            return read_status(path, all_failures=as_json)
+        render = render_status
+    if watch is not None:
+        if watch <= 0:
+            raise ConfigError(f"--watch {watch:g}: must be a number of seconds above 0")
+        raise typer.Exit(watch_status(read, every=watch, as_json=as_json, render=render))
+    data = read()
+    print(json.dumps(data, indent=2, sort_keys=True) if as_json else render(data))
+    raise typer.Exit(data.get("exit_code", 0))
 
 
 @app.command()
@@ -266,15 +315,25 @@ def report(
         "self-contained page) or certificate (JSON Lines, needs --out).")] = "text",
     out: Annotated[Path | None, typer.Option(
         "--out", metavar="PATH", help="Write here instead of to stdout.")] = None,
+    merge: MergeOpt = False,
+    more: MoreStates = None,
 ) -> None:
     """What the state proves: every planned asset in one final state, totals that add up,
     failures, conflicts and exclusions with reasons and hashes; or the completeness
-    certificate that `verify --certificate` re-checks.
+    certificate that `verify --certificate` re-checks. The shards of one migration as one
+    report: `migrator report --merge S.shard-1-of-2.sqlite S.shard-2-of-2.sqlite`.
 
     Example: migrator report sample-manifests/nexus-to-codeartifact.toml --format html --out r.html
     """
+    from migrator.reports.merge import merge_report
     from migrator.reports.report import report as write_report
 
+    shards = _merged(merge, manifest, more, state)
+    if shards is not None:
+        text = merge_report(shards, fmt, out)
+        if text is not None:
+            print(text)
+        return
     text = write_report(_state(manifest, state), fmt, out,
                         manifest_text=manifest.read_text(encoding="utf-8")
                         if manifest is not None and manifest.is_file() else None)

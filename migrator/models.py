@@ -318,3 +318,28 @@ def shard_of(fmt: str, namespace: str, package: str, count: int) -> int:
 
     key = "\x00".join((str(fmt), namespace, package)).encode("utf-8")
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "big") % count + 1
+
+
+# -- live status ------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RunSample:
+    """What a running process did so far (cumulative since its run started), recorded every
+    few seconds so another process can compute its rates: `migrator status` while it runs.
+
+    `writes` / `reads`: CodeArtifact requests sent through the rate limits; `throttled`: the
+    429 / ThrottlingException answers they met; `write_rate`: the write pace AIMD allows now;
+    `budget`: the configured write ceiling (requests per second) of this process.
+    """
+
+    at: float
+    published_assets: int = 0
+    published_bytes: int = 0
+    verified_assets: int = 0
+    verified_bytes: int = 0
+    settled_assets: int = 0
+    writes: int = 0
+    reads: int = 0
+    throttled: int = 0
+    write_rate: float | None = None
+    budget: float | None = None

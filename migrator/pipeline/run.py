@@ -46,7 +46,7 @@ from migrator.pipeline.progress import Progress
 from migrator.pipeline.shard import recorded_shard, with_rate_share
 from migrator.pipeline.spool import run_spool
 from migrator.pipeline.statefile import StateLocation, locate_state, open_state, read_remote
-from migrator.pipeline.stats import RunSummary, summarise
+from migrator.pipeline.stats import RunSummary, Sampler, Sampling, summarise
 from migrator.sources.access import SourceAccess
 from migrator.state import WorkQueue, default_owner
 from migrator.state import status as st
@@ -211,7 +211,8 @@ def _run(m: Manifest, loc: StateLocation, command: str, *, check_first: bool = T
                 # is known to be usable and before anything is crawled or written: a wrong
                 # domain is one line and exit 2, not a thousand failed assets.
                 ensure_ready(m, stage=kw.get("stage"))
-            summary = anyio.run(_run_async, m, q, {**kw, "spool": spool.path})
+            summary = anyio.run(_run_async, m, q, {**kw, "spool": spool.path,
+                                                   "run_id": run_id})
             code = summary.exit_code
             return summary
         except KeyboardInterrupt:
@@ -274,6 +275,12 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     show = kw.get("progress", True)
     to_publish, to_verify = q.todo_counts(engine.repository_ids)
     bar = Progress(to_publish, to_verify, enabled=show, writes_per_second=m.options.rate_budget)
+    # Samples of this run's work for `migrator status` in another terminal, recorded by the
+    # writer as it commits facts (the first one now, the last when the run ends).
+    sampler = Sampler(q, kw.get("run_id"), limits=_rate_limits(target),
+                      budget=m.options.rate_budget)
+    sampler.maybe_record()
+    bar = Sampling(bar, sampler)
     engine.progress = bar
     interrupted = False
     finalize: dict[str, Any] = {}
@@ -310,6 +317,12 @@ def _release_stale_claims(q: WorkQueue) -> None:
     for owner in q.claim_owners():
         n = q.release(owner)
         logger.info("gave back %d claim(s) of %s, which is no longer running", n, owner)
+
+
+def _rate_limits(target: TargetAccess) -> Any:
+    """The target client's `RateLimits` (requests, 429s, the AIMD pace), or None for a target
+    without them (test doubles)."""
+    return getattr(getattr(target, "client", None), "limits", None)
 
 
 def _codeartifact(m: Manifest, source: SourceAccess) -> TargetAccess:

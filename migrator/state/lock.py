@@ -56,3 +56,35 @@ class StateLock:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def lock_holder(state_path: Path) -> dict | None:
+    """Who holds the run lock of `state_path` now, read without locking anything (taking
+    even a shared flock for a moment could make a starting run fail): the holder's record
+    (pid, host, command, started), or None when no process holds it.
+
+    The holder writes its record after taking the lock and empties it when it lets go; a
+    process killed with -9 leaves its record behind, so a record naming a pid of this host
+    that no longer exists is no holder. A record from another host (a shared filesystem)
+    cannot be checked from here and is believed.
+    """
+    path = state_path.with_name(state_path.name + ".lock")
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace").strip()
+    except OSError:
+        return None
+    if not text:
+        return None
+    try:
+        info = json.loads(text)
+        pid = int(info["pid"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    if info.get("host") == socket.gethostname():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # alive, another user's
+    return info

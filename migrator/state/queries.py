@@ -10,6 +10,7 @@ Everything here only reads; `WorkQueue` inherits it (`migrator.state.queue`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections import defaultdict
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from migrator.models import HASH_ALGORITHMS, ClaimedAsset, ClaimedVersion, Format
+from migrator.models import HASH_ALGORITHMS, ClaimedAsset, ClaimedVersion, Format, RunSample
 from migrator.state.db import guard_sqlite
 
 __all__ = ["AssetRow", "Failure", "NpmPackage", "Queries", "RepositoryCounts", "SnapshotBuild"]
@@ -383,3 +384,77 @@ class Queries:
             (repository_id,)).fetchone()
         return {"excluded": dict(excluded), "refused": dict(refused), "files": files,
                 "versions": versions, "bytes": int(size), "packages": packages}
+
+    # -- live status (`migrator status` while a run is going) --------------------------------
+
+    def asset_sizes(self, asset_ids: Iterable[int]) -> dict[int, int]:
+        """The recorded size of each asset id (unknown sizes count 0): the sampler turns the
+        facts the writer commits into bytes."""
+        return {int(i): int(n or 0) for i, n in self.conn.execute(
+            "SELECT id, size FROM assets WHERE id IN (SELECT value FROM json_each(?))",
+            (_json_ids(asset_ids),))}
+
+    def runs(self, limit: int = 1) -> list[dict[str, Any]]:
+        """The last `limit` runs recorded in the state, newest first (command, pid, host,
+        started_at, finished_at: None while it runs or after it was killed, exit_code)."""
+        cur = self.conn.execute("SELECT id, command, pid, host, started_at, finished_at, "
+                                "exit_code FROM runs ORDER BY id DESC LIMIT ?", (limit,))
+        cols = [d[0] for d in cur.description]
+        return [dict(zip(cols, row, strict=True)) for row in cur]
+
+    def samples(self, run_id: int | None, since: float = 0.0, *, last: bool = False
+                ) -> list[RunSample]:
+        """The samples of one run taken at or after `since`, oldest first (with `last`: only
+        the newest one); none when the state predates them (a read-only open does not
+        migrate an older state)."""
+        if not self._has_table("run_samples"):
+            return []
+        order = "ORDER BY at DESC, id DESC LIMIT 1" if last else "ORDER BY at, id"
+        cur = self.conn.execute(
+            f"SELECT at, published_assets, published_bytes, verified_assets, verified_bytes, "
+            f"settled_assets, writes, reads, throttled, write_rate, budget FROM run_samples "
+            f"WHERE run_id IS ? AND at >= ? {order}", (run_id, since))
+        return [RunSample(*row) for row in cur]
+
+    def recent_problems(self, limit: int = 5) -> list[Failure]:
+        """The problem assets most recently recorded (the last errors), newest first."""
+        cur = self.conn.execute(
+            "SELECT r.source, a.path, a.status, a.reason, a.attempts FROM assets a "
+            "JOIN repositories r ON r.id = a.repository_id WHERE a.status IN "
+            "('conflict', 'failed_permanent', 'failed_retryable') "
+            "ORDER BY a.updated_at DESC, a.id DESC LIMIT ?", (limit,))
+        return [Failure(*row) for row in cur]
+
+    def asset_keys(self) -> Iterator[tuple[str, str]]:
+        """Every asset as (source repository, path), streamed: what merging shard states
+        checks for overlap."""
+        yield from self.conn.execute(
+            "SELECT r.source, a.path FROM assets a JOIN repositories r ON "
+            "r.id = a.repository_id")
+
+    def read_snapshot(self) -> Any:
+        """A context manager holding one read transaction: every query inside sees the same
+        committed state (WAL: the writer goes on meanwhile, nothing is locked)."""
+        return _ReadSnapshot(self.conn)
+
+    def _has_table(self, name: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                 "name = ?", (name,)).fetchone() is not None
+
+
+class _ReadSnapshot:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.opened = False
+
+    def __enter__(self) -> None:
+        if not self.conn.in_transaction:
+            self.conn.execute("BEGIN")
+            self.opened = True
+
+    def __exit__(self, *exc: object) -> None:
+        # A read transaction has nothing to keep: ending it cannot lose anything, and an
+        # error doing so (a damaged file) must not hide the one that brought us here.
+        if self.opened and self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("ROLLBACK")

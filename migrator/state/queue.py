@@ -29,6 +29,7 @@ from migrator.models import (
     DiscoveredAsset,
     Format,
     RepoType,
+    RunSample,
     VersionResult,
 )
 from migrator.state import status as st
@@ -524,6 +525,20 @@ class WorkQueue(Queries):
                           (reason, self.clock(), version_id))
         if n != 1:
             raise IllegalTransition(f"version {version_id} changed status concurrently")
+
+    # -- live status samples (`migrator status` while a run is going) ------------------------
+
+    def record_sample(self, run_id: int | None, sample: RunSample) -> None:
+        """Append one sample of the running process's cumulative work (one small write)."""
+        with self._write() as c:
+            c.execute(
+                "INSERT INTO run_samples (run_id, at, published_assets, published_bytes, "
+                "verified_assets, verified_bytes, settled_assets, writes, reads, throttled, "
+                "write_rate, budget) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run_id, sample.at, sample.published_assets, sample.published_bytes,
+                 sample.verified_assets, sample.verified_bytes, sample.settled_assets,
+                 sample.writes, sample.reads, sample.throttled, sample.write_rate,
+                 sample.budget))
 
 
 def default_owner() -> str:

@@ -14,7 +14,7 @@ from migrator.models import HASH_ALGORITHMS
 migrations = Migrations("migrator.workqueue")
 #: How many migrations below: bump it with each one added. `WorkQueue.open` records it in
 #: `meta.schema_version` and refuses a state with more (written by a newer migrator).
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 @migrations()
@@ -98,3 +98,30 @@ def m002_format_marker(db: sqlite_utils.Database) -> None:
     # writes anything into a file (a foreign SQLite database is refused, never altered).
     db.execute("INSERT INTO meta (key, value) VALUES ('format', 'migrator-state') "
                "ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+
+
+@migrations()
+def m005_run_samples(db: sqlite_utils.Database) -> None:
+    # What a running process did so far, written every few seconds by the engine's writer:
+    # another terminal's `migrator status` computes rates, throttling and an ETA from the
+    # last window of them. Cumulative per run (never reset within a run), so a lost sample
+    # costs resolution, not correctness. IF NOT EXISTS: this migration shares nothing with
+    # the others and may be applied in any order with them.
+    db.executescript("""
+    CREATE TABLE IF NOT EXISTS run_samples (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER,
+        at REAL NOT NULL,
+        published_assets INTEGER NOT NULL DEFAULT 0,
+        published_bytes INTEGER NOT NULL DEFAULT 0,
+        verified_assets INTEGER NOT NULL DEFAULT 0,
+        verified_bytes INTEGER NOT NULL DEFAULT 0,
+        settled_assets INTEGER NOT NULL DEFAULT 0,
+        writes INTEGER NOT NULL DEFAULT 0,
+        reads INTEGER NOT NULL DEFAULT 0,
+        throttled INTEGER NOT NULL DEFAULT 0,
+        write_rate REAL,
+        budget REAL
+    );
+    CREATE INDEX IF NOT EXISTS run_samples_at ON run_samples (run_id, at);
+    """)
