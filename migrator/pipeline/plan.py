@@ -29,6 +29,7 @@ from migrator.models import (
     SourceRepository,
     human_bytes,
 )
+from migrator.pipeline.cost import Cost, plan_cost
 from migrator.pipeline.crawlcheck import check_crawl_count
 from migrator.pipeline.preflight import ensure_ready
 from migrator.sources import Crawler, Found, Page, make_crawler
@@ -71,6 +72,7 @@ class RepositoryPlan:
     bytes: int = 0
     prewarm_items: int = 0
     writes: int = 0
+    packages: int = 0
     excluded: dict[str, int] = field(default_factory=dict)
     refused: dict[str, int] = field(default_factory=dict)
     note: str | None = None
@@ -88,6 +90,8 @@ class PlanSummary:
     rate_budget: float
     #: Mappings that cannot be carried out (no such repository, another format): an error.
     mapping_errors: list[tuple[str, str]] = field(default_factory=list)
+    #: Requests, bytes, time and price (`migrator.pipeline.cost`); None until computed.
+    cost: Cost | None = None
 
     def raise_for_mapping_errors(self, manifest: Manifest) -> None:
         """:raises ConfigError: (exit 2) naming every mapping that cannot be carried out."""
@@ -123,7 +127,7 @@ class PlanSummary:
                 "rate_budget": self.rate_budget,
                 "estimated_seconds": round(self.estimated_seconds, 1),
             },
-        }
+        } | ({"cost": self.cost.as_dict()} if self.cost is not None else {})
 
     def render(self) -> str:
         """A terminal table; reasons for exclusions and refusals listed under it."""
@@ -156,6 +160,8 @@ class PlanSummary:
             + (f"{minutes:.1f} min" if minutes >= 1 else f"{self.estimated_seconds:.0f} s")
             + "; nothing was written to the target"
         )
+        if self.cost is not None:
+            lines.append(self.cost.render())
         return "\n".join(lines)
 
 
@@ -249,6 +255,8 @@ async def plan(
     summary = summarise(queue, [repo_id for _, _, repo_id in jobs], not_crawled,
                         options.rate_budget)
     summary.mapping_errors = mapping_errors
+    summary.cost = plan_cost(summary.repositories, rate_budget=options.rate_budget,
+                             origin_control=options.origin_control, prices=options.prices)
     for row in summary.repositories:
         row.note = notes.get(row.source)
     return summary
@@ -325,6 +333,7 @@ def summarise(queue: WorkQueue, repo_ids: list[int], not_crawled: list[tuple[str
         b = queue.plan_breakdown(repo_id)
         rp.excluded, rp.refused = b["excluded"], b["refused"]
         rp.assets, rp.versions, rp.bytes = b["files"], b["versions"], b["bytes"]
+        rp.packages = b["packages"]
         if rp.mode == "prewarm":
             rp.prewarm_items = b["files"]
         elif rp.mode == "copy":
