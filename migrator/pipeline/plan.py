@@ -92,6 +92,8 @@ class PlanSummary:
     mapping_errors: list[tuple[str, str]] = field(default_factory=list)
     #: Requests, bytes, time and price (`migrator.pipeline.cost`); None until computed.
     cost: Cost | None = None
+    #: The dependency-confusion check (`migrator.pipeline.confusion`); None when not run.
+    confusion: Any = None
 
     def raise_for_mapping_errors(self, manifest: Manifest) -> None:
         """:raises ConfigError: (exit 2) naming every mapping that cannot be carried out."""
@@ -127,7 +129,9 @@ class PlanSummary:
                 "rate_budget": self.rate_budget,
                 "estimated_seconds": round(self.estimated_seconds, 1),
             },
-        } | ({"cost": self.cost.as_dict()} if self.cost is not None else {})
+        } | ({"cost": self.cost.as_dict()} if self.cost is not None else {}) | (
+            {"dependency_confusion": self.confusion.as_dict()} if self.confusion is not None
+            else {})
 
     def render(self) -> str:
         """A terminal table; reasons for exclusions and refusals listed under it."""
@@ -162,6 +166,8 @@ class PlanSummary:
         )
         if self.cost is not None:
             lines.append(self.cost.render())
+        if self.confusion is not None:
+            lines.append(self.confusion.render())
         return "\n".join(lines)
 
 
@@ -412,5 +418,10 @@ def plan_manifest(manifest: Manifest, state_path: Path | None = None, *,
             ensure_ready(manifest)
         remember_manifest(q, manifest)
         summary = anyio.run(lambda: plan(manifest, q, on_page=lambda *_: crash_point("crawl")))
+        if check_first and not summary.mapping_errors:
+            # Read-only, through CodeArtifact: which internal names a public registry offers.
+            from migrator.pipeline.confusion import check_manifest
+
+            summary.confusion = check_manifest(manifest, q)
     summary.raise_for_mapping_errors(manifest)
     return summary

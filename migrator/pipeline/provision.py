@@ -1,7 +1,10 @@
 """`migrator target init`: make the manifest's `[target]` topology true in CodeArtifact.
 
-The domain (with its KMS key), the `[[target.repositories]]` (description, upstreams in
-order, one external connection each) and a package group per `[[namespaces]]` entry. It reads
+The domain (with its KMS key) and the `[[target.repositories]]` (description, upstreams in
+order, one external connection each). The `[[namespaces]]` package groups are not made here
+but by `run`, right after the dependency-confusion check and before the first internal
+version: a group blocking external upstreams would hide the public names it covers from that
+check (`migrator.pipeline.confusion`). It reads
 what CodeArtifact reports first, prints the difference, then writes only what is missing, in
 an order CodeArtifact accepts (a repository after its upstreams). A second run finds nothing
 to do and says so.
@@ -22,7 +25,6 @@ import anyio
 
 from migrator.errors import ConfigError
 from migrator.manifest import Manifest, TargetRepository
-from migrator.target.groups import INTERNAL_NAMESPACE, GroupState, PackageGroups
 from migrator.target.provision import DomainState, RepositoryState, TargetControl
 
 __all__ = ["Change", "ProvisionResult", "diff", "init_target", "order_repositories"]
@@ -33,8 +35,7 @@ class Change:
     """One write `target init` makes (or would make)."""
 
     action: str  # create-domain | create-repository | set-upstreams | set-description |
-    #              associate-external-connection | disassociate-external-connection |
-    #              create-package-group | set-package-group-origin
+    #              associate-external-connection | disassociate-external-connection
     subject: str
     detail: str
     #: Why this change breaks an existing repository (None: it does not).
@@ -78,8 +79,8 @@ class ProvisionResult:
     def render(self) -> str:
         where = f"CodeArtifact domain {self.domain}"
         if not self.changes:
-            return (f"{where}: nothing changes: the domain, repositories, upstreams, external "
-                    f"connections and package groups are as the manifest says "
+            return (f"{where}: nothing changes: the domain, repositories, upstreams and "
+                    f"external connections are as the manifest says "
                     f"({self.read_requests} read requests, 0 writes)")
         lines = [f"{where}: {len(self.changes)} change(s):"]
         for c in self.changes:
@@ -143,8 +144,7 @@ def _upstream_change(want: TargetRepository, have: RepositoryState) -> Change | 
                   {"upstreams": wanted})
 
 
-def diff(manifest: Manifest, state: DomainState,
-         groups: dict[str, GroupState | None]) -> list[Change]:
+def diff(manifest: Manifest, state: DomainState) -> list[Change]:
     """The writes that make `state` what the manifest says, in the order to make them.
 
     :raises ConfigError: an upstream is neither in the manifest nor in the domain, the
@@ -205,26 +205,10 @@ def diff(manifest: Manifest, state: DomainState,
             changes.append(Change("associate-external-connection", want.name,
                                   want.external_connection,
                                   args={"connection": want.external_connection}))
-    for ns in manifest.namespaces:
-        pattern = ns.group_pattern
-        group = groups.get(pattern)
-        if group is None:
-            changes.append(Change("create-package-group", pattern,
-                                  f"internal namespace {ns.pattern} ({ns.format})",
-                                  args={"description": ns.description
-                                        or f"internal {ns.format} namespace {ns.pattern}",
-                                        "contact_info": ns.contact_info}))
-            todo = dict(INTERNAL_NAMESPACE)
-        else:
-            todo = group.differs(INTERNAL_NAMESPACE)
-        if todo:
-            changes.append(Change("set-package-group-origin", pattern,
-                                  ", ".join(f"{k}={v}" for k, v in todo.items()),
-                                  args={"restrictions": todo}))
     return changes
 
 
-async def _apply(control: TargetControl, groups: PackageGroups, changes: list[Change]) -> None:
+async def _apply(control: TargetControl, changes: list[Change]) -> None:
     for c in changes:
         a = c.args
         if c.action == "create-domain":
@@ -239,11 +223,6 @@ async def _apply(control: TargetControl, groups: PackageGroups, changes: list[Ch
             await control.disassociate_external_connection(c.subject, a["connection"])
         elif c.action == "associate-external-connection":
             await control.associate_external_connection(c.subject, a["connection"])
-        elif c.action == "create-package-group":
-            await groups.create(c.subject, description=a["description"],
-                                contact_info=a["contact_info"])
-        elif c.action == "set-package-group-origin":
-            await groups.set_origin(c.subject, a["restrictions"])
         else:  # pragma: no cover - every action above is produced by `diff`
             raise AssertionError(c.action)
 
@@ -251,19 +230,15 @@ async def _apply(control: TargetControl, groups: PackageGroups, changes: list[Ch
 async def provision(manifest: Manifest, client: Any, *, dry_run: bool = False,
                     force: bool = False) -> ProvisionResult:
     """Read, diff and (unless `dry_run` or refused) apply, over a `CodeArtifactClient`."""
-    control, groups = TargetControl(client), PackageGroups(client)
+    control = TargetControl(client)
     state = await control.read([r.name for r in manifest.target.repositories])
-    found: dict[str, GroupState | None] = {}
-    if state.exists:
-        for ns in manifest.namespaces:
-            found[ns.group_pattern] = await groups.describe(ns.group_pattern)
-    changes = diff(manifest, state, found)
+    changes = diff(manifest, state)
     result = ProvisionResult(manifest.target.domain, changes, dry_run, force)
     if changes and not dry_run and not result.refused:
-        await _apply(control, groups, changes)
+        await _apply(control, changes)
         result.applied = True
-    result.read_requests = control.reads + groups.reads
-    result.write_requests = control.writes + groups.writes
+    result.read_requests = control.reads
+    result.write_requests = control.writes
     return result
 
 
@@ -271,12 +246,11 @@ def init_target(manifest: Manifest, *, dry_run: bool = False, force: bool = Fals
                 client: Any = None) -> ProvisionResult:
     """`migrator target init`: see the module's doc. `client` is injected by tests.
 
-    :raises ConfigError: the manifest has no `[[target.repositories]]` and no
-        `[[namespaces]]`, or `diff` refuses it. :raises TargetError: CodeArtifact failed.
+    :raises ConfigError: the manifest has no `[[target.repositories]]`, or `diff` refuses
+        it. :raises TargetError: CodeArtifact failed.
     """
-    if not manifest.target.repositories and not manifest.namespaces:
-        raise ConfigError(f"{manifest.path}: nothing to provision: no [[target.repositories]] "
-                          "and no [[namespaces]]",
+    if not manifest.target.repositories:
+        raise ConfigError(f"{manifest.path}: nothing to provision: no [[target.repositories]]",
                           hint="describe the topology in [[target.repositories]] tables; "
                           "sample-manifests/topology.toml is an example")
 

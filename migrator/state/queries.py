@@ -383,3 +383,22 @@ class Queries:
             (repository_id,)).fetchone()
         return {"excluded": dict(excluded), "refused": dict(refused), "files": files,
                 "versions": versions, "bytes": int(size), "packages": packages}
+
+    # -- dependency confusion ------------------------------------------------------------------
+
+    def package_names(self, repository_id: int) -> list[tuple[str, str]]:
+        """The distinct (namespace, package) of one repository's wanted versions."""
+        return [(ns or "", name) for ns, name in self.conn.execute(
+            "SELECT DISTINCT namespace, package FROM versions WHERE repository_id = ? AND "
+            "status != 'excluded' ORDER BY 1, 2", (repository_id,))]
+
+    def confusion_findings(self) -> list[dict[str, Any]]:
+        """The dependency-confusion findings recorded by the last check (internal names that
+        also exist in a public registry), each with what protects it."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?",
+                                (CONFUSION_FINDINGS,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else []
+
+
+#: The meta key holding the dependency-confusion findings (JSON, written by `set_meta`).
+CONFUSION_FINDINGS = "confusion.findings"

@@ -19,7 +19,7 @@ from typing import Any
 
 from migrator.target.errors import NotFound
 
-__all__ = ["DomainState", "RepositoryState", "TargetControl"]
+__all__ = ["DomainState", "PublicNames", "RepositoryState", "TargetControl"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +125,78 @@ class TargetControl:
     async def disassociate_external_connection(self, name: str, connection: str) -> None:
         await self._write("DisassociateExternalConnection", **self._ids(), repository=name,
                           externalConnection=connection)
+
+
+class PublicNames:
+    """Which versions of a name a public registry offers, asked through CodeArtifact itself:
+    the package's metadata (npm packument, PyPI simple page, Maven artifact-level
+    maven-metadata.xml) read from the native endpoint of the repository that owns the
+    external connection.
+
+    Read-only as far as AWS documents: CodeArtifact stores package *versions* when one is
+    requested (an asset); a metadata read lists what the registry offers. Should a metadata
+    read store anything, it lands in that proxy repository only, never in the repository the
+    internal versions go to, and the internal package's origin configuration (or package
+    group) is set before its first version, so it can neither block the publish nor let a
+    public version through.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.reads = 0
+
+    async def versions(self, repository: str, fmt: str, namespace: str, name: str
+                       ) -> list[str]:
+        """The versions `repository` lists for the name ([] when it knows none: 404)."""
+        from urllib.parse import quote
+
+        endpoint = await self.client.endpoint(repository, fmt)
+        http = self.client.http
+        self.reads += 1
+        try:
+            if fmt == "npm":
+                # What npm itself sends for a scoped name: @scope%2fname.
+                full = f"@{namespace}%2f{quote(name)}" if namespace else quote(name)
+                response = await http.request("GET", endpoint + full, write=False,
+                                              scheme="bearer")
+                return sorted((response.json().get("versions") or {}).keys())
+            if fmt == "pypi":
+                from packaging.utils import canonicalize_name
+
+                response = await http.request("GET",
+                                              f"{endpoint}simple/{canonicalize_name(name)}/",
+                                              write=False)
+                return _pypi_versions(response.text)
+            if fmt == "maven":
+                from migrator.target.maven import listed_versions
+
+                path = f"{namespace.replace('.', '/')}/{quote(name)}/maven-metadata.xml"
+                response = await http.request("GET", endpoint + path, write=False)
+                return listed_versions(response.text)
+        except NotFound:
+            return []
+        return []
+
+
+def _pypi_versions(page: str) -> list[str]:
+    """Versions of the files a PEP 503 simple page links to."""
+    import re
+
+    from packaging.utils import (
+        InvalidSdistFilename,
+        InvalidWheelFilename,
+        parse_sdist_filename,
+        parse_wheel_filename,
+    )
+
+    out: set[str] = set()
+    for href in re.findall(r"""href=["']([^"'#]+)""", page, re.IGNORECASE):
+        filename = href.rsplit("/", 1)[-1]
+        try:
+            if filename.endswith(".whl"):
+                out.add(str(parse_wheel_filename(filename)[1]))
+            else:
+                out.add(str(parse_sdist_filename(filename)[1]))
+        except (InvalidSdistFilename, InvalidWheelFilename):
+            continue
+    return sorted(out)
