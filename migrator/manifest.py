@@ -648,11 +648,12 @@ def _target_repositories(p: _Parser, value: Any) -> tuple[TargetRepository, ...]
         out.append(TargetRepository(name=name, description=description,
                                     upstreams=lists["upstreams"], external_connection=conn,
                                     formats=lists["formats"]))
-    names = [r.name for r in out]
+    seen: set[str] = set()
     for i, r in enumerate(out):
-        if names.count(r.name) > 1:
+        if r.name in seen:
             raise p.fail(f"target.repositories[{i}].name", f"{r.name!r} is listed twice",
                          "keep one [[target.repositories]] table per repository")
+        seen.add(r.name)
     return tuple(out)
 
 

@@ -119,12 +119,17 @@ class ConfusionReport:
     unchecked: list[tuple[str, str, str]] = field(default_factory=list)
     ordering: Ordering = field(default_factory=Ordering)
     read_requests: int = 0
+    #: Names not looked up because a package group that blocks external upstreams already
+    #: covers them (it hides the public registry from CodeArtifact): (name, repository, group)
+    covered: list[tuple[str, str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {"checked": self.checked, "findings": [asdict(f) for f in self.findings],
                 "unchecked": [{"repository": r, "format": f, "reason": why}
                               for r, f, why in self.unchecked],
-                "ordering": self.ordering.notes(), "read_requests": self.read_requests}
+                "ordering": self.ordering.notes(), "read_requests": self.read_requests,
+                "covered": [{"display": n, "repository": r, "group": g}
+                            for n, r, g in self.covered]}
 
     def render(self) -> str:
         lines = [f"dependency confusion: {self.checked} internal name(s) checked against the "
@@ -135,6 +140,10 @@ class ConfusionReport:
                          f"{f.connection} ({_versions(f.public_versions)}); {f.protection}")
         for repo, fmt, why in self.unchecked:
             lines.append(f"  {repo} ({fmt}): not checked: {why}")
+        for name, repo, group in self.covered:
+            lines.append(f"  {name} ({repo}): not looked up: package group {group} already "
+                         "blocks external upstreams for it (protected; it also hides the "
+                         "public registry from CodeArtifact)")
         lines += [f"  order: {note}" for note in self.ordering.notes()]
         return "\n".join(lines)
 
@@ -235,8 +244,13 @@ async def _connection_owner(control: TargetControl, repository: str, fmt: str,
 async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionReport:
     """Look up every internal name of the state's `copy` repositories; record the findings
     in the state (merged with earlier ones) and return the report."""
-    control, public = TargetControl(client), PublicNames(client)
+    control, public, groups = TargetControl(client), PublicNames(client), PackageGroups(client)
     report = ConfusionReport()
+    blocking = set()
+    for ns in manifest.namespaces:
+        group = await groups.describe(ns.group_pattern)
+        if group is not None and group.modes.get("EXTERNAL_UPSTREAM") == "BLOCK":
+            blocking.add(ns.group_pattern)
     cache: dict[str, RepositoryState | None] = {}
     internal: list[PackageKey] = []
     prewarm: list[PackageKey] = []
@@ -255,7 +269,12 @@ async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionR
             report.unchecked.append((target, fmt, f"no {fmt} external connection in its "
                                      "upstream chain: no public name resolves through it"))
             continue
-        jobs += [(k, *owner) for k in keys]
+        for k in keys:
+            group = covering_group(manifest.namespaces, fmt, k.namespace, k.name)
+            if group in blocking:
+                report.covered.append((k.display, target, group))
+            else:
+                jobs.append((k, *owner))
     limiter = anyio.CapacityLimiter(_CONCURRENCY)
     found: list[Finding] = []
 
@@ -274,7 +293,7 @@ async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionR
     report.checked = len(jobs)
     report.findings = _merge(queue, found)
     report.ordering = plan_order(internal, prewarm, manifest.namespaces)
-    report.read_requests = control.reads + public.reads
+    report.read_requests = control.reads + public.reads + groups.reads
     return report
 
 

@@ -170,3 +170,34 @@ def test_internal_names_that_are_also_public_are_found_and_blocked(confusion_san
                                          format="pypi")["repositoryEndpoint"]
             + "simple/jaraco-classes/").text
         assert "jaraco.classes-3.4.0" in public_page  # the name really is public
+
+    # A later plan cannot see @acme/utils upstream any more (the group hides it), but the
+    # finding stays, and the plan says why it was not looked up.
+    again = json.loads(sb.migrator("plan", str(m), "--json").stdout)["dependency_confusion"]
+    assert {f["display"] for f in again["findings"]} == {"@acme/utils", "jaraco-classes"}
+    assert [c["display"] for c in again["covered"]] == ["@acme/utils"]
+
+
+def test_the_plan_orders_a_prewarm_of_an_internal_name_first(confusion_sandbox):
+    """The proxy caches hold public versions of both internal names; pre-warming them through
+    the same team repositories is asked for too."""
+    sb = confusion_sandbox
+    m = manifest(sb)
+    m.write_text(m.read_text().replace("[options]", """[[repositories]]
+source = "npm-proxy"
+target = "team-npm"
+mode = "prewarm"
+
+[[repositories]]
+source = "pypi-proxy"
+target = "team-pypi"
+mode = "prewarm"
+
+[options]"""))
+    assert sb.migrator("target", "init", str(m)).returncode == 0
+    plan = sb.migrator("plan", str(m))
+    assert plan.returncode == 0, plan.stderr
+    assert ("order: jaraco-classes in team-pypi: pre-warm its public versions first, then "
+            "publish the internal ones") in plan.stdout
+    assert ("order: @acme/utils in team-npm: cannot be pre-warmed: package group /npm/acme/* "
+            "blocks external upstreams") in plan.stdout
