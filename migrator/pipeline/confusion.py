@@ -35,10 +35,11 @@ from typing import Any
 
 import anyio
 
+from migrator.errors import TargetError
 from migrator.manifest import EXTERNAL_CONNECTIONS, Manifest, Namespace
 from migrator.state import WorkQueue
 from migrator.state.queries import CONFUSION_FINDINGS
-from migrator.target.errors import NotFound
+from migrator.target.errors import CredentialsRefused, NotFound
 from migrator.target.groups import INTERNAL_NAMESPACE, PackageGroups
 from migrator.target.provision import PublicNames, RepositoryState, TargetControl
 
@@ -220,6 +221,11 @@ async def _connection_owner(control: TargetControl, repository: str, fmt: str,
                 cache[name] = await control.describe_repository(name)
             except NotFound:
                 cache[name] = None
+            except TargetError as exc:
+                # Not knowing the chain must not stop a migration: the package's origin
+                # configuration protects it either way; the report says it was not checked.
+                logger.warning("dependency confusion: cannot describe %s: %s", name, exc)
+                cache[name] = None
         return cache[name]
 
     async def visit(name: str) -> tuple[str, str] | None:
@@ -280,7 +286,14 @@ async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionR
 
     async def one(key: PackageKey, via: str, conn: str) -> None:
         async with limiter:
-            versions = await public.versions(via, key.format, key.namespace, key.name)
+            try:
+                versions = await public.versions(via, key.format, key.namespace, key.name)
+            except CredentialsRefused:
+                raise
+            except TargetError as exc:
+                report.unchecked.append((key.repository, key.format,
+                                         f"{key.display}: the look-up failed: {exc}"))
+                return
         if versions:
             protection, ok = _protection(manifest, key.format, key.namespace, key.name,
                                          key.repository)

@@ -161,3 +161,24 @@ def test_an_unprotected_finding_says_so_and_earlier_findings_stay() -> None:
     left = report.findings[0]
     assert not left.protected and left.protection.startswith("NOT protected")
     assert "! left-pad (npm, team-npm): also in public:npmjs" in report.render()
+
+
+def test_a_failed_look_up_is_reported_not_fatal() -> None:
+    from migrator.target.errors import PublishError
+
+    class Failing(FakeHttp):
+        async def request(self, method, url, **kw):
+            raise PublishError(f"CodeArtifact: GET {url}: 503 after 5 attempts",
+                               retryable=True)
+
+    m = parse_manifest(MANIFEST.replace("ORIGIN", "block-upstream"), "m.toml")
+    queue = FakeQueue([{"id": 1, "format": "npm", "target": "npm-store", "mode": "copy"}],
+                      {1: [("", "left-pad")]})
+    client = FakeClient({"npm-store": {"externalConnections": [
+        {"externalConnectionName": "public:npmjs"}]}}, {})
+    client.http = Failing({})
+    report = anyio.run(lambda: check(m, queue, client))
+    assert report.findings == []
+    assert report.unchecked == [("npm-store", "npm", "left-pad: the look-up failed: "
+                                 "CodeArtifact: GET https://ca/npm/npm-store/left-pad: 503 "
+                                 "after 5 attempts")]
