@@ -134,7 +134,8 @@ class ConfusionReport:
 
     def render(self) -> str:
         lines = [f"dependency confusion: {self.checked} internal name(s) checked against the "
-                 f"public registries, {len(self.findings)} also public"]
+                 f"public registries ({self.read_requests} read requests), "
+                 f"{len(self.findings)} also public"]
         for f in self.findings:
             mark = "  " if f.protected else "! "
             lines.append(f"{mark}{f.display} ({f.format}, {f.repository}): also in "

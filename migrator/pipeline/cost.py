@@ -17,6 +17,9 @@ prewarm, per repository
           version (the EXTERNAL confirmation), one GetRepositoryEndpoint
 once      one GetAuthorizationToken per started 12 hours of run time
 
+Not counted: the dependency-confusion check `plan` itself makes (one metadata read per
+internal name whose repository reaches an external connection; its report counts them).
+
 Bytes added to CodeArtifact: the copied files, and the pre-warmed ones (public packages
 ingested through an external connection are stored in the domain, and billed, too).
 Storage is priced per GB-month with GB = 2^30 bytes (AWS's billing unit); requests per 10,000

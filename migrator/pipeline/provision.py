@@ -164,6 +164,16 @@ def diff(manifest: Manifest, state: DomainState) -> list[Change]:
             hint="a domain's key cannot be changed; remove kms_key or set it to the "
             "domain's key")
     named = {r.name for r in t.repositories}
+    formats = {r.name: r.formats for r in t.repositories if r.formats}
+    for mapping in manifest.repositories:
+        allowed = formats.get(mapping.target or "")
+        if allowed and mapping.format is not None and str(mapping.format) not in allowed:
+            raise ConfigError(
+                f"{manifest.path}: [[repositories]] {mapping.source} → {mapping.target}: "
+                f"format {mapping.format}, but [[target.repositories]] {mapping.target} is "
+                f"for {', '.join(allowed)}",
+                hint="map it to a repository meant for that format, or add the format to "
+                "its formats list")
     for r in t.repositories:
         for u in r.upstreams:
             if u not in named and u not in state.names:

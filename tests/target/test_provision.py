@@ -208,3 +208,12 @@ def test_a_dry_run_counts_and_writes_nothing() -> None:
     assert result.as_dict()["requests"] == {"read": 1, "write": 0,
                                             "planned_writes": len(result.changes)}
     assert "dry run: 6 write request(s) and 1 read request(s)" in result.render()
+
+
+def test_a_mapping_into_a_repository_of_other_formats_is_refused() -> None:
+    m = parse_manifest(HEAD.replace("KMS", "").replace(
+        'target = "team-npm"', 'target = "npmjs-proxy"\nformat = "pypi"') + TOPOLOGY,
+        "acme.toml")
+    with pytest.raises(ConfigError, match="format pypi, but \\[\\[target.repositories\\]\\] "
+                       "npmjs-proxy is for npm"):
+        diff(m, DomainState(exists=False))
