@@ -36,12 +36,13 @@ from typing import Any
 import anyio
 
 from migrator.errors import TargetError
-from migrator.manifest import EXTERNAL_CONNECTIONS, Manifest, Namespace
+from migrator.manifest import Manifest, Namespace
 from migrator.state import WorkQueue
 from migrator.state.queries import CONFUSION_FINDINGS
 from migrator.target.errors import CredentialsRefused, NotFound
 from migrator.target.groups import INTERNAL_NAMESPACE, PackageGroups
 from migrator.target.provision import PublicNames, RepositoryState, TargetControl
+from migrator.topology import EXTERNAL_CONNECTIONS
 
 __all__ = ["ConfusionReport", "Finding", "Ordering", "PackageKey", "check", "check_manifest",
            "covering_group", "plan_order", "protect_namespaces"]
