@@ -263,6 +263,7 @@ async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionR
     internal: list[PackageKey] = []
     prewarm: list[PackageKey] = []
     jobs: list[tuple[PackageKey, str, str]] = []
+    ours: dict[PackageKey, set[object]] = {}
     for row in queue.repositories():
         fmt, target = row["format"], row["target"]
         if not target or fmt not in _PUBLIC_FORMATS or row["mode"] not in ("copy", "prewarm"):
@@ -272,6 +273,8 @@ async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionR
             prewarm += keys
             continue
         internal += keys
+        for (ns, name), versions in queue.package_versions(row["id"]).items():
+            ours[PackageKey(target, fmt, ns, name)] = {_normal(fmt, v) for v in versions}
         owner = await _connection_owner(control, target, fmt, cache)
         if owner is None:
             report.unchecked.append((target, fmt, f"no {fmt} external connection in its "
@@ -296,6 +299,9 @@ async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionR
                 report.unchecked.append((key.repository, key.format,
                                          f"{key.display}: the look-up failed: {exc}"))
                 return
+        # A repository that owns the connection itself lists the internal versions too, once
+        # published: only the others are public.
+        versions = [v for v in versions if _normal(key.format, v) not in ours.get(key, ())]
         if versions:
             protection, ok = _protection(manifest, key.format, key.namespace, key.name,
                                          key.repository)
@@ -310,6 +316,19 @@ async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionR
     report.ordering = plan_order(internal, prewarm, manifest.namespaces)
     report.read_requests = control.reads + public.reads + groups.reads
     return report
+
+
+def _normal(fmt: str, version: str) -> object:
+    """What a version compares as: PyPI's by PEP 440 (`1.0` equals and hashes as `1.0.0`),
+    the others as written."""
+    if fmt != "pypi":
+        return version
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        return Version(version)
+    except InvalidVersion:
+        return version
 
 
 def _merge(queue: WorkQueue, found: list[Finding]) -> list[Finding]:

@@ -392,6 +392,15 @@ class Queries:
             "SELECT DISTINCT namespace, package FROM versions WHERE repository_id = ? AND "
             "status != 'excluded' ORDER BY 1, 2", (repository_id,))]
 
+    def package_versions(self, repository_id: int) -> dict[tuple[str, str], set[str]]:
+        """(namespace, package) → the versions the state holds for it in one repository."""
+        out: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for ns, name, version in self.conn.execute(
+                "SELECT namespace, package, version FROM versions WHERE repository_id = ?",
+                (repository_id,)):
+            out[(ns or "", name)].add(version)
+        return dict(out)
+
     def confusion_findings(self) -> list[dict[str, Any]]:
         """The dependency-confusion findings recorded by the last check (internal names that
         also exist in a public registry), each with what protects it."""

@@ -61,7 +61,7 @@ def test_pypi_versions_come_from_the_file_names() -> None:
 
 class FakeQueue:
     def __init__(self, repos, names, findings=()) -> None:
-        self.repos, self.names = repos, names
+        self.repos, self.names, self.versions = repos, names, {}
         self.meta = {CONFUSION_FINDINGS: json.dumps(list(findings))}
 
     def repositories(self):
@@ -69,6 +69,9 @@ class FakeQueue:
 
     def package_names(self, repository_id):
         return self.names[repository_id]
+
+    def package_versions(self, repository_id):
+        return self.versions.get(repository_id, {})
 
     def confusion_findings(self):
         return json.loads(self.meta.get(CONFUSION_FINDINGS) or "[]")
@@ -182,3 +185,26 @@ def test_a_failed_look_up_is_reported_not_fatal() -> None:
     assert report.unchecked == [("npm-store", "npm", "left-pad: the look-up failed: "
                                  "CodeArtifact: GET https://ca/npm/npm-store/left-pad: 503 "
                                  "after 5 attempts")]
+
+
+@pytest.mark.parametrize(("listed", "public"), [
+    (["1.0", "2.0.0"], ["2.0.0"]),  # PEP 440: 1.0 is the internal 1.0.0
+    (["1.0.0"], None),  # only what was migrated: no collision
+])
+def test_a_repository_owning_the_connection_lists_its_own_versions_too(listed, public) -> None:
+    manifest = MANIFEST.replace("ORIGIN", "block-upstream").replace('target = "team-npm"',
+                                                                     'target = "pypi-store"')
+    m = parse_manifest(manifest, "m.toml")
+    queue = FakeQueue([{"id": 1, "format": "pypi", "target": "pypi-store", "mode": "copy"}],
+                      {1: [("", "acme-lib")]})
+    queue.versions = {1: {("", "acme-lib"): {"1.0.0"}}}
+    client = FakeClient({"pypi-store": {"externalConnections": [
+        {"externalConnectionName": "public:pypi"}]}}, {})
+
+    async def simple(method, url, **kw):
+        links = "".join(f'<a href="acme_lib-{v}-py3-none-any.whl">x</a>' for v in listed)
+        return SimpleNamespace(text=links)
+
+    client.http.request = simple
+    report = anyio.run(lambda: check(m, queue, client))
+    assert [f.public_versions for f in report.findings] == ([public] if public else [])
