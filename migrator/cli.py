@@ -340,8 +340,14 @@ def target_init(
     """
     from migrator.pipeline.provision import init_target
 
-    result = init_target(load_manifest(manifest), dry_run=dry_run, force=force)
-    _show(result, as_json)
+    # The difference is printed before anything is written; the outcome after.
+    result = init_target(load_manifest(manifest), dry_run=dry_run, force=force,
+                         on_diff=None if as_json else lambda r: print(r.render_diff(),
+                                                                      flush=True))
+    if as_json:
+        _show(result, as_json)
+    elif result.changes:
+        print(result.render_outcome())
     raise typer.Exit(result.exit_code)
 
 

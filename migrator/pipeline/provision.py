@@ -18,13 +18,15 @@ Nothing is ever deleted: a repository the manifest does not name is left alone.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import anyio
 
-from migrator.errors import ConfigError
+from migrator.errors import ConfigError, TargetError
 from migrator.manifest import Manifest, TargetRepository
+from migrator.target.errors import CredentialsRefused
 from migrator.target.provision import DomainState, RepositoryState, TargetControl
 
 __all__ = ["Change", "ProvisionResult", "diff", "init_target", "order_repositories"]
@@ -60,6 +62,12 @@ class ProvisionResult:
     applied: bool = False
     read_requests: int = 0
     write_requests: int = 0
+    #: Changes made before CodeArtifact refused one (they stay; a new run continues).
+    done: int = 0
+    #: The change CodeArtifact refused and its answer (None: none was refused).
+    failed: tuple[Change, str] | None = None
+    #: Whether that refusal may pass on its own (throttling, 5xx): exit 1, else 2.
+    failed_retryable: bool = False
 
     @property
     def refused(self) -> list[Change]:
@@ -67,16 +75,24 @@ class ProvisionResult:
 
     @property
     def exit_code(self) -> int:
+        if self.failed is not None:
+            return 1 if self.failed_retryable else 2
         return 2 if self.refused else 0
 
     def as_dict(self) -> dict[str, Any]:
         return {"domain": self.domain, "dry_run": self.dry_run, "force": self.force,
                 "applied": self.applied, "changes": [c.as_dict() for c in self.changes],
                 "refused": [c.as_dict() for c in self.refused],
+                "failed": None if self.failed is None else
+                self.failed[0].as_dict() | {"error": self.failed[1]}, "done": self.done,
                 "requests": {"read": self.read_requests, "write": self.write_requests,
                              "planned_writes": len(self.changes)}}
 
     def render(self) -> str:
+        return self.render_diff() + ("\n" + self.render_outcome() if self.changes else "")
+
+    def render_diff(self) -> str:
+        """The difference, before anything is written."""
         where = f"CodeArtifact domain {self.domain}"
         if not self.changes:
             return (f"{where}: nothing changes: the domain, repositories, upstreams and "
@@ -88,10 +104,24 @@ class ProvisionResult:
             lines.append(f"  {mark} {c.action} {c.subject}: {c.detail}")
             if c.breaking:
                 lines.append(f"      breaks an existing repository: {c.breaking}")
+        return "\n".join(lines)
+
+    def render_outcome(self) -> str:
+        """What was done about the difference (empty when there was none)."""
+        if not self.changes:
+            return ""
+        lines: list[str] = []
         if self.refused:
             lines.append(f"refused: {len(self.refused)} change(s) would break existing "
                          "repositories; nothing was written. Fix [[target.repositories]] or "
                          "run `migrator target init MANIFEST --force` to apply them anyway")
+        elif self.failed is not None:
+            change, error = self.failed
+            lines.append(f"failed: {change.action} {change.subject}: {error}")
+            lines.append(f"  {self.done} change(s) before it were made and stay; fix "
+                         "[[target.repositories]] (or the permission) and run `migrator target "
+                         "init` again: it continues from what CodeArtifact reports"
+                         + _HINTS.get(change.action, ""))
         elif self.dry_run:
             lines.append(f"dry run: {len(self.changes)} write request(s) and "
                          f"{self.read_requests} read request(s); nothing was written")
@@ -99,6 +129,15 @@ class ProvisionResult:
             lines.append(f"applied: {self.write_requests} write request(s), "
                          f"{self.read_requests} read request(s)")
         return "\n".join(lines)
+
+
+_HINTS = {
+    # Whether one repository may have both is undocumented (reference §8): where CodeArtifact
+    # refuses, the recommended layout avoids the question.
+    "associate-external-connection": "; if CodeArtifact refuses a connection on a repository "
+    "with upstreams, give the connection to a proxy repository of its own and list that as "
+    "an upstream (sample-manifests/topology.toml)",
+}
 
 
 def order_repositories(repos: tuple[TargetRepository, ...]) -> list[TargetRepository]:
@@ -218,43 +257,63 @@ def diff(manifest: Manifest, state: DomainState) -> list[Change]:
     return changes
 
 
-async def _apply(control: TargetControl, changes: list[Change]) -> None:
+async def _apply(control: TargetControl, changes: list[Change], result: ProvisionResult
+                 ) -> None:
     for c in changes:
-        a = c.args
-        if c.action == "create-domain":
-            await control.create_domain(a["kms_key"])
-        elif c.action == "create-repository":
-            await control.create_repository(c.subject, a["description"], a["upstreams"])
-        elif c.action == "set-upstreams":
-            await control.update_repository(c.subject, upstreams=a["upstreams"])
-        elif c.action == "set-description":
-            await control.update_repository(c.subject, description=a["description"])
-        elif c.action == "disassociate-external-connection":
-            await control.disassociate_external_connection(c.subject, a["connection"])
-        elif c.action == "associate-external-connection":
-            await control.associate_external_connection(c.subject, a["connection"])
-        else:  # pragma: no cover - every action above is produced by `diff`
-            raise AssertionError(c.action)
+        try:
+            await _apply_one(control, c)
+        except CredentialsRefused:
+            raise  # not this change's fault: the credentials; one line from the CLI
+        except TargetError as exc:
+            result.failed, result.failed_retryable = (c, exc.message), bool(exc.retryable)
+            return
+        result.done += 1
+
+
+async def _apply_one(control: TargetControl, c: Change) -> None:
+    a = c.args
+    if c.action == "create-domain":
+        await control.create_domain(a["kms_key"])
+    elif c.action == "create-repository":
+        await control.create_repository(c.subject, a["description"], a["upstreams"])
+    elif c.action == "set-upstreams":
+        await control.update_repository(c.subject, upstreams=a["upstreams"])
+    elif c.action == "set-description":
+        await control.update_repository(c.subject, description=a["description"])
+    elif c.action == "disassociate-external-connection":
+        await control.disassociate_external_connection(c.subject, a["connection"])
+    elif c.action == "associate-external-connection":
+        await control.associate_external_connection(c.subject, a["connection"])
+    else:  # pragma: no cover - every action above is produced by `diff`
+        raise AssertionError(c.action)
 
 
 async def provision(manifest: Manifest, client: Any, *, dry_run: bool = False,
-                    force: bool = False) -> ProvisionResult:
-    """Read, diff and (unless `dry_run` or refused) apply, over a `CodeArtifactClient`."""
+                    force: bool = False,
+                    on_diff: Callable[[ProvisionResult], None] | None = None
+                    ) -> ProvisionResult:
+    """Read, diff and (unless `dry_run` or refused) apply, over a `CodeArtifactClient`;
+    `on_diff(result)` is called with the difference before anything is written."""
     control = TargetControl(client)
     state = await control.read([r.name for r in manifest.target.repositories])
     changes = diff(manifest, state)
     result = ProvisionResult(manifest.target.domain, changes, dry_run, force)
+    result.read_requests = control.reads
+    if on_diff is not None:
+        on_diff(result)
     if changes and not dry_run and not result.refused:
-        await _apply(control, changes)
-        result.applied = True
+        await _apply(control, changes, result)
+        result.applied = result.failed is None
     result.read_requests = control.reads
     result.write_requests = control.writes
     return result
 
 
 def init_target(manifest: Manifest, *, dry_run: bool = False, force: bool = False,
-                client: Any = None) -> ProvisionResult:
-    """`migrator target init`: see the module's doc. `client` is injected by tests.
+                client: Any = None,
+                on_diff: Callable[[ProvisionResult], None] | None = None) -> ProvisionResult:
+    """`migrator target init`: see the module's doc. `on_diff` sees the difference before
+    anything is written (the CLI prints it); `client` is injected by tests.
 
     :raises ConfigError: the manifest has no `[[target.repositories]]`, or `diff` refuses
         it. :raises TargetError: CodeArtifact failed.
@@ -266,10 +325,12 @@ def init_target(manifest: Manifest, *, dry_run: bool = False, force: bool = Fals
 
     async def main() -> ProvisionResult:
         if client is not None:
-            return await provision(manifest, client, dry_run=dry_run, force=force)
+            return await provision(manifest, client, dry_run=dry_run, force=force,
+                                   on_diff=on_diff)
         from migrator.target.codeartifact import CodeArtifactClient
 
         async with CodeArtifactClient.from_manifest(manifest) as owned:
-            return await provision(manifest, owned, dry_run=dry_run, force=force)
+            return await provision(manifest, owned, dry_run=dry_run, force=force,
+                                   on_diff=on_diff)
 
     return anyio.run(main)

@@ -134,3 +134,51 @@ def test_removing_an_external_connection_is_refused(sandbox, tmp_path):
     proxy = describe(sandbox, "npmjs-proxy")
     assert [c["externalConnectionName"] for c in proxy["externalConnections"]] == \
         ["public:npmjs"]
+
+
+MIXED = """
+[[target.repositories]]
+name = "base-npm"
+
+[[target.repositories]]
+name = "mixed-npm"
+upstreams = ["base-npm"]
+external_connection = "public:npmjs"
+"""
+
+
+@pytest.mark.parametrize("allowed", [True, False])
+def test_upstreams_and_a_connection_on_one_repository_under_both_answers(tmp_path, allowed):
+    """Whether AWS lets one repository have upstreams and an external connection is
+    undocumented (a sandbox switch): allowed, it is built; refused, the run says what was
+    made, what CodeArtifact answered and the layout that avoids the question (exit 2)."""
+    from .conftest import start_sandbox, stop_sandbox
+
+    sb = start_sandbox(tmp_path, "--behaviour",
+                       f"repo_upstreams_with_external={str(allowed).lower()}")
+    try:
+        m = tmp_path / "mixed.toml"
+        m.write_text(sb.manifest.read_text().replace('domain = "demo"', 'domain = "mixed"')
+                     + MIXED)
+        result = sb.migrator("target", "init", str(m))
+        if allowed:
+            assert result.returncode == 0, result.stdout + result.stderr
+            assert [c["externalConnectionName"] for c in
+                    describe_in(sb, "mixed", "mixed-npm")["externalConnections"]] == \
+                ["public:npmjs"]
+        else:
+            assert result.returncode == 2, result.stdout + result.stderr
+            assert "failed: associate-external-connection mixed-npm: CodeArtifact " \
+                "AssociateExternalConnection (mixed): ValidationException" in result.stdout
+            assert "3 change(s) before it were made and stay" in result.stdout
+            assert "give the connection to a proxy repository of its own" in result.stdout
+            assert "Traceback" not in result.stderr
+            again = sb.migrator("target", "init", str(m), "--dry-run", "--json")
+            assert [c["action"] for c in json.loads(again.stdout)["changes"]] == \
+                ["associate-external-connection"]
+    finally:
+        stop_sandbox(sb)
+
+
+def describe_in(sb: RunningSandbox, domain: str, repo: str) -> dict:
+    return client(sb).describe_repository(domain=domain, repository=repo)["repository"]
