@@ -94,8 +94,11 @@ class Cost:
         return out
 
     def render(self) -> str:
+        minutes = self.seconds / 60
+        took = f"{minutes:.1f} min" if minutes >= 1 else f"{self.seconds:.0f} s"
         return (f"cost: {self.write_requests} write + {self.read_requests} read requests "
-                f"= ${self.request_cost:.4f} once (at ${self.requests_per_10k:g} per 10,000); "
+                f"(≈ {took} at the rate budget) = ${self.request_cost:.4f} once (at "
+                f"${self.requests_per_10k:g} per 10,000); "
                 f"{_size(self.bytes_added)} added to CodeArtifact = "
                 f"${self.storage_cost_per_month:.6f} per month (at ${self.storage_gb_month:g} "
                 f"per GB-month); {_size(self.bytes_in_source)} crawled stays in the source "
