@@ -134,6 +134,11 @@ def test_internal_names_that_are_also_public_are_found_and_blocked(confusion_san
     assert "dependency-confusion findings (2):" in text
     assert "@acme/utils (npm, team-npm): also in public:npmjs" in text
     assert "jaraco-classes (pypi, team-pypi): also in public:pypi" in text
+    html = sb.migrator("report", str(m), "--format", "html", "--out", "r.html")
+    assert html.returncode == 0, html.stderr
+    page = (sb.workdir / "r.html").read_text()
+    assert "Dependency-confusion findings (2)" in page
+    assert "<td>@acme/utils</td>" in page and "<td>jaraco-classes</td>" in page
     data = json.loads(sb.migrator("report", str(m), "--format", "json").stdout)
     assert {f["display"] for f in data["dependency_confusion"]} == \
         {"@acme/utils", "jaraco-classes"}
