@@ -202,7 +202,8 @@ def _protection(manifest: Manifest, fmt: str, namespace: str, name: str,
                 repository: str) -> tuple[str, bool]:
     group = covering_group(manifest.namespaces, fmt, namespace, name)
     if group is not None:
-        return (f"covered by package group {group} (EXTERNAL_UPSTREAM=BLOCK)", True)
+        return (f"covered by package group {group} (EXTERNAL_UPSTREAM=BLOCK, set before the "
+                "first internal version)", True)
     if manifest.options.origin_control == "block-upstream":
         return (f"publish=ALLOW, upstream=BLOCK set on the package in {repository} before its "
                 "first version", True)
