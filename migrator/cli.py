@@ -409,6 +409,40 @@ def state_backup(
     _show(backup(_state(manifest, state), to), as_json)
 
 
+target_app = typer.Typer(help="The CodeArtifact side itself: provisioning.",
+                         rich_markup_mode=None, no_args_is_help=True)
+app.add_typer(target_app, name="target")
+
+
+@target_app.command("init")
+def target_init(
+    manifest: ManifestArg,
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="Print the difference and the request counts; write nothing.")
+    ] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Also apply changes that break existing repositories (reordered or "
+        "removed upstreams, a removed external connection).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create the domain, repositories, upstreams, external connections and package groups
+    the manifest's [target] describes: the difference first, then only what is missing.
+
+    Example: migrator target init sample-manifests/topology.toml --dry-run
+    """
+    from migrator.pipeline.provision import init_target
+
+    # The difference is printed before anything is written; the outcome after.
+    result = init_target(load_manifest(manifest), dry_run=dry_run, force=force,
+                         on_diff=None if as_json else lambda r: print(r.render_diff(),
+                                                                      flush=True))
+    if as_json:
+        _show(result, as_json)
+    elif result.changes:
+        print(result.render_outcome())
+    raise typer.Exit(result.exit_code)
+
+
 def _mount_sandbox() -> None:
     """`migrator sandbox ...`: the sandbox is a separate package, imported only when this
     command runs, so no other command loads it (or needs the sandbox extra)."""

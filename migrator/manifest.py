@@ -19,6 +19,15 @@ from urllib.parse import urlsplit
 
 from migrator.errors import ConfigError, ManifestError
 from migrator.models import Format
+from migrator.topology import (  # the target's shape: topology, namespaces, prices
+    KMS_RE,
+    Namespace,
+    Prices,
+    TargetRepository,
+    namespaces,
+    prices,
+    target_repositories,
+)
 
 SOURCE_KINDS = ("nexus", "artifactory")
 MODES = ("copy", "prewarm", "skip")
@@ -38,9 +47,10 @@ _REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{1,99}")
 _REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
-_TOP_KEYS = ("source", "target", "repositories", "options")
+_TOP_KEYS = ("source", "target", "repositories", "options", "namespaces")
 _SOURCE_KEYS = ("kind", "url", "username_env", "password_env", "token_env", "verify_tls")
-_TARGET_KEYS = ("domain", "domain_owner", "region", "profile", "endpoint_url")
+_TARGET_KEYS = ("domain", "domain_owner", "region", "profile", "endpoint_url", "kms_key",
+                "repositories")
 _REPO_KEYS = ("source", "target", "format", "mode", "include", "exclude", "stage")
 _OPTION_KEYS = (
     "concurrency",
@@ -56,6 +66,7 @@ _OPTION_KEYS = (
     "state_url",
     "state_checkpoint_seconds",
     "state_lease_seconds",
+    "prices",
 )
 
 
@@ -94,6 +105,10 @@ class TargetSettings:
     region: str
     profile: str | None = None
     endpoint_url: str | None = None
+    #: `migrator target init`: the KMS key of a domain it creates (None: AWS's own key).
+    kms_key: str | None = None
+    #: `migrator target init`: the repositories the domain should hold (topology).
+    repositories: tuple[TargetRepository, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -143,6 +158,8 @@ class Options:
     state_url: str | None = None
     state_checkpoint_seconds: float = 60.0
     state_lease_seconds: float = 300.0
+    #: Published CodeArtifact prices the plan's cost figures use (`[options.prices]`).
+    prices: Prices = field(default_factory=Prices)
 
 
 _DEFAULTS = Options()  # each default is written once, in the fields above
@@ -158,6 +175,9 @@ class Manifest:
     repositories: tuple[RepositoryMapping, ...]
     options: Options = field(default_factory=Options)
     text: str = ""
+    #: `[[namespaces]]`: internal namespaces covered by a package group (dependency
+    #: confusion protection for a whole scope / groupId / name prefix).
+    namespaces: tuple[Namespace, ...] = ()
     #: The manifest's own folder (absolute, the folder's symlinks resolved, fixed when it is
     #: parsed): relative paths in the manifest are relative to it, whatever the working
     #: directory.
@@ -362,6 +382,7 @@ class _Parser:
             repositories=self.repositories(data.get("repositories")),
             options=self.options(self.table(data, "options", required=False)),
             text=text,
+            namespaces=namespaces(self, data.get("namespaces")),
         )
 
     def source(self, t: dict[str, Any]) -> SourceSettings:
@@ -399,6 +420,10 @@ class _Parser:
                                what="AWS region", example='"eu-west-1"'),
             profile=self.string(t, "profile", "target", required=False),
             endpoint_url=self.url(endpoint, "target.endpoint_url") if endpoint else None,
+            kms_key=self.string(t, "kms_key", "target", required=False, pattern=KMS_RE,
+                                what="KMS key ARN",
+                                example='"arn:aws:kms:us-east-1:111122223333:key/..."'),
+            repositories=target_repositories(self, t.get("repositories"), _REPO_RE),
         )
 
     def repositories(self, value: Any) -> tuple[RepositoryMapping, ...]:
@@ -502,4 +527,5 @@ class _Parser:
             generic_asset_name_map=tuple(names.items()),
             state_url=state_url,
             **timings,
+            prices=prices(self, t.get("prices")),
         )

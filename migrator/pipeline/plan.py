@@ -30,6 +30,7 @@ from migrator.models import (
     SourceRepository,
     human_bytes,
 )
+from migrator.pipeline.cost import Cost, plan_cost
 from migrator.pipeline.crawlcheck import check_crawl_count
 from migrator.pipeline.preflight import ensure_ready
 from migrator.pipeline.shard import owns_asset, recorded_shard, with_rate_share
@@ -74,6 +75,7 @@ class RepositoryPlan:
     bytes: int = 0
     prewarm_items: int = 0
     writes: int = 0
+    packages: int = 0
     excluded: dict[str, int] = field(default_factory=dict)
     refused: dict[str, int] = field(default_factory=dict)
     note: str | None = None
@@ -91,6 +93,10 @@ class PlanSummary:
     rate_budget: float
     #: Mappings that cannot be carried out (no such repository, another format): an error.
     mapping_errors: list[tuple[str, str]] = field(default_factory=list)
+    #: Requests, bytes, time and price (`migrator.pipeline.cost`); None until computed.
+    cost: Cost | None = None
+    #: The dependency-confusion check (`migrator.pipeline.confusion`); None when not run.
+    confusion: Any = None
 
     def raise_for_mapping_errors(self, manifest: Manifest) -> None:
         """:raises ConfigError: (exit 2) naming every mapping that cannot be carried out."""
@@ -126,7 +132,9 @@ class PlanSummary:
                 "rate_budget": self.rate_budget,
                 "estimated_seconds": round(self.estimated_seconds, 1),
             },
-        }
+        } | ({"cost": self.cost.as_dict()} if self.cost is not None else {}) | (
+            {"dependency_confusion": self.confusion.as_dict()} if self.confusion is not None
+            else {})
 
     def render(self) -> str:
         """A terminal table; reasons for exclusions and refusals listed under it."""
@@ -159,6 +167,10 @@ class PlanSummary:
             + (f"{minutes:.1f} min" if minutes >= 1 else f"{self.estimated_seconds:.0f} s")
             + "; nothing was written to the target"
         )
+        if self.cost is not None:
+            lines.append(self.cost.render())
+        if self.confusion is not None:
+            lines.append(self.confusion.render())
         return "\n".join(lines)
 
 
@@ -253,6 +265,8 @@ async def plan(
     summary = summarise(queue, [repo_id for _, _, repo_id in jobs], not_crawled,
                         options.rate_budget)
     summary.mapping_errors = mapping_errors
+    summary.cost = plan_cost(summary.repositories, rate_budget=options.rate_budget,
+                             origin_control=options.origin_control, prices=options.prices)
     for row in summary.repositories:
         row.note = notes.get(row.source)
     return summary
@@ -332,6 +346,7 @@ def summarise(queue: WorkQueue, repo_ids: list[int], not_crawled: list[tuple[str
         b = queue.plan_breakdown(repo_id)
         rp.excluded, rp.refused = b["excluded"], b["refused"]
         rp.assets, rp.versions, rp.bytes = b["files"], b["versions"], b["bytes"]
+        rp.packages = b["packages"]
         if rp.mode == "prewarm":
             rp.prewarm_items = b["files"]
         elif rp.mode == "copy":
@@ -414,5 +429,10 @@ def plan_manifest(manifest: Manifest, state_path: str | Path | None = None, *,
         remember_manifest(q, manifest)
         shared = with_rate_share(manifest, recorded_shard(q), rate_share)
         summary = anyio.run(lambda: plan(shared, q, on_page=lambda *_: crash_point("crawl")))
+        if check_first and not summary.mapping_errors:
+            # Read-only, through CodeArtifact: which internal names a public registry offers.
+            from migrator.pipeline.confusion import check_manifest
+
+            summary.confusion = check_manifest(manifest, q)
     summary.raise_for_mapping_errors(manifest)
     return summary

@@ -271,6 +271,21 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     target = factory(m, source)
     options = EngineOptions.from_manifest(m, stage=kw.get("stage"),
                                           **(kw.get("engine_overrides") or {}))
+    client = getattr(target, "client", None)
+    if getattr(client, "is_codeartifact", False):
+        # Before the first internal version: the namespaces' package groups, and which
+        # internal names a public registry also offers (kept in the state for the report).
+        from migrator.pipeline.confusion import check, protect_namespaces
+
+        # The check comes first: a group blocking external upstreams hides the public names
+        # it covers from any look-up through CodeArtifact.
+        report = await check(m, q, client)
+        for f in report.findings:
+            logger.log(logging.INFO if f.protected else logging.WARNING,
+                       "dependency confusion: %s (%s) also in %s: %s", f.display,
+                       f.repository, f.connection, f.protection)
+        for line in await protect_namespaces(m, client):
+            logger.info("dependency confusion: %s", line)
     engine = Engine(q, source=source, target=target, options=options, owner=default_owner())
     show = kw.get("progress", True)
     to_publish, to_verify = q.todo_counts(engine.repository_ids)

@@ -120,6 +120,23 @@ def _table(rows: list[dict[str, Any]], table_id: str) -> str:
     return "\n".join(out)
 
 
+def _findings(rows: list[dict[str, Any]]) -> str:
+    """The dependency-confusion findings: internal names a public registry also offers."""
+    if not rows:
+        return "<p>None.</p>"
+    out = ['<table id="confusion"><thead><tr><th>package</th><th>format</th><th>repository'
+           '</th><th>also in</th><th>public versions</th><th>protection</th></tr></thead>'
+           "<tbody>"]
+    for f in rows:
+        out.append(f'<tr class="{"ok" if f["protected"] else "bad"}"><td>{escape(f["display"])}'
+                   f'</td><td>{escape(f["format"])}</td><td>{escape(f["repository"])}</td>'
+                   f'<td>{escape(f["connection"])}</td>'
+                   f'<td>{escape(", ".join(f["public_versions"]))}</td>'
+                   f'<td>{escape(f["protection"])}</td></tr>')
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
 def render_html(data: dict[str, Any]) -> str:
     """The report `data` (from `report_data`) as one HTML page."""
     o = data["outcomes"]
@@ -165,6 +182,8 @@ def render_html(data: dict[str, Any]) -> str:
 <h2>Exclusions (<span id="exclusions-count"
  data-exclusions="{len(data['exclusions'])}">{len(data['exclusions'])}</span>)</h2>
 {_table(data['exclusions'], 'exclusions')}
+<h2>Dependency-confusion findings ({len(data.get('dependency_confusion') or [])})</h2>
+{_findings(data.get('dependency_confusion') or [])}
 <h2>Configuration (the manifest, secrets redacted)</h2>
 <pre id="configuration">{escape(config)}</pre>
 </body></html>

@@ -170,6 +170,8 @@ def report_data(q: WorkQueue, *, manifest_text: str | None = None) -> dict[str, 
         "throughput": throughput,
         "throughput_step": step,
         "configuration": _configuration(q, manifest_text),
+        # Internal names a public registry also offers, and what protects each.
+        "dependency_confusion": q.confusion_findings(),
     }
 
 
@@ -200,6 +202,13 @@ def render_text(data: dict[str, Any]) -> str:
         lines += ["", f"exclusions ({len(data['exclusions'])}):"]
         for (repo, reason), n in sorted(reasons.items()):
             lines.append(f"  {n:>6}  {repo}: {reason}")
+    findings = data.get("dependency_confusion") or []
+    if findings:
+        lines += ["", f"dependency-confusion findings ({len(findings)}):"]
+        for f in findings:
+            lines.append(f"  {'' if f['protected'] else '! '}{f['display']} ({f['format']}, "
+                         f"{f['repository']}): also in {f['connection']} (public versions "
+                         f"{', '.join(f['public_versions'][:5])}); {f['protection']}")
     return "\n".join(lines)
 
 

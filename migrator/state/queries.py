@@ -385,6 +385,30 @@ class Queries:
         return {"excluded": dict(excluded), "refused": dict(refused), "files": files,
                 "versions": versions, "bytes": int(size), "packages": packages}
 
+    # -- dependency confusion ------------------------------------------------------------------
+
+    def package_names(self, repository_id: int) -> list[tuple[str, str]]:
+        """The distinct (namespace, package) of one repository's wanted versions."""
+        return [(ns or "", name) for ns, name in self.conn.execute(
+            "SELECT DISTINCT namespace, package FROM versions WHERE repository_id = ? AND "
+            "status != 'excluded' ORDER BY 1, 2", (repository_id,))]
+
+    def package_versions(self, repository_id: int) -> dict[tuple[str, str], set[str]]:
+        """(namespace, package) → the versions the state holds for it in one repository."""
+        out: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for ns, name, version in self.conn.execute(
+                "SELECT namespace, package, version FROM versions WHERE repository_id = ?",
+                (repository_id,)):
+            out[(ns or "", name)].add(version)
+        return dict(out)
+
+    def confusion_findings(self) -> list[dict[str, Any]]:
+        """The dependency-confusion findings recorded by the last check (internal names that
+        also exist in a public registry), each with what protects it."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key = ?",
+                                (CONFUSION_FINDINGS,)).fetchone()
+        return json.loads(row[0]) if row and row[0] else []
+
     # -- live status (`migrator status` while a run is going) --------------------------------
 
     def asset_sizes(self, asset_ids: Iterable[int]) -> dict[int, int]:
@@ -458,3 +482,7 @@ class _ReadSnapshot:
         if self.opened and self.conn.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("ROLLBACK")
+
+
+#: The meta key holding the dependency-confusion findings (JSON, written by `set_meta`).
+CONFUSION_FINDINGS = "confusion.findings"

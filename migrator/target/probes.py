@@ -171,7 +171,8 @@ class PreflightProbes:
             return Check.failure(
                 "CodeArtifact", subject,
                 f"target repository {repository!r} does not exist in {self._where}; "
-                f"{did_you_mean(repository, names)}create it (aws codeartifact "
+                f"{did_you_mean(repository, names)}create it (`migrator target init "
+                f"MANIFEST` with a [[target.repositories]] table for it, or aws codeartifact "
                 f"create-repository --domain {self.domain} --domain-owner {self.domain_owner} "
                 f"--repository {repository} --region {self.region}) or fix [[repositories]] "
                 f"target")

@@ -33,7 +33,8 @@ def domain_desc(ctx: Ctx, d: Domain) -> dict:
     return {
         "name": d.name, "owner": d.owner, "arn": ctx.store.arn(f"domain/{d.name}"),
         "status": "Active", "createdTime": d.created,
-        "encryptionKey": ctx.store.arn(f"key/{d.name}").replace("codeartifact", "kms"),
+        "encryptionKey": d.encryption_key
+        or ctx.store.arn(f"key/{d.name}").replace("codeartifact", "kms"),
         "repositoryCount": len(d.repositories), "assetSizeBytes": size,
         "s3BucketArn": f"arn:aws:s3:::assets-{d.owner}-{ctx.store.region}",
     }
@@ -69,7 +70,8 @@ def create_domain(ctx: Ctx, p: dict) -> dict:
                            resourceType="domain")
         if len(store.domains) >= MAX_DOMAINS:
             raise QuotaExceeded("Domains per account quota exceeded", resourceType="domain")
-        d = store.domains[p["domain"]] = Domain(p["domain"], store.account, store.clock())
+        d = store.domains[p["domain"]] = Domain(p["domain"], store.account, store.clock(),
+                                                encryption_key=p.get("encryptionKey"))
         d.tags = {t["key"]: t["value"] for t in p.get("tags", [])}
         from .groups import ensure_root_group
 

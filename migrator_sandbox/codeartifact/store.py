@@ -171,6 +171,8 @@ class Domain:
     repositories: dict[str, Repository] = field(default_factory=dict)
     groups: dict[str, PackageGroup] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    #: CreateDomain's encryptionKey (None: the AWS-owned key); it cannot change later.
+    encryption_key: str | None = None
 
 
 class BlobStore:

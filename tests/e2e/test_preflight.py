@@ -62,7 +62,9 @@ class Case:
 CASES = [
     Case("missing target repository",
          r"target repository 'hidden-maven' does not exist in domain 'demo' \(owner "
-         rf"{OWNER}, {REGION}\); create it \(aws codeartifact create-repository --domain demo "
+         rf"{OWNER}, {REGION}\); create it \(`migrator target init MANIFEST` with a "
+         r"\[\[target\.repositories\]\] table for it, or aws codeartifact create-repository "
+         r"--domain demo "
          rf"--domain-owner {OWNER} --repository hidden-maven --region {REGION}\) or fix "
          r"\[\[repositories\]\] target",
          edit=lambda t, p: t.replace('target = "maven-releases"', 'target = "hidden-maven"')),

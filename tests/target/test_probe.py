@@ -77,7 +77,8 @@ def test_a_missing_target_repository_names_domain_owner_region_and_the_fix(sandb
     [line] = failures(probe(manifest(sandbox.base_url), ["maven-releases", "hidden-maven"]))
     assert line == (
         f"target repository 'hidden-maven' does not exist in domain '{DOMAIN}' (owner {OWNER}, "
-        f"{REGION}); create it (aws codeartifact create-repository --domain {DOMAIN} "
+        f"{REGION}); create it (`migrator target init MANIFEST` with a [[target.repositories]] "
+        f"table for it, or aws codeartifact create-repository --domain {DOMAIN} "
         f"--domain-owner {OWNER} --repository hidden-maven --region {REGION}) or fix "
         f"[[repositories]] target")
 
