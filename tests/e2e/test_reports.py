@@ -6,6 +6,7 @@ a failed file goes through `report --format csv` and `run --only-failed` to veri
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -135,17 +136,37 @@ def test_formats_agree_chromium_renders_them_and_the_certificate_rechecks(sandbo
     assert bad.returncode == 2, bad.stdout + bad.stderr
     assert "edited" in bad.stderr
 
+    # a migrated generic asset replaced behind the tool's back (its version deleted, then
+    # published again under the same name with other bytes): drift on its hash (exit 1)
+    ca = codeartifact(sandbox)
+    domain = sandbox.info["codeartifact"]["domain"]
+    changed = next(e for e in entries if e["format"] == "generic")
+    ca.delete_package_versions(domain=domain, repository=changed["target_repository"],
+                               format="generic", namespace=changed["namespace"],
+                               package=changed["package"], versions=[changed["version"]])
+    other = b"not the bytes that were migrated\n"
+    ca.publish_package_version(
+        domain=domain, repository=changed["target_repository"], format="generic",
+        namespace=changed["namespace"], package=changed["package"],
+        packageVersion=changed["version"], assetName=changed["filename"],
+        assetContent=other, assetSHA256=hashlib.sha256(other).hexdigest())
+    replaced = engine(sandbox, "verify", "demo.toml", "--certificate", str(cert), "--json")
+    assert replaced.returncode == 1, replaced.stdout + replaced.stderr
+    found = json.loads(replaced.stdout)["drift"]
+    changed_id = f"{changed['namespace']}:{changed['package']}@{changed['version']}"
+    assert [(d["version"], d["asset"]) for d in found] == [(changed_id, changed["filename"])]
+    assert f"CodeArtifact {len(other)}" in found[0]["problem"]  # the replaced bytes, named
+
     # a migrated version deleted behind the tool's back: drift, listed (exit 1)
     gone = next(e for e in entries if e["format"] == "pypi" and e["origin"] == "INTERNAL")
-    ca = codeartifact(sandbox)
     ca.delete_package_versions(domain=sandbox.info["codeartifact"]["domain"],
                                repository=gone["target_repository"], format="pypi",
                                package=gone["package"], versions=[gone["version"]])
     drift = engine(sandbox, "verify", "demo.toml", "--certificate", str(cert), "--json")
     assert drift.returncode == 1, drift.stdout + drift.stderr
     found = json.loads(drift.stdout)["drift"]
-    assert found and all(d["version"] == f"{gone['package']}@{gone['version']}"
-                         for d in found)
+    assert {d["version"] for d in found} == {f"{gone['package']}@{gone['version']}",
+                                             changed_id}
 
 
 def test_a_failed_file_goes_through_the_csv_and_run_only_failed_to_verified(tmp_path):
