@@ -45,6 +45,7 @@ OUTCOMES = {
     st.CONFLICT: "problems", st.FAILED_PERMANENT: "problems", st.FAILED_RETRYABLE: "problems",
     st.DISCOVERED: "pending", st.CLAIMED: "pending", st.PUBLISHED: "pending",
     st.REQUESTED: "pending",
+    st.NOT_FOUND_UPSTREAM: "problems", st.BLOCKED_BY_ORIGIN_CONTROL: "problems",
 }
 CSV_COLUMNS = ("repository", "path", "status", "reason", "target_repository", "format",
                "package", "version", "size", "source_sha256", "downloaded_sha256",
