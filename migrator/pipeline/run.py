@@ -227,16 +227,21 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummary:
-    started = time.monotonic()
+async def plan_if_needed(m: Manifest, q: WorkQueue, relist: bool = False) -> None:
+    """Crawl the source into the state unless it holds a finished crawl of these mappings."""
     previous = stored_manifest(q) if q.get_meta("manifest") else None
     remember_manifest(q, m)
-    if previous is None or needs_replan(previous, m) or q.needs_plan() or kw.get("relist"):
+    if previous is None or needs_replan(previous, m) or q.needs_plan() or relist:
         # No completed crawl, or mappings other than the ones last planned (a new mapping,
         # other globs): crawl, which also resumes an interrupted crawl.
         logger.info("crawling the source into the state (plan)")
         planned = await plan(m, q, on_page=lambda *_: crash_point("crawl"))
         planned.raise_for_mapping_errors(m)
+
+
+async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummary:
+    started = time.monotonic()
+    await plan_if_needed(m, q, relist=bool(kw.get("relist")))
     stage = kw.get("stage")
     if stage is not None and not q.repository_ids(stage=stage):
         stages = sorted({r.stage for r in m.repositories})
@@ -253,6 +258,15 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     options = EngineOptions.from_manifest(m, stage=kw.get("stage"),
                                           **(kw.get("engine_overrides") or {}))
     engine = Engine(q, source=source, target=target, options=options, owner=default_owner())
+    # -- pre-warm from lockfiles (`migrator prewarm`, or `[prewarm] in_run = true`) ----------
+    if kw.get("only_prewarm") or m.prewarm.in_run:
+        from migrator.pipeline.prewarm import prewarm_repository_ids, queue_lockfiles
+
+        items = await queue_lockfiles(m, q, target, kw.get("lockfiles", ()))
+        kw.get("collect", {})["lockfiles"] = items
+        engine.repository_ids = q.repository_ids(stage=kw.get("stage"))
+        if kw.get("only_prewarm"):
+            engine.repository_ids = prewarm_repository_ids(q, engine.repository_ids)
     show = kw.get("progress", True)
     to_publish, to_verify = q.todo_counts(engine.repository_ids)
     bar = Progress(to_publish, to_verify, enabled=show, writes_per_second=m.options.rate_budget)

@@ -26,7 +26,8 @@ WHEELS = [("iniconfig", "2.0.0", "iniconfig-2.0.0-py3-none-any.whl"),
 
 def test_requirements_pins_with_hashes_and_markers(samples):
     items = read_lockfile(samples / "python" / "requirements.txt")
-    assert files(items) == [("iniconfig", "2.0.0", ""), ("six", "1.16.0", ""),
+    assert files(items) == [("iniconfig", "2.0.0", ""), ("packaging", "24.1", ""),
+                            ("six", "1.16.0", ""),
                             ("typing-extensions", "4.12.2", "")]
     assert all(i.format is Format.PYPI for i in items)
     six = next(i for i in items if i.name == "six")
@@ -79,6 +80,7 @@ def test_poetry_lock_before_1_5_keeps_files_in_metadata(tmp_path):
 def test_uv_lock_keeps_registry_packages_only(samples):
     items = read_lockfile(samples / "python" / "uv.lock")
     assert files(items) == sorted([*WHEELS,
+                                   ("packaging", "24.1", "packaging-24.1-py3-none-any.whl"),
                                    ("typing-extensions", "4.12.2",
                                     "typing_extensions-4.12.2-py3-none-any.whl"),
                                    ("typing-extensions", "4.12.2",
