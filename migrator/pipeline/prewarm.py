@@ -28,11 +28,18 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
-from migrator.errors import ConfigError
-from migrator.lockfiles import LockedPackage, read_lockfiles
+from migrator.errors import ConfigError, PreflightFailed
+from migrator.lockfiles import LockedPackage, merge, read_lockfiles
 from migrator.lockfiles.python import version_of_file
 from migrator.manifest import Manifest, load_manifest
-from migrator.models import AssetKind, Coordinates, DiscoveredAsset, Format, RepoType
+from migrator.models import (
+    AssetKind,
+    CheckStatus,
+    Coordinates,
+    DiscoveredAsset,
+    Format,
+    RepoType,
+)
 from migrator.pipeline.stats import RunSummary
 from migrator.state import WorkQueue
 from migrator.state.prewarm import (
@@ -161,13 +168,33 @@ def _internal_key(p: LockedPackage) -> tuple[str, str, str]:
     return (str(p.format), p.namespace, name)
 
 
+async def _check_targets(target: Any, targets: dict[str, str]) -> None:
+    """Each lockfile target repository answers and reaches an external connection of its
+    format through its upstreams; otherwise nothing could be fetched (a missing repository
+    would even look like "not found upstream"), so stop here with the fix.
+
+    :raises PreflightFailed: one line per problem."""
+    probe = getattr(getattr(target, "client", None), "probe_endpoints", None)
+    if probe is None:
+        return  # an injected target without the CodeArtifact client (unit tests)
+    wanted: dict[str, set[Format]] = {}
+    for fmt, repo in targets.items():
+        wanted.setdefault(repo, set()).add(Format(fmt))
+    checks = await probe(wanted, prewarm=wanted)
+    bad = [f"{c.system}: {c.message}" for c in checks if c.status is not CheckStatus.OK]
+    if bad:
+        raise PreflightFailed(bad)
+
+
 async def _resolve_pins(items: list[LockedPackage], target: Any, repository: str,
-                        found: LockfileItems) -> list[LockedPackage]:
+                        found: LockfileItems, internal: set[tuple[str, str, str]]
+                        ) -> list[LockedPackage]:
     """requirements.txt pins name no file: the files of that version the target's simple
-    page lists (those whose SHA-256 the pin allows, when it gives hashes)."""
+    page lists (those whose SHA-256 the pin allows, when it gives hashes). Internal names are
+    not looked up (they are never pre-warmed)."""
     out: list[LockedPackage] = []
     for p in items:
-        if p.filename or p.format is not Format.PYPI:
+        if p.filename or p.format is not Format.PYPI or _internal_key(p) in internal:
             out.append(p)
             continue
         allowed = set(filter(None, p.hashes.get("sha256", "").split(",")))
@@ -198,6 +225,8 @@ async def queue_lockfiles(m: Manifest, q: WorkQueue, target: Any | None,
         return found
     locked = read_lockfiles(paths)
     found.targets = _targets(m, q, {str(p.format) for p in locked})
+    if record and target is not None:
+        await _check_targets(target, found.targets)
     internal = internal_packages(q)
     wanted: list[LockedPackage] = []
     for p in locked:
@@ -211,7 +240,9 @@ async def queue_lockfiles(m: Manifest, q: WorkQueue, target: Any | None,
     for fmt, items in sorted(by_format.items()):
         repository = found.targets[fmt]
         if record and target is not None:
-            items = await _resolve_pins(items, target, repository, found)
+            items = await _resolve_pins(items, target, repository, found, set(internal))
+            # a pin resolved to a file another lockfile names: one item, hashes merged
+            items = merge(items)
         cached = queued_prewarm_files(q, repository, fmt)
         rows: list[tuple[DiscoveredAsset, str | None]] = []
         for p in items:
@@ -255,7 +286,8 @@ def prewarm(manifest: Manifest | str | Path, lockfiles: Sequence[str | Path] = (
 
     m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
     path = Path(state_path) if state_path else m.state_path
-    lockfile_paths(m, lockfiles)  # a missing file is exit 2 before anything else
+    # a missing or unreadable lockfile is exit 2 before anything is crawled or requested
+    read_lockfiles(lockfile_paths(m, lockfiles))
     if dry_run:
         import anyio
 

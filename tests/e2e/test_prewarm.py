@@ -158,15 +158,15 @@ def test_real_clients_install_the_prewarmed_packages_through_the_team_repository
                     "external first (the module's pre-warm)")
     token, pypi = _team(world, "pypi")
     index = pypi.replace("http://", f"http://aws:{token}@") + "simple/"
-    venv = tmp_path / "venv"
-    run([sys.executable, "-m", "venv", str(venv)])
+    site = tmp_path / "site"
     # packaging 24.1 is only in the lockfiles (no proxy cache has it); six is in both
-    run([str(venv / "bin/python"), "-m", "pip", "--isolated", "install", "--no-cache-dir",
-         "--no-deps", "--index-url", index, "packaging==24.1", "six==1.16.0"],
+    run([sys.executable, "-m", "pip", "--isolated", "install", "--no-cache-dir", "--no-deps",
+         "--target", str(site), "--index-url", index, "packaging==24.1", "six==1.16.0"],
         env=isolated_pip_env())
-    said = run([str(venv / "bin/python"), "-c", "import packaging, six; "
-                "print(packaging.__version__, six.__version__)"])
-    assert said.stdout.split() == ["24.1", "1.16.0"]
+    said = run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(site)!r}); "
+                "import packaging, six; print(packaging.__file__.startswith(sys.path[0]), "
+                "packaging.__version__, six.__version__)"])
+    assert said.stdout.split() == ["True", "24.1", "1.16.0"]
 
     token, npm = _team(world, "npm")
     npmrc = tmp_path / "npmrc"
