@@ -284,7 +284,8 @@ def retry(
     status: Annotated[list[str] | None, typer.Option(
         "--status", metavar="STATUS",
         help="Which problems to send back: failed_permanent (default) and/or conflict (only "
-        "useful once the target's different version was removed).")] = None,
+        "useful once the target's different version was removed); pre-warm items: "
+        "not_found_upstream, blocked_by_origin_control.")] = None,
     repository: Annotated[str | None, typer.Option(
         "--repository", metavar="NAME", help="Only this source repository.")] = None,
 ) -> None:

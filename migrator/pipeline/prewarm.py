@@ -150,6 +150,10 @@ def lockfile_paths(m: Manifest, extra: Sequence[str | Path] = ()) -> list[Path]:
 
 def _targets(m: Manifest, q: WorkQueue, formats: set[str]) -> dict[str, str]:
     cached = prewarm_targets(q)
+    # before a crawl, the state does not know the formats: mappings that name theirs
+    for mapping in m.repositories:
+        if mapping.mode == "prewarm" and mapping.format and mapping.target:
+            cached.setdefault(str(mapping.format), mapping.target)
     out = {}
     for fmt in sorted(formats):
         target = m.prewarm.target_for(fmt) or cached.get(fmt)
@@ -193,6 +197,7 @@ async def _resolve_pins(items: list[LockedPackage], target: Any, repository: str
     page lists (those whose SHA-256 the pin allows, when it gives hashes). Internal names are
     not looked up (they are never pre-warmed)."""
     out: list[LockedPackage] = []
+    named = {(p.name, p.version) for p in items if p.filename}
     for p in items:
         if p.filename or p.format is not Format.PYPI or _internal_key(p) in internal:
             out.append(p)
@@ -201,6 +206,8 @@ async def _resolve_pins(items: list[LockedPackage], target: Any, repository: str
         files = [(f, sha) for f, sha in await target.pypi_files(repository, p.name)
                  if version_of_file(f) == p.version and (not allowed or sha in allowed
                                                          or sha is None)]
+        if not files and (p.name, p.version) in named:
+            continue  # another lockfile names the files of this pin: those are requested
         if not files:
             found.unresolved.append(p.display)
             # recorded under a name the simple page never lists: the request finds nothing

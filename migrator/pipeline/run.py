@@ -57,7 +57,7 @@ logger = logging.getLogger(__name__)
 
 TargetFactory = Callable[[Manifest, SourceAccess], TargetAccess]
 #: What `migrator retry` may send back to the queue.
-RETRYABLE = (st.FAILED_PERMANENT, st.CONFLICT)
+RETRYABLE = (st.FAILED_PERMANENT, st.CONFLICT, *st.PREWARM_REFUSALS)
 
 
 def run(manifest: Manifest | str | Path, state_path: str | Path | None = None, *,
