@@ -8,8 +8,9 @@ counted ones; otherwise it raises `ReportInconsistent`. So the formats cannot di
 render the same `data`.
 
 Outcomes (every asset in exactly one): `done` (verified, skipped_identical, ingested),
-`excluded` (with the reason), `problems` (conflict, failed_permanent, failed_retryable: with
-the reason and the hashes) and `pending` (discovered, claimed, published, requested: a run
+`excluded` (with the reason), `problems` (conflict, failed_permanent, failed_retryable and
+the pre-warm refusals not_found_upstream, blocked_by_origin_control: with the reason and the
+hashes) and `pending` (discovered, claimed, published, requested: a run
 that has not finished). The CSV holds one row per problem or pending asset, the rows to feed
 back to `migrator run MANIFEST --only-failed FILE.csv`.
 """

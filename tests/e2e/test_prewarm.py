@@ -90,19 +90,29 @@ def versions_in(sb, repository: str) -> dict[tuple[str, str, str, str], str]:
     return out
 
 
-def test_prewarm_dry_run_then_every_cached_and_locked_package_is_external(world):
+@pytest.fixture(scope="module")
+def prewarmed(world):
+    """`migrator prewarm --dry-run`, then `migrator prewarm`, of every sample lockfile (once
+    for the module: the client tests install what it pre-warmed)."""
     args = [str(p) for p in LOCKFILES]
     dry = world.migrator("--no-progress", "prewarm", str(world.manifest), *args, "--dry-run",
                          "--json")
+    recorded_by_dry_run = state_rows(world.workdir, "SELECT id FROM repositories WHERE "
+                                     "source LIKE 'lockfiles:%'")
+    proc = world.migrator("--no-progress", "prewarm", str(world.manifest), *args, "--json")
+    return dry, recorded_by_dry_run, proc
+
+
+def test_prewarm_dry_run_then_every_cached_and_locked_package_is_external(world, prewarmed):
+    args = [str(p) for p in LOCKFILES]
+    dry, recorded_by_dry_run, proc = prewarmed
     assert dry.returncode == 0, dry.stderr
     planned = summary(dry)
     assert planned["dry_run"] and planned["run"] is None
     assert set(planned["lockfiles"]["internal"]) == INTERNAL
     assert planned["lockfiles"]["requests"]["total"] > 0
-    assert not state_rows(world.workdir, "SELECT id FROM repositories WHERE source LIKE "
-                          "'lockfiles:%'")  # a dry run records nothing
+    assert not recorded_by_dry_run  # a dry run records nothing
 
-    proc = world.migrator("--no-progress", "prewarm", str(world.manifest), *args, "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = summary(proc)
     assert set(out["lockfiles"]["internal"]) == INTERNAL
@@ -150,12 +160,9 @@ def _team(world, fmt: str) -> tuple[str, str]:
 
 
 def test_real_clients_install_the_prewarmed_packages_through_the_team_repository(
-        world, tmp_path):
+        world, prewarmed, tmp_path):
     need(PNPM, "mvn")
-    if not state_rows(world.workdir, "SELECT id FROM repositories WHERE source = "
-                      "'lockfiles:npm'"):
-        pytest.fail("run with test_prewarm_dry_run_then_every_cached_and_locked_package_is_"
-                    "external first (the module's pre-warm)")
+    assert prewarmed[2].returncode == 0, prewarmed[2].stdout + prewarmed[2].stderr
     token, pypi = _team(world, "pypi")
     index = pypi.replace("http://", f"http://aws:{token}@") + "simple/"
     site = tmp_path / "site"
