@@ -194,7 +194,7 @@ def prewarm(ctx: typer.Context, manifest: ManifestArg,
     """Request the public packages of the proxy caches and of lockfiles through the target
     repositories' upstreams, and confirm each is in CodeArtifact with origin EXTERNAL.
 
-    Example: migrator prewarm wave1.toml web/package-lock.json api/poetry.lock
+    Example: migrator prewarm sample-manifests/nexus-to-codeartifact.toml api/poetry.lock
     """
     from migrator.pipeline.prewarm import prewarm as prewarm_packages
 
