@@ -46,6 +46,9 @@ class LockedPackage:
     hashes: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     resolved: str | None = field(default=None, compare=False, hash=False)
     lockfiles: tuple[str, ...] = field(default=(), compare=False, hash=False)
+    #: a file the lockfile does not prove exists (a Gradle lockfile names modules, not their
+    #: packaging: a POM-only module, such as a BOM, has no jar)
+    optional: bool = field(default=False, compare=False, hash=False)
 
     @property
     def display(self) -> str:
@@ -171,7 +174,8 @@ def merge(packages: Iterable[LockedPackage]) -> list[LockedPackage]:
         seen[p] = LockedPackage(
             have.format, have.namespace, have.name, have.version, have.path, have.filename,
             {**have.hashes, **p.hashes}, have.resolved or p.resolved,
-            tuple(dict.fromkeys((*have.lockfiles, *p.lockfiles))))
+            tuple(dict.fromkeys((*have.lockfiles, *p.lockfiles))),
+            have.optional and p.optional)
     return list(seen.values())
 
 

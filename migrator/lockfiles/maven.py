@@ -27,7 +27,8 @@ _SCOPES = ("compile", "provided", "runtime", "test", "system", "import")
 
 
 def artifact_files(group: str, artifact: str, version: str, type_: str = "jar",
-                   classifier: str = "", lockfile: Path | None = None) -> list[LockedPackage]:
+                   classifier: str = "", lockfile: Path | None = None, *,
+                   type_known: bool = True) -> list[LockedPackage]:
     extension, default_classifier = _HANDLERS.get(type_, (type_, ""))
     classifier = classifier or default_classifier
     folder = f"{group.replace('.', '/')}/{artifact}/{version}"
@@ -37,7 +38,8 @@ def artifact_files(group: str, artifact: str, version: str, type_: str = "jar",
                      f"{extension}")
     src = (str(lockfile),) if lockfile else ()
     return [LockedPackage(Format.MAVEN, group, artifact, version, f"{folder}/{n}", n, {},
-                          None, src) for n in names]
+                          None, src, optional=not type_known and not n.endswith(".pom"))
+            for n in names]
 
 
 def parse_dependency_list(path: Path, text: str) -> list[LockedPackage]:
@@ -89,5 +91,6 @@ def parse_gradle_lockfile(path: Path, text: str) -> list[LockedPackage]:
             raise LockfileError(f"{path}:{n}: {line!r} is not group:name:version="
                                 "configurations", hint="regenerate it with gradle "
                                 "dependencies --write-locks")
-        out.extend(artifact_files(*parts, lockfile=path))
+        # the lockfile does not say the module's packaging: the jar may not exist (a BOM)
+        out.extend(artifact_files(*parts, lockfile=path, type_known=False))
     return out

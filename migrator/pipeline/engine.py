@@ -612,14 +612,28 @@ class Engine:
         todo = [a for a in v.assets if a.status in (*_TODO, st.REQUESTED)]
         fresh = v.claimed_from != st.REQUESTED
         if fresh:
+            missing: list[tuple[ClaimedAsset, NotFound]] = []
             for a in todo:
                 try:
                     await self.target.request_asset(v, a)
                 except NotFound as exc:
-                    return await self._not_upstream(v, todo, exc, stats)
+                    missing.append((a, exc))
+                    continue
                 if a.status != st.REQUESTED:
                     await self._record(AssetUpdate(a.id, st.REQUESTED), wait=False)
                     stats.requested += 1
+            if missing and len(missing) == len(todo):
+                return await self._not_upstream(v, todo, missing[0][1], stats)
+            for a, exc in missing:
+                # other files of the version came through: only this one is not upstream
+                # (a lockfile-guessed jar of a POM-only module is no problem at all)
+                optional = bool(a.extra.get("optional"))
+                await self._record(AssetUpdate(
+                    a.id, st.EXCLUDED if optional else st.NOT_FOUND_UPSTREAM,
+                    f"not found upstream: {describe(exc)}"
+                    + (" (a POM-only module has no jar)" if optional else "")), wait=False)
+            gone = {m.id for m, _ in missing}
+            todo = [a for a in todo if a.id not in gone]
         if v.claimed_from in (st.DISCOVERED,):
             # Ingestion is asynchronous (about 3 minutes on AWS): confirm in a later claim.
             first = min(self.options.confirm_timeout, 1.0)

@@ -29,6 +29,7 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from migrator.errors import ConfigError, PreflightFailed
+from migrator.formats import parse as parse_path
 from migrator.lockfiles import LockedPackage, merge, read_lockfiles
 from migrator.lockfiles.python import version_of_file
 from migrator.manifest import Manifest, load_manifest
@@ -167,6 +168,17 @@ def _targets(m: Manifest, q: WorkQueue, formats: set[str]) -> dict[str, str]:
     return out
 
 
+def _coordinates(p: LockedPackage) -> Coordinates:
+    """The item's coordinates as the format's rules read its path (the details a publisher
+    or a check needs, e.g. a Maven file's extension), marked optional where the lockfile
+    does not prove the file exists."""
+    parsed = parse_path(p.format, p.path).coordinates
+    extra = dict(parsed.extra) if parsed is not None else {}
+    if p.optional:
+        extra["optional"] = True
+    return Coordinates(p.format, p.namespace, p.name, p.version, extra)
+
+
 def _internal_key(p: LockedPackage) -> tuple[str, str, str]:
     name = canonicalize_name(p.name) if p.format is Format.PYPI else p.name
     return (str(p.format), p.namespace, name)
@@ -260,9 +272,8 @@ async def queue_lockfiles(m: Manifest, q: WorkQueue, target: Any | None,
             why = (f"internal package (migrated by copy from {repo}): not pre-warmed"
                    if repo else None)
             rows.append((DiscoveredAsset(
-                path=p.path, size=None, checksums=dict(p.hashes),
-                coordinates=Coordinates(p.format, p.namespace, p.name, p.version),
-                kind=AssetKind.ARTIFACT, properties={"lockfiles": list(p.lockfiles)}), why))
+                path=p.path, size=None, checksums=dict(p.hashes), coordinates=_coordinates(p),
+                kind=AssetKind.ARTIFACT), why))
         wanted_rows = [r for r in rows if r[1] is None]
         found.queued[fmt] = len(wanted_rows)
         found.versions[fmt] = len({(a.coordinates.namespace, a.coordinates.package,

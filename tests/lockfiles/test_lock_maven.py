@@ -48,6 +48,11 @@ def test_dependency_list_bad_line(tmp_path):
 def test_gradle_lockfile(samples, tmp_path):
     items = read_lockfile(samples / "maven" / "gradle.lockfile")
     assert sorted(i.path for i in items) == sorted(CLI + GREETER)
+    # Gradle does not say a module's packaging: its jar is requested but may be absent
+    assert {i.filename for i in items if i.optional} == {"commons-cli-1.5.0.jar",
+                                                         "greeter-1.1.0.jar"}
+    listed = read_lockfile(samples / "maven" / "dependency-list.txt")
+    assert not any(i.optional for i in listed)
     (tmp_path / "gradle.lockfile").write_text("org.acme:core=compileClasspath\n")
     with pytest.raises(LockfileError, match=r"gradle.lockfile:1: .* group:name:version"):
         read_lockfile(tmp_path / "gradle.lockfile")

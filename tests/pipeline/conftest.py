@@ -139,6 +139,7 @@ class FakeTarget:
         # configuration blocks upstream (404 plus a refusal reason)
         self.not_upstream: set[str] = set()
         self.upstream_blocked: set[str] = set()
+        self.missing_paths: set[str] = set()  # single files the public registry lacks
         self.ingested_assets: dict[str, dict] = {}  # asset name → hashes CodeArtifact reports
 
     def publisher(self, fmt: Format) -> FakePublisher:
@@ -155,7 +156,7 @@ class FakeTarget:
 
     async def request_asset(self, v: ClaimedVersion, a: ClaimedAsset) -> None:
         self.requested.append(a.path)
-        if v.package in self.not_upstream | self.upstream_blocked:
+        if v.package in self.not_upstream | self.upstream_blocked or a.path in self.missing_paths:
             raise NotFound(f"CodeArtifact: GET {a.path} answered 404 Not Found")
         key = (v.target_repository, v.namespace, v.package, v.version)
         self.versions.setdefault(key, Stored(origin="EXTERNAL",

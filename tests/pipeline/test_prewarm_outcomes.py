@@ -82,3 +82,34 @@ async def test_every_outcome_is_counted_once_and_retry_sends_refusals_back(world
     assert total == 2 and {f.status for f in failures} == set(st.PREWARM_REFUSALS)
     assert world.queue.requeue(list(st.PREWARM_REFUSALS)) == 2
     assert world.statuses() == {st.INGESTED: 1, st.DISCOVERED: 2}
+
+
+def add_maven(world, files: dict[str, bool]) -> None:
+    """commons-cli 1.5.0 from a lockfile: file name → optional (not proven to exist)."""
+    rid = world.queue.upsert_repository(source="lockfiles:maven", target="team",
+                                        format=Format.MAVEN, repo_type=RepoType.PROXY,
+                                        mode="prewarm")
+    world.queue.record_page(rid, [(DiscoveredAsset(
+        path=f"commons-cli/commons-cli/1.5.0/{name}", size=None, checksums={},
+        coordinates=Coordinates(Format.MAVEN, "commons-cli", "commons-cli", "1.5.0",
+                                {"optional": True} if optional else {}),
+        kind=AssetKind.ARTIFACT), None) for name, optional in files.items()],
+        cursor=None, done=True)
+
+
+async def test_a_missing_optional_jar_of_a_pom_only_module_is_no_problem(world):
+    world.target.missing_paths = {"commons-cli/commons-cli/1.5.0/commons-cli-1.5.0.jar"}
+    add_maven(world, {"commons-cli-1.5.0.pom": False, "commons-cli-1.5.0.jar": True})
+    await world.engine().run()
+    assert world.statuses() == {st.INGESTED: 1, st.EXCLUDED: 1}
+    assert world.statuses("versions") == {st.INGESTED: 1}
+    assert "POM-only" in reasons(world)["commons-cli/commons-cli/1.5.0/commons-cli-1.5.0.jar"]
+
+
+async def test_one_file_missing_upstream_is_not_found_and_the_rest_ingested(world):
+    world.target.missing_paths = {"commons-cli/commons-cli/1.5.0/commons-cli-1.5.0-tests.jar"}
+    add_maven(world, {"commons-cli-1.5.0.pom": False, "commons-cli-1.5.0-tests.jar": False})
+    await world.engine().run()
+    assert world.statuses() == {st.INGESTED: 1, st.NOT_FOUND_UPSTREAM: 1}
+    _, total = world.queue.failures()
+    assert total == 1
