@@ -619,6 +619,7 @@ class Engine:
                 except NotFound as exc:
                     missing.append((a, exc))
                     continue
+                crash_point("requested")  # fetched through the upstream, not yet recorded
                 if a.status != st.REQUESTED:
                     await self._record(AssetUpdate(a.id, st.REQUESTED), wait=False)
                     stats.requested += 1

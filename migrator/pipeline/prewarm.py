@@ -28,6 +28,7 @@ from typing import Any
 
 from packaging.utils import canonicalize_name
 
+from migrator.crashpoints import crash_point
 from migrator.errors import ConfigError, PreflightFailed
 from migrator.formats import parse as parse_path
 from migrator.lockfiles import LockedPackage, merge, read_lockfiles
@@ -285,6 +286,7 @@ async def queue_lockfiles(m: Manifest, q: WorkQueue, target: Any | None,
                                           mode="prewarm")
             q.begin_crawl(repo_id)
             q.record_page(repo_id, rows, cursor=None, done=True)
+            crash_point("lockfiles")  # one format's items recorded, the next not yet
     logger.info("lockfiles: %s", found.render().splitlines()[0])
     return found
 
