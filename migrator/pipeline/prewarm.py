@@ -52,8 +52,8 @@ from migrator.state.prewarm import (
     queued_prewarm_files,
 )
 
-__all__ = ["LOCKFILE_REPOSITORY_PREFIX", "LockfileItems", "PrewarmSummary", "lockfile_paths",
-           "prewarm", "prewarm_repository_ids", "queue_lockfiles"]
+__all__ = ["LOCKFILE_REPOSITORY_PREFIX", "LockfileItems", "PrewarmSummary", "check_lockfiles",
+           "lockfile_paths", "prewarm", "prewarm_repository_ids", "queue_lockfiles"]
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +150,13 @@ def lockfile_paths(m: Manifest, extra: Sequence[str | Path] = ()) -> list[Path]:
     return out
 
 
+def check_lockfiles(m: Manifest, extra: Sequence[str | Path] = ()) -> None:
+    """Read every lockfile once, before anything is crawled or requested.
+
+    :raises ConfigError: a lockfile missing, or unreadable (`LockfileError`)."""
+    read_lockfiles(lockfile_paths(m, extra))
+
+
 def _targets(m: Manifest, q: WorkQueue, formats: set[str]) -> dict[str, str]:
     cached = prewarm_targets(q)
     # before a crawl, the state does not know the formats: mappings that name theirs
@@ -210,7 +217,6 @@ async def _resolve_pins(items: list[LockedPackage], target: Any, repository: str
     page lists (those whose SHA-256 the pin allows, when it gives hashes). Internal names are
     not looked up (they are never pre-warmed)."""
     out: list[LockedPackage] = []
-    named = {(p.name, p.version) for p in items if p.filename}
     for p in items:
         if p.filename or p.format is not Format.PYPI or _internal_key(p) in internal:
             out.append(p)
@@ -219,8 +225,6 @@ async def _resolve_pins(items: list[LockedPackage], target: Any, repository: str
         files = [(f, sha) for f, sha in await target.pypi_files(repository, p.name)
                  if version_of_file(f) == p.version and (not allowed or sha in allowed
                                                          or sha is None)]
-        if not files and (p.name, p.version) in named:
-            continue  # another lockfile names the files of this pin: those are requested
         if not files:
             found.unresolved.append(p.display)
             # recorded under a name the simple page never lists: the request finds nothing
@@ -259,6 +263,9 @@ async def queue_lockfiles(m: Manifest, q: WorkQueue, target: Any | None,
         by_format.setdefault(str(p.format), []).append(p)
     for fmt, items in sorted(by_format.items()):
         repository = found.targets[fmt]
+        # a requirements pin whose files another lockfile names: those files are requested
+        named = {(p.name, p.version) for p in items if p.filename}
+        items = [p for p in items if p.filename or (p.name, p.version) not in named]
         if record and target is not None:
             items = await _resolve_pins(items, target, repository, found, set(internal))
             # a pin resolved to a file another lockfile names: one item, hashes merged
@@ -306,9 +313,8 @@ def prewarm(manifest: Manifest | str | Path, lockfiles: Sequence[str | Path] = (
 
     m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
     path = Path(state_path) if state_path else m.state_path
-    # a missing or unreadable lockfile is exit 2 before anything is crawled or requested
-    read_lockfiles(lockfile_paths(m, lockfiles))
     if dry_run:
+        check_lockfiles(m, lockfiles)
         import anyio
 
         m.require_credentials()

@@ -181,6 +181,11 @@ def run_only_failed(manifest: Manifest | str | Path, failed_csv: str | Path,
 def _run(m: Manifest, state_path: Path, command: str, *, check_first: bool = True,
          **kw: Any) -> RunSummary:
     m.require_credentials()
+    if kw.get("only_prewarm") or m.prewarm.in_run:
+        from migrator.pipeline.prewarm import check_lockfiles
+
+        # a missing or unreadable lockfile is exit 2 before anything is crawled or requested
+        check_lockfiles(m, kw.get("lockfiles", ()))
     with WorkQueue.open(state_path, lock_for=command) as q, _sigterm_interrupts(), \
             run_spool(m, q, command=command) as spool:
         # Under the lock: the spool folders of dead runs of this state are gone; this run's

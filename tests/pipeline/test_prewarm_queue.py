@@ -157,3 +157,12 @@ async def test_dry_run_records_nothing(tmp_path, queue):
                                   [LOCKS / "npm/package-lock.json"], record=False)
     assert found.queued == {"npm": 3} and found.requests()["total"] == 3 + 2 * 3
     assert not rows(queue, "lockfiles:npm")
+
+
+async def test_a_dry_run_counts_a_pin_another_lockfile_resolves_once(tmp_path, queue):
+    m = manifest(tmp_path, '[prewarm.targets]\npypi = "py-team"\n')
+    found = await queue_lockfiles(m, queue, None, [LOCKS / "python/requirements.txt",
+                                                   LOCKS / "python/poetry.lock"], record=False)
+    # poetry.lock names the files of iniconfig and six; the pins of packaging and
+    # typing-extensions name none: one file each, at least
+    assert found.queued == {"pypi": 4} and found.versions == {"pypi": 4}
