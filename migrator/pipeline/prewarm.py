@@ -231,6 +231,8 @@ async def _resolve_pins(items: list[LockedPackage], target: Any, repository: str
             # and the item ends not_found_upstream, counted like every other
             files = [(f"{p.name}=={p.version}", None)]
         for filename, sha in files:
+            if sha is None and len(allowed) == 1 and len(files) == 1:
+                sha = next(iter(allowed))  # a page without digests: the pin's one file
             hashes = {"sha256": sha} if sha and (not allowed or sha in allowed) else {}
             out.append(LockedPackage(p.format, "", p.name, p.version,
                                      f"packages/{p.name}/{p.version}/{filename}", filename,
@@ -252,14 +254,11 @@ async def queue_lockfiles(m: Manifest, q: WorkQueue, target: Any | None,
     if record and target is not None:
         await _check_targets(target, found.targets)
     internal = internal_packages(q)
-    wanted: list[LockedPackage] = []
+    by_format: dict[str, list[LockedPackage]] = {}
     for p in locked:
         repo = internal.get(_internal_key(p))
         if repo:
             found.internal[p.display] = repo
-        wanted.append(p)
-    by_format: dict[str, list[LockedPackage]] = {}
-    for p in wanted:
         by_format.setdefault(str(p.format), []).append(p)
     for fmt, items in sorted(by_format.items()):
         repository = found.targets[fmt]

@@ -145,6 +145,13 @@ def test_prewarm_dry_run_then_every_cached_and_locked_package_is_external(world,
     pinned = next(p for p in locked if p.name == "ms" and p.version == "2.1.2")
     assert assets[0]["hashes"]["SHA-512"].lower() == pinned.hashes["sha512"]
 
+    # the state's totals add up (report refuses otherwise) and the ingested items re-check
+    report = world.migrator("report", str(world.manifest), "--format", "json")
+    assert report.returncode == 0, report.stderr
+    assert summary(report)["outcomes"]["problems"] == 0
+    verify = world.migrator("--no-progress", "verify", str(world.manifest), "--json")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
 
 def _team(world, fmt: str) -> tuple[str, str]:
     client = codeartifact(world)

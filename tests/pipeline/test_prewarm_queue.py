@@ -166,3 +166,14 @@ async def test_a_dry_run_counts_a_pin_another_lockfile_resolves_once(tmp_path, q
     # poetry.lock names the files of iniconfig and six; the pins of packaging and
     # typing-extensions name none: one file each, at least
     assert found.queued == {"pypi": 4} and found.versions == {"pypi": 4}
+
+
+async def test_a_page_without_digests_still_checks_a_pins_one_file(tmp_path, queue):
+    m = manifest(tmp_path, '[prewarm.targets]\npypi = "py-team"\n')
+    lock = tmp_path / "requirements.txt"
+    lock.write_text(f"packaging==24.1 --hash=sha256:{PACKAGING}\n")
+    await queue_lockfiles(m, queue, SimplePages(
+        {"packaging": [("packaging-24.1-py3-none-any.whl", None)]}), [lock])
+    got = rows(queue, "lockfiles:pypi")
+    # CodeArtifact's SHA-256 of the ingested file is compared with the pinned one
+    assert got["packages/packaging/24.1/packaging-24.1-py3-none-any.whl"][2] == PACKAGING
