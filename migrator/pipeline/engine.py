@@ -23,7 +23,9 @@ Per claimed version, by where it was claimed from:
                                    asset's size and hashes, status Published and origin
                                    INTERNAL can be compared → verified (or conflict)
     (prewarm repositories)         GET each cached public asset through the target repository,
-                                   then confirm origin EXTERNAL → requested → ingested
+                                   then confirm origin EXTERNAL → requested → ingested (a 404:
+                                   not_found_upstream, or blocked_by_origin_control when the
+                                   target's origin controls refuse the upstream)
 
 Failures: a retryable error makes the version failed_retryable with a next attempt time
 (exponential back-off) until `options.max_attempts`, then failed_permanent, so one poison
