@@ -60,6 +60,8 @@ def parse_package_lock(path: Path, text: str) -> list[LockedPackage]:
     for key, entry in doc["packages"].items():
         if not key or not isinstance(entry, dict) or entry.get("link"):
             continue  # the root project, or a workspace link
+        if entry.get("inBundle"):
+            continue  # shipped inside its parent's tarball, never fetched by itself
         if "node_modules/" not in key or not entry.get("version"):
             continue  # a workspace folder: not from a registry
         if not _from_registry(entry.get("resolved")):

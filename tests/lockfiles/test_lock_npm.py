@@ -37,7 +37,7 @@ def test_package_lock_v3_reads_aliases_under_their_real_name(samples):
     assert ms.resolved == "https://registry.npmjs.org/ms/-/ms-2.1.3.tgz"
 
 
-def test_package_lock_skips_root_links_workspaces_and_git(tmp_path):
+def test_package_lock_skips_root_links_workspaces_git_and_bundled(tmp_path):
     doc = {"lockfileVersion": 2, "packages": {
         "": {"name": "app"},
         "packages/lib": {"version": "1.0.0"},
@@ -45,6 +45,7 @@ def test_package_lock_skips_root_links_workspaces_and_git(tmp_path):
         "node_modules/gitdep": {"version": "1.0.0",
                                 "resolved": "git+ssh://git@github.com/x/gitdep.git#abc"},
         "node_modules/a/node_modules/@s/b": {"version": "2.0.0"},
+        "node_modules/a/node_modules/bundled": {"version": "1.0.0", "inBundle": True},
     }}
     (tmp_path / "npm-shrinkwrap.json").write_text(json.dumps(doc))
     items = read_lockfile(tmp_path / "npm-shrinkwrap.json")
