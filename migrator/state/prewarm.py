@@ -9,6 +9,8 @@ the same status machine, claims, counts and reports apply to them.
 
 from __future__ import annotations
 
+from packaging.utils import canonicalize_name
+
 from migrator.models import Format
 from migrator.state.queries import Queries
 
@@ -25,14 +27,15 @@ def lockfile_repository(fmt: Format | str) -> str:
 
 def internal_packages(q: Queries) -> dict[tuple[str, str, str], str]:
     """(format, namespace, package) → source repository, for every package of a copy-mode
-    repository: the organisation's own names."""
+    repository: the organisation's own names (PyPI's normalised)."""
     rows = q.conn.execute(
         "SELECT DISTINCT r.format, v.namespace, v.package, r.source FROM versions v JOIN "
         "repositories r ON r.id = v.repository_id WHERE r.mode = 'copy' AND v.package != ''"
         " ORDER BY r.id").fetchall()
     out: dict[tuple[str, str, str], str] = {}
     for fmt, ns, pkg, source in rows:
-        out.setdefault((fmt, ns, pkg), source)
+        # PyPI names compare PEP 503-normalised (`Typing_Extensions` is typing-extensions)
+        out.setdefault((fmt, ns, canonicalize_name(pkg) if fmt == "pypi" else pkg), source)
     return out
 
 
