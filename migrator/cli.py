@@ -257,6 +257,34 @@ def run(ctx: typer.Context, manifest: ManifestArg, state: RunStateOpt = None,
     raise typer.Exit(summary.exit_code)
 
 
+# -- prewarm ----------------------------------------------------------------------------------
+
+@app.command()
+def prewarm(ctx: typer.Context, manifest: ManifestArg,
+            lockfiles: Annotated[list[Path] | None, typer.Argument(
+                help="Lockfiles whose public packages to pre-warm (package-lock.json, "
+                "npm-shrinkwrap.json, pnpm-lock.yaml, yarn.lock, requirements*.txt, "
+                "poetry.lock, uv.lock, pylock*.toml, gradle.lockfile, or the output of "
+                "`mvn dependency:list -DoutputFile=FILE`), besides [prewarm] lockfiles.",
+                metavar="[LOCKFILE...]", show_default=False)] = None,
+            state: StateOpt = None,
+            dry_run: Annotated[bool, typer.Option(
+                "--dry-run", help="Count what would be requested (and the read requests it "
+                "takes); record and request nothing.")] = False,
+            as_json: JsonOpt = False) -> None:
+    """Request the public packages of the proxy caches and of lockfiles through the target
+    repositories' upstreams, and confirm each is in CodeArtifact with origin EXTERNAL.
+
+    Example: migrator prewarm sample-manifests/nexus-to-codeartifact.toml api/poetry.lock
+    """
+    from migrator.pipeline.prewarm import prewarm as prewarm_packages
+
+    summary = prewarm_packages(load_manifest(manifest), lockfiles or [], state,
+                               dry_run=dry_run, progress=ctx.obj["progress"])
+    _show(summary, as_json)
+    raise typer.Exit(summary.exit_code)
+
+
 @app.command()
 def resume(ctx: typer.Context, manifest: OptionalManifest = None, state: RunStateOpt = None,
            stage: StageOpt = None, as_json: JsonOpt = False, shard: ShardOpt = None,
@@ -348,7 +376,8 @@ def retry(
     status: Annotated[list[str] | None, typer.Option(
         "--status", metavar="STATUS",
         help="Which problems to send back: failed_permanent (default) and/or conflict (only "
-        "useful once the target's different version was removed).")] = None,
+        "useful once the target's different version was removed); pre-warm items: "
+        "not_found_upstream, blocked_by_origin_control.")] = None,
     repository: Annotated[str | None, typer.Option(
         "--repository", metavar="NAME", help="Only this source repository.")] = None,
 ) -> None:

@@ -4,8 +4,9 @@
     MigratorError                   2    no      the root
     ├── ConfigError                 2    no      the manifest or the command line is wrong
     │   ├── ManifestError           2    no      names the file, the key, what is wrong, the fix
-    │   └── PreflightFailed         2    no      every problem the preflight checks found, one
-    │                                            line each: system, object, fix
+    │   ├── PreflightFailed         2    no      every problem the preflight checks found, one
+    │   │                                        line each: system, object, fix
+    │   └── LockfileError           2    no      a lockfile that cannot be read: file, entry, fix
     ├── StateError                  2    no      the state file is unusable
     │   ├── StateCorruptError       2    no      its pages are damaged: restore a backup
     │   ├── StateLockedError        2    no      another process holds the state; names it
@@ -95,6 +96,10 @@ class PreflightFailed(ConfigError):
             f"preflight found {n} problem{'' if n == 1 else 's'}:\n{lines}",
             hint="fix each line above and run the command again; `migrator doctor MANIFEST` "
                  "re-checks without crawling or writing anything")
+
+
+class LockfileError(ConfigError):
+    """A lockfile (pre-warm input) that cannot be read: names the file, the entry and the fix."""
 
 
 class StateError(MigratorError):

@@ -164,6 +164,28 @@ class Options:
 
 _DEFAULTS = Options()  # each default is written once, in the fields above
 
+# -- [prewarm]: public packages requested through the target's upstreams ----------------------
+_TOP_KEYS += ("prewarm",)
+_PREWARM_KEYS = ("lockfiles", "in_run", "targets")
+PREWARM_FORMATS = ("npm", "pypi", "maven")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrewarmSettings:
+    """`[prewarm]`: lockfiles whose public packages are requested through the target
+    (`migrator prewarm`, and `migrator run` when `in_run`), and which target repository
+    serves each format (default: the target of the manifest's pre-warm mapping of that
+    format)."""
+
+    #: Relative: to the manifest's folder.
+    lockfiles: tuple[Path, ...] = ()
+    in_run: bool = False
+    #: (format, target repository) pairs.
+    targets: tuple[tuple[str, str], ...] = ()
+
+    def target_for(self, fmt: str) -> str | None:
+        return dict(self.targets).get(fmt)
+
 
 @dataclass(frozen=True, kw_only=True)
 class Manifest:
@@ -174,6 +196,7 @@ class Manifest:
     target: TargetSettings
     repositories: tuple[RepositoryMapping, ...]
     options: Options = field(default_factory=Options)
+    prewarm: PrewarmSettings = field(default_factory=PrewarmSettings)
     text: str = ""
     #: `[[namespaces]]`: internal namespaces covered by a package group (dependency
     #: confusion protection for a whole scope / groupId / name prefix).
@@ -381,6 +404,7 @@ class _Parser:
             target=self.target(self.table(data, "target")),
             repositories=self.repositories(data.get("repositories")),
             options=self.options(self.table(data, "options", required=False)),
+            prewarm=self.prewarm(self.table(data, "prewarm", required=False)),
             text=text,
             namespaces=namespaces(self, data.get("namespaces")),
         )
@@ -529,3 +553,27 @@ class _Parser:
             **timings,
             prices=prices(self, t.get("prices")),
         )
+
+    def prewarm(self, t: dict[str, Any]) -> PrewarmSettings:
+        self.known(t, "prewarm.", _PREWARM_KEYS)
+        files = t.get("lockfiles", [])
+        if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
+            raise self.fail("prewarm.lockfiles", "must be a list of file paths",
+                            'lockfiles = ["web/package-lock.json", "api/poetry.lock"] '
+                            "(relative to the manifest's folder)")
+        in_run = t.get("in_run", PrewarmSettings.in_run)
+        if not isinstance(in_run, bool):
+            raise self.fail("prewarm.in_run", f"must be true or false, got {in_run!r}",
+                            "in_run = true makes `migrator run` pre-warm the lockfiles too")
+        targets = t.get("targets", {})
+        if not isinstance(targets, dict):
+            raise self.fail("prewarm.targets", "must be a table of format = repository",
+                            '[prewarm.targets] with npm = "npm-team"')
+        for fmt in targets:
+            if fmt not in PREWARM_FORMATS:
+                raise self.fail(f"prewarm.targets.{fmt}", "not a format served by upstreams",
+                                f"use one of: {', '.join(PREWARM_FORMATS)}")
+            self.string(targets, fmt, "prewarm.targets", pattern=_REPO_RE,
+                        what="CodeArtifact repository name", example='"npm-team"')
+        return PrewarmSettings(lockfiles=tuple(Path(f) for f in files), in_run=in_run,
+                               targets=tuple(sorted(targets.items())))

@@ -343,3 +343,40 @@ class RunSample:
     throttled: int = 0
     write_rate: float | None = None
     budget: float | None = None
+
+
+# -- pre-warm inputs ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LockedPackage:
+    """One file of one public package version that a lockfile pins.
+
+    `path` is where the file lives in a repository of its format (the same layout the source
+    crawlers record: `ms/-/ms-2.1.3.tgz`, `packages/six/1.16.0/six-1.16.0-py2.py3-none-any.whl`,
+    `org/slf4j/slf4j-api/2.0.13/slf4j-api-2.0.13.jar`); `filename` its last segment.
+    `hashes` are lowercase hex per algorithm (md5/sha1/sha256/sha512) as the lockfile gives
+    them; `resolved` the URL the lockfile recorded, when it has one. A requirements.txt pin
+    names no file: `filename` is "" and each algorithm maps to the comma-separated digests
+    the pin allows (one per file of the version)."""
+
+    format: Format
+    namespace: str
+    name: str
+    version: str
+    path: str
+    filename: str
+    hashes: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    resolved: str | None = field(default=None, compare=False, hash=False)
+    lockfiles: tuple[str, ...] = field(default=(), compare=False, hash=False)
+    #: a file the lockfile does not prove exists (a Gradle lockfile names modules, not their
+    #: packaging: a POM-only module, such as a BOM, has no jar)
+    optional: bool = field(default=False, compare=False, hash=False)
+
+    @property
+    def display(self) -> str:
+        if self.format is Format.MAVEN:
+            return f"{self.namespace}:{self.name}:{self.version}"
+        if self.format is Format.NPM and self.namespace:
+            return f"@{self.namespace}/{self.name}@{self.version}"
+        sep = "==" if self.format is Format.PYPI else "@"
+        return f"{self.name}{sep}{self.version}"

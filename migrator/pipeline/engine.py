@@ -23,7 +23,9 @@ Per claimed version, by where it was claimed from:
                                    asset's size and hashes, status Published and origin
                                    INTERNAL can be compared → verified (or conflict)
     (prewarm repositories)         GET each cached public asset through the target repository,
-                                   then confirm origin EXTERNAL → requested → ingested
+                                   then confirm origin EXTERNAL → requested → ingested (a 404:
+                                   not_found_upstream, or blocked_by_origin_control when the
+                                   target's origin controls refuse the upstream)
 
 Failures: a retryable error makes the version failed_retryable with a next attempt time
 (exponential back-off) until `options.max_attempts`, then failed_permanent, so one poison
@@ -74,9 +76,11 @@ from migrator.sources.download import ChecksumMismatch, discard
 from migrator.state import WorkQueue
 from migrator.state import status as st
 from migrator.target.access import TargetAccess
+from migrator.target.errors import NotFound
 from migrator.verification import (
     ON_TARGET,
     asset_name,
+    compare_hashes,
     expected_assets,
     normal_hashes,
     verify_version,
@@ -610,11 +614,29 @@ class Engine:
         todo = [a for a in v.assets if a.status in (*_TODO, st.REQUESTED)]
         fresh = v.claimed_from != st.REQUESTED
         if fresh:
+            missing: list[tuple[ClaimedAsset, NotFound]] = []
             for a in todo:
-                await self.target.request_asset(v, a)
+                try:
+                    await self.target.request_asset(v, a)
+                except NotFound as exc:
+                    missing.append((a, exc))
+                    continue
+                crash_point("requested")  # fetched through the upstream, not yet recorded
                 if a.status != st.REQUESTED:
                     await self._record(AssetUpdate(a.id, st.REQUESTED), wait=False)
                     stats.requested += 1
+            if missing and len(missing) == len(todo):
+                return await self._not_upstream(v, todo, missing[0][1], stats)
+            for a, exc in missing:
+                # other files of the version came through: only this one is not upstream
+                # (a lockfile-guessed jar of a POM-only module is no problem at all)
+                optional = bool(a.extra.get("optional"))
+                await self._record(AssetUpdate(
+                    a.id, st.EXCLUDED if optional else st.NOT_FOUND_UPSTREAM,
+                    f"not found upstream: {describe(exc)}"
+                    + (" (a POM-only module has no jar)" if optional else "")), wait=False)
+            gone = {m.id for m, _ in missing}
+            todo = [a for a in todo if a.id not in gone]
         if v.claimed_from in (st.DISCOVERED,):
             # Ingestion is asynchronous (about 3 minutes on AWS): confirm in a later claim.
             first = min(self.options.confirm_timeout, 1.0)
@@ -632,12 +654,41 @@ class Engine:
             reason = (f"origin is {check.origin}: the target holds an internal version of "
                       "this public package, so it was not ingested from the upstream")
             stats.permanent += 1
-            return VersionResult(v.id, st.FAILED_PERMANENT, reason, None,
-                                 [AssetUpdate(a.id, st.FAILED_PERMANENT, reason)
+            return VersionResult(v.id, st.BLOCKED_BY_ORIGIN_CONTROL, reason, None,
+                                 [AssetUpdate(a.id, st.BLOCKED_BY_ORIGIN_CONTROL, reason)
                                   for a in todo])
         updates = []
+        mismatched = []
         for a in todo:
             target = normal_hashes(check.assets.get(asset_name(v, a)))
-            updates.append(AssetUpdate(a.id, st.INGESTED, None, target=target or None))
+            # The hashes a lockfile (or the proxy cache's listing) pinned must be what
+            # CodeArtifact ingested: a different file under the same name is never "done".
+            same, why = compare_hashes(a.source_hashes, target)
+            if same is False:
+                mismatched.append(a.filename)
+                updates.append(AssetUpdate(a.id, st.FAILED_PERMANENT,
+                                           f"{a.filename}: CodeArtifact ingested other bytes "
+                                           f"than the lockfile pins: {why}", target=target))
+            else:
+                updates.append(AssetUpdate(a.id, st.INGESTED, None, target=target or None))
+        if mismatched:
+            stats.permanent += 1
+            return VersionResult(v.id, st.FAILED_PERMANENT,
+                                 f"hashes differ from the pinned ones: {', '.join(mismatched)}",
+                                 None, updates)
         stats.ingested += len(updates)
         return VersionResult(v.id, st.INGESTED, None, None, updates)
+
+    async def _not_upstream(self, v: ClaimedVersion, todo: Sequence[ClaimedAsset],
+                            exc: NotFound, stats: Stats) -> VersionResult:
+        """A 404 for a pre-warm GET: the target's origin controls refuse the upstream
+        (blocked_by_origin_control), or the public registry has no such file
+        (not_found_upstream). Both final; nothing was ingested."""
+        refusal = await self.target.upstream_refusal(v)
+        status = st.BLOCKED_BY_ORIGIN_CONTROL if refusal else st.NOT_FOUND_UPSTREAM
+        reason = refusal or (f"not found upstream: {describe(exc)} (the public registry "
+                             "behind the external connection does not have it)")
+        stats.permanent += 1
+        logger.warning("%s: %s", v.display, reason)
+        return VersionResult(v.id, status, reason, None,
+                             [AssetUpdate(a.id, status, reason) for a in todo])

@@ -59,7 +59,7 @@ logger = logging.getLogger(__name__)
 
 TargetFactory = Callable[[Manifest, SourceAccess], TargetAccess]
 #: What `migrator retry` may send back to the queue.
-RETRYABLE = (st.FAILED_PERMANENT, st.CONFLICT)
+RETRYABLE = (st.FAILED_PERMANENT, st.CONFLICT, *st.PREWARM_REFUSALS)
 
 
 def run(manifest: Manifest | str | Path, state_path: str | Path | None = None, *,
@@ -197,6 +197,11 @@ def _run(m: Manifest, loc: StateLocation, command: str, *, check_first: bool = T
          shard: Shard | None = None, rate_share: float | None = None,
          **kw: Any) -> RunSummary:
     m.require_credentials()
+    if kw.get("only_prewarm") or m.prewarm.in_run:
+        from migrator.pipeline.prewarm import check_lockfiles
+
+        # a missing or unreadable lockfile is exit 2 before anything is crawled or requested
+        check_lockfiles(m, kw.get("lockfiles", ()))
     with open_state(loc, command=command, shard=shard, manifest=m) as q, \
             _sigterm_interrupts(), run_spool(m, q, command=command) as spool:
         # A shard's state (also one resumed without --shard) runs at its share of the budget.
@@ -246,16 +251,21 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummary:
-    started = time.monotonic()
+async def plan_if_needed(m: Manifest, q: WorkQueue, relist: bool = False) -> None:
+    """Crawl the source into the state unless it holds a finished crawl of these mappings."""
     previous = stored_manifest(q) if q.get_meta("manifest") else None
     remember_manifest(q, m)
-    if previous is None or needs_replan(previous, m) or q.needs_plan() or kw.get("relist"):
+    if previous is None or needs_replan(previous, m) or q.needs_plan() or relist:
         # No completed crawl, or mappings other than the ones last planned (a new mapping,
         # other globs): crawl, which also resumes an interrupted crawl.
         logger.info("crawling the source into the state (plan)")
         planned = await plan(m, q, on_page=lambda *_: crash_point("crawl"))
         planned.raise_for_mapping_errors(m)
+
+
+async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummary:
+    started = time.monotonic()
+    await plan_if_needed(m, q, relist=bool(kw.get("relist")))
     stage = kw.get("stage")
     if stage is not None and not q.repository_ids(stage=stage):
         stages = sorted({r.stage for r in m.repositories})
@@ -287,6 +297,15 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
         for line in await protect_namespaces(m, client):
             logger.info("dependency confusion: %s", line)
     engine = Engine(q, source=source, target=target, options=options, owner=default_owner())
+    # -- pre-warm from lockfiles (`migrator prewarm`, or `[prewarm] in_run = true`) ----------
+    if kw.get("only_prewarm") or m.prewarm.in_run:
+        from migrator.pipeline.prewarm import prewarm_repository_ids, queue_lockfiles
+
+        items = await queue_lockfiles(m, q, target, kw.get("lockfiles", ()))
+        kw.get("collect", {})["lockfiles"] = items
+        engine.repository_ids = q.repository_ids(stage=kw.get("stage"))
+        if kw.get("only_prewarm"):
+            engine.repository_ids = prewarm_repository_ids(q, engine.repository_ids)
     show = kw.get("progress", True)
     to_publish, to_verify = q.todo_counts(engine.repository_ids)
     bar = Progress(to_publish, to_verify, enabled=show, writes_per_second=m.options.rate_budget)

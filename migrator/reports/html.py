@@ -22,7 +22,8 @@ __all__ = ["render_html"]
 COLOURS = {"verified": "#2e7d32", "skipped_identical": "#81c784", "ingested": "#0277bd",
            "excluded": "#9e9e9e", "conflict": "#ef6c00", "failed_permanent": "#c62828",
            "failed_retryable": "#ad1457", "discovered": "#fbc02d", "claimed": "#6d4c41",
-           "published": "#5e35b1", "requested": "#546e7a"}
+           "published": "#5e35b1", "requested": "#546e7a",
+           "not_found_upstream": "#8d6e63", "blocked_by_origin_control": "#d84315"}
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
 
 

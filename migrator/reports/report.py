@@ -8,8 +8,9 @@ counted ones; otherwise it raises `ReportInconsistent`. So the formats cannot di
 render the same `data`.
 
 Outcomes (every asset in exactly one): `done` (verified, skipped_identical, ingested),
-`excluded` (with the reason), `problems` (conflict, failed_permanent, failed_retryable: with
-the reason and the hashes) and `pending` (discovered, claimed, published, requested: a run
+`excluded` (with the reason), `problems` (conflict, failed_permanent, failed_retryable and
+the pre-warm refusals not_found_upstream, blocked_by_origin_control: with the reason and the
+hashes) and `pending` (discovered, claimed, published, requested: a run
 that has not finished). The CSV holds one row per problem or pending asset, the rows to feed
 back to `migrator run MANIFEST --only-failed FILE.csv`.
 """
@@ -45,6 +46,7 @@ OUTCOMES = {
     st.CONFLICT: "problems", st.FAILED_PERMANENT: "problems", st.FAILED_RETRYABLE: "problems",
     st.DISCOVERED: "pending", st.CLAIMED: "pending", st.PUBLISHED: "pending",
     st.REQUESTED: "pending",
+    st.NOT_FOUND_UPSTREAM: "problems", st.BLOCKED_BY_ORIGIN_CONTROL: "problems",
 }
 CSV_COLUMNS = ("repository", "path", "status", "reason", "target_repository", "format",
                "package", "version", "size", "source_sha256", "downloaded_sha256",

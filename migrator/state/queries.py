@@ -29,7 +29,7 @@ _ASSET_COLS = ["id", "version_id", "path", "filename", "kind", "size", "status",
                *_HASH_COLS["src"], *_HASH_COLS["dl"], *_HASH_COLS["tgt"], "extra"]
 #: Version statuses after which nothing more happens in a run.
 _SETTLED = ("verified", "skipped_identical", "ingested", "excluded", "conflict",
-            "failed_permanent")
+            "failed_permanent", "not_found_upstream", "blocked_by_origin_control")
 
 
 @dataclass
@@ -237,7 +237,8 @@ class Queries:
                  ) -> tuple[list[Failure], int]:
         """The first `limit` problem assets (conflicts, failed for good or waiting for a
         retry) with their reasons, and how many there are in all."""
-        where = "a.status IN ('conflict', 'failed_permanent', 'failed_retryable')"
+        where = ("a.status IN ('conflict', 'failed_permanent', 'failed_retryable', "
+                 "'not_found_upstream', 'blocked_by_origin_control')")
         args: list[Any] = []
         if repository_ids is not None:
             where += " AND a.repository_id IN (SELECT value FROM json_each(?))"

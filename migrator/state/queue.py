@@ -471,7 +471,8 @@ class WorkQueue(Queries):
             args.append(repository)
         with self._write() as c:
             c.execute(f"UPDATE assets SET status = 'discovered', reason = NULL, updated_at = ? "
-                      f"WHERE status IN ('conflict', 'failed_permanent') AND version_id IN "
+                      f"WHERE status IN ('conflict', 'failed_permanent', 'not_found_upstream', "
+                      f"'blocked_by_origin_control') AND version_id IN "
                       f"(SELECT id FROM versions WHERE {where})", [now, *args])
             return c.execute(f"UPDATE versions SET status = 'discovered', reason = NULL, "
                              f"attempts = 0, next_attempt_at = 0, updated_at = ? WHERE {where}",
@@ -482,7 +483,8 @@ class WorkQueue(Queries):
         the status machine, with their failed or conflicting assets; versions that are not
         problems (done, excluded, in flight, already queued) are left alone. Returns the ids
         sent back."""
-        problems = (st.CONFLICT, st.FAILED_PERMANENT, st.FAILED_RETRYABLE)
+        problems = (st.CONFLICT, st.FAILED_PERMANENT, st.FAILED_RETRYABLE,
+                    *st.PREWARM_REFUSALS)
         ids = json.dumps(list(version_ids))
         now = self.clock()
         with self._write() as c:

@@ -11,6 +11,8 @@ that was half published when a process died resumes exactly where it stopped.
                               ├─► failed_retryable ─► claimed (when next_attempt_at is due)
                               ├─► failed_permanent      (attempts used up, or never retryable)
                               └─► requested ─► ingested (pre-warm items)
+                                      ├──────► not_found_upstream
+                                      └──────► blocked_by_origin_control
 
 Only `ACTIVE` statuses are ever claimed. `conflict`, `failed_permanent` and `excluded` leave
 the queue until an operator (or a changed manifest) sends them back to `discovered`.
@@ -31,16 +33,24 @@ FAILED_PERMANENT = "failed_permanent"
 EXCLUDED = "excluded"
 REQUESTED = "requested"
 INGESTED = "ingested"
+# Pre-warm outcomes other than ingested: the public registry behind the external connection
+# does not have the file, or the target's origin controls (or a package group) refuse to
+# fetch it from upstream. Final, like failed_permanent; `migrator retry --status` sends them
+# back once the cause is fixed.
+NOT_FOUND_UPSTREAM = "not_found_upstream"
+BLOCKED_BY_ORIGIN_CONTROL = "blocked_by_origin_control"
+PREWARM_REFUSALS = (NOT_FOUND_UPSTREAM, BLOCKED_BY_ORIGIN_CONTROL)
 
 ALL = (
     DISCOVERED, CLAIMED, PUBLISHED, VERIFIED, SKIPPED_IDENTICAL, CONFLICT,
     FAILED_RETRYABLE, FAILED_PERMANENT, EXCLUDED, REQUESTED, INGESTED,
+    *PREWARM_REFUSALS,
 )
 
 #: Final states: the item needs nothing more from this run.
 DONE = frozenset({VERIFIED, SKIPPED_IDENTICAL, INGESTED})
 #: States that end in the report as problems.
-PROBLEMS = frozenset({CONFLICT, FAILED_PERMANENT})
+PROBLEMS = frozenset({CONFLICT, FAILED_PERMANENT, *PREWARM_REFUSALS})
 #: States a worker may claim (published: claimed again to be verified; requested: to be
 #: confirmed as ingested).
 CLAIMABLE = (DISCOVERED, FAILED_RETRYABLE, PUBLISHED, REQUESTED)
@@ -50,6 +60,7 @@ VERSION_TRANSITIONS: dict[str, frozenset[str]] = {
     CLAIMED: frozenset({
         CLAIMED, DISCOVERED, PUBLISHED, VERIFIED, SKIPPED_IDENTICAL, CONFLICT,
         FAILED_RETRYABLE, FAILED_PERMANENT, EXCLUDED, REQUESTED, INGESTED,
+        *PREWARM_REFUSALS,
     }),
     PUBLISHED: frozenset({CLAIMED, DISCOVERED}),
     REQUESTED: frozenset({CLAIMED}),
@@ -62,25 +73,29 @@ VERSION_TRANSITIONS: dict[str, frozenset[str]] = {
     CONFLICT: frozenset({DISCOVERED}),
     FAILED_PERMANENT: frozenset({DISCOVERED}),
     EXCLUDED: frozenset({DISCOVERED}),
+    NOT_FOUND_UPSTREAM: frozenset({DISCOVERED}),
+    BLOCKED_BY_ORIGIN_CONTROL: frozenset({DISCOVERED}),
 }
 
 ASSET_TRANSITIONS: dict[str, frozenset[str]] = {
     DISCOVERED: frozenset({
         PUBLISHED, SKIPPED_IDENTICAL, CONFLICT, FAILED_RETRYABLE, FAILED_PERMANENT, EXCLUDED,
-        REQUESTED,
+        REQUESTED, *PREWARM_REFUSALS,
     }),
     FAILED_RETRYABLE: frozenset({
         PUBLISHED, SKIPPED_IDENTICAL, CONFLICT, FAILED_RETRYABLE, FAILED_PERMANENT, DISCOVERED,
-        REQUESTED,
+        REQUESTED, *PREWARM_REFUSALS,
     }),
     PUBLISHED: frozenset({VERIFIED, CONFLICT, FAILED_PERMANENT}),
-    REQUESTED: frozenset({INGESTED, FAILED_RETRYABLE, FAILED_PERMANENT}),
+    REQUESTED: frozenset({INGESTED, FAILED_RETRYABLE, FAILED_PERMANENT, *PREWARM_REFUSALS}),
     VERIFIED: frozenset({CONFLICT}),
     SKIPPED_IDENTICAL: frozenset({CONFLICT}),
     INGESTED: frozenset(),
     CONFLICT: frozenset({DISCOVERED}),
     FAILED_PERMANENT: frozenset({DISCOVERED}),
     EXCLUDED: frozenset({DISCOVERED}),
+    NOT_FOUND_UPSTREAM: frozenset({DISCOVERED}),
+    BLOCKED_BY_ORIGIN_CONTROL: frozenset({DISCOVERED}),
 }
 
 

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any, Protocol, runtime_checkable
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, unquote, urljoin
 
 from migrator.manifest import Manifest
 from migrator.models import ClaimedAsset, ClaimedVersion, Format, VersionCheck
@@ -40,6 +40,11 @@ class TargetAccess(Protocol):
 
     async def request_asset(self, version: ClaimedVersion, asset: ClaimedAsset) -> None:
         """GET the asset through the target repository's native endpoint (pre-warm)."""
+        ...
+
+    async def upstream_refusal(self, version: ClaimedVersion) -> str | None:
+        """Why the target will not fetch this package from upstream (origin controls), or
+        None (pre-warm: tells blocked_by_origin_control from not_found_upstream)."""
         ...
 
     async def protect_origin(self, version: ClaimedVersion) -> None:
@@ -129,6 +134,49 @@ class CodeArtifactTarget:
         report = await publisher.restore_dist_tags(  # type: ignore[attr-defined]
             target_repository, source_repository, name)
         return asdict(report)
+
+    # -- pre-warm: why an upstream fetch found nothing, and which files a pin names ----------
+
+    async def upstream_refusal(self, version: ClaimedVersion) -> str | None:
+        """Why the target repository will not fetch this package from upstream, or None:
+        its origin configuration says upstream=BLOCK (DescribePackage; an internal version
+        published first sets that), or the version exists there with origin INTERNAL."""
+        repo = version.target_repository or ""
+        client = self.client
+        try:
+            # the client (migrator.target.codeartifact) has no DescribePackage wrapper yet;
+            # its generic call paces it on the read quota like every other read
+            described = await client._call(
+                "DescribePackage", buckets=(client.limits.reads,), policy=client.read_policy,
+                **client._coords(repo, version.format, version.namespace, version.package))
+        except NotFound:
+            return None
+        restrictions = ((described.get("package") or {}).get("originConfiguration") or {}
+                        ).get("restrictions") or {}
+        if restrictions.get("upstream") == "BLOCK":
+            name = npm_name(version) if version.format is Format.NPM else version.package
+            return (f"CodeArtifact: {name} in {repo} has origin control upstream=BLOCK, so it is "
+                    "never fetched from the external connection (an internal package of that "
+                    "name, or a deliberate block); allow upstream on it or pre-warm it in "
+                    "another repository")
+        return None
+
+    async def pypi_files(self, repository: str, name: str) -> list[tuple[str, str | None]]:
+        """(file name, sha256 or None) of every file the target repository's simple page of
+        `name` lists: what CodeArtifact would fetch through its upstreams."""
+        endpoint = await self.client.endpoint(repository, Format.PYPI)
+        page = f"{endpoint}simple/{quote(name)}/"
+        try:
+            response = await self.client.http.request("GET", page, write=False)
+        except NotFound:
+            return []
+        out = []
+        for href in _HREF.findall(response.text):
+            url, _, fragment = href.partition("#")
+            algo, _, digest = fragment.partition("=")
+            filename = unquote(url.rsplit("/", 1)[-1])
+            out.append((filename, digest.lower() if algo == "sha256" and digest else None))
+        return out
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -41,12 +41,17 @@ class RunningSandbox:
 # the tool's polling paths are what the tests exercise. A test may pass its own
 # `--publish-delay` (0 to switch it off).
 PUBLISH_DELAY = 1.0
+# Likewise a version fetched through an external connection shows in DescribePackageVersion
+# only after this delay (about 3 minutes on AWS): pre-warming polls through it.
+INGEST_DELAY = 0.5
 
 
 def start_sandbox(workdir: Path, *args: str, seed: Path = SEED) -> RunningSandbox:
     manifest = workdir / "demo.toml"
     if "--publish-delay" not in args:
         args = ("--publish-delay", str(PUBLISH_DELAY), *args)
+    if "--ingest-delay" not in args:
+        args = ("--ingest-delay", str(INGEST_DELAY), *args)
     proc = subprocess.Popen(
         [sys.executable, "-m", "migrator", "sandbox", "serve", "--seed", str(seed),
          "--write-manifest", str(manifest), *args],

@@ -30,6 +30,7 @@ from migrator.retry import VersionBackoff
 from migrator.sources.access import SourceAccess
 from migrator.sources.nexus import NexusCrawler
 from migrator.state import WorkQueue
+from migrator.target.errors import NotFound
 from migrator.verification import asset_name
 
 BASE = "http://nexus.test"
@@ -134,6 +135,12 @@ class FakeTarget:
         self.requested: list[str] = []
         self.restored: list[tuple[str, str, str]] = []
         self.protected: list[tuple[str | None, str, str]] = []
+        # pre-warm: packages the "public registry" lacks (404) and packages whose origin
+        # configuration blocks upstream (404 plus a refusal reason)
+        self.not_upstream: set[str] = set()
+        self.upstream_blocked: set[str] = set()
+        self.missing_paths: set[str] = set()  # single files the public registry lacks
+        self.ingested_assets: dict[str, dict] = {}  # asset name → hashes CodeArtifact reports
 
     def publisher(self, fmt: Format) -> FakePublisher:
         return FakePublisher(self, fmt)
@@ -149,8 +156,14 @@ class FakeTarget:
 
     async def request_asset(self, v: ClaimedVersion, a: ClaimedAsset) -> None:
         self.requested.append(a.path)
+        if v.package in self.not_upstream | self.upstream_blocked or a.path in self.missing_paths:
+            raise NotFound(f"CodeArtifact: GET {a.path} answered 404 Not Found")
         key = (v.target_repository, v.namespace, v.package, v.version)
-        self.versions.setdefault(key, Stored(origin="EXTERNAL"))
+        self.versions.setdefault(key, Stored(origin="EXTERNAL",
+                                             assets=dict(self.ingested_assets)))
+
+    async def upstream_refusal(self, v: ClaimedVersion) -> str | None:
+        return "upstream=BLOCK" if v.package in self.upstream_blocked else None
 
     async def protect_origin(self, v: ClaimedVersion) -> None:
         self.protected.append((v.target_repository, v.namespace, v.package))

@@ -50,13 +50,13 @@ async def test_prewarm_requests_then_confirms_ingested(world):
     assert world.target.publish_calls == []
 
 
-async def test_prewarm_shadowed_by_an_internal_version_is_permanent(world):
+async def test_prewarm_shadowed_by_an_internal_version_is_blocked(world):
     add_npm(world, "ms", "2.1.3", b"tgz", repo="npm-proxy", mode="prewarm")
     from .conftest import Stored
 
     world.target.versions[("npm-proxy", "", "ms", "2.1.3")] = Stored(origin="INTERNAL")
     await world.engine().run()
-    assert world.statuses() == {st.FAILED_PERMANENT: 1}
+    assert world.statuses() == {st.BLOCKED_BY_ORIGIN_CONTROL: 1}
     reason = world.queue.conn.execute("SELECT reason FROM assets").fetchone()[0]
     assert "origin is INTERNAL" in reason
 

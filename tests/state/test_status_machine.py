@@ -9,7 +9,8 @@ from migrator.errors import IllegalTransition
 from migrator.state import status as st
 
 STATUSES = ("discovered", "claimed", "published", "verified", "skipped_identical", "conflict",
-            "failed_retryable", "failed_permanent", "excluded", "requested", "ingested")
+            "failed_retryable", "failed_permanent", "excluded", "requested", "ingested",
+            "not_found_upstream", "blocked_by_origin_control")
 
 # Version transitions the design allows; every other (old, new) pair must be refused.
 VERSION_ALLOWED = frozenset({
@@ -35,6 +36,9 @@ VERSION_ALLOWED = frozenset({
     ("ingested", "discovered"),
     # out of the queue until an operator (`migrator retry`) or a changed manifest sends it back
     ("conflict", "discovered"), ("failed_permanent", "discovered"), ("excluded", "discovered"),
+    # pre-warm refusals: a claim ends with them; `migrator retry` sends them back
+    ("claimed", "not_found_upstream"), ("claimed", "blocked_by_origin_control"),
+    ("not_found_upstream", "discovered"), ("blocked_by_origin_control", "discovered"),
 })
 
 # Asset transitions: assets are never claimed (they travel with their version's claim).
@@ -54,6 +58,12 @@ ASSET_ALLOWED = frozenset({
     # pre-warm: ingested, or the upstream has not got it yet, or never will
     ("requested", "ingested"), ("requested", "failed_retryable"),
     ("requested", "failed_permanent"),
+    # pre-warm refusals: the GET answered 404 (at once or on a repeated request), or the
+    # version turned out internal; operator retry sends them back
+    ("discovered", "not_found_upstream"), ("discovered", "blocked_by_origin_control"),
+    ("failed_retryable", "not_found_upstream"), ("failed_retryable", "blocked_by_origin_control"),
+    ("requested", "not_found_upstream"), ("requested", "blocked_by_origin_control"),
+    ("not_found_upstream", "discovered"), ("blocked_by_origin_control", "discovered"),
     # a finished file whose source bytes changed
     ("verified", "conflict"), ("skipped_identical", "conflict"),
     # operator retry / manifest change
@@ -76,6 +86,8 @@ NEVER = [
     ("asset", "failed_permanent", "verified"),
     ("asset", "ingested", "discovered"),  # an ingested public file is never copied
     ("asset", "discovered", "claimed"),  # assets are never claimed
+    ("version", "not_found_upstream", "ingested"),  # a refusal is final until a retry
+    ("asset", "blocked_by_origin_control", "ingested"),
 ]
 
 
