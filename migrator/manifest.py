@@ -52,7 +52,16 @@ _OPTION_KEYS = (
     "state_dir",
     "spool_dir",
     "generic_asset_name_map",
+    # `migrator sync` and scoping by use and time
+    "delete_policy",
+    "sync_overlap_minutes",
+    "downloaded_within_days",
+    "published_after",
 )
+#: What a sync does with files deleted at the source: only report them. CodeArtifact versions
+#: are immutable and consumers may have pinned them; deleting is an operator's decision.
+DELETE_POLICIES = ("report",)
+_STAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,62}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -102,7 +111,8 @@ class RepositoryMapping:
     mode: str = "copy"
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    stage: int = 1
+    #: The wave: a number (1, 2, ...) or a name ("pilot"); `--stage` selects one.
+    stage: int | str = 1
 
     def excludes(self, path: str) -> str | None:
         """The reason the include/exclude globs reject `path`, or None when it is wanted."""
@@ -132,6 +142,16 @@ class Options:
     #: Generic (raw) file names CodeArtifact refuses, mapped explicitly: (substring,
     #: replacement) pairs applied in order; empty: off, such files are excluded with the rule.
     generic_asset_name_map: tuple[tuple[str, str], ...] = ()
+    #: `migrator sync`: files deleted at the source are reported, never propagated.
+    delete_policy: str = "report"
+    #: `migrator sync` on Artifactory lists files modified since the last sync's newest
+    #: modification time minus this many minutes (clock skew, slow indexing).
+    sync_overlap_minutes: int = 10
+    #: Scoping by use: only versions with a file downloaded within this many days (None: all).
+    downloaded_within_days: int | None = None
+    #: Scoping by time: only versions with a file stored at the source on or after this
+    #: date, `YYYY-MM-DD` (UTC) (None: all).
+    published_after: str | None = None
 
 
 _DEFAULTS = Options()  # each default is written once, in the fields above
@@ -198,6 +218,20 @@ class Manifest:
                 f"{', '.join(missing)} not set",
                 hint=f"export {missing[0]}=... before running (the manifest names the "
                 "variables; their values never go in the manifest)")
+
+
+def parse_stage(value: int | str | None) -> int | str | None:
+    """A `--stage` value as manifests hold it: digits are a number, anything else a name."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+def stage_label(stages: Any) -> str:
+    """The stages of a manifest for messages, numbers first, each once."""
+    seen = {parse_stage(s) for s in stages}
+    return ", ".join(str(s) for s in sorted(seen, key=lambda s: (isinstance(s, str), str(s)
+                                                                 if isinstance(s, str) else s)))
 
 
 _GLOB_CACHE: dict[str, re.Pattern[str]] = {}
@@ -430,9 +464,44 @@ class _Parser:
             out.append(RepositoryMapping(
                 source=source, target=target, format=fmt, mode=mode,
                 include=globs["include"], exclude=globs["exclude"],
-                stage=self.integer(r, "stage", where, 1, 0, 1000),
+                stage=self.stage(r, where),
             ))
         return tuple(out)
+
+    def stage(self, r: Mapping[str, Any], where: str) -> int | str:
+        """A wave: a whole number, or a name (letters, digits, `.`, `_`, `-`)."""
+        value = r.get("stage", 1)
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if isinstance(value, str) and _STAGE_RE.fullmatch(value):
+            return value
+        return self.integer(r | {"stage": value}, "stage", where, 1, 0, 1000)
+
+    def scoping(self, t: Mapping[str, Any]) -> dict[str, Any]:
+        """`delete_policy`, `sync_overlap_minutes`, `downloaded_within_days`,
+        `published_after`."""
+        d = _DEFAULTS
+        policy = t.get("delete_policy", d.delete_policy)
+        if policy not in DELETE_POLICIES:
+            raise self.fail("options.delete_policy", f"{policy!r} is not supported: only "
+                            "'report' (CodeArtifact versions are immutable and consumers may "
+                            "have pinned them, so migrator never deletes in the target)",
+                            'set delete_policy = "report" (or leave it out); delete in '
+                            "CodeArtifact by hand where you decide to")
+        days = t.get("downloaded_within_days")
+        if days is not None:
+            days = self.integer(t, "downloaded_within_days", "options", 90, 1, 100_000)
+        after = t.get("published_after")
+        if after is not None:
+            text = after.isoformat() if hasattr(after, "isoformat") else after
+            if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text[:10]):
+                raise self.fail("options.published_after", f"{after!r} is not a date",
+                                "write published_after = 2024-01-31 (UTC)")
+            after = text[:10]
+        return {"delete_policy": policy,
+                "sync_overlap_minutes": self.integer(t, "sync_overlap_minutes", "options",
+                                                     d.sync_overlap_minutes, 0, 10_080),
+                "downloaded_within_days": days, "published_after": after}
 
     def options(self, t: dict[str, Any]) -> Options:
         self.known(t, "options.", _OPTION_KEYS)
@@ -473,4 +542,5 @@ class _Parser:
             state_dir=Path(state_dir),
             spool_dir=Path(spool_dir) if spool_dir is not None else None,
             generic_asset_name_map=tuple(names.items()),
+            **self.scoping(t),
         )

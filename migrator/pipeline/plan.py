@@ -184,6 +184,7 @@ async def plan(
     *,
     crawler_factory: CrawlerFactory | None = None,
     on_page: OnPage | None = None,
+    stage: int | str | None = None,
 ) -> PlanSummary:
     """Crawl every mapped repository of `manifest` into `queue` and summarise the state.
 
@@ -212,6 +213,8 @@ async def plan(
         known = {r.name: r for r in await crawler.repositories()}
         jobs: list[tuple[SourceRepository, Any, int]] = []
         for mapping in manifest.repositories:
+            if stage is not None and mapping.stage != stage:
+                continue  # `plan --stage S`: one wave
             repo = known.get(mapping.source)
             why, wrong = _why_not_crawled(mapping, repo, crawler.kind)
             if why or repo is None:
@@ -390,7 +393,7 @@ def stored_manifest(queue: WorkQueue) -> Manifest:
 
 
 def plan_manifest(manifest: Manifest, state_path: Path | None = None, *,
-                  check_first: bool = True) -> PlanSummary:
+                  check_first: bool = True, stage: int | str | None = None) -> PlanSummary:
     """`migrator plan`: preflight, then crawl the source into the state (under its run lock)
     and summarise; nothing is written to the target.
 
@@ -400,8 +403,9 @@ def plan_manifest(manifest: Manifest, state_path: Path | None = None, *,
     manifest.require_credentials()
     with WorkQueue.open(state_path or manifest.state_path, lock_for="plan") as q:
         if check_first:  # once the state is known to be usable, before anything is crawled
-            ensure_ready(manifest)
+            ensure_ready(manifest, stage=stage)
         remember_manifest(q, manifest)
-        summary = anyio.run(lambda: plan(manifest, q, on_page=lambda *_: crash_point("crawl")))
+        summary = anyio.run(lambda: plan(manifest, q, on_page=lambda *_: crash_point("crawl"),
+                                         stage=stage))
     summary.raise_for_mapping_errors(manifest)
     return summary

@@ -29,7 +29,7 @@ import anyio
 
 from migrator.crashpoints import crash_point
 from migrator.errors import ConfigError, Interrupted, MigratorError
-from migrator.manifest import Manifest, load_manifest
+from migrator.manifest import Manifest, load_manifest, parse_stage, stage_label
 from migrator.models import Format, RepoType, SourceRepository
 from migrator.pipeline.engine import Engine
 from migrator.pipeline.finalize import finalize_npm
@@ -61,7 +61,7 @@ RETRYABLE = (st.FAILED_PERMANENT, st.CONFLICT)
 
 
 def run(manifest: Manifest | str | Path, state_path: str | Path | None = None, *,
-        stage: int | None = None, progress: bool = True,
+        stage: int | str | None = None, progress: bool = True,
         target_factory: TargetFactory | None = None,
         engine_overrides: dict[str, Any] | None = None,
         check_first: bool = True) -> RunSummary:
@@ -79,7 +79,7 @@ def run(manifest: Manifest | str | Path, state_path: str | Path | None = None, *
 
 
 def resume(state_path: str | Path, manifest: Manifest | None = None, *,
-           stage: int | None = None, progress: bool = True,
+           stage: int | str | None = None, progress: bool = True,
            target_factory: TargetFactory | None = None,
            engine_overrides: dict[str, Any] | None = None,
            check_first: bool = True) -> RunSummary:
@@ -158,7 +158,7 @@ def requeue_listed(state_path: str | Path, items: Sequence[tuple[str, str]]) -> 
 
 
 def run_only_failed(manifest: Manifest | str | Path, failed_csv: str | Path,
-                    state_path: str | Path | None = None, *, stage: int | None = None,
+                    state_path: str | Path | None = None, *, stage: int | str | None = None,
                     progress: bool = True, target_factory: TargetFactory | None = None,
                     check_first: bool = True) -> RunSummary:
     """`migrator run MANIFEST --only-failed FILE.csv`: requeue exactly the versions of the
@@ -181,6 +181,7 @@ def run_only_failed(manifest: Manifest | str | Path, failed_csv: str | Path,
 def _run(m: Manifest, state_path: Path, command: str, *, check_first: bool = True,
          **kw: Any) -> RunSummary:
     m.require_credentials()
+    kw["stage"] = parse_stage(kw.get("stage"))  # "2" on a command line is the number 2
     with WorkQueue.open(state_path, lock_for=command) as q, _sigterm_interrupts(), \
             run_spool(m, q, command=command) as spool:
         # Under the lock: the spool folders of dead runs of this state are gone; this run's
@@ -231,7 +232,10 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     started = time.monotonic()
     previous = stored_manifest(q) if q.get_meta("manifest") else None
     remember_manifest(q, m)
-    if previous is None or needs_replan(previous, m) or q.needs_plan() or kw.get("relist"):
+    if kw.get("crawl") is not None:
+        # `migrator sync`: its own listing, compared with the state (migrator.pipeline.sync).
+        await kw["crawl"](m, q)
+    elif previous is None or needs_replan(previous, m) or q.needs_plan() or kw.get("relist"):
         # No completed crawl, or mappings other than the ones last planned (a new mapping,
         # other globs): crawl, which also resumes an interrupted crawl.
         logger.info("crawling the source into the state (plan)")
@@ -239,10 +243,9 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
         planned.raise_for_mapping_errors(m)
     stage = kw.get("stage")
     if stage is not None and not q.repository_ids(stage=stage):
-        stages = sorted({r.stage for r in m.repositories})
         raise ConfigError(f"--stage {stage} selects no repository: the stages in {m.path} "
-                          f"are {', '.join(map(str, stages))}",
-                          hint="pass one of them (a run takes the stages up to the one given)")
+                          f"are {stage_label(r.stage for r in m.repositories)}",
+                          hint="pass one of them (a run takes the one wave given)")
     _release_stale_claims(q)
     repos = {r["source"]: SourceRepository(name=r["source"], format=Format(r["format"]),
                                            type=RepoType(r["repo_type"]))
@@ -267,6 +270,8 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
                 interrupted = True
             if not interrupted:
                 finalize = await finalize_npm(q, target, engine.repository_ids)
+                if kw.get("after") is not None:  # sync: npm metadata changed at the source
+                    await kw["after"](q, source, target, engine.repository_ids)
     finally:
         bar.close()
         await target.aclose()

@@ -12,6 +12,9 @@ that was half published when a process died resumes exactly where it stopped.
                               ├─► failed_permanent      (attempts used up, or never retryable)
                               └─► requested ─► ingested (pre-warm items)
 
+    sync:    any status but claimed ─► deleted_at_source ─► discovered (listed again)
+             published ─► conflict (the source changed the file before it was verified)
+
 Only `ACTIVE` statuses are ever claimed. `conflict`, `failed_permanent` and `excluded` leave
 the queue until an operator (or a changed manifest) sends them back to `discovered`.
 """
@@ -31,10 +34,13 @@ FAILED_PERMANENT = "failed_permanent"
 EXCLUDED = "excluded"
 REQUESTED = "requested"
 INGESTED = "ingested"
+#: `migrator sync` no longer finds the file (or every file of the version) at the source. Only
+#: reported: what CodeArtifact holds stays there (`options.delete_policy = "report"`).
+DELETED_AT_SOURCE = "deleted_at_source"
 
 ALL = (
     DISCOVERED, CLAIMED, PUBLISHED, VERIFIED, SKIPPED_IDENTICAL, CONFLICT,
-    FAILED_RETRYABLE, FAILED_PERMANENT, EXCLUDED, REQUESTED, INGESTED,
+    FAILED_RETRYABLE, FAILED_PERMANENT, EXCLUDED, REQUESTED, INGESTED, DELETED_AT_SOURCE,
 )
 
 #: Final states: the item needs nothing more from this run.
@@ -97,3 +103,19 @@ def check(kind: str, old: str, new: str) -> None:
             f"illegal {kind} transition {old} -> {new}",
             hint="this is a bug in migrator; please report it with the state file",
         )
+
+
+# -- sync (`migrator sync`) --------------------------------------------------------------------
+# A file the source no longer lists is `deleted_at_source` from any status but a claim (sync
+# holds the run lock, so nothing is claimed while it compares); listed again, it goes back to
+# the queue, and a re-publish of the same bytes ends `skipped_identical`. A changed file of a
+# version still being verified is a conflict, as for a finished one.
+_NOT_CLAIMED = frozenset(ALL) - {CLAIMED, DELETED_AT_SOURCE}
+for _status in _NOT_CLAIMED:
+    VERSION_TRANSITIONS[_status] = VERSION_TRANSITIONS.get(_status, frozenset()) | {
+        DELETED_AT_SOURCE}
+    ASSET_TRANSITIONS[_status] = ASSET_TRANSITIONS.get(_status, frozenset()) | {
+        DELETED_AT_SOURCE}
+VERSION_TRANSITIONS[DELETED_AT_SOURCE] = frozenset({DISCOVERED})
+ASSET_TRANSITIONS[DELETED_AT_SOURCE] = frozenset({DISCOVERED})
+VERSION_TRANSITIONS[PUBLISHED] = VERSION_TRANSITIONS[PUBLISHED] | {CONFLICT}

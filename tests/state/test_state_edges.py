@@ -18,7 +18,7 @@ import sqlite_utils
 from migrator.errors import StateCorruptError, StateError
 from migrator.models import Format, RepoType
 from migrator.state import WorkQueue, backup, default_backup_path
-from migrator.state.schema import migrations
+from migrator.state.schema import SCHEMA_VERSION, migrations
 
 from .conftest import maven_version
 
@@ -129,7 +129,7 @@ def test_an_empty_file_becomes_a_state_with_its_marker(tmp_path):
         WorkQueue.open(p, create=False)
     with WorkQueue.open(p) as q:
         assert q.get_meta("format") == "migrator-state"
-        assert q.get_meta("schema_version") == "2"
+        assert q.get_meta("schema_version") == str(SCHEMA_VERSION)
 
 
 def test_a_state_of_the_first_schema_is_recognised_and_upgraded(tmp_path):
@@ -152,8 +152,8 @@ def test_a_state_of_a_newer_migrator_is_refused(tmp_path):
                 "('migrator.workqueue', 'm999_future', 'later')")
     con.commit()
     con.close()
-    with pytest.raises(StateError, match=r"written by a newer migrator \(schema 3; this one "
-                       r"knows 2\)"):
+    with pytest.raises(StateError, match=rf"written by a newer migrator \(schema "
+                       rf"{SCHEMA_VERSION + 1}; this one knows {SCHEMA_VERSION}\)"):
         WorkQueue.open(p, lock_for="run")
 
 

@@ -9,7 +9,8 @@ from migrator.errors import IllegalTransition
 from migrator.state import status as st
 
 STATUSES = ("discovered", "claimed", "published", "verified", "skipped_identical", "conflict",
-            "failed_retryable", "failed_permanent", "excluded", "requested", "ingested")
+            "failed_retryable", "failed_permanent", "excluded", "requested", "ingested",
+            "deleted_at_source")
 
 # Version transitions the design allows; every other (old, new) pair must be refused.
 VERSION_ALLOWED = frozenset({
@@ -35,7 +36,18 @@ VERSION_ALLOWED = frozenset({
     ("ingested", "discovered"),
     # out of the queue until an operator (`migrator retry`) or a changed manifest sends it back
     ("conflict", "discovered"), ("failed_permanent", "discovered"), ("excluded", "discovered"),
+    # sync: a file changed at the source while its version waited to be verified
+    ("published", "conflict"),
 })
+
+# `migrator sync`: a file (or version) the source no longer lists is deleted_at_source from any
+# status but a claim (sync holds the run lock: nothing is claimed while it compares); listed
+# again, it goes back to the queue.
+_UNCLAIMED = ("discovered", "published", "verified", "skipped_identical", "conflict",
+              "failed_retryable", "failed_permanent", "excluded", "requested", "ingested")
+SYNC_DELETIONS = frozenset({(s, "deleted_at_source") for s in _UNCLAIMED}
+                           | {("deleted_at_source", "discovered")})
+VERSION_ALLOWED = VERSION_ALLOWED | SYNC_DELETIONS
 
 # Asset transitions: assets are never claimed (they travel with their version's claim).
 ASSET_ALLOWED = frozenset({
@@ -59,7 +71,7 @@ ASSET_ALLOWED = frozenset({
     # operator retry / manifest change
     ("conflict", "discovered"), ("failed_permanent", "discovered"),
     ("excluded", "discovered"),
-})
+}) | SYNC_DELETIONS
 
 # Edges the design rules out by name, so a table that grows them fails with a clear id.
 NEVER = [
@@ -76,6 +88,9 @@ NEVER = [
     ("asset", "failed_permanent", "verified"),
     ("asset", "ingested", "discovered"),  # an ingested public file is never copied
     ("asset", "discovered", "claimed"),  # assets are never claimed
+    ("version", "claimed", "deleted_at_source"),  # never under a worker's claim
+    ("version", "deleted_at_source", "verified"),  # back only through the queue
+    ("asset", "deleted_at_source", "verified"),
 ]
 
 
@@ -101,7 +116,7 @@ def _outcome(kind: str, old: str, new: str) -> bool:
 @pytest.mark.parametrize("kind, allowed", [("version", VERSION_ALLOWED),
                                            ("asset", ASSET_ALLOWED)])
 def test_check_accepts_exactly_the_design_matrix(kind, allowed):
-    """Every one of the 121 (old, new) pairs per kind: accepted iff the design lists it."""
+    """Every one of the 144 (old, new) pairs per kind: accepted iff the design lists it."""
     accepted = {(old, new) for old in STATUSES for new in STATUSES
                 if _outcome(kind, old, new)}
     assert accepted - allowed == set(), f"{kind} edges not in the design"

@@ -17,6 +17,7 @@ from migrator.models import (
     VersionResult,
 )
 from migrator.state import WorkQueue
+from migrator.state.schema import SCHEMA_VERSION
 
 
 def publish_all(q, owner, versions, status="published"):
@@ -228,10 +229,13 @@ def test_opening_something_that_is_not_a_state_is_a_clear_error(tmp_path):
 def test_schema_is_versioned(tmp_path):
     with WorkQueue.open(tmp_path / "s.sqlite") as q:
         applied = [r[0] for r in q.conn.execute("SELECT name FROM _sqlite_migrations")]
-    assert applied == ["m001_initial", "m002_format_marker"]
+    assert applied[:2] == ["m001_initial", "m002_format_marker"] and "m004_sync" in applied
+    assert len(applied) == SCHEMA_VERSION
     with WorkQueue.open(tmp_path / "s.sqlite") as q:  # reopening applies nothing twice
-        assert q.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0] == 2
-        assert (q.get_meta("format"), q.get_meta("schema_version")) == ("migrator-state", "2")
+        n = q.conn.execute("SELECT count(*) FROM _sqlite_migrations").fetchone()[0]
+        assert n == SCHEMA_VERSION
+        assert (q.get_meta("format"), q.get_meta("schema_version")) == ("migrator-state",
+                                                                        str(SCHEMA_VERSION))
 
 
 def test_meta_round_trip(queue):

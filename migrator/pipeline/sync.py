@@ -1,0 +1,331 @@
+"""`migrator sync`: an incremental run on an existing state (a scheduled mirror sync).
+
+    sync(manifest, state_path=None, *, stage=None, progress=True) -> SyncSummary
+
+The same pipeline as `run` (`migrator.pipeline.run`: lock, preflight, engine, verify,
+finalize), with its own listing in place of the plan's crawl:
+
+- **Nexus** has no server-side filter, so the full `/v1/assets` listing is read, which is
+  cheap: no download, no hashing; each page is compared with the state in one query
+  (`migrator.state.sync.compare_page`): asset path + checksums (+ `lastModified` when no
+  checksum is listed). Only new or changed files are recorded.
+- **Artifactory**: AQL on `modified` since the newest modification time of the last sync
+  (minus `options.sync_overlap_minutes`), plus checksums; then a paths-only AQL listing to
+  see deletions. A path in it the state does not know (a file copied with an old
+  `modified`) makes that repository fall back to the full listing.
+
+A file that changed at the source after it was published is a `conflict` with both hashes:
+CodeArtifact assets are immutable, so it is never overwritten. Files the source no longer
+lists are `deleted_at_source`, reported and never propagated (`options.delete_policy` is
+`report` only). npm dist-tags and deprecations are kept in step (added, moved, removed) for
+every migrated package whose source packument changed; Maven metadata follows from
+publishing the new versions (the publisher PUTs `maven-metadata.xml` with every version the
+target lists). The summary's exit code: 0 (including "nothing changed"), 1 when changes could
+not be applied (conflicts, failures), 3 when interrupted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from migrator.errors import FATAL_ERRORS, ConfigError
+from migrator.manifest import Manifest, load_manifest, parse_stage
+from migrator.models import RepoType, SourceRepository
+from migrator.pipeline.plan import _why_not_crawled, exclusion
+from migrator.pipeline.preflight import selected_mappings
+from migrator.pipeline.run import TargetFactory, _run
+from migrator.pipeline.stats import RunSummary
+from migrator.sources import Crawler, make_crawler, utc_iso
+from migrator.sources.access import SourceAccess
+from migrator.state import WorkQueue
+from migrator.state import sync as sync_state
+from migrator.target.access import TargetAccess
+
+__all__ = ["RepositorySync", "SyncSummary", "sync"]
+
+logger = logging.getLogger(__name__)
+
+SHOWN = 50  # conflicts and deletions listed per repository; the state holds every one
+
+
+@dataclass
+class RepositorySync:
+    """What one repository's listing found."""
+
+    source: str
+    listing: str = "full"  # full | incremental (Artifactory `modified` since ...)
+    since: str | None = None
+    listed: int = 0
+    new: int = 0
+    refreshed: int = 0
+    unchanged: int = 0
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    deleted: int = 0
+    deleted_shown: list[dict[str, str]] = field(default_factory=list)
+    source_requests: int = 0
+    note: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.new or self.refreshed or self.conflicts or self.deleted)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"listing": self.listing, "since": self.since, "listed": self.listed,
+                "new": self.new, "refreshed": self.refreshed, "unchanged": self.unchanged,
+                "conflicts": self.conflicts, "deleted_at_source": self.deleted,
+                "deleted_shown": self.deleted_shown, "source_requests": self.source_requests,
+                "note": self.note}
+
+
+@dataclass
+class SyncSummary:
+    """A sync: what the listing found, what the run made of it, npm metadata kept in step."""
+
+    run: RunSummary
+    repositories: list[RepositorySync] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def nothing_changed(self) -> bool:
+        s = self.run.stats
+        return (not any(r.changed for r in self.repositories) and not self.metadata
+                and not (s.published or s.identical or s.ingested))
+
+    @property
+    def conflicts(self) -> int:
+        return sum(len(r.conflicts) for r in self.repositories)
+
+    @property
+    def exit_code(self) -> int:
+        return self.run.exit_code
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"exit_code": self.exit_code, "nothing_changed": self.nothing_changed,
+                "sync": {r.source: r.as_dict() for r in self.repositories},
+                "npm_metadata": self.metadata, "run": self.run.as_dict()}
+
+    def render(self) -> str:
+        lines = []
+        for r in self.repositories:
+            how = (f"modified since {r.since}" if r.listing == "incremental" else "full listing")
+            lines.append(f"{r.source}: {how}: {r.listed} listed, {r.new} new, {r.refreshed} "
+                         f"refreshed, {len(r.conflicts)} changed after migration (conflicts), "
+                         f"{r.deleted} deleted at the source")
+            if r.note:
+                lines.append(f"  {r.source}: {r.note}")
+            for c in r.conflicts:
+                lines.append(f"  conflict: {r.source}/{c['path']}: {c['reason']}")
+            for d in r.deleted_shown:
+                lines.append(f"  deleted at the source (kept in CodeArtifact): "
+                             f"{r.source}/{d['path']} (was {d['previous']})")
+        for name, m in self.metadata.items():
+            parts = [f"{k} {v}" for k, v in (("dist-tags set", m.get("dist_tags_set")),
+                                             ("dist-tags removed", m.get("dist_tags_removed")),
+                                             ("deprecated", m.get("deprecated")),
+                                             ("no longer deprecated", m.get("undeprecated")))
+                     if v]
+            lines.append(f"npm {name}: " + ("; ".join(parts) if parts else
+                                            m.get("error", "in step")))
+        if self.nothing_changed:
+            lines.append("nothing changed at the source since the last sync")
+        else:
+            lines.append(self.run.render())
+        return "\n".join(lines)
+
+
+def sync(manifest: Manifest | str | Path, state_path: str | Path | None = None, *,
+         stage: int | str | None = None, progress: bool = True,
+         target_factory: TargetFactory | None = None,
+         engine_overrides: dict[str, Any] | None = None,
+         check_first: bool = True) -> SyncSummary:
+    """Bring CodeArtifact up to date with what changed at the source since the last run or
+    sync (module docstring). Signature parallel to `migrator.pipeline.run.run`.
+
+    :raises ConfigError: no state yet (run `migrator run` first). As `run` otherwise.
+    """
+    m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+    p = Path(state_path) if state_path else m.state_path
+    if not p.exists():
+        raise ConfigError(f"sync: no state at {p}: a sync continues a migration",
+                          hint=f"run `migrator run {m.path}` first (it plans and migrates; "
+                          f"later syncs copy only what changed)")
+    with WorkQueue.open(p, create=False) as q:
+        if not q.get_meta("manifest"):
+            raise ConfigError(f"sync: the state {p} was never planned",
+                              hint=f"run `migrator run {m.path}` first")
+    summary = SyncSummary(run=RunSummary(repositories={}))
+
+    async def crawl(man: Manifest, q: WorkQueue) -> None:
+        summary.repositories = await _listing(man, q, parse_stage(stage))
+
+    async def after(q: WorkQueue, source: SourceAccess, target: TargetAccess,
+                    repository_ids: Sequence[int]) -> None:
+        summary.metadata = await npm_metadata(q, source, target, repository_ids)
+
+    summary.run = _run(m, p, "sync", stage=stage, progress=progress,
+                       target_factory=target_factory, engine_overrides=engine_overrides,
+                       check_first=check_first, crawl=crawl, after=after)
+    return summary
+
+
+async def _listing(m: Manifest, q: WorkQueue, stage: int | str | None,
+                   crawler: Crawler | None = None) -> list[RepositorySync]:
+    from migrator.pipeline.plan import remember_manifest
+
+    remember_manifest(q, m)
+    options = m.options
+    crawler = crawler or make_crawler(m.source, max_connections=2 * options.source_concurrency)
+    crawler.asset_name_map = dict(options.generic_asset_name_map) or None
+    sync_id = int(q.get_meta("sync.count") or 0) + 1
+    out: list[RepositorySync] = []
+    try:
+        known = {r.name: r for r in await crawler.repositories()}
+        for mapping in selected_mappings(m, stage):
+            repo = known.get(mapping.source)
+            why, _ = _why_not_crawled(mapping, repo, crawler.kind)
+            if why or repo is None:
+                rs = RepositorySync(mapping.source, note=f"not listed: {why or 'not found'}")
+                out.append(rs)
+                continue
+            mode = "prewarm" if repo.type is RepoType.PROXY else mapping.mode
+            repo_id = q.upsert_repository(source=repo.name, target=mapping.target,
+                                          format=repo.format, repo_type=repo.type, mode=mode,
+                                          stage=mapping.stage)
+            out.append(await _sync_repository(m, q, crawler, repo, mapping, repo_id, sync_id))
+    finally:
+        await crawler.aclose()
+    q.set_meta("sync.count", str(sync_id))
+    return out
+
+
+async def _sync_repository(m: Manifest, q: WorkQueue, crawler: Crawler, repo: SourceRepository,
+                           mapping: Any, repo_id: int, sync_id: int) -> RepositorySync:
+    rs = RepositorySync(repo.name)
+    snapshots = m.options.snapshots
+    hwm_key = f"sync.hwm.{repo_id}"
+    since = _since(q.get_meta(hwm_key) or sync_state.high_water_mark(q, repo_id),
+                   m.options.sync_overlap_minutes)
+    incremental = since is not None and hasattr(crawler, "crawl_modified")
+
+    async def take(pages: Any) -> None:
+        async for page in pages:
+            items = [(a, exclusion(a, skip, mapping, snapshots)) for a, skip in page.items]
+            rs.listed += len(items)
+            rs.source_requests += page.requests
+            diff = sync_state.compare_page(q, repo_id, items, sync_id)
+            rs.unchanged += diff.unchanged
+            if diff.new or diff.refresh:
+                q.record_page(repo_id, diff.new + diff.refresh, cursor=None, done=True)
+                rs.new += len(diff.new)
+                rs.refreshed += len(diff.refresh)
+            if diff.changed:
+                reasons = [_conflict_reason(crawler.system, c) for c in diff.changed]
+                sync_state.mark_conflicts(q, diff.changed, reasons)
+                rs.conflicts += [{"path": c.path, "reason": r, "source_hashes": c.listed,
+                                  "target_hashes": c.target}
+                                 for c, r in zip(diff.changed, reasons, strict=True)][
+                                     :max(0, SHOWN - len(rs.conflicts))]
+
+    if incremental:
+        rs.listing, rs.since = "incremental", since
+        await take(crawler.crawl_modified(repo, since))  # type: ignore[attr-defined]
+        unknown = 0
+        async for paths in crawler.list_paths(repo):  # type: ignore[attr-defined]
+            rs.source_requests += 1
+            unknown += sync_state.mark_seen(q, repo_id, paths, sync_id)
+        if unknown:
+            # A file listed but not modified since the mark (copied or moved with its old
+            # date): the incremental listing cannot be trusted here; list it all.
+            rs.note = (f"{unknown} file(s) not modified since {since} were new to the state: "
+                       "listed in full")
+            rs.listing = "full"
+            await take(crawler.crawl(repo))
+    else:
+        await take(crawler.crawl(repo))
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    rs.deleted, shown = sync_state.mark_deleted(
+        q, repo_id, sync_id, f"no longer listed by {crawler.system} (sync of {when}); nothing "
+        "is deleted in CodeArtifact (delete_policy = report)", shown=SHOWN)
+    rs.deleted_shown = [{"path": d.path, "previous": d.previous} for d in shown]
+    newest = sync_state.high_water_mark(q, repo_id)
+    if newest:
+        q.set_meta(hwm_key, newest)
+    return rs
+
+
+def _since(mark: str | None, overlap_minutes: int) -> str | None:
+    """The incremental listing's start: the mark minus the overlap, ISO-8601 UTC."""
+    text = utc_iso(mark)
+    if text is None:
+        return None
+    start = datetime.fromisoformat(text.replace("Z", "+00:00")) - timedelta(
+        minutes=overlap_minutes)
+    return start.strftime("%Y-%m-%dT%H:%M:%S.") + f"{start.microsecond // 1000:03d}Z"
+
+
+def _conflict_reason(system: str, c: sync_state.Changed) -> str:
+    alg = next((a for a in ("sha256", "sha1", "md5", "sha512")
+                if a in c.listed and (a in c.target or a in c.recorded)), None)
+    if alg is None:
+        return (f"changed at the source after it was migrated ({system} lists another size "
+                f"or date); CodeArtifact keeps the migrated file: publish a new version")
+    held = c.target.get(alg) or c.recorded.get(alg)
+    return (f"changed at the source after it was migrated: {system} now has {alg} "
+            f"{c.listed[alg]}, CodeArtifact holds {alg} {held}; CodeArtifact versions are "
+            f"immutable, so it is not replaced: publish the change as a new version")
+
+
+async def npm_metadata(q: WorkQueue, source: SourceAccess, target: TargetAccess,
+                       repository_ids: Sequence[int]) -> dict[str, Any]:
+    """Keep npm dist-tags and deprecations of migrated packages in step with the source:
+    for each package whose source packument (tags, deprecations) or migrated versions changed
+    since the last sync (a fingerprint in the state), set, move and remove tags and
+    deprecations in CodeArtifact. Returns what changed, per package."""
+    out: dict[str, Any] = {}
+    for pkg in q.settled_npm_packages(repository_ids):
+        try:
+            packument = await source.npm_packument(pkg.source, pkg.name)
+        except FATAL_ERRORS:
+            raise
+        except Exception as exc:  # a tag is not worth failing the sync: report it
+            out[f"{pkg.source}/{pkg.name}"] = {"error": f"source packument: {exc}"}
+            continue
+        view = {"dist-tags": packument.get("dist-tags") or {},
+                "deprecated": {v: m.get("deprecated") for v, m in
+                               (packument.get("versions") or {}).items()
+                               if isinstance(m, dict) and m.get("deprecated")},
+                "versions": list(pkg.versions)}
+        fingerprint = hashlib.sha256(json.dumps(view, sort_keys=True).encode()).hexdigest()
+        key = f"sync.npm.{pkg.repository_id}.{pkg.name}"
+        previous = q.get_meta(key)
+        if previous == fingerprint:
+            continue
+        started = time.monotonic()
+        try:
+            done = dict(await target.restore_npm(pkg.target, pkg.source, pkg.name,
+                                                 packument=packument, prune=True))
+        except FATAL_ERRORS:
+            raise
+        except Exception as exc:
+            logger.warning("%s: npm metadata of %s not synced: %s", pkg.source, pkg.name, exc)
+            out[f"{pkg.source}/{pkg.name}"] = {"error": str(exc)}
+            continue
+        q.set_meta(key, fingerprint)
+        if done.get("moved") or done.get("removed") or done.get("deprecations_put"):
+            out[f"{pkg.source}/{pkg.name}"] = {
+                "dist_tags_set": done.get("moved") or {},
+                "dist_tags_removed": done.get("removed") or {},
+                "deprecated": {v: done["deprecated"][v] for v in done.get("deprecations_put")
+                               or () if v in (done.get("deprecated") or {})},
+                "undeprecated": done.get("undeprecated") or [],
+                "skipped": done.get("skipped") or {}}
+        logger.debug("npm %s in step in %.2f s", pkg.name, time.monotonic() - started)
+    return out
