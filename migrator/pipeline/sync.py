@@ -224,6 +224,7 @@ async def _sync_repository(m: Manifest, q: WorkQueue, crawler: Crawler, repo: So
             rs.unchanged += diff.unchanged
             if diff.new or diff.refresh:
                 q.record_page(repo_id, diff.new + diff.refresh, cursor=None, done=True)
+                sync_state.mark_seen(q, repo_id, [a.path for a, _ in diff.new], sync_id)
                 rs.new += len(diff.new)
                 rs.refreshed += len(diff.refresh)
             if diff.changed:

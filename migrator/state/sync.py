@@ -44,6 +44,8 @@ class Changed:
     listed: dict[str, str]
     recorded: dict[str, str]
     target: dict[str, str]
+    size: int | None = None  # the listed size and modification time
+    last_modified: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +109,7 @@ def compare_page(q: WorkQueue, repository_id: int, items: Sequence[Found], sync_
             diff.refresh.append(found)
         elif status in _IN_TARGET:
             diff.changed.append(Changed(aid, vid, asset.path, status, dict(asset.checksums),
-                                        {**src, **dl}, tgt))
+                                        {**src, **dl}, tgt, asset.size, asset.last_modified))
         else:  # pre-warmed public files, refused paths: nothing of ours to compare
             diff.unchanged += 1
     mark_seen(q, repository_id, [a.path for a, _ in items], sync_id,
@@ -151,8 +153,10 @@ def mark_conflicts(q: WorkQueue, changed: Sequence[Changed], reasons: Sequence[s
                 st.check("asset", ch.status, st.CONFLICT)
             sets = ", ".join(f"src_{a} = ?" for a in HASH_ALGORITHMS)
             c.execute(f"UPDATE assets SET status = 'conflict', reason = ?, {sets}, "
+                      f"size = coalesce(?, size), last_modified = coalesce(?, last_modified), "
                       f"updated_at = ? WHERE id = ?",
-                      (reason, *(ch.listed.get(a) for a in HASH_ALGORITHMS), now, ch.asset_id))
+                      (reason, *(ch.listed.get(a) for a in HASH_ALGORITHMS), ch.size,
+                       ch.last_modified, now, ch.asset_id))
             if ch.version_id is None:
                 continue
             row = c.execute("SELECT status FROM versions WHERE id = ?",
