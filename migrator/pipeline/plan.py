@@ -31,6 +31,7 @@ from migrator.models import (
 )
 from migrator.pipeline.crawlcheck import check_crawl_count
 from migrator.pipeline.preflight import ensure_ready
+from migrator.pipeline.scope import Scope, apply_scope, record_page_dates, scope_for
 from migrator.sources import Crawler, Found, Page, make_crawler
 from migrator.state import WorkQueue
 from migrator.state import status as st
@@ -243,7 +244,7 @@ async def plan(
             async with anyio.create_task_group() as tg:
                 for repo, mapping, repo_id in todo:
                     tg.start_soon(_crawl_one, crawler, queue, repo, mapping, repo_id,
-                                  options.snapshots, limiter, on_page)
+                                  options.snapshots, limiter, on_page, scope_for(options))
         except BaseExceptionGroup as group:
             raise first_error(group) from None
         queue.set_meta(_PLAN_OPEN, "0")
@@ -275,7 +276,8 @@ def _why_not_crawled(mapping: RepositoryMapping, repo: SourceRepository | None,
 
 async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
                      mapping: RepositoryMapping, repo_id: int, snapshots: str,
-                     limiter: anyio.CapacityLimiter, on_page: OnPage | None) -> None:
+                     limiter: anyio.CapacityLimiter, on_page: OnPage | None,
+                     scope: Scope | None = None) -> None:
     async with limiter:
         state = queue.begin_crawl(repo_id)
         pages = state.pages
@@ -289,6 +291,8 @@ async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
                 for asset, skip in page.items
             ]
             queue.record_page(repo_id, items, cursor=page.cursor, done=page.done)
+            if scope is not None:  # scoping by use and time (migrator.pipeline.scope)
+                record_page_dates(queue, repo_id, items)
             pages += 1
             listed += len(items)
             if on_page is not None:
@@ -297,6 +301,8 @@ async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
                                 listed=None if state.cursor else listed)
         if repo.format is Format.MAVEN and snapshots == "latest":
             _exclude_superseded_snapshots(queue, repo_id)
+        if scope is not None and mapping.mode == "copy" and repo.type is not RepoType.PROXY:
+            await apply_scope(crawler, queue, repo, repo_id, scope)
 
 
 def _exclude_superseded_snapshots(queue: WorkQueue, repo_id: int) -> None:

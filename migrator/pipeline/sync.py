@@ -42,6 +42,7 @@ from migrator.models import RepoType, SourceRepository
 from migrator.pipeline.plan import _why_not_crawled, exclusion
 from migrator.pipeline.preflight import selected_mappings
 from migrator.pipeline.run import TargetFactory, _run
+from migrator.pipeline.scope import apply_scope, record_page_dates, scope_for
 from migrator.pipeline.stats import RunSummary
 from migrator.sources import Crawler, make_crawler, utc_iso
 from migrator.sources.access import SourceAccess
@@ -71,6 +72,7 @@ class RepositorySync:
     deleted: int = 0
     deleted_shown: list[dict[str, str]] = field(default_factory=list)
     source_requests: int = 0
+    out_of_scope: int = 0  # new versions excluded by scoping by use and time
     note: str | None = None
 
     @property
@@ -82,7 +84,7 @@ class RepositorySync:
                 "new": self.new, "refreshed": self.refreshed, "unchanged": self.unchanged,
                 "conflicts": self.conflicts, "deleted_at_source": self.deleted,
                 "deleted_shown": self.deleted_shown, "source_requests": self.source_requests,
-                "note": self.note}
+                "out_of_scope": self.out_of_scope, "note": self.note}
 
 
 @dataclass
@@ -210,6 +212,7 @@ async def _sync_repository(m: Manifest, q: WorkQueue, crawler: Crawler, repo: So
                            mapping: Any, repo_id: int, sync_id: int) -> RepositorySync:
     rs = RepositorySync(repo.name)
     snapshots = m.options.snapshots
+    scope = scope_for(m.options)
     hwm_key = f"sync.hwm.{repo_id}"
     since = _since(q.get_meta(hwm_key) or sync_state.high_water_mark(q, repo_id),
                    m.options.sync_overlap_minutes)
@@ -225,6 +228,8 @@ async def _sync_repository(m: Manifest, q: WorkQueue, crawler: Crawler, repo: So
             if diff.new or diff.refresh:
                 q.record_page(repo_id, diff.new + diff.refresh, cursor=None, done=True)
                 sync_state.mark_seen(q, repo_id, [a.path for a, _ in diff.new], sync_id)
+                if scope is not None:
+                    record_page_dates(q, repo_id, diff.new + diff.refresh)
                 rs.new += len(diff.new)
                 rs.refreshed += len(diff.refresh)
             if diff.changed:
@@ -251,6 +256,8 @@ async def _sync_repository(m: Manifest, q: WorkQueue, crawler: Crawler, repo: So
             await take(crawler.crawl(repo))
     else:
         await take(crawler.crawl(repo))
+    if scope is not None and mapping.mode == "copy" and repo.type is not RepoType.PROXY:
+        rs.out_of_scope = await apply_scope(crawler, q, repo, repo_id, scope)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     rs.deleted, shown = sync_state.mark_deleted(
         q, repo_id, sync_id, f"no longer listed by {crawler.system} (sync of {when}); nothing "

@@ -39,6 +39,7 @@ def status_data(q: WorkQueue, *, failures: int | None = SHOWN) -> dict[str, Any]
         "totals": totals,
         "failures": [f.as_dict() for f in listed],
         "failures_total": total,
+        "stages": q.stage_counts(),
     }
 
 
@@ -71,4 +72,16 @@ def render_status(data: dict[str, Any]) -> str:
         more = data.get("failures_total", 0) - len(data["failures"])
         if more > 0:
             lines.append(f"  ... and {more} more; `migrator status --json` lists them all")
+    lines += render_stages(data.get("stages") or {})
     return "\n".join(lines)
+
+
+def render_stages(stages: dict[str, dict[str, int]]) -> list[str]:
+    """Assets per wave and status, when the state holds more than one wave."""
+    if len(stages) < 2:
+        return []
+    out = ["", "by stage (assets):"]
+    for stage, counts in stages.items():
+        parts = ", ".join(f"{s} {counts[s]}" for s in st.ALL if s in counts)
+        out.append(f"  stage {stage}: {sum(counts.values())} ({parts})")
+    return out

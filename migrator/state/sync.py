@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from migrator.state.queue import WorkQueue
 
 __all__ = ["Changed", "Deleted", "PageDiff", "compare_page", "high_water_mark",
-           "mark_conflicts", "mark_deleted", "mark_seen", "scope_versions"]
+           "mark_conflicts", "mark_deleted", "mark_seen", "record_dates", "scope_versions"]
 
 Found = tuple[DiscoveredAsset, "str | None"]
 
@@ -233,3 +233,18 @@ def scope_versions(q: WorkQueue, repository_id: int, *, downloaded_since: str | 
                   "status = 'discovered' AND version_id IN (SELECT value FROM json_each(?))",
                   (reason, now, json.dumps(ids)))
     return len(ids)
+
+
+def record_dates(q: WorkQueue, repository_id: int,
+                 rows: Sequence[tuple[str, str | None, str | None]]) -> None:
+    """Store when files were last downloaded and stored at the source (`(path,
+    last_downloaded, created)`, ISO-8601 UTC; None keeps what is there), one write per
+    page, for scoping by use and time."""
+    rows = [r for r in rows if r[1] is not None or r[2] is not None]
+    if not rows:
+        return
+    with q._write() as c:
+        c.executemany("UPDATE assets SET last_downloaded = coalesce(?, last_downloaded), "
+                      "created_at_source = coalesce(?, created_at_source) WHERE "
+                      "repository_id = ? AND path = ?",
+                      [(d, cr, repository_id, p) for p, d, cr in rows])
