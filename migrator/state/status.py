@@ -13,7 +13,8 @@ that was half published when a process died resumes exactly where it stopped.
                               └─► requested ─► ingested (pre-warm items)
 
     sync:    any status but claimed ─► deleted_at_source ─► discovered (listed again)
-             published ─► conflict (the source changed the file before it was verified)
+             published, discovered, failed_* ─► conflict (a file already in the target
+             changed at the source before its version was finished)
 
 Only `ACTIVE` statuses are ever claimed. `conflict`, `failed_permanent` and `excluded` leave
 the queue until an operator (or a changed manifest) sends them back to `discovered`.
@@ -118,4 +119,8 @@ for _status in _NOT_CLAIMED:
         DELETED_AT_SOURCE}
 VERSION_TRANSITIONS[DELETED_AT_SOURCE] = frozenset({DISCOVERED})
 ASSET_TRANSITIONS[DELETED_AT_SOURCE] = frozenset({DISCOVERED})
-VERSION_TRANSITIONS[PUBLISHED] = VERSION_TRANSITIONS[PUBLISHED] | {CONFLICT}
+# A file already in the target changed at the source while the rest of its version still
+# waits (a new file sent it back to the queue, or a retry is due): the version stops as a
+# conflict, so its other files are not published beside the old one.
+for _status in (PUBLISHED, DISCOVERED, FAILED_RETRYABLE, FAILED_PERMANENT):
+    VERSION_TRANSITIONS[_status] = VERSION_TRANSITIONS[_status] | {CONFLICT}

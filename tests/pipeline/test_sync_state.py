@@ -241,3 +241,17 @@ def test_npm_metadata_is_synced_only_when_the_source_changed(q):
                         "versions": {"1.0.0": {}}}
     anyio.run(npm_metadata, q, source, target, [rid])
     assert len(target.calls) == 2
+
+
+def test_a_changed_file_of_a_version_back_in_the_queue_stops_it_as_a_conflict(q, rid):
+    q.record_page(rid, files("1.0"), cursor=None, done=True)
+    verify_all(q)
+    # a sync finds a new classifier: the version is back in the queue ...
+    q.record_page(rid, files("1.0", names=("jar", "pom", "sources.jar")), cursor=None,
+                  done=True)
+    assert q.counts()["maven-releases"].versions == {"discovered": 1}
+    # ... and the next one finds its jar changed: nothing more of it is published
+    diff = sync_state.compare_page(q, rid, files("1.0", sha1=SHA_B, names=("jar",)), 1)
+    sync_state.mark_conflicts(q, diff.changed, ["both hashes"])
+    assert q.counts()["maven-releases"].versions == {"conflict": 1}
+    assert q.claim("w", limit=10) == []

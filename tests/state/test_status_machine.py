@@ -36,8 +36,9 @@ VERSION_ALLOWED = frozenset({
     ("ingested", "discovered"),
     # out of the queue until an operator (`migrator retry`) or a changed manifest sends it back
     ("conflict", "discovered"), ("failed_permanent", "discovered"), ("excluded", "discovered"),
-    # sync: a file changed at the source while its version waited to be verified
-    ("published", "conflict"),
+    # sync: a file already in the target changed at the source before its version was done
+    ("published", "conflict"), ("discovered", "conflict"), ("failed_retryable", "conflict"),
+    ("failed_permanent", "conflict"),
 })
 
 # `migrator sync`: a file (or version) the source no longer lists is deleted_at_source from any
