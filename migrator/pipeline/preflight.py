@@ -34,7 +34,13 @@ from typing import Any
 import anyio
 
 from migrator.errors import MigratorError, PreflightFailed, describe
-from migrator.manifest import Manifest, RepositoryMapping, SourceSettings, parse_stage
+from migrator.manifest import (
+    Manifest,
+    RepositoryMapping,
+    SourceSettings,
+    parse_stage,
+    stage_label,
+)
 from migrator.models import Check, CheckStatus, Format, RepoType, SourceRepository
 from migrator.sources import Crawler, SourceProbe, crawler_class, make_probe_crawler
 from migrator.target.codeartifact import CodeArtifactClient
@@ -139,7 +145,9 @@ async def preflight(
     report = PreflightReport(manifest=str(manifest.path), stage=stage)
     selected = selected_mappings(manifest, stage)
     if not selected:
-        scope = f" at stage {stage}" if stage is not None else ""
+        scope = (f" at stage {stage} (its stages: "
+                 f"{stage_label(r.stage for r in manifest.repositories)})"
+                 if stage is not None else "")
         report.checks.append(Check.failure(
             "manifest", "repositories",
             f"{manifest.path}: no [[repositories]] with mode copy or prewarm{scope}: nothing "

@@ -98,7 +98,8 @@ def test_nothing_selected_is_a_failure(sandbox, env, tmp_path) -> None:
                      .replace('mode = "prewarm"', 'mode = "prewarm"\nstage = 3'))
     [check] = run_preflight(m, stage=2).checks
     assert check.status is CheckStatus.FAILURE
-    assert "no [[repositories]] with mode copy or prewarm at stage 2" in check.message
+    assert "no [[repositories]] with mode copy or prewarm at stage 2 (its stages: 3)" in \
+        check.message
 
 
 def test_missing_credential_variables_do_not_stop_the_target_checks(sandbox, env, tmp_path,
