@@ -13,6 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -494,10 +495,11 @@ class _Parser:
         after = t.get("published_after")
         if after is not None:
             text = after.isoformat() if hasattr(after, "isoformat") else after
-            if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text[:10]):
+            try:
+                after = date.fromisoformat(str(text)[:10]).isoformat()
+            except ValueError:
                 raise self.fail("options.published_after", f"{after!r} is not a date",
-                                "write published_after = 2024-01-31 (UTC)")
-            after = text[:10]
+                                "write published_after = 2024-01-31 (UTC)") from None
         return {"delete_policy": policy,
                 "sync_overlap_minutes": self.integer(t, "sync_overlap_minutes", "options",
                                                      d.sync_overlap_minutes, 0, 10_080),

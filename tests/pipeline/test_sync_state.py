@@ -255,3 +255,19 @@ def test_a_changed_file_of_a_version_back_in_the_queue_stops_it_as_a_conflict(q,
     sync_state.mark_conflicts(q, diff.changed, ["both hashes"])
     assert q.counts()["maven-releases"].versions == {"conflict": 1}
     assert q.claim("w", limit=10) == []
+
+
+def test_scoping_options_are_checked():
+    m = parse_manifest(MANIFEST + "downloaded_within_days = 30\npublished_after = 2024-01-31\n",
+                       "m.toml")
+    assert (m.options.downloaded_within_days, m.options.published_after) == (30, "2024-01-31")
+    with pytest.raises(ManifestError, match="published_after"):
+        parse_manifest(MANIFEST + 'published_after = "last spring"\n', "m.toml")
+    with pytest.raises(ManifestError, match="downloaded_within_days"):
+        parse_manifest(MANIFEST + "downloaded_within_days = 0\n", "m.toml")
+    from migrator.pipeline.scope import scope_for
+
+    scope = scope_for(m.options)
+    assert scope is not None and scope.published_since == "2024-01-31T00:00:00.000Z"
+    assert "kept whole" in scope.reason
+    assert scope_for(parse_manifest(MANIFEST, "m.toml").options) is None
