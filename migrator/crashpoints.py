@@ -6,7 +6,8 @@ point. Points: `crawl` (a page recorded), `mid-download` (a body written to its 
 before it is checked), `download` (an asset downloaded and checked, before it is published),
 `recorded` / `recorded-<format>` (an asset's publish fact committed, before the next request
 of its version, e.g. between the Maven jar PUT and the metadata PUT), `verify` (CodeArtifact's
-facts read, before they are recorded). Without the variable a point costs one look-up.
+facts read, before they are recorded), `sync-page` (a sync's listing page compared and its
+changes recorded). Without the variable a point costs one look-up.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from migrator.crashpoints import crash_point
 from migrator.errors import FATAL_ERRORS, ConfigError
 from migrator.manifest import Manifest, load_manifest, parse_stage
 from migrator.models import RepoType, SourceRepository
@@ -186,7 +187,10 @@ async def _listing(m: Manifest, q: WorkQueue, stage: int | str | None,
     options = m.options
     crawler = crawler or make_crawler(m.source, max_connections=2 * options.source_concurrency)
     crawler.asset_name_map = dict(options.generic_asset_name_map) or None
+    # Counted before listing: a sync killed half way never lends its "seen" marks to the
+    # next one, which would then miss a file deleted in between.
     sync_id = int(q.get_meta("sync.count") or 0) + 1
+    q.set_meta("sync.count", str(sync_id))
     out: list[RepositorySync] = []
     try:
         known = {r.name: r for r in await crawler.repositories()}
@@ -204,7 +208,6 @@ async def _listing(m: Manifest, q: WorkQueue, stage: int | str | None,
             out.append(await _sync_repository(m, q, crawler, repo, mapping, repo_id, sync_id))
     finally:
         await crawler.aclose()
-    q.set_meta("sync.count", str(sync_id))
     return out
 
 
@@ -239,6 +242,7 @@ async def _sync_repository(m: Manifest, q: WorkQueue, crawler: Crawler, repo: So
                                   "target_hashes": c.target}
                                  for c, r in zip(diff.changed, reasons, strict=True)][
                                      :max(0, SHOWN - len(rs.conflicts))]
+            crash_point("sync-page")
 
     if incremental:
         rs.listing, rs.since = "incremental", since

@@ -180,3 +180,35 @@ def test_sync_without_a_state_says_run_first(tmp_path):
         assert "migrator run" in r.stderr and "Traceback" not in r.stderr
     finally:
         stop_sandbox(sb)
+
+
+def test_a_sync_killed_while_listing_ends_like_one_that_was_not(tmp_path):
+    """kill -9 in the middle of a sync's listing, then sync again: the same end state as an
+    uninterrupted sync, each new file published once, the deletion still seen."""
+    from .transfer_helpers import publish_writes
+
+    seed = tmp_path / "seed"
+    shutil.copytree(SEED, seed)
+    work = tmp_path / "work"
+    work.mkdir()
+    sb = start_sandbox(work, seed=seed)
+    try:
+        r = engine(sb, "run", "demo.toml")
+        assert r.returncode == 0, r.stderr[-2000:]
+        change_the_source(seed)
+        r = engine(sb, "sync", "demo.toml", env={"MIGRATOR_TEST_CRASH_AT": "sync-page:2"})
+        assert r.returncode == -9, r.stdout[-2000:] + r.stderr[-2000:]
+        r = engine(sb, "sync", "demo.toml", "--json")
+        assert r.returncode == 1, r.stdout[-2000:] + r.stderr[-2000:]
+        statuses = dict(((s, p), st) for s, p, st in state_rows(
+            sb.workdir, "SELECT r.source, a.path, a.status FROM assets a JOIN repositories r "
+            "ON r.id = a.repository_id WHERE r.source IN ('raw-files', 'maven-releases', "
+            "'npm-internal')"))
+        assert statuses[("raw-files", CHANGED)] == "conflict"
+        assert statuses[("raw-files", DELETED)] == "deleted_at_source"
+        assert statuses[("npm-internal", "is-number/-/is-number-99.0.0.tgz")] == "verified"
+        assert statuses[("maven-releases", "com/acme/greeter/1.2.0/greeter-1.2.0.jar")] == \
+            "verified"
+        assert set(publish_writes(sb).values()) == {1}  # nothing published twice
+    finally:
+        stop_sandbox(sb)
