@@ -36,8 +36,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
+
 from migrator.crashpoints import crash_point
-from migrator.errors import FATAL_ERRORS, ConfigError
+from migrator.errors import FATAL_ERRORS, ConfigError, first_error
 from migrator.manifest import Manifest, load_manifest, parse_stage
 from migrator.models import RepoType, SourceRepository
 from migrator.pipeline.plan import _why_not_crawled, exclusion
@@ -192,20 +194,32 @@ async def _listing(m: Manifest, q: WorkQueue, stage: int | str | None,
     sync_id = int(q.get_meta("sync.count") or 0) + 1
     q.set_meta("sync.count", str(sync_id))
     out: list[RepositorySync] = []
+    limiter = anyio.CapacityLimiter(options.source_concurrency)
+
+    async def one(slot: int, *job: Any) -> None:
+        async with limiter:
+            out[slot] = await _sync_repository(m, q, crawler, *job, sync_id)
+
     try:
         known = {r.name: r for r in await crawler.repositories()}
-        for mapping in selected_mappings(m, stage):
-            repo = known.get(mapping.source)
-            why, _ = _why_not_crawled(mapping, repo, crawler.kind)
-            if why or repo is None:
-                rs = RepositorySync(mapping.source, note=f"not listed: {why or 'not found'}")
-                out.append(rs)
-                continue
-            mode = "prewarm" if repo.type is RepoType.PROXY else mapping.mode
-            repo_id = q.upsert_repository(source=repo.name, target=mapping.target,
-                                          format=repo.format, repo_type=repo.type, mode=mode,
-                                          stage=mapping.stage)
-            out.append(await _sync_repository(m, q, crawler, repo, mapping, repo_id, sync_id))
+        # Repositories are listed in parallel, as the plan crawls them (one thread: the
+        # state is written between awaits, never concurrently).
+        async with anyio.create_task_group() as tg:
+            for mapping in selected_mappings(m, stage):
+                repo = known.get(mapping.source)
+                why, _ = _why_not_crawled(mapping, repo, crawler.kind)
+                if why or repo is None:
+                    out.append(RepositorySync(mapping.source,
+                                              note=f"not listed: {why or 'not found'}"))
+                    continue
+                mode = "prewarm" if repo.type is RepoType.PROXY else mapping.mode
+                repo_id = q.upsert_repository(source=repo.name, target=mapping.target,
+                                              format=repo.format, repo_type=repo.type,
+                                              mode=mode, stage=mapping.stage)
+                out.append(RepositorySync(repo.name))
+                tg.start_soon(one, len(out) - 1, repo, mapping, repo_id)
+    except BaseExceptionGroup as group:
+        raise first_error(group) from None
     finally:
         await crawler.aclose()
     return out
