@@ -124,6 +124,9 @@ class SyncSummary:
             lines.append(f"{r.source}: {how}: {r.listed} listed, {r.new} new, {r.refreshed} "
                          f"refreshed, {len(r.conflicts)} changed after migration (conflicts), "
                          f"{r.deleted} deleted at the source")
+            if r.out_of_scope:
+                lines.append(f"  {r.source}: {r.out_of_scope} new version(s) out of scope "
+                             "(options.downloaded_within_days / published_after): excluded")
             if r.note:
                 lines.append(f"  {r.source}: {r.note}")
             for c in r.conflicts:
