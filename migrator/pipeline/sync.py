@@ -41,8 +41,8 @@ import anyio
 from migrator.crashpoints import crash_point
 from migrator.errors import FATAL_ERRORS, ConfigError, first_error
 from migrator.manifest import Manifest, load_manifest, parse_stage
-from migrator.models import RepoType, SourceRepository
-from migrator.pipeline.plan import _why_not_crawled, exclusion
+from migrator.models import Format, RepoType, SourceRepository
+from migrator.pipeline.plan import _exclude_superseded_snapshots, _why_not_crawled, exclusion
 from migrator.pipeline.preflight import selected_mappings
 from migrator.pipeline.run import TargetFactory, _run
 from migrator.pipeline.scope import apply_scope, record_page_dates, scope_for
@@ -277,6 +277,8 @@ async def _sync_repository(m: Manifest, q: WorkQueue, crawler: Crawler, repo: So
             await take(crawler.crawl(repo))
     else:
         await take(crawler.crawl(repo))
+    if repo.format is Format.MAVEN and snapshots == "latest":
+        _exclude_superseded_snapshots(q, repo_id)  # as the plan does, once listed
     if scope is not None and mapping.mode == "copy" and repo.type is not RepoType.PROXY:
         rs.out_of_scope = await apply_scope(crawler, q, repo, repo_id, scope)
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")

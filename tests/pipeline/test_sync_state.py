@@ -271,3 +271,115 @@ def test_scoping_options_are_checked():
     assert scope is not None and scope.published_since == "2024-01-31T00:00:00.000Z"
     assert "kept whole" in scope.reason
     assert scope_for(parse_manifest(MANIFEST, "m.toml").options) is None
+
+
+class NexusLike:
+    """A source with one Maven repository and no server-side filter (a full listing)."""
+
+    kind, system = "nexus", "Nexus"
+    asset_name_map = None
+
+    def __init__(self, listing):
+        self.listing = listing  # path -> (sha1, modified)
+        self.calls: list[str] = []
+
+    async def repositories(self):
+        from migrator.models import SourceRepository
+
+        return [SourceRepository("maven-releases", Format.MAVEN, RepoType.HOSTED)]
+
+    def _page(self, paths):
+        from migrator.sources import Page, build_asset
+
+        items = [build_asset(Format.MAVEN, "maven-releases", p, size=10,
+                             checksums={"sha1": self.listing[p][0]},
+                             last_modified=self.listing[p][1]) for p in paths]
+        return Page(items=items, cursor=None, done=True)
+
+    async def crawl(self, repo, cursor=None):
+        self.calls.append("crawl")
+        yield self._page(sorted(self.listing))
+
+    async def aclose(self):
+        pass
+
+
+class ArtifactoryLike(NexusLike):
+    """... answering AQL on `modified` and a paths-only listing."""
+
+    kind, system = "artifactory", "Artifactory"
+
+    async def crawl_modified(self, repo, since):
+        self.calls.append(f"modified>={since}")
+        yield self._page(sorted(p for p, (_, mod) in self.listing.items() if mod >= since))
+
+    async def list_paths(self, repo, criteria=None):
+        self.calls.append("paths")
+        yield sorted(self.listing)
+
+
+MAVEN_ONLY = """
+[source]
+kind = "artifactory"
+url = "http://127.0.0.1:9"
+[target]
+domain = "acme"
+domain_owner = "111122223333"
+region = "eu-west-1"
+[[repositories]]
+source = "maven-releases"
+target = "maven-releases"
+[options]
+snapshots = "latest"
+"""
+
+OLD = "2026-11-01T00:00:00.000Z"
+
+
+def _jar(v):
+    return f"g/a/{v}/a-{v}.jar"
+
+
+def test_an_incremental_listing_asks_since_the_mark_minus_the_overlap(q, tmp_path):
+    from migrator.pipeline.sync import _listing
+
+    m = parse_manifest(MAVEN_ONLY, tmp_path / "m.toml")
+    source = {_jar("1.0"): (SHA_A, OLD)}
+    c = ArtifactoryLike(source)
+    [first] = anyio.run(_listing, m, q, None, c)
+    assert first.listing == "full" and first.new == 1  # nothing in the state: no mark yet
+    verify_all(q)
+    source[_jar("1.1")] = (SHA_A, "2026-11-30T00:00:00.000Z")
+    c = ArtifactoryLike(source)
+    [second] = anyio.run(_listing, m, q, None, c)
+    assert c.calls == ["modified>=2026-10-31T23:50:00.000Z", "paths"]
+    # the overlap lists 1.0 again (unchanged); 1.1 is new
+    assert (second.listing, second.new, second.unchanged) == ("incremental", 1, 1)
+
+
+def test_a_path_new_to_the_state_but_not_modified_since_makes_it_list_in_full(q, tmp_path):
+    from migrator.pipeline.sync import _listing
+
+    m = parse_manifest(MAVEN_ONLY, tmp_path / "m.toml")
+    source = {_jar("1.0"): (SHA_A, "2026-11-30T00:00:00.000Z")}
+    anyio.run(_listing, m, q, None, ArtifactoryLike(source))
+    source[_jar("0.9")] = (SHA_A, "2020-01-01T00:00:00.000Z")  # copied with its old date
+    c = ArtifactoryLike(source)
+    [rs] = anyio.run(_listing, m, q, None, c)
+    assert c.calls[-1] == "crawl" and rs.listing == "full" and rs.new == 1
+    assert "listed in full" in rs.note
+
+
+def test_a_new_snapshot_build_supersedes_the_waiting_one(q, tmp_path):
+    from migrator.pipeline.sync import _listing
+
+    m = parse_manifest(MAVEN_ONLY, tmp_path / "m.toml")
+    old = "g/a/1.0-SNAPSHOT/a-1.0-20260101.101010-1.jar"
+    new = "g/a/1.0-SNAPSHOT/a-1.0-20260102.101010-2.jar"
+    source = {old: (SHA_A, OLD)}
+    anyio.run(_listing, m, q, None, NexusLike(source))
+    source[new] = (SHA_B, OLD)
+    anyio.run(_listing, m, q, None, NexusLike(source))
+    versions = dict(q.conn.execute("SELECT version, status FROM versions"))
+    assert versions == {"1.0-20260101.101010-1": "excluded", "1.0-20260102.101010-2":
+                        "discovered"}
