@@ -42,7 +42,12 @@ from migrator.crashpoints import crash_point
 from migrator.errors import FATAL_ERRORS, ConfigError, first_error
 from migrator.manifest import Manifest, load_manifest, parse_stage
 from migrator.models import Format, RepoType, SourceRepository
-from migrator.pipeline.plan import _exclude_superseded_snapshots, _why_not_crawled, exclusion
+from migrator.pipeline.plan import (
+    _exclude_superseded_snapshots,
+    _why_not_crawled,
+    exclusion,
+    stored_manifest,
+)
 from migrator.pipeline.preflight import selected_mappings
 from migrator.pipeline.run import TargetFactory, _run
 from migrator.pipeline.scope import apply_scope, record_page_dates, scope_for
@@ -169,6 +174,13 @@ def sync(manifest: Manifest | str | Path, state_path: str | Path | None = None, 
         if not q.get_meta("manifest"):
             raise ConfigError(f"sync: the state {p} was never planned",
                               hint=f"run `migrator run {m.path}` first")
+        before = stored_manifest(q).source
+    if (before.kind, before.url) != (m.source.kind, m.source.url):
+        # Compared with another server, every file of the state would look deleted.
+        raise ConfigError(f"sync: {p} holds a migration from {before.kind} {before.url}, not "
+                          f"from {m.source.kind} {m.source.url}",
+                          hint="sync with the manifest of that state, or pass --state PATH "
+                          "for a new state (then `migrator run` first)")
     summary = SyncSummary(run=RunSummary(repositories={}))
 
     async def crawl(man: Manifest, q: WorkQueue) -> None:

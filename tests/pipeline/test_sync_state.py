@@ -383,3 +383,14 @@ def test_a_new_snapshot_build_supersedes_the_waiting_one(q, tmp_path):
     versions = dict(q.conn.execute("SELECT version, status FROM versions"))
     assert versions == {"1.0-20260101.101010-1": "excluded", "1.0-20260102.101010-2":
                         "discovered"}
+
+
+def test_sync_refuses_a_state_of_another_source(tmp_path):
+    from migrator.pipeline.plan import remember_manifest
+
+    m = parse_manifest(MANIFEST, tmp_path / "m.toml")
+    with WorkQueue.open(tmp_path / "s.sqlite") as queue:
+        remember_manifest(queue, m)
+    other = parse_manifest(MANIFEST.replace("127.0.0.1:9", "127.0.0.1:10"), tmp_path / "m.toml")
+    with pytest.raises(ConfigError, match=r"holds a migration from nexus http://127\.0\.0\.1:9"):
+        sync(other, tmp_path / "s.sqlite", check_first=False)
