@@ -76,7 +76,8 @@ class RepositorySync:
     new: int = 0
     refreshed: int = 0
     unchanged: int = 0
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)  # the first SHOWN
+    conflicts_total: int = 0
     deleted: int = 0
     deleted_shown: list[dict[str, str]] = field(default_factory=list)
     source_requests: int = 0
@@ -85,12 +86,13 @@ class RepositorySync:
 
     @property
     def changed(self) -> bool:
-        return bool(self.new or self.refreshed or self.conflicts or self.deleted)
+        return bool(self.new or self.refreshed or self.conflicts_total or self.deleted)
 
     def as_dict(self) -> dict[str, Any]:
         return {"listing": self.listing, "since": self.since, "listed": self.listed,
                 "new": self.new, "refreshed": self.refreshed, "unchanged": self.unchanged,
-                "conflicts": self.conflicts, "deleted_at_source": self.deleted,
+                "conflicts": self.conflicts, "conflicts_total": self.conflicts_total,
+                "deleted_at_source": self.deleted,
                 "deleted_shown": self.deleted_shown, "source_requests": self.source_requests,
                 "out_of_scope": self.out_of_scope, "note": self.note}
 
@@ -111,7 +113,7 @@ class SyncSummary:
 
     @property
     def conflicts(self) -> int:
-        return sum(len(r.conflicts) for r in self.repositories)
+        return sum(r.conflicts_total for r in self.repositories)
 
     @property
     def exit_code(self) -> int:
@@ -127,7 +129,7 @@ class SyncSummary:
         for r in self.repositories:
             how = (f"modified since {r.since}" if r.listing == "incremental" else "full listing")
             lines.append(f"{r.source}: {how}: {r.listed} listed, {r.new} new, {r.refreshed} "
-                         f"refreshed, {len(r.conflicts)} changed after migration (conflicts), "
+                         f"refreshed, {r.conflicts_total} changed after migration (conflicts), "
                          f"{r.deleted} deleted at the source")
             if r.out_of_scope:
                 lines.append(f"  {r.source}: {r.out_of_scope} new version(s) out of scope "
@@ -266,6 +268,7 @@ async def _sync_repository(m: Manifest, q: WorkQueue, crawler: Crawler, repo: So
                 rs.refreshed += len(diff.refresh)
             if diff.changed:
                 reasons = [_conflict_reason(crawler.system, c) for c in diff.changed]
+                rs.conflicts_total += len(diff.changed)
                 sync_state.mark_conflicts(q, diff.changed, reasons)
                 rs.conflicts += [{"path": c.path, "reason": r, "source_hashes": c.listed,
                                   "target_hashes": c.target}
