@@ -30,7 +30,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,7 +41,7 @@ import anyio
 from migrator.crashpoints import crash_point
 from migrator.errors import FATAL_ERRORS, ConfigError, first_error
 from migrator.manifest import Manifest, load_manifest, parse_stage
-from migrator.models import Format, RepoType, SourceRepository
+from migrator.models import DiscoveredAsset, Format, RepoType, SourceRepository
 from migrator.pipeline.plan import (
     _exclude_superseded_snapshots,
     _why_not_crawled,
@@ -52,7 +52,7 @@ from migrator.pipeline.preflight import selected_mappings
 from migrator.pipeline.run import TargetFactory, _run
 from migrator.pipeline.scope import apply_scope, record_page_dates, scope_for
 from migrator.pipeline.stats import RunSummary
-from migrator.sources import Crawler, make_crawler, utc_iso
+from migrator.sources import Crawler, build_asset, make_crawler, utc_iso
 from migrator.sources.access import SourceAccess
 from migrator.state import WorkQueue
 from migrator.state import sync as sync_state
@@ -198,8 +198,14 @@ def sync(manifest: Manifest | str | Path, state_path: str | Path | None = None, 
     return summary
 
 
+#: Which listed files this state takes (None: all): where a partition of the packages (a
+#: shard) applies, the same rule the plan uses, so a sync of one part sees only its part.
+Owns = Callable[[str, DiscoveredAsset], bool]
+
+
 async def _listing(m: Manifest, q: WorkQueue, stage: int | str | None,
-                   crawler: Crawler | None = None) -> list[RepositorySync]:
+                   crawler: Crawler | None = None, owns: Owns | None = None
+                   ) -> list[RepositorySync]:
     from migrator.pipeline.plan import remember_manifest
 
     remember_manifest(q, m)
@@ -215,7 +221,7 @@ async def _listing(m: Manifest, q: WorkQueue, stage: int | str | None,
 
     async def one(slot: int, *job: Any) -> None:
         async with limiter:
-            out[slot] = await _sync_repository(m, q, crawler, *job, sync_id)
+            out[slot] = await _sync_repository(m, q, crawler, *job, sync_id, owns)
 
     try:
         known = {r.name: r for r in await crawler.repositories()}
@@ -243,7 +249,8 @@ async def _listing(m: Manifest, q: WorkQueue, stage: int | str | None,
 
 
 async def _sync_repository(m: Manifest, q: WorkQueue, crawler: Crawler, repo: SourceRepository,
-                           mapping: Any, repo_id: int, sync_id: int) -> RepositorySync:
+                           mapping: Any, repo_id: int, sync_id: int,
+                           owns: Owns | None = None) -> RepositorySync:
     rs = RepositorySync(repo.name)
     snapshots = m.options.snapshots
     scope = scope_for(m.options)
@@ -254,7 +261,8 @@ async def _sync_repository(m: Manifest, q: WorkQueue, crawler: Crawler, repo: So
 
     async def take(pages: Any) -> None:
         async for page in pages:
-            items = [(a, exclusion(a, skip, mapping, snapshots)) for a, skip in page.items]
+            items = [(a, exclusion(a, skip, mapping, snapshots)) for a, skip in page.items
+                     if owns is None or owns(repo.name, a)]
             rs.listed += len(items)
             rs.source_requests += page.requests
             diff = sync_state.compare_page(q, repo_id, items, sync_id)
@@ -282,6 +290,9 @@ async def _sync_repository(m: Manifest, q: WorkQueue, crawler: Crawler, repo: So
         unknown = 0
         async for paths in crawler.list_paths(repo):  # type: ignore[attr-defined]
             rs.source_requests += 1
+            if owns is not None:  # identities from the paths alone; a doubt counts as ours
+                paths = [p for p in paths if owns(repo.name, build_asset(
+                    repo.format, repo.name, p, asset_name_map=crawler.asset_name_map)[0])]
             unknown += sync_state.mark_seen(q, repo_id, paths, sync_id)
         if unknown:
             # A file listed but not modified since the mark (copied or moved with its old

@@ -394,3 +394,22 @@ def test_sync_refuses_a_state_of_another_source(tmp_path):
     other = parse_manifest(MANIFEST.replace("127.0.0.1:9", "127.0.0.1:10"), tmp_path / "m.toml")
     with pytest.raises(ConfigError, match=r"holds a migration from nexus http://127\.0\.0\.1:9"):
         sync(other, tmp_path / "s.sqlite", check_first=False)
+
+
+def test_a_partitioned_state_syncs_only_its_own_packages(q, tmp_path):
+    """With an ownership rule (a shard's), files of other parts are neither queued nor
+    taken for files new to the state (which would force a full listing every time)."""
+    from migrator.pipeline.sync import _listing
+
+    def owns(repository, asset):
+        return asset.coordinates is None or asset.coordinates.version != "1.1"
+
+    m = parse_manifest(MAVEN_ONLY, tmp_path / "m.toml")
+    source = {_jar("1.0"): (SHA_A, OLD), _jar("1.1"): (SHA_A, OLD)}
+    [first] = anyio.run(_listing, m, q, None, NexusLike(source), owns)
+    assert first.new == 1
+    source[_jar("1.2")] = (SHA_A, "2026-11-30T00:00:00.000Z")
+    c = ArtifactoryLike(source)
+    [rs] = anyio.run(_listing, m, q, None, c, owns)
+    assert rs.listing == "incremental" and rs.note is None and rs.new == 1
+    assert sorted(v for v, in q.conn.execute("SELECT version FROM versions")) == ["1.0", "1.2"]
