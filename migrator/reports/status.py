@@ -40,6 +40,8 @@ def status_data(q: WorkQueue, *, failures: int | None = SHOWN) -> dict[str, Any]
         "failures": [f.as_dict() for f in listed],
         "failures_total": total,
         "stages": q.stage_counts(),
+        "exclusions": [{"repository": r, "reason": why, "assets": n}
+                       for r, why, n in q.exclusion_reasons()],
     }
 
 
@@ -72,8 +74,20 @@ def render_status(data: dict[str, Any]) -> str:
         more = data.get("failures_total", 0) - len(data["failures"])
         if more > 0:
             lines.append(f"  ... and {more} more; `migrator status --json` lists them all")
-    lines += render_stages(data.get("stages") or {})
+    lines += render_stages(data.get("stages") or {}) + render_exclusions(
+        data.get("exclusions") or [])
     return "\n".join(lines)
+
+
+def render_exclusions(exclusions: list[dict[str, Any]], shown: int = SHOWN) -> list[str]:
+    """What is left out and why, most first (`--json` lists every reason)."""
+    if not exclusions:
+        return []
+    out = ["", "left out (assets, by reason):"]
+    out += [f"  {e['assets']:>6}  {e['repository']}: {e['reason']}" for e in exclusions[:shown]]
+    if len(exclusions) > shown:
+        out.append(f"  ... and {len(exclusions) - shown} more reasons; `migrator status --json`")
+    return out
 
 
 def render_stages(stages: dict[str, dict[str, int]]) -> list[str]:

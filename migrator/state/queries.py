@@ -397,3 +397,13 @@ class Queries:
                 "LEFT JOIN versions v ON v.id = a.version_id GROUP BY 1, 2 ORDER BY 1, 2"):
             out[str(stage)][status] = n
         return dict(out)
+
+    def exclusion_reasons(self) -> list[tuple[str, str, int]]:
+        """(repository, reason, assets) of everything left out with a reason (globs, policies,
+        scoping by use and time, deletions at the source), most first; the reason is the
+        asset's, else its version's, as reports show it."""
+        return [(r, why or "excluded", n) for r, why, n in self.conn.execute(
+            "SELECT r.source, coalesce(a.reason, v.reason), count(*) FROM assets a JOIN "
+            "repositories r ON r.id = a.repository_id LEFT JOIN versions v ON v.id = "
+            "a.version_id WHERE a.status IN ('excluded', 'deleted_at_source') OR v.status = "
+            "'excluded' GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2")]

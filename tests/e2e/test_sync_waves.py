@@ -90,5 +90,9 @@ def test_only_versions_downloaded_lately_are_migrated_whole(tmp_path, kind):
                    if e["repository"] == "maven-releases" and "/1.0.0/" in e["path"]
                    and not e["path"].endswith((".md5", ".sha1"))}  # sidecars: their own
         assert reasons and all("downloaded within 30 days" in why for why in reasons), reasons
+        status = engine(sb, "status", "demo.toml").stdout
+        assert "left out (assets, by reason):" in status
+        assert "maven-releases: out of scope: no file of this version was downloaded within " \
+            "30 days" in status
     finally:
         stop_sandbox(sb)
