@@ -73,13 +73,12 @@ def job_policy(*, region: str, owner: str, domain: str, repositories: list[tuple
     return doc
 
 
-def _web_identity(provider_arn: str, host: str, aud: str, sub: str,
-                  sub_op: str = "StringEquals") -> dict[str, Any]:
+def _web_identity(provider_arn: str, host: str, aud: str, sub: str) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow",
         "Principal": {"Federated": provider_arn},
         "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {f"{host}:aud": aud}, sub_op: {f"{host}:sub": sub}},
+        "Condition": {"StringEquals": {f"{host}:aud": aud, f"{host}:sub": sub}},
     }]}
 
 
@@ -87,10 +86,12 @@ def trust_policies(a: argparse.Namespace) -> dict[str, dict[str, Any]]:
     owner = a.domain_owner
     gh, gl = "token.actions.githubusercontent.com", "gitlab.com"
     return {
-        # only scheduled runs of the default branch of one repository
+        # only jobs of one repository that run in its `migration` environment (a job with an
+        # environment gets this subject instead of the branch's; the environment can be
+        # limited to main and holds the source credentials)
         "github-oidc-trust.json": _web_identity(
             f"arn:aws:iam::{owner}:oidc-provider/{gh}", gh, "sts.amazonaws.com",
-            f"repo:{a.github_repository}:ref:refs/heads/main"),
+            f"repo:{a.github_repository}:environment:migration"),
         # only pipelines of the protected main branch of one project
         "gitlab-oidc-trust.json": _web_identity(
             f"arn:aws:iam::{owner}:oidc-provider/{gl}", gl, "sts.amazonaws.com",
