@@ -6,10 +6,12 @@ ENTRYPOINT migrator, no build tool and no pip in the final image."""
 from __future__ import annotations
 
 import io
+import shutil
 import json
 import re
 import shlex
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from dockerfile_parse import DockerfileParser
 
@@ -122,3 +124,67 @@ def test_the_checks_reject_unfit_containerfiles():
         assert text != good
         found = problems(text)
         assert any(said in p for p in found), (said, found)
+
+
+def test_the_builder_stage_runs(tmp_path):
+    """The builder's own steps, run here on this checkout: only what its COPY lines bring,
+    its ENV, its RUN commands, with /wheels and /opt/migrator under tmp_path and, to stay
+    offline-cheap, the dependencies left out (`install --no-deps`; the final image gets them
+    from the index like any pip install). Proves the wheel builds from exactly the copied
+    files and lands, with its `migrator` entry point and without pip, in the venv the final
+    stage copies."""
+    import os
+    import subprocess
+    import sys
+
+    builder, _final = stages(CONTAINERFILE.read_text())
+    workdir = tmp_path / "src"
+    workdir.mkdir()
+    mapped = {"/wheels": str(tmp_path / "wheels"), "/opt/migrator": str(tmp_path / "venv")}
+
+    def local(text: str) -> str:
+        for image_path, here in mapped.items():
+            text = text.replace(image_path, here)
+        return text
+
+    env = {**os.environ, "PIP_CONFIG_FILE": os.devnull}
+    python_dir = str(tmp_path / "bin")
+    os.mkdir(python_dir)
+    os.symlink(sys.executable, os.path.join(python_dir, "python"))  # the image's `python`
+    env["PATH"] = python_dir + os.pathsep + env["PATH"]
+    for ins, value in builder.instructions:
+        if ins == "ENV":
+            for word in shlex.split(value):
+                key, _, val = word.partition("=")
+                env[key] = val
+        elif ins == "COPY":
+            *sources, dest = shlex.split(value)
+            for src in sources:
+                target = workdir / dest / Path(src).name if dest.endswith("/") else workdir / dest
+                if (ROOT / src).is_dir():
+                    shutil.copytree(ROOT / src, target,
+                                    ignore=shutil.ignore_patterns("__pycache__"))
+                else:
+                    shutil.copy(ROOT / src, target)
+        elif ins == "RUN":
+            cmd = local(value).replace(" install /", " install --no-deps /")
+            r = subprocess.run(["sh", "-ec", cmd], cwd=workdir, env=env, capture_output=True,
+                               text=True, timeout=300, check=False)
+            assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    venv = tmp_path / "venv"
+    assert (venv / "bin" / "migrator").exists()
+    assert not list(venv.glob("lib/python*/site-packages/pip"))  # nothing to install with
+    (cli,) = venv.glob("lib/python*/site-packages/migrator/cli.py")
+    assert cli.read_bytes() == (ROOT / "migrator" / "cli.py").read_bytes()
+    # the entry point runs (its dependencies borrowed from the test environment's)
+    deps = next(Path(sys.executable).parent.parent.glob("lib/python*/site-packages"))
+    r = subprocess.run([str(venv / "bin" / "migrator"), "--version"], capture_output=True,
+                       text=True, timeout=60, check=False, cwd=tmp_path,
+                       env={**env, "PYTHONPATH": str(deps)})
+    assert r.returncode == 0 and r.stdout.strip(), r.stdout + r.stderr
+    r = subprocess.run([str(venv / "bin" / "python"), "-c",
+                        "import migrator.cli; print(migrator.cli.__file__)"],
+                       capture_output=True, text=True, timeout=60, check=False,
+                       cwd=tmp_path,  # not the checkout: `-c` puts the cwd first on sys.path
+                       env={**env, "PYTHONPATH": str(deps)})
+    assert Path(r.stdout.strip()) == cli, r.stdout + r.stderr  # the installed wheel's code

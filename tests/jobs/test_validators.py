@@ -180,3 +180,30 @@ def test_sysusers_rejects_a_broken_line(tmp_path: Path):
     bad = _broken(tmp_path, JOBS / "systemd" / "migrator.sysusers", "u migrator", "x migrator")
     r = _sysusers(tmp_path, bad)
     assert r.returncode != 0, r.stdout + r.stderr
+
+
+# systemd's own review of the sandboxing, offline: exposure 0.0 (locked down) to 10.0; the
+# threshold is in tenths. 1.5 leaves room for a systemd that scores one more option, not for
+# a dropped hardening line.
+EXPOSURE_THRESHOLD = 15
+
+
+def _security(root: Path):
+    return run(tool("systemd-analyze"), "security", "--offline=true", f"--root={root}",
+               f"--threshold={EXPOSURE_THRESHOLD}", "migrator-sync.service")
+
+
+def test_the_service_is_sandboxed(tmp_path: Path):
+    r = _security(_systemd_root(tmp_path, SYSTEMD_UNITS))
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr
+
+
+def test_the_review_notices_dropped_hardening(tmp_path: Path):
+    unit = JOBS / "systemd" / "migrator-sync.service"
+    kept = [line for line in unit.read_text().splitlines()
+            if not line.startswith(("Protect", "Private", "Restrict", "SystemCall"))]
+    bad = tmp_path / unit.name
+    bad.write_text("\n".join(kept) + "\n")
+    units = [bad if u.name == unit.name else u for u in SYSTEMD_UNITS]
+    r = _security(_systemd_root(tmp_path, units))
+    assert r.returncode != 0, r.stdout[-2000:]
