@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import string
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -120,10 +121,13 @@ def _shell_lines(script: str) -> list[str]:
     return script.replace("\\\n", " ").splitlines()
 
 
-def _from_shell(source: str, script: str) -> list[CommandLine]:
+def _from_shell(source: str, script: str, env: dict[str, Any]) -> list[CommandLine]:
+    """The `migrator` lines of a script, with the variables the job defines ($NAME, ${NAME})
+    replaced as the shell would (others, such as secrets, stay as written)."""
     found = []
+    values = {k: str(v) for k, v in env.items()}
     for line in _shell_lines(script):
-        words = shlex.split(line, comments=True)
+        words = shlex.split(string.Template(line).safe_substitute(values), comments=True)
         # the command ends where the shell's redirections and lists begin
         for i, w in enumerate(words):
             if w in _SHELL_OPERATORS or w.startswith((">", "2>", "<")):
@@ -154,13 +158,16 @@ def job_command_lines() -> list[CommandLine]:
         for job_name, job in wf["jobs"].items():
             for step in job["steps"]:
                 if "run" in step:
-                    found += _from_shell(f"{path.name}:{job_name}", step["run"])
+                    env = {**wf.get("env", {}), **job.get("env", {}), **step.get("env", {})}
+                    found += _from_shell(f"{path.name}:{job_name}", step["run"], env)
     for path in GITLAB_FILES:
-        for job_name, job in yaml.safe_load(path.read_text()).items():
-            if isinstance(job, dict):
+        pipeline = yaml.safe_load(path.read_text())
+        for job_name, job in pipeline.items():
+            if isinstance(job, dict) and "script" in job:
+                env = {**pipeline.get("variables", {}), **job.get("variables", {})}
                 for key in ("before_script", "script", "after_script"):
                     for line in job.get(key, []):
-                        found += _from_shell(f"{path.name}:{job_name}.{key}", line)
+                        found += _from_shell(f"{path.name}:{job_name}.{key}", line, env)
     for path in SYSTEMD_UNITS:
         for line in path.read_text().splitlines():
             if line.startswith("ExecStart="):

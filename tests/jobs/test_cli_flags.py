@@ -59,12 +59,35 @@ def problems(line: CommandLine) -> list[str]:
             return out
         cmd, path = sub, [*path, name]
     opts = {**global_opts, **_options(cmd)}
-    for word in words:
-        if word.startswith("--"):
-            flag = word.split("=", 1)[0]
-            if flag not in opts:
-                out.append(f"`{' '.join(path)}` has no option {flag}")
+    while words:
+        word = words.pop(0)
+        if not word.startswith("--"):
+            continue
+        flag, eq, inline = word.partition("=")
+        opt = opts.get(flag)
+        if opt is None:
+            out.append(f"`{' '.join(path)}` has no option {flag}")
+        elif _takes_value(opt) and (eq or words):
+            value = inline if eq else words.pop(0)
+            owner = ROOT_COMMAND if flag in global_opts else cmd
+            out += _value_problems(path, flag, owner, opt, value)
     return out
+
+
+def _value_problems(path: list[str], flag: str, cmd: Any, opt: Any, value: str) -> list[str]:
+    """The option's own conversion of the value: refused, or (an s3:// URL given to an
+    option that takes a local path) changed on the way."""
+    if "$" in value:  # left for the shell or a scheduler to fill in: nothing to convert
+        return []
+    try:
+        ctx = cmd.make_context(path[-1], [], resilient_parsing=True)
+        converted = opt.process_value(ctx, value)
+    except Exception as exc:  # click's BadParameter (from typer's copy of click)
+        return [f"`{' '.join(path)} {flag}` refuses {value!r}: {exc}"]
+    if value.startswith("s3://") and str(converted) != value:
+        return [f"`{' '.join(path)} {flag}` takes a local path: {value!r} becomes "
+                f"{str(converted)!r}"]
+    return []
 
 
 def _command(line: CommandLine) -> str:
@@ -87,7 +110,7 @@ def test_the_job_files_run_the_commands_they_are_for():
         "cronjob-sync.yaml": ["sync"],
         "indexed-job-shards.yaml": ["run"],
         "migrator-batch.yaml": ["run"],
-        "migrator-sync.yml": ["sync", "status", "report"],
+        "migrator-sync.yml": ["sync", "report"],
         "migrator-sync.gitlab-ci.yml": ["sync", "report"],
         "migrator-sync.service": ["sync"],
     }, by_file
@@ -98,6 +121,10 @@ def test_the_problem_finder_finds_problems():
     assert problems(bad) == ["`migrator run` has no option --no-such-flag"]
     assert problems(CommandLine("x", ("migrator", "nope"))) == ["`migrator` has no command 'nope'"]
     assert problems(CommandLine("x", ("migrator", "--log-format", "json", "status", "--json"))) == []
+    # today's `status --state` is a local path: an S3 URL would be read as a file `s3:/b/k`
+    s3 = problems(CommandLine("x", ("migrator", "status", "--state", "s3://b/k.sqlite")))
+    assert s3 == ["`migrator status --state` takes a local path: 's3://b/k.sqlite' becomes "
+                  "'s3:/b/k.sqlite'"]
 
 
 @pytest.mark.parametrize("line", LINES, ids=str)
