@@ -5,7 +5,7 @@ The CodeArtifact permissions come from `migrator_policy` (the one list of what t
 calls); this script only adds the state bucket (`--state s3://BUCKET/PREFIX...`: the state
 objects and their lock object) and the trust policies of the roles the schedulers assume.
 
-    python scripts/job_policies.py            # rewrite jobs/iam/*.json and the Batch template's block
+    python scripts/job_policies.py            # rewrite jobs/iam/ and the Batch template's block
     python scripts/job_policies.py --check    # exit 1 if a committed file differs (CI)
     python scripts/job_policies.py --domain D --domain-owner ACCOUNT --region R \
         --repository maven-internal:maven --repository npm-internal:npm \

@@ -120,11 +120,13 @@ def test_the_problem_finder_finds_problems():
     bad = CommandLine("x", ("migrator", "--no-progress", "run", "m.toml", "--no-such-flag"))
     assert problems(bad) == ["`migrator run` has no option --no-such-flag"]
     assert problems(CommandLine("x", ("migrator", "nope"))) == ["`migrator` has no command 'nope'"]
-    assert problems(CommandLine("x", ("migrator", "--log-format", "json", "status", "--json"))) == []
-    # today's `status --state` is a local path: an S3 URL would be read as a file `s3:/b/k`
-    s3 = problems(CommandLine("x", ("migrator", "status", "--state", "s3://b/k.sqlite")))
-    assert s3 == ["`migrator status --state` takes a local path: 's3://b/k.sqlite' becomes "
-                  "'s3:/b/k.sqlite'"]
+    ok = CommandLine("x", ("migrator", "--log-format", "json", "status", "--json"))
+    assert problems(ok) == []
+    # an option that takes a local path turns an S3 URL into a file name `s3:/b/k.csv`
+    s3 = problems(CommandLine("x", ("migrator", "run", "m.toml", "--only-failed",
+                                    "s3://b/k.csv")))
+    assert s3 == ["`migrator run --only-failed` takes a local path: 's3://b/k.csv' becomes "
+                  "'s3:/b/k.csv'"]
 
 
 @pytest.mark.parametrize("line", LINES, ids=str)

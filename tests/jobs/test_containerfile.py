@@ -6,10 +6,10 @@ ENTRYPOINT migrator, no build tool and no pip in the final image."""
 from __future__ import annotations
 
 import io
-import shutil
 import json
 import re
 import shlex
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
