@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -150,6 +151,22 @@ def test_formats_agree_chromium_renders_them_and_the_certificate_rechecks(sandbo
         namespace=changed["namespace"], package=changed["package"],
         packageVersion=changed["version"], assetName=changed["filename"],
         assetContent=other, assetSHA256=hashlib.sha256(other).hexdigest())
+    # the sandbox answers reads with a lag, as CodeArtifact does: wait (with a deadline) until
+    # the new bytes are what a reader sees, so the check below meets them, not the lag
+    coords = {"domain": domain, "repository": changed["target_repository"], "format": "generic",
+              "namespace": changed["namespace"], "package": changed["package"],
+              "packageVersion": changed["version"]}
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            seen = ca.list_package_version_assets(**coords)["assets"]
+        except ca.exceptions.ResourceNotFoundException as exc:  # not readable yet
+            seen = [str(exc)]
+        if [a.get("size") for a in seen
+                if isinstance(a, dict) and a["name"] == changed["filename"]] == [len(other)]:
+            break
+        assert time.monotonic() < deadline, seen
+        time.sleep(0.1)
     replaced = engine(sandbox, "verify", "demo.toml", "--certificate", str(cert), "--json")
     assert replaced.returncode == 1, replaced.stdout + replaced.stderr
     found = json.loads(replaced.stdout)["drift"]
