@@ -297,7 +297,9 @@ def _release_stale_claims(q: WorkQueue) -> None:
 def _codeartifact(m: Manifest, source: SourceAccess) -> TargetAccess:
     from migrator.target.access import CodeArtifactTarget
 
-    return CodeArtifactTarget.from_manifest(m, source)
+    # The engine verifies every version it publishes, and the verification completes a
+    # version still Unfinished: no confirming read after each publish.
+    return CodeArtifactTarget.from_manifest(m, source, confirm_completion=False)
 
 
 def _quiet_logs(enabled: bool) -> AbstractContextManager[Any]:

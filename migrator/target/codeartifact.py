@@ -30,6 +30,7 @@ import anyio
 import anyio.to_thread
 import boto3
 import botocore.exceptions
+import httpx
 from botocore.config import Config
 
 from migrator.errors import root_cause
@@ -43,6 +44,7 @@ from migrator.retry import (
     TARGET_WRITE,
     RetryPolicy,
     is_configuration_failure,
+    is_connect_failure,
 )
 from migrator.target.base import target_version_names
 from migrator.target.errors import (
@@ -58,6 +60,7 @@ from migrator.target.errors import (
 from migrator.target.http import NativeHttp
 from migrator.target.probes import PreflightProbes
 from migrator.target.ratelimit import AdaptiveBucket, RateLimits
+from migrator.target.signed import SignedCalls
 from migrator.verification import asset_name, normal_hashes
 
 __all__ = ["CodeArtifactClient"]
@@ -159,7 +162,8 @@ class CodeArtifactClient(PreflightProbes):
                  token_policy: RetryPolicy = TARGET_TOKEN,
                  http_transport=None,
                  visibility_waits: Sequence[float] = (0.25, 0.5, 1.0, 2.0),
-                 connect_timeout: float = 30.0, read_timeout: float = 300.0) -> None:
+                 connect_timeout: float = 30.0, read_timeout: float = 300.0,
+                 signed_calls: bool = True, confirm_completion: bool = True) -> None:
         self.domain, self.domain_owner, self.region = domain, domain_owner, region
         self.endpoint_url = endpoint_url
         self.profile = profile
@@ -195,10 +199,19 @@ class CodeArtifactClient(PreflightProbes):
         # Versions whose completion found them not yet visible (read lag longer than
         # visibility_waits): the UpdatePackageVersionsStatus fallback is owed once they show.
         self._owed_completion: set[tuple[str, str, str, str, str]] = set()
+        # False when every version published is verified afterwards by this client (a run):
+        # the DescribePackageVersion that confirms a release is Published is then left to the
+        # verification, which reads it anyway and completes a version still Unfinished.
+        self.confirm_completion = confirm_completion
         self.http = NativeHttp(_TokenAuth(self), writes=self.limits.writes,
                                reads=self.limits.reads, target_name="CodeArtifact",
                                write_policy=write_policy, read_policy=read_policy, sleep=sleep,
-                               transport=http_transport, max_connections=thread_limit * 4)
+                               transport=http_transport,
+                               max_connections=max(thread_limit * 4, 256))
+        # Control-plane calls signed by botocore but sent on the event loop (no thread per
+        # call); a test's fake boto client keeps the thread path.
+        self._signed = (SignedCalls.for_client(boto_client, session, self.http.client)
+                        if signed_calls else None)
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, **kwargs: Any) -> CodeArtifactClient:
@@ -218,7 +231,8 @@ class CodeArtifactClient(PreflightProbes):
         """
         kwargs.update(connect_timeout=timeout, read_timeout=timeout * 2, write_policy=PREFLIGHT,
                       read_policy=PREFLIGHT, token_policy=PREFLIGHT, thread_limit=4,
-                      visibility_waits=())
+                      visibility_waits=(), signed_calls=False)  # a handful of calls; boto3's
+        # own error texts are what the preflight lines quote
         try:
             return cls.from_manifest(manifest, **kwargs)
         except botocore.exceptions.ProfileNotFound as exc:
@@ -310,6 +324,14 @@ class CodeArtifactClient(PreflightProbes):
             return PublishError(f"{where}: invalid request: {exc}", retryable=False)
         if isinstance(exc, botocore.exceptions.BotoCoreError):
             return PublishError(f"{where}: {type(exc).__name__}: {exc}", retryable=True)
+        if isinstance(exc, httpx.TransportError):  # a signed call sent through httpx
+            cause = redact(root_cause(exc), self.secrets())
+            error = Unreachable(f"{where}: {cause} to {self.control_endpoint}")
+            error.retryable = not is_configuration_failure(exc)
+            if is_connect_failure(exc) or is_configuration_failure(exc):
+                error.systemic = (f"the CodeArtifact endpoint {self.control_endpoint} is "
+                                  f"unreachable: {cause}")
+            return error
         return exc
 
     async def _call(self, operation: str, *, buckets: Sequence[AdaptiveBucket] | None = None,
@@ -327,8 +349,11 @@ class CodeArtifactClient(PreflightProbes):
                     await bucket.acquire()
                 call_params = {k: (v() if callable(v) else v) for k, v in params.items()}
                 try:
-                    result = await anyio.to_thread.run_sync(
-                        functools.partial(method, **call_params), limiter=self._limiter)
+                    if self._signed is not None and self._signed.handles(operation):
+                        result = await self._signed.call(operation, call_params)
+                    else:
+                        result = await anyio.to_thread.run_sync(
+                            functools.partial(method, **call_params), limiter=self._limiter)
                 except Exception as exc:
                     translated = self._translate(exc, operation)
                     if isinstance(translated, Throttled):
@@ -493,7 +518,7 @@ class CodeArtifactClient(PreflightProbes):
             return check
         logger.info("%s %s is visible now and still Unfinished: completing it",
                     version.package, target_version)
-        await self.complete_version(version, target_version)
+        await self._complete(version, target_version)
         return await self.check_version(key[0], version.format, version.namespace,
                                         version.package, target_version)
 
@@ -541,7 +566,20 @@ class CodeArtifactClient(PreflightProbes):
 
     async def complete_version(self, version: ClaimedVersion, target_version: str) -> str | None:
         """Make sure the version is Published: describe it, and if it is still Unfinished call
-        `UpdatePackageVersionsStatus` (the documented fallback of reference §2.3)."""
+        `UpdatePackageVersionsStatus` (the documented fallback of reference §2.3).
+
+        Without `confirm_completion`, a release (`target_version` is the version itself) is
+        not described here: the completion is owed, and `check_claimed` pays it if the
+        verification finds the version Unfinished (None is returned: status unknown yet).
+        A SNAPSHOT build's status decides what happens next, so it is always described."""
+        repo = _repository(version)
+        if not self.confirm_completion and target_version == version.version:
+            self._owed_completion.add((repo, str(version.format), version.namespace,
+                                       version.package, target_version))
+            return None
+        return await self._complete(version, target_version)
+
+    async def _complete(self, version: ClaimedVersion, target_version: str) -> str | None:
         repo = _repository(version)
         described = None
         for wait in (0.0, *self.visibility_waits):  # reads lag writes by about a second
@@ -566,7 +604,7 @@ class CodeArtifactClient(PreflightProbes):
             if ok is None:
                 failed = result.get("failedVersions", {}).get(target_version, {})
                 if failed.get("errorCode") == "MISMATCHED_STATUS":
-                    return await self.complete_version(version, target_version)
+                    return await self._complete(version, target_version)
                 raise PublishError(
                     f"CodeArtifact UpdatePackageVersionsStatus could not publish "
                     f"{version.package} {target_version}: {failed.get('errorCode')} "
