@@ -132,6 +132,10 @@ class Options:
     #: Generic (raw) file names CodeArtifact refuses, mapped explicitly: (substring,
     #: replacement) pairs applied in order; empty: off, such files are excluded with the rule.
     generic_asset_name_map: tuple[tuple[str, str], ...] = ()
+    #: `concurrency = "auto"` (or no `concurrency` key): versions in flight follow Little's
+    #: law from `concurrency`'s default up, so the rate budget is reached at any latency
+    #: (migrator/pipeline/concurrency.py). A number: exactly that many.
+    concurrency_auto: bool = True
 
 
 _DEFAULTS = Options()  # each default is written once, in the fields above
@@ -461,7 +465,11 @@ class _Parser:
                             '[options.generic_asset_name_map] with ":" = "_" maps '
                             "`a:b.txt` to `a_b.txt`")
         d = _DEFAULTS
+        concurrency_auto = t.get("concurrency", "auto") == "auto"
+        if concurrency_auto:
+            t = {k: v for k, v in t.items() if k != "concurrency"}
         return Options(
+            concurrency_auto=concurrency_auto,
             concurrency=self.integer(t, "concurrency", "options", d.concurrency, 1, 256),
             source_concurrency=self.integer(t, "source_concurrency", "options",
                                             d.source_concurrency, 1, 64),
