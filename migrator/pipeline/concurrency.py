@@ -46,4 +46,4 @@ class LittlesLaw:
         if self._writes <= 1e-9:
             return self.floor
         need = self.budget * self._seconds / self._writes * self.headroom
-        return int(min(self.cap, max(self.floor, math.ceil(need))))
+        return int(min(self.cap, max(self.floor, math.ceil(need - 1e-6))))  # float dust
