@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         args.no_client_loop = True
         args.latency = args.latency or [0.025]
     latencies = args.latency or [0.025, 0.1]
-    options: dict[str, object] = {}
+    # The sandbox writes `concurrency = 8`; the bench runs the default (auto) unless told.
+    options: dict[str, object] = {"concurrency": '"auto"'}
     if args.budget is not None:
         options["rate_budget"] = args.budget
     if args.concurrency is not None:
