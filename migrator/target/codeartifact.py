@@ -33,7 +33,7 @@ import botocore.exceptions
 import httpx
 from botocore.config import Config
 
-from migrator.errors import root_cause
+from migrator.errors import first_error, root_cause
 from migrator.log import register_secret
 from migrator.manifest import Manifest, Options
 from migrator.models import ClaimedVersion, Format, VersionCheck
@@ -481,11 +481,26 @@ class CodeArtifactClient(PreflightProbes):
 
     async def check_version(self, repository: str, fmt: Format | str, namespace: str,
                             package: str, version: str) -> VersionCheck:
-        """Status, origin and asset hashes of one target version (absent: status None)."""
-        described = await self.describe_version(repository, fmt, namespace, package, version)
+        """Status, origin and asset hashes of one target version (absent: status None).
+
+        The two reads go out together: verification waits one round trip, not two (the
+        asset listing of a version that turns out absent is the price, paid only while
+        polling for one that is not visible yet)."""
+        found: dict[str, Any] = {}
+
+        async def read(key: str, call: Any) -> None:
+            found[key] = await call(repository, fmt, namespace, package, version)
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read, "described", self.describe_version)
+                tg.start_soon(read, "assets", self.list_assets)
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
+        described = found["described"]
         if described is None:
             return VersionCheck(status=None, origin=None)
-        assets = await self.list_assets(repository, fmt, namespace, package, version) or {}
+        assets = found["assets"] or {}
         origin = (described.get("origin") or {}).get("originType")
         return VersionCheck(status=described.get("status"), origin=origin, assets=assets)
 
