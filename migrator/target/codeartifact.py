@@ -22,6 +22,7 @@ import functools
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,14 @@ _NOISY_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "bo
                   "botocore.httpsession", "urllib3.connectionpool")
 
 
+# An asset no attempt has touched yet (migrator.state.status.DISCOVERED: the state package
+# is on this layer, so not importable here).
+_UNTOUCHED = "discovered"
+# Package listings kept for first looks (LRU), and how long one is trusted.
+_LISTINGS_KEPT = 10_000
+_LISTING_SECONDS = 300.0
+
+
 _TOKEN_FIELD = re.compile(r"""(["']?authorizationToken["']?\s*[:=]\s*["']?)[^"',}\s]+""")
 
 
@@ -163,7 +172,8 @@ class CodeArtifactClient(PreflightProbes):
                  http_transport=None,
                  visibility_waits: Sequence[float] = (0.25, 0.5, 1.0, 2.0),
                  connect_timeout: float = 30.0, read_timeout: float = 300.0,
-                 signed_calls: bool = True, confirm_completion: bool = True) -> None:
+                 signed_calls: bool = True, confirm_completion: bool = True,
+                 first_look_from_listing: bool = False) -> None:
         self.domain, self.domain_owner, self.region = domain, domain_owner, region
         self.endpoint_url = endpoint_url
         self.profile = profile
@@ -203,6 +213,16 @@ class CodeArtifactClient(PreflightProbes):
         # the DescribePackageVersion that confirms a release is Published is then left to the
         # verification, which reads it anyway and completes a version still Unfinished.
         self.confirm_completion = confirm_completion
+        # True in a run (which verifies everything it publishes): the look a publisher takes
+        # before its first upload of a version nobody has touched (every asset still
+        # discovered) is answered from one ListPackageVersions of the package, shared by
+        # all its versions, instead of a ListPackageVersionAssets per version; a version the
+        # listing holds is still looked up asset by asset, and so is every later look.
+        self.first_look_from_listing = first_look_from_listing
+        self._listings: OrderedDict[tuple[str, str, str, str], tuple[float, frozenset[str]]] = \
+            OrderedDict()
+        self._listing_locks: dict[tuple[str, str, str, str], anyio.Lock] = {}
+        self._looked: OrderedDict[tuple[int, int, str], None] = OrderedDict()
         self.http = NativeHttp(_TokenAuth(self), writes=self.limits.writes,
                                reads=self.limits.reads, target_name="CodeArtifact",
                                write_policy=write_policy, read_policy=read_policy, sleep=sleep,
@@ -576,8 +596,58 @@ class CodeArtifactClient(PreflightProbes):
     # -- the Target protocol -------------------------------------------------------------------
     async def asset_hashes(self, version: ClaimedVersion, target_version: str
                            ) -> dict[str, dict[str, Any]] | None:
-        return await self.list_assets(_repository(version), version.format, version.namespace,
+        repo = _repository(version)
+        if self._first_look(version, target_version):
+            listed = await self.package_versions(repo, version.format, version.namespace,
+                                                 version.package)
+            if target_version not in listed:
+                return None
+        return await self.list_assets(repo, version.format, version.namespace,
                                       version.package, target_version)
+
+    def _first_look(self, version: ClaimedVersion, target_version: str) -> bool:
+        """The claim's first look at `target_version`, for a version no attempt touched."""
+        if not self.first_look_from_listing or not version.assets or any(
+                a.status != _UNTOUCHED for a in version.assets):
+            return False
+        key = (version.id, version.attempts, target_version)
+        if key in self._looked:
+            return False
+        self._looked[key] = None
+        if len(self._looked) > _LISTINGS_KEPT:
+            self._looked.popitem(last=False)
+        return True
+
+    async def package_versions(self, repository: str, fmt: Format | str, namespace: str,
+                               package: str) -> frozenset[str]:
+        """Every version name of one package (`ListPackageVersions`, all pages, any
+        status), fetched once per package and kept `_LISTING_SECONDS`; empty when the
+        package does not exist."""
+        key = (repository, str(fmt), namespace, package)
+        async with self._listing_locks.setdefault(key, anyio.Lock()):
+            kept = self._listings.get(key)
+            if kept is not None and time.monotonic() - kept[0] < _LISTING_SECONDS:
+                self._listings.move_to_end(key)
+                return kept[1]
+            names: set[str] = set()
+            token: str | None = None
+            while True:
+                extra = {"nextToken": token} if token else {}
+                try:
+                    result = await self._call(
+                        "ListPackageVersions", policy=self.read_policy, maxResults=1000,
+                        **self._coords(repository, fmt, namespace, package), **extra)
+                except NotFound:
+                    break
+                names.update(v["version"] for v in result.get("versions", []))
+                token = result.get("nextToken")
+                if not token:
+                    break
+            self._listings[key] = (time.monotonic(), frozenset(names))
+            if len(self._listings) > _LISTINGS_KEPT:
+                old, _ = self._listings.popitem(last=False)
+                self._listing_locks.pop(old, None)
+            return self._listings[key][1]
 
     async def complete_version(self, version: ClaimedVersion, target_version: str) -> str | None:
         """Make sure the version is Published: describe it, and if it is still Unfinished call
