@@ -98,7 +98,8 @@ def migrator_once(work: Path, seed: Path, corpus: CorpusStats, latency: float,
     ops = Counter(e["operation"] for e in entries)
     times = [e["time"] for e in ok_writes]
     window = max(times) - min(times) if len(times) > 1 else 0.0
-    return {"seconds": seconds, "write_window": window, "sandbox_cpu": sandbox_cpu, "cpu": cpu, "rss_mb": rss / 1024, "requests": len(entries),
+    return {"seconds": seconds, "write_window": window, "sandbox_cpu": sandbox_cpu,
+            "cpu": cpu, "rss_mb": rss / 1024, "requests": len(entries),
             "writes": len(ok_writes), "reads": sum(1 for e in entries if not e["write"]),
             "throttled": sum(1 for e in entries if e["status"] == 429),
             "ops": dict(ops.most_common())}
@@ -196,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
                 * 1000
             each = ", ".join(f"{r['seconds']:.1f}" for r in runs)
             rows.append((tag, "migrator", f"{med:.1f}", f"{ratio:.2f}", "",
-                         f"median of {len(runs)} ({each} s); {best['writes']} writes, {best['reads']} reads, "
+                         f"median of {len(runs)} ({each} s); {best['writes']} writes, "
+                         f"{best['reads']} reads, "
                          f"{throttled * 100:.2f} % throttled; {sustained:.0f} writes/s "
                          f"sustained; CPU s/1k assets: {cpu_k:.1f} migrator, {sandbox_k:.1f} "
                          "sandbox; "
