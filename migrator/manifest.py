@@ -119,6 +119,10 @@ class Options:
     """How hard to push and which policies to apply."""
 
     concurrency: int = 8
+    #: `concurrency = "auto"` (or no `concurrency` key): versions in flight follow Little's
+    #: law from `concurrency`'s default up, so the rate budget is reached at any latency
+    #: (migrator/pipeline/concurrency.py). A number: exactly that many.
+    concurrency_auto: bool = True
     source_concurrency: int = 4
     rate_budget: float = 90.0
     snapshots: str = "all"
@@ -132,10 +136,6 @@ class Options:
     #: Generic (raw) file names CodeArtifact refuses, mapped explicitly: (substring,
     #: replacement) pairs applied in order; empty: off, such files are excluded with the rule.
     generic_asset_name_map: tuple[tuple[str, str], ...] = ()
-    #: `concurrency = "auto"` (or no `concurrency` key): versions in flight follow Little's
-    #: law from `concurrency`'s default up, so the rate budget is reached at any latency
-    #: (migrator/pipeline/concurrency.py). A number: exactly that many.
-    concurrency_auto: bool = True
 
 
 _DEFAULTS = Options()  # each default is written once, in the fields above
@@ -464,10 +464,10 @@ class _Parser:
                             "must be a table of non-empty text → replacement text (no '/')",
                             '[options.generic_asset_name_map] with ":" = "_" maps '
                             "`a:b.txt` to `a_b.txt`")
-        d = _DEFAULTS
         concurrency_auto = t.get("concurrency", "auto") == "auto"
         if concurrency_auto:
             t = {k: v for k, v in t.items() if k != "concurrency"}
+        d = _DEFAULTS
         return Options(
             concurrency_auto=concurrency_auto,
             concurrency=self.integer(t, "concurrency", "options", d.concurrency, 1, 256),
