@@ -8,6 +8,7 @@ import hashlib
 
 import anyio
 import boto3
+import httpx
 import pytest
 
 from migrator.target.errors import NotFound, PublishError
@@ -70,3 +71,45 @@ def test_an_unreachable_endpoint_is_systemic_and_names_it(aws_env):
 
     error = anyio.run(go)
     assert "127.0.0.1:9" in error.message and error.systemic
+
+
+def test_what_goes_on_the_wire_carries_a_signature_the_server_recomputes():
+    """The sandbox does not check signatures, so check here what AWS checks: the signature
+    recomputed from the bytes httpx sent (path, query as encoded on the wire, signed
+    headers) equals the one in the Authorization header, names with spaces, `+`, `%`, `~`
+    and non-ASCII included."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+
+    from migrator.target.signed import SignedCalls
+
+    sent: dict = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.update(url=str(request.url), headers=dict(request.headers), body=request.content)
+        return httpx.Response(200, json={"versions": []})
+
+    session = boto3.Session(region_name=REGION, aws_access_key_id="AKIASIGNEDTEST",
+                            aws_secret_access_key="signed-secret")
+    boto = session.client("codeartifact",
+                          endpoint_url="https://codeartifact.us-east-1.amazonaws.com")
+
+    async def go():
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+            calls = SignedCalls.for_client(boto, session, http)
+            assert calls is not None
+            return await calls.call("ListPackageVersions", {
+                "domain": DOMAIN, "domainOwner": OWNER, "repository": "npm-internal",
+                "format": "npm", "namespace": "sc ope+x~", "package": "a b+c%d~é"})
+
+    assert anyio.run(go) == {"versions": []}
+    headers = sent["headers"]
+    signed = {k: v for k, v in headers.items() if k in ("host", "x-amz-date", "content-type")}
+    request = AWSRequest(method="POST", url=sent["url"], data=sent["body"], headers=signed)
+    request.context["timestamp"] = headers["x-amz-date"]
+    auth = SigV4Auth(session.get_credentials().get_frozen_credentials(), "codeartifact",
+                     REGION)
+    signature = auth.signature(auth.string_to_sign(request, auth.canonical_request(request)),
+                               request)
+    assert f"Signature={signature}" in headers["authorization"]
+    assert "namespace=sc%20ope%2Bx~" in sent["url"]
