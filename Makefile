@@ -32,9 +32,11 @@ lint: install
 	$(BIN)/ruff check migrator migrator_sandbox tests bench scripts
 	$(BIN)/lint-imports --no-cache
 
-## bench: every benchmark in bench/ (several minutes; each prints its table)
+## bench: every benchmark in bench/ (tens of minutes; each prints its table); QUICK=1: CI sizes
+BENCHES := workqueue_bench.py crawl.py transfer.py mixed.py
 bench: install
-	@for f in bench/*.py; do echo "== $$f"; $(BIN)/python "$$f" || exit 1; done
+	@for f in $(BENCHES); do echo "== bench/$$f"; \
+	    $(BIN)/python "bench/$$f" $(if $(QUICK),--quick) || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -135,10 +135,13 @@ def main() -> None:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--repos", type=int, default=1)
     parser.add_argument("--latency", type=float, default=0.005)
+    parser.add_argument("--quick", action="store_true", help="CI: 2,000 assets")
     parser.add_argument("--heap", action="store_true",
                         help="also measure the Python heap peak (tracemalloc; slower)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.quick:
+        args.sizes = "2000"
     if args.one is not None:
         print(json.dumps(run_one(args.one, args.repos, args.latency, args.heap)))
         return

@@ -199,7 +199,10 @@ def main() -> int:
     ap.add_argument("--latency", type=float, default=0.025)
     ap.add_argument("--big-gb", type=float, default=2.0)
     ap.add_argument("--skip-big", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="CI: 200 assets, a 0.1 GB big file")
     args = ap.parse_args()
+    if args.quick:
+        args.assets, args.big_gb = 200, 0.1
     rows: list[tuple[str, str, str, str]] = []
     with tempfile.TemporaryDirectory(prefix="migrator-bench-") as tmp:
         root = Path(tmp)

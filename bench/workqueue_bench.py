@@ -74,8 +74,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--assets", type=int, default=1_000_000)
     ap.add_argument("--batch", type=int, default=500, help="versions per claim")
+    ap.add_argument("--quick", action="store_true", help="CI: 20,000 assets")
     args = ap.parse_args()
-    n = args.assets
+    n = 20_000 if args.quick else args.assets
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "bench.sqlite"
         base_s = baseline(Path(tmp) / "baseline.sqlite", n)

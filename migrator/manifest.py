@@ -149,6 +149,10 @@ class Options:
     """How hard to push and which policies to apply."""
 
     concurrency: int = 8
+    #: `concurrency = "auto"` (or no `concurrency` key): versions in flight follow Little's
+    #: law from `concurrency`'s default up, so the rate budget is reached at any latency
+    #: (migrator/pipeline/concurrency.py). A number: exactly that many.
+    concurrency_auto: bool = True
     source_concurrency: int = 4
     rate_budget: float = 90.0
     snapshots: str = "all"
@@ -591,6 +595,9 @@ class _Parser:
                             "must be a table of non-empty text → replacement text (no '/')",
                             '[options.generic_asset_name_map] with ":" = "_" maps '
                             "`a:b.txt` to `a_b.txt`")
+        concurrency_auto = t.get("concurrency", "auto") == "auto"
+        if concurrency_auto:
+            t = {k: v for k, v in t.items() if k != "concurrency"}
         d = _DEFAULTS
         state_url = t.get("state_url")
         if state_url is not None and (not isinstance(state_url, str)
@@ -609,6 +616,7 @@ class _Parser:
                                 f"{hi}, got {value!r}", f"set {key} = {getattr(d, key):g}")
             timings[key] = float(value)
         return Options(
+            concurrency_auto=concurrency_auto,
             concurrency=self.integer(t, "concurrency", "options", d.concurrency, 1, 256),
             source_concurrency=self.integer(t, "source_concurrency", "options",
                                             d.source_concurrency, 1, 64),

@@ -6,7 +6,9 @@ One anyio task group holds
   workers are free, hands them out through a bounded memory stream, applies the facts the
   workers send back in batches (`mark_assets`, `finish`), renews leases, and notices when
   nothing is left: no claim in flight and no retry due;
-- **workers** (`options.concurrency`): one claimed version at a time. Downloads share a
+- **workers** (`options.workers`): one claimed version at a time; how many versions are in
+  flight follows Little's law from `options.concurrency` up (`pipeline/concurrency.py`),
+  so a distant target still reaches the rate budget. Downloads share a
   `CapacityLimiter(options.source_concurrency)`; target requests are paced by the
   publishers' own rate limits;
 - the **signal watcher**: SIGINT/SIGTERM stop the claiming; versions in flight get a grace
@@ -68,6 +70,7 @@ from migrator.models import (
     VersionCheck,
     VersionResult,
 )
+from migrator.pipeline.concurrency import LittlesLaw
 from migrator.pipeline.options import EngineOptions
 from migrator.pipeline.stats import Stats
 from migrator.retry import is_retryable
@@ -106,6 +109,7 @@ class _Fact:
 class _Finished:
     result: VersionResult
     stats: Stats
+    seconds: float = 0.0  # the claim's time in the worker (Little's law)
 
 
 class _WorkerExit:
@@ -148,6 +152,8 @@ class Engine:
         self._rng = random.Random()
         self._systemic: str | None = None  # the whole-system failure seen last, and how
         self._systemic_count = 0  # many versions in a row failed with it
+        self.pace = LittlesLaw(options.rate_budget, floor=options.concurrency,
+                               cap=options.workers)
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -157,12 +163,12 @@ class Engine:
         :raises Interrupted: SIGINT/SIGTERM; claims in flight were finished or released.
         :raises SourceAuthError, TargetAuthError: credentials refused; claims released.
         """
-        work_send, work_recv = anyio.create_memory_object_stream[ClaimedVersion](
-            self.options.concurrency)
+        n_workers = self.options.workers
+        work_send, work_recv = anyio.create_memory_object_stream[ClaimedVersion](n_workers)
         facts_send, facts_recv = anyio.create_memory_object_stream[
             _Fact | _Finished | _WorkerExit](max(1024, self.options.batch * 2))
         self._facts_send = facts_send
-        self._live_workers = self.options.concurrency
+        self._live_workers = n_workers
         try:
             async with anyio.create_task_group() as outer:
                 if self.handle_signals:
@@ -172,7 +178,7 @@ class Engine:
                     with anyio.CancelScope() as workers:
                         self._workers_scope = workers
                         async with anyio.create_task_group() as wg, work_recv:
-                            for i in range(self.options.concurrency):
+                            for i in range(n_workers):
                                 wg.start_soon(self._worker, i, work_recv.clone())
                 outer.cancel_scope.cancel()
         except BaseExceptionGroup as group:
@@ -245,7 +251,7 @@ class Engine:
                         return
                     wait = 0.5
                     continue
-                free = o.concurrency - len(self.in_flight)
+                free = self._in_flight_limit() - len(self.in_flight)
                 finished = any(isinstance(m, _Finished) for m in batch)
                 # An empty claim stays empty until a version finishes (it may now need
                 # verifying) or a retry comes due: do not ask again for every fact.
@@ -285,6 +291,9 @@ class Engine:
                     wait = 0.5
                     continue
                 wait = min(max(0.05, due - self.clock()), 5.0)
+
+    def _in_flight_limit(self) -> int:
+        return self.pace.limit if self.options.adaptive_concurrency else self.options.concurrency
 
     def _next_due(self) -> float | None:
         """When the next version waiting in scope can be claimed, or None when none waits."""
@@ -330,6 +339,8 @@ class Engine:
                    for m in finished):
                 self._systemic, self._systemic_count = None, 0  # the system works again
             for m in finished:
+                s = m.stats
+                self.pace.observe(m.seconds, s.published + s.conflicts)
                 self.in_flight.pop(m.result.version_id, None)
                 if m.result.version_id not in lost:
                     self.stats = self.stats + m.stats
@@ -364,6 +375,7 @@ class Engine:
             async with work:
                 async for version in work:
                     stats = Stats(versions=1)
+                    started = anyio.current_time()
                     try:
                         result = await self._process(version, stats)
                     except FATAL_ERRORS as exc:
@@ -373,7 +385,8 @@ class Engine:
                         if self._workers_scope is not None:
                             self._workers_scope.cancel()
                         return
-                    await self._facts_send.send(_Finished(result, stats))
+                    await self._facts_send.send(
+                        _Finished(result, stats, anyio.current_time() - started))
         finally:
             with anyio.CancelScope(shield=True), \
                     contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):

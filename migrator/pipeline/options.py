@@ -15,8 +15,8 @@ _MANIFEST = Options()  # the manifest's defaults, written once in migrator.manif
 
 @dataclass(frozen=True, kw_only=True)
 class EngineOptions:
-    """The engine's knobs. The first four come from the manifest's `[options]` (and default
-    to its defaults); the rest are timings with no manifest key."""
+    """The engine's knobs. The first four and `rate_budget` come from the manifest's
+    `[options]` (and default to its defaults); the rest are timings with no manifest key."""
 
     concurrency: int = _MANIFEST.concurrency
     source_concurrency: int = _MANIFEST.source_concurrency
@@ -40,10 +40,24 @@ class EngineOptions:
     # CodeArtifact's asset size quota (5 GB by default, adjustable per account): larger files
     # fail at once, before a download that could only be refused. None: no check.
     max_asset_bytes: int | None = 5 * 1024**3
+    # Versions in flight follow Little's law (migrator.pipeline.concurrency): from
+    # `concurrency` up to `max_concurrency`, sized so `rate_budget` writes/s are reached at
+    # the latency the run observes. False: exactly `concurrency` (a number in the manifest).
+    adaptive_concurrency: bool = _MANIFEST.concurrency_auto
+    max_concurrency: int = 128
+    rate_budget: float = _MANIFEST.rate_budget
+
+    @property
+    def workers(self) -> int:
+        """Worker tasks to start: enough for the most versions ever in flight."""
+        if not self.adaptive_concurrency:
+            return self.concurrency
+        return max(self.concurrency, self.max_concurrency)
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, **overrides: Any) -> EngineOptions:
         o = manifest.options
         return cls(**{"concurrency": o.concurrency, "source_concurrency": o.source_concurrency,
                       "max_attempts": o.max_attempts, "origin_control": o.origin_control,
-                      **overrides})
+                      "rate_budget": o.rate_budget,
+                      "adaptive_concurrency": o.concurrency_auto, **overrides})

@@ -372,7 +372,11 @@ def _rate_limits(target: TargetAccess) -> Any:
 def _codeartifact(m: Manifest, source: SourceAccess) -> TargetAccess:
     from migrator.target.access import CodeArtifactTarget
 
-    return CodeArtifactTarget.from_manifest(m, source)
+    # The engine verifies every version it publishes, and the verification completes a
+    # version still Unfinished: no confirming read after each publish, and the look before
+    # a fresh version's first upload comes from one listing per package.
+    return CodeArtifactTarget.from_manifest(m, source, confirm_completion=False,
+                                            first_look_from_listing=True)
 
 
 def _quiet_logs(enabled: bool) -> AbstractContextManager[Any]:

@@ -170,7 +170,13 @@ class SourceAccess:
 
     def release(self, version: ClaimedVersion) -> None:
         """Remove the spool folder of one claimed version (after its files were used)."""
-        shutil.rmtree(self._folder(version), ignore_errors=True)
+        folder = self._folder(version)
+        try:
+            # The usual case: the engine discarded its files one by one already, and one
+            # rmdir is a fraction of rmtree's fd-walking cost (it runs on the event loop).
+            folder.rmdir()
+        except OSError:
+            shutil.rmtree(folder, ignore_errors=True)
 
     async def npm_packument(self, repository: str, name: str) -> Mapping[str, Any]:
         """The source's packument for `name` (`@scope/name` for scoped packages)."""

@@ -22,6 +22,7 @@ import functools
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,9 +31,10 @@ import anyio
 import anyio.to_thread
 import boto3
 import botocore.exceptions
+import httpx
 from botocore.config import Config
 
-from migrator.errors import root_cause
+from migrator.errors import first_error, root_cause
 from migrator.log import register_secret
 from migrator.manifest import Manifest, Options
 from migrator.models import ClaimedVersion, Format, VersionCheck
@@ -43,6 +45,7 @@ from migrator.retry import (
     TARGET_WRITE,
     RetryPolicy,
     is_configuration_failure,
+    is_connect_failure,
 )
 from migrator.target.base import target_version_names
 from migrator.target.errors import (
@@ -58,6 +61,7 @@ from migrator.target.errors import (
 from migrator.target.http import NativeHttp
 from migrator.target.probes import PreflightProbes
 from migrator.target.ratelimit import AdaptiveBucket, RateLimits
+from migrator.target.signed import SignedCalls
 from migrator.verification import asset_name, normal_hashes
 
 __all__ = ["CodeArtifactClient"]
@@ -90,6 +94,14 @@ _UNREACHABLE = (botocore.exceptions.EndpointConnectionError,
 # botocore loggers that print whole responses at DEBUG (GetAuthorizationToken's body).
 _NOISY_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "botocore.auth",
                   "botocore.httpsession", "urllib3.connectionpool")
+
+
+# An asset no attempt has touched yet (migrator.state.status.DISCOVERED: the state package
+# is on this layer, so not importable here).
+_UNTOUCHED = "discovered"
+# Package listings kept for first looks (LRU), and how long one is trusted.
+_LISTINGS_KEPT = 10_000
+_LISTING_SECONDS = 300.0
 
 
 _TOKEN_FIELD = re.compile(r"""(["']?authorizationToken["']?\s*[:=]\s*["']?)[^"',}\s]+""")
@@ -159,7 +171,9 @@ class CodeArtifactClient(PreflightProbes):
                  token_policy: RetryPolicy = TARGET_TOKEN,
                  http_transport=None,
                  visibility_waits: Sequence[float] = (0.25, 0.5, 1.0, 2.0),
-                 connect_timeout: float = 30.0, read_timeout: float = 300.0) -> None:
+                 connect_timeout: float = 30.0, read_timeout: float = 300.0,
+                 signed_calls: bool = True, confirm_completion: bool = True,
+                 first_look_from_listing: bool = False) -> None:
         self.domain, self.domain_owner, self.region = domain, domain_owner, region
         self.endpoint_url = endpoint_url
         self.profile = profile
@@ -195,10 +209,29 @@ class CodeArtifactClient(PreflightProbes):
         # Versions whose completion found them not yet visible (read lag longer than
         # visibility_waits): the UpdatePackageVersionsStatus fallback is owed once they show.
         self._owed_completion: set[tuple[str, str, str, str, str]] = set()
+        # False when every version published is verified afterwards by this client (a run):
+        # the DescribePackageVersion that confirms a release is Published is then left to the
+        # verification, which reads it anyway and completes a version still Unfinished.
+        self.confirm_completion = confirm_completion
+        # True in a run (which verifies everything it publishes): the look a publisher takes
+        # before its first upload of a version nobody has touched (every asset still
+        # discovered) is answered from one ListPackageVersions of the package, shared by
+        # all its versions, instead of a ListPackageVersionAssets per version; a version the
+        # listing holds is still looked up asset by asset, and so is every later look.
+        self.first_look_from_listing = first_look_from_listing
+        self._listings: OrderedDict[tuple[str, str, str, str], tuple[float, frozenset[str]]] = \
+            OrderedDict()
+        self._listing_locks: dict[tuple[str, str, str, str], anyio.Lock] = {}
+        self._looked: OrderedDict[tuple[int, int, str], None] = OrderedDict()
         self.http = NativeHttp(_TokenAuth(self), writes=self.limits.writes,
                                reads=self.limits.reads, target_name="CodeArtifact",
                                write_policy=write_policy, read_policy=read_policy, sleep=sleep,
-                               transport=http_transport, max_connections=thread_limit * 4)
+                               transport=http_transport,
+                               max_connections=max(thread_limit * 4, 256))
+        # Control-plane calls signed by botocore but sent on the event loop (no thread per
+        # call); a test's fake boto client keeps the thread path.
+        self._signed = (SignedCalls.for_client(boto_client, session, self.http.client)
+                        if signed_calls else None)
 
     @classmethod
     def from_manifest(cls, manifest: Manifest, **kwargs: Any) -> CodeArtifactClient:
@@ -218,7 +251,8 @@ class CodeArtifactClient(PreflightProbes):
         """
         kwargs.update(connect_timeout=timeout, read_timeout=timeout * 2, write_policy=PREFLIGHT,
                       read_policy=PREFLIGHT, token_policy=PREFLIGHT, thread_limit=4,
-                      visibility_waits=())
+                      visibility_waits=(), signed_calls=False)  # a handful of calls; boto3's
+        # own error texts are what the preflight lines quote
         try:
             return cls.from_manifest(manifest, **kwargs)
         except botocore.exceptions.ProfileNotFound as exc:
@@ -310,6 +344,14 @@ class CodeArtifactClient(PreflightProbes):
             return PublishError(f"{where}: invalid request: {exc}", retryable=False)
         if isinstance(exc, botocore.exceptions.BotoCoreError):
             return PublishError(f"{where}: {type(exc).__name__}: {exc}", retryable=True)
+        if isinstance(exc, httpx.TransportError):  # a signed call sent through httpx
+            cause = redact(root_cause(exc), self.secrets())
+            error = Unreachable(f"{where}: {cause} to {self.control_endpoint}")
+            error.retryable = not is_configuration_failure(exc)
+            if is_connect_failure(exc) or is_configuration_failure(exc):
+                error.systemic = (f"the CodeArtifact endpoint {self.control_endpoint} is "
+                                  f"unreachable: {cause}")
+            return error
         return exc
 
     async def _call(self, operation: str, *, buckets: Sequence[AdaptiveBucket] | None = None,
@@ -327,8 +369,11 @@ class CodeArtifactClient(PreflightProbes):
                     await bucket.acquire()
                 call_params = {k: (v() if callable(v) else v) for k, v in params.items()}
                 try:
-                    result = await anyio.to_thread.run_sync(
-                        functools.partial(method, **call_params), limiter=self._limiter)
+                    if self._signed is not None and self._signed.handles(operation):
+                        result = await self._signed.call(operation, call_params)
+                    else:
+                        result = await anyio.to_thread.run_sync(
+                            functools.partial(method, **call_params), limiter=self._limiter)
                 except Exception as exc:
                     translated = self._translate(exc, operation)
                     if isinstance(translated, Throttled):
@@ -456,11 +501,26 @@ class CodeArtifactClient(PreflightProbes):
 
     async def check_version(self, repository: str, fmt: Format | str, namespace: str,
                             package: str, version: str) -> VersionCheck:
-        """Status, origin and asset hashes of one target version (absent: status None)."""
-        described = await self.describe_version(repository, fmt, namespace, package, version)
+        """Status, origin and asset hashes of one target version (absent: status None).
+
+        The two reads go out together: verification waits one round trip, not two (the
+        asset listing of a version that turns out absent is the price, paid only while
+        polling for one that is not visible yet)."""
+        found: dict[str, Any] = {}
+
+        async def read(key: str, call: Any) -> None:
+            found[key] = await call(repository, fmt, namespace, package, version)
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(read, "described", self.describe_version)
+                tg.start_soon(read, "assets", self.list_assets)
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
+        described = found["described"]
         if described is None:
             return VersionCheck(status=None, origin=None)
-        assets = await self.list_assets(repository, fmt, namespace, package, version) or {}
+        assets = found["assets"] or {}
         origin = (described.get("origin") or {}).get("originType")
         return VersionCheck(status=described.get("status"), origin=origin, assets=assets)
 
@@ -493,7 +553,7 @@ class CodeArtifactClient(PreflightProbes):
             return check
         logger.info("%s %s is visible now and still Unfinished: completing it",
                     version.package, target_version)
-        await self.complete_version(version, target_version)
+        await self._complete(version, target_version)
         return await self.check_version(key[0], version.format, version.namespace,
                                         version.package, target_version)
 
@@ -536,12 +596,75 @@ class CodeArtifactClient(PreflightProbes):
     # -- the Target protocol -------------------------------------------------------------------
     async def asset_hashes(self, version: ClaimedVersion, target_version: str
                            ) -> dict[str, dict[str, Any]] | None:
-        return await self.list_assets(_repository(version), version.format, version.namespace,
+        repo = _repository(version)
+        if self._first_look(version, target_version):
+            listed = await self.package_versions(repo, version.format, version.namespace,
+                                                 version.package)
+            if target_version not in listed:
+                return None
+        return await self.list_assets(repo, version.format, version.namespace,
                                       version.package, target_version)
+
+    def _first_look(self, version: ClaimedVersion, target_version: str) -> bool:
+        """The claim's first look at `target_version`, for a version no attempt touched."""
+        if not self.first_look_from_listing or not version.assets or any(
+                a.status != _UNTOUCHED for a in version.assets):
+            return False
+        key = (version.id, version.attempts, target_version)
+        if key in self._looked:
+            return False
+        self._looked[key] = None
+        if len(self._looked) > _LISTINGS_KEPT:
+            self._looked.popitem(last=False)
+        return True
+
+    async def package_versions(self, repository: str, fmt: Format | str, namespace: str,
+                               package: str) -> frozenset[str]:
+        """Every version name of one package (`ListPackageVersions`, all pages, any
+        status), fetched once per package and kept `_LISTING_SECONDS`; empty when the
+        package does not exist."""
+        key = (repository, str(fmt), namespace, package)
+        async with self._listing_locks.setdefault(key, anyio.Lock()):
+            kept = self._listings.get(key)
+            if kept is not None and time.monotonic() - kept[0] < _LISTING_SECONDS:
+                self._listings.move_to_end(key)
+                return kept[1]
+            names: set[str] = set()
+            token: str | None = None
+            while True:
+                extra = {"nextToken": token} if token else {}
+                try:
+                    result = await self._call(
+                        "ListPackageVersions", policy=self.read_policy, maxResults=1000,
+                        **self._coords(repository, fmt, namespace, package), **extra)
+                except NotFound:
+                    break
+                names.update(v["version"] for v in result.get("versions", []))
+                token = result.get("nextToken")
+                if not token:
+                    break
+            self._listings[key] = (time.monotonic(), frozenset(names))
+            if len(self._listings) > _LISTINGS_KEPT:
+                old, _ = self._listings.popitem(last=False)
+                self._listing_locks.pop(old, None)
+            return self._listings[key][1]
 
     async def complete_version(self, version: ClaimedVersion, target_version: str) -> str | None:
         """Make sure the version is Published: describe it, and if it is still Unfinished call
-        `UpdatePackageVersionsStatus` (the documented fallback of reference §2.3)."""
+        `UpdatePackageVersionsStatus` (the documented fallback of reference §2.3).
+
+        Without `confirm_completion`, a release (`target_version` is the version itself) is
+        not described here: the completion is owed, and `check_claimed` pays it if the
+        verification finds the version Unfinished (None is returned: status unknown yet).
+        A SNAPSHOT build's status decides what happens next, so it is always described."""
+        repo = _repository(version)
+        if not self.confirm_completion and target_version == version.version:
+            self._owed_completion.add((repo, str(version.format), version.namespace,
+                                       version.package, target_version))
+            return None
+        return await self._complete(version, target_version)
+
+    async def _complete(self, version: ClaimedVersion, target_version: str) -> str | None:
         repo = _repository(version)
         described = None
         for wait in (0.0, *self.visibility_waits):  # reads lag writes by about a second
@@ -566,7 +689,7 @@ class CodeArtifactClient(PreflightProbes):
             if ok is None:
                 failed = result.get("failedVersions", {}).get(target_version, {})
                 if failed.get("errorCode") == "MISMATCHED_STATUS":
-                    return await self.complete_version(version, target_version)
+                    return await self._complete(version, target_version)
                 raise PublishError(
                     f"CodeArtifact UpdatePackageVersionsStatus could not publish "
                     f"{version.package} {target_version}: {failed.get('errorCode')} "
