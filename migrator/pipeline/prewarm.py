@@ -42,18 +42,22 @@ from migrator.models import (
     Format,
     RepoType,
 )
+from migrator.pipeline.confusion import Ordering, order_from_state
+from migrator.pipeline.engine import Engine
 from migrator.pipeline.stats import RunSummary
 from migrator.state import WorkQueue
 from migrator.state.prewarm import (
     LOCKFILE_REPOSITORY_PREFIX,
     internal_packages,
     lockfile_repository,
+    package_uses,
     prewarm_targets,
     queued_prewarm_files,
 )
 
 __all__ = ["LOCKFILE_REPOSITORY_PREFIX", "LockfileItems", "PrewarmSummary", "check_lockfiles",
-           "lockfile_paths", "prewarm", "prewarm_repository_ids", "queue_lockfiles"]
+           "first_pass_ids", "lockfile_paths", "prewarm", "prewarm_before_publish",
+           "prewarm_repository_ids", "queue_lockfiles"]
 
 logger = logging.getLogger(__name__)
 
@@ -330,6 +334,43 @@ def prewarm(manifest: Manifest | str | Path, lockfiles: Sequence[str | Path] = (
                    check_first=check_first,
                    lockfiles=tuple(lockfiles), only_prewarm=True, collect=collected)
     return PrewarmSummary(collected.get("lockfiles") or LockfileItems(), summary)
+
+
+async def prewarm_before_publish(m: Manifest, q: WorkQueue, engine: Engine, *,
+                                 publish: bool = True) -> Ordering:
+    """The ordering trap, acted on: in each repository, the public versions of an internal
+    name are pre-warmed before its first internal version is published there (publishing
+    first sets upstream=BLOCK, after which the pre-warm is refused). With `publish` (a run
+    that copies too), a first engine pass over the pre-warm repositories that hold such names
+    runs to its end before `engine` starts; the pre-warms that cannot succeed are logged with
+    the reason (the engine still asks for them and records the refusal CodeArtifact gives).
+
+    A pass over whole repositories is coarser than a per-name gate, but needs no change to
+    the claim order: it ends before anything is published, so an interruption at any instant
+    leaves nothing published that the pre-warm still needed; the next run repeats the pass
+    (what is ingested stays ingested) before it publishes."""
+    ordering = order_from_state(m, q, engine.repository_ids)
+    for key in ordering.prewarm_first:
+        logger.info("pre-warm first: %s in %s, before its internal versions are published",
+                    key.display, key.repository)
+    for key, why in ordering.impossible:
+        logger.warning("%s in %s: cannot be pre-warmed: %s", key.display, key.repository, why)
+    first = first_pass_ids(q, ordering, engine.repository_ids) if publish else []
+    if first:
+        before = Engine(q, source=engine.source, target=engine.target, options=engine.options,
+                        owner=engine.owner, progress=engine.progress, clock=engine.clock,
+                        sleep=engine.sleep, handle_signals=engine.handle_signals)
+        before.repository_ids = first
+        before.stats = engine.stats  # one run, one set of counts
+        await before.run()
+    return ordering
+
+
+def first_pass_ids(q: WorkQueue, ordering: Ordering, ids: Sequence[int]) -> list[int]:
+    """Of `ids`, the pre-warm repositories holding a name to pre-warm before its publish."""
+    wanted = {(k.repository, k.format, k.namespace, k.name) for k in ordering.prewarm_first}
+    return sorted({u.repository_id for u in package_uses(q, ids) if u.mode == "prewarm"
+                   and (u.target, u.format, u.namespace, u.package) in wanted})
 
 
 def prewarm_repository_ids(q: WorkQueue, ids: Sequence[int]) -> list[int]:

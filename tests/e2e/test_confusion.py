@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -206,3 +207,37 @@ mode = "prewarm"
             "publish the internal ones") in plan.stdout
     assert ("order: @acme/utils in team-npm: cannot be pre-warmed: package group /npm/acme/* "
             "blocks external upstreams") in plan.stdout
+
+    # The run acts on that order: jaraco-classes 3.4.0 is pre-warmed through team-pypi before
+    # 3.3.1 is published there; @acme/utils 9.9.9 is refused (the group), with the reason.
+    run = sb.migrator("run", str(m), timeout=300)
+    assert run.returncode == 1, run.stdout + run.stderr  # the refused pre-warm is a problem
+    assert "pre-warm first: jaraco-classes in team-pypi" in run.stderr
+    assert ("@acme/utils in team-npm: cannot be pre-warmed: package group /npm/acme/*"
+            in run.stderr)
+    db = sqlite3.connect(sb.workdir / "state" / "acme.sqlite")
+    rows = {(r, p, v): (s, why, t) for r, p, v, s, why, t in db.execute(
+        "SELECT r.source, v.package, v.version, v.status, v.reason, v.updated_at FROM versions"
+        " v JOIN repositories r ON r.id = v.repository_id WHERE v.package IN "
+        "('jaraco-classes', 'jaraco.classes', 'utils')")}
+    db.close()
+    internal = rows[("pypi-internal", "jaraco-classes", "3.3.1")]
+    public = rows[("pypi-proxy", "jaraco-classes", "3.4.0")]
+    assert internal[0] == "verified" and public[0] == "ingested", rows
+    assert public[2] < internal[2]  # ingested (final) before the internal one was verified
+    assert rows[("npm-internal", "utils", "1.0.0")][0] == "verified"
+    blocked = rows[("npm-proxy", "utils", "9.9.9")]
+    assert blocked[0] == "blocked_by_origin_control" and blocked[1], rows
+    ca = sb.info["codeartifact"]
+    boto = boto3.client("codeartifact", endpoint_url=ca["endpoint_url"], region_name=ca["region"],
+                        aws_access_key_id=sb.env["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=sb.env["AWS_SECRET_ACCESS_KEY"])
+    origins = {v["version"]: v["origin"]["originType"] for v in boto.list_package_versions(
+        domain="acme", repository="team-pypi", format="pypi",
+        package="jaraco-classes")["versions"]}
+    assert origins == {"3.3.1": "INTERNAL", "3.4.0": "EXTERNAL"}
+    pkg = boto.describe_package(domain="acme", repository="team-pypi", format="pypi",
+                                package="jaraco-classes")["package"]
+    # the internal name is protected from now on; the ingested public version stays
+    assert pkg["originConfiguration"]["restrictions"] == {"publish": "ALLOW",
+                                                         "upstream": "BLOCK"}
