@@ -46,7 +46,7 @@ from migrator.target.provision import PublicNames, RepositoryState, TargetContro
 from migrator.topology import EXTERNAL_CONNECTIONS
 
 __all__ = ["ConfusionReport", "Finding", "Ordering", "PackageKey", "check", "check_manifest",
-           "covering_group", "order_from_state", "plan_order", "protect_namespaces"]
+           "connection_owner", "covering_group", "order_from_state", "plan_order", "protect_namespaces"]
 
 logger = logging.getLogger(__name__)
 
@@ -241,7 +241,7 @@ def _protection(manifest: Manifest, fmt: str, namespace: str, name: str,
             "add a [[namespaces]] entry covering the name", False)
 
 
-async def _connection_owner(control: TargetControl, repository: str, fmt: str,
+async def connection_owner(control: TargetControl, repository: str, fmt: str,
                             cache: dict[str, RepositoryState | None]
                             ) -> tuple[str, str] | None:
     """(repository owning the connection, connection) first reached from `repository` in
@@ -300,7 +300,7 @@ async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionR
         keys = [PackageKey(target, fmt, ns, name) for ns, name in queue.package_names(row["id"])]
         for (ns, name), versions in queue.package_versions(row["id"]).items():
             ours[PackageKey(target, fmt, ns, name)] = {_normal(fmt, v) for v in versions}
-        owner = await _connection_owner(control, target, fmt, cache)
+        owner = await connection_owner(control, target, fmt, cache)
         if owner is None:
             report.unchecked.append((target, fmt, f"no {fmt} external connection in its "
                                      "upstream chain: no public name resolves through it"))

@@ -161,23 +161,48 @@ def check_lockfiles(m: Manifest, extra: Sequence[str | Path] = ()) -> None:
     read_lockfiles(lockfile_paths(m, extra))
 
 
-def _targets(m: Manifest, q: WorkQueue, formats: set[str]) -> dict[str, str]:
+async def _targets(m: Manifest, q: WorkQueue, formats: set[str], target: Any) -> dict[str, str]:
+    """format → the repository that pre-warms it: `[prewarm.targets]`, else the target of a
+    pre-warm mapping of the format, else the one found by walking the upstream chains in
+    CodeArtifact (`prewarm_target`; through `target`'s client, or, without a target (a dry
+    run), a client opened for the look-up)."""
     cached = prewarm_targets(q)
     # before a crawl, the state does not know the formats: mappings that name theirs
     for mapping in m.repositories:
         if mapping.mode == "prewarm" and mapping.format and mapping.target:
             cached.setdefault(str(mapping.format), mapping.target)
-    out = {}
-    for fmt in sorted(formats):
-        target = m.prewarm.target_for(fmt) or cached.get(fmt)
-        if not target:
-            raise ConfigError(
-                f"{m.path}: no target repository for the {fmt} packages of the lockfiles",
-                hint=f"add [prewarm.targets] {fmt} = \"REPOSITORY\" (a repository whose "
-                "upstream chain ends in the matching external connection), or map a "
-                f"{fmt} proxy repository with mode = \"prewarm\"")
-        out[fmt] = target
-    return out
+    out = {fmt: m.prewarm.target_for(fmt) or cached.get(fmt) for fmt in sorted(formats)}
+    missing = [fmt for fmt, repo in out.items() if not repo]
+    if missing:
+        out.update(await _discover(m, q, missing, target))
+    return {fmt: str(repo) for fmt, repo in out.items()}
+
+
+async def _discover(m: Manifest, q: WorkQueue, formats: list[str],
+                    target: Any) -> dict[str, str]:
+    from migrator.pipeline.prewarm_target import find_prewarm_target, team_repositories
+    from migrator.target.provision import TargetControl
+
+    async def each(c: Any) -> dict[str, str]:
+        control, cache = TargetControl(c), {}
+        rows = q.repositories()
+        return {fmt: await find_prewarm_target(m, control, fmt, team_repositories(rows, fmt),
+                                               cache) for fmt in formats}
+
+    client = getattr(target, "client", None)
+    if getattr(client, "is_codeartifact", False):
+        return await each(client)
+    if target is not None:
+        # an injected target without CodeArtifact's control plane (unit tests): nothing to walk
+        raise ConfigError(
+            f"{m.path}: no target repository for the {formats[0]} packages of the lockfiles",
+            hint=f"add [prewarm.targets] {formats[0]} = \"REPOSITORY\" (a repository whose "
+            "upstream chain ends in the matching external connection), or map a "
+            f"{formats[0]} proxy repository with mode = \"prewarm\"")
+    from migrator.target.codeartifact import CodeArtifactClient
+
+    async with CodeArtifactClient.from_manifest(m) as owned:
+        return await each(owned)
 
 
 def _coordinates(p: LockedPackage) -> Coordinates:
@@ -254,7 +279,7 @@ async def queue_lockfiles(m: Manifest, q: WorkQueue, target: Any | None,
     if not paths:
         return found
     locked = read_lockfiles(paths)
-    found.targets = _targets(m, q, {str(p.format) for p in locked})
+    found.targets = await _targets(m, q, {str(p.format) for p in locked}, target)
     if record and target is not None:
         await _check_targets(target, found.targets)
     internal = internal_packages(q)

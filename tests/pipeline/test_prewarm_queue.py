@@ -146,8 +146,10 @@ async def test_requirements_pins_resolve_to_the_files_the_hashes_allow(tmp_path,
 
 
 async def test_no_target_for_a_format_names_the_fix(tmp_path, queue):
+    # an injected target without CodeArtifact's control plane: no upstream chain to walk
+    # (tests/pipeline/test_prewarm_target.py walks them)
     with pytest.raises(ConfigError, match="no target repository for the maven") as e:
-        await queue_lockfiles(manifest(tmp_path), queue, None,
+        await queue_lockfiles(manifest(tmp_path), queue, SimplePages({}),
                               [LOCKS / "maven/gradle.lockfile"])
     assert "[prewarm.targets] maven" in e.value.hint
 
