@@ -46,7 +46,8 @@ from migrator.target.provision import PublicNames, RepositoryState, TargetContro
 from migrator.topology import EXTERNAL_CONNECTIONS
 
 __all__ = ["ConfusionReport", "Finding", "Ordering", "PackageKey", "check", "check_manifest",
-           "connection_owner", "covering_group", "order_from_state", "plan_order", "protect_namespaces"]
+           "connection_owner", "covering_group", "order_from_state", "plan_order",
+           "protect_namespaces"]
 
 logger = logging.getLogger(__name__)
 

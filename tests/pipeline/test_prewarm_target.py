@@ -109,7 +109,7 @@ async def test_two_team_repositories_reaching_it_are_ambiguous(tmp_path):
 
 
 async def test_two_ends_of_chains_are_ambiguous(tmp_path):
-    with pytest.raises(ConfigError, match="several repositories .*: other-team, team") as e:
+    with pytest.raises(ConfigError, match=r"several repositories .*: other-team, team") as e:
         await find(tmp_path, "maven", [])
     assert "[prewarm.targets] maven" in e.value.hint
 
