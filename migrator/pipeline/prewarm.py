@@ -79,20 +79,25 @@ class LockfileItems:
     #: requirements pins for which the target lists no file of that version
     unresolved: list[str] = field(default_factory=list)
 
-    def requests(self) -> dict[str, int]:
-        """The least read requests pre-warming the queued items takes: one GET per file
-        (PyPI: plus its simple page), then DescribePackageVersion and
-        ListPackageVersionAssets per version (more while ingestion is under way)."""
+    #: requirements pins without hashes counted by a dry run: how many files of the version
+    #: the target lists is unknown until it is asked, so each counts as one file, at least
+    open_ended: int = 0
+
+    def requests(self) -> dict[str, Any]:
+        """The read requests pre-warming the queued items takes: one GET per file (PyPI: plus
+        its simple page), exact unless `open_ended`; then DescribePackageVersion and
+        ListPackageVersionAssets per version, at least (more while ingestion is under way)."""
         files = sum(self.queued.values())
         gets = files + self.queued.get("pypi", 0)
-        return {"native_gets": gets, "describe_and_list": 2 * sum(self.versions.values()),
+        return {"native_gets": gets, "native_gets_exact": not self.open_ended,
+                "describe_and_list": 2 * sum(self.versions.values()),
                 "total": gets + 2 * sum(self.versions.values())}
 
     def as_dict(self) -> dict[str, Any]:
         return {"lockfiles": self.lockfiles, "targets": self.targets, "queued": self.queued,
                 "versions": self.versions, "internal": self.internal,
                 "in_caches": self.in_caches, "unresolved": self.unresolved,
-                "requests": self.requests()}
+                "open_ended": self.open_ended, "requests": self.requests()}
 
     def render(self) -> str:
         lines = [f"lockfiles: {len(self.lockfiles)} read, "
@@ -105,8 +110,13 @@ class LockfileItems:
         for pin in self.unresolved:
             lines.append(f"  {pin}: the target lists no file of this version")
         r = self.requests()
-        lines.append(f"read requests: at least {r['total']} ({r['native_gets']} native GETs, "
-                     f"{r['describe_and_list']} DescribePackageVersion/ListPackageVersionAssets)")
+        gets = ("" if r["native_gets_exact"] else "at least ") + str(r["native_gets"])
+        lines.append(f"read requests: at least {r['total']} ({gets} native GETs"
+                     + ("" if r["native_gets_exact"] else
+                        f": {self.open_ended} requirements pin(s) without hashes count as one "
+                        "file each")
+                     + f"; at least {r['describe_and_list']} DescribePackageVersion/"
+                     "ListPackageVersionAssets, more while ingestion is under way)")
         return "\n".join(lines)
 
 
@@ -216,6 +226,17 @@ def _coordinates(p: LockedPackage) -> Coordinates:
     return Coordinates(p.format, p.namespace, p.name, p.version, extra)
 
 
+def _files_of(p: LockedPackage, found: LockfileItems) -> int:
+    """The files one item stands for: one, except an unresolved requirements pin (a dry run),
+    which allows one file per hash it gives (a pin without hashes: at least one)."""
+    if p.filename or p.format is not Format.PYPI:
+        return 1
+    allowed = set(filter(None, p.hashes.get("sha256", "").split(",")))
+    if not allowed:
+        found.open_ended += 1
+    return max(1, len(allowed))
+
+
 def _internal_key(p: LockedPackage) -> tuple[str, str, str]:
     name = canonicalize_name(p.name) if p.format is Format.PYPI else p.name
     return (str(p.format), p.namespace, name)
@@ -300,6 +321,7 @@ async def queue_lockfiles(m: Manifest, q: WorkQueue, target: Any | None,
             items = merge(items)
         cached = queued_prewarm_files(q, repository, fmt)
         rows: list[tuple[DiscoveredAsset, str | None]] = []
+        files = 0
         for p in items:
             if p.path in cached:
                 found.in_caches += 1
@@ -310,8 +332,10 @@ async def queue_lockfiles(m: Manifest, q: WorkQueue, target: Any | None,
             rows.append((DiscoveredAsset(
                 path=p.path, size=None, checksums=dict(p.hashes), coordinates=_coordinates(p),
                 kind=AssetKind.ARTIFACT), why))
+            if why is None:
+                files += _files_of(p, found)
         wanted_rows = [r for r in rows if r[1] is None]
-        found.queued[fmt] = len(wanted_rows)
+        found.queued[fmt] = files
         found.versions[fmt] = len({(a.coordinates.namespace, a.coordinates.package,
                                     a.coordinates.version) for a, _ in wanted_rows
                                    if a.coordinates})
