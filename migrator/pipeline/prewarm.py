@@ -43,6 +43,7 @@ from migrator.models import (
     RepoType,
 )
 from migrator.pipeline.confusion import Ordering, order_from_state
+from migrator.pipeline.cost import Cost, lockfile_requests, plan_cost
 from migrator.pipeline.engine import Engine
 from migrator.pipeline.stats import RunSummary
 from migrator.state import WorkQueue
@@ -56,8 +57,8 @@ from migrator.state.prewarm import (
 )
 
 __all__ = ["LOCKFILE_REPOSITORY_PREFIX", "LockfileItems", "PrewarmSummary", "check_lockfiles",
-           "first_pass_ids", "lockfile_paths", "prewarm", "prewarm_before_publish",
-           "prewarm_repository_ids", "queue_lockfiles"]
+           "first_pass_ids", "lockfile_paths", "plan_lockfiles", "prewarm",
+           "prewarm_before_publish", "prewarm_repository_ids", "queue_lockfiles"]
 
 logger = logging.getLogger(__name__)
 
@@ -348,6 +349,20 @@ async def queue_lockfiles(m: Manifest, q: WorkQueue, target: Any | None,
             crash_point("lockfiles")  # one format's items recorded, the next not yet
     logger.info("lockfiles: %s", found.render().splitlines()[0])
     return found
+
+
+def plan_lockfiles(m: Manifest, q: WorkQueue, summary: Any) -> tuple[LockfileItems, Cost]:
+    """`migrator plan`: the manifest's lockfile items counted against the crawled state
+    (per format and target, internal ones, those the proxy caches already hold), nothing
+    recorded, and the plan's cost (`summary`: its `PlanSummary`) with their requests."""
+    import anyio
+
+    items = anyio.run(lambda: queue_lockfiles(m, q, None, record=False))
+    o = m.options
+    cost = plan_cost(summary.repositories, rate_budget=o.rate_budget,
+                     origin_control=o.origin_control, prices=o.prices,
+                     extra=[lockfile_requests(items.requests(), len(items.targets))])
+    return items, cost
 
 
 def prewarm(manifest: Manifest | str | Path, lockfiles: Sequence[str | Path] = (),
