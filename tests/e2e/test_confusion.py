@@ -7,7 +7,9 @@ only. `target init` builds team repositories whose upstream chains reach the con
 `plan` lists both names as collisions (read-only: nothing lands in the team repositories);
 after `run`, `report` lists both with what protects them, both packages are upstream=BLOCK
 in their team repository (`@acme/utils` also covered by the `@acme/*` package group), and
-asking the team repository for the public-only versions is refused.
+asking the team repository for the public-only versions is refused. Each test runs twice:
+against the sandbox's built-in public registry, and with Verdaccio and pypiserver on loopback
+behind the external connections.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import httpx
 import pytest
 
 from .conftest import SEED, RunningSandbox, start_sandbox, stop_sandbox
+from .public_registries import start_public_registries
 
 pytestmark = pytest.mark.e2e
 
@@ -74,8 +77,11 @@ def npm_pack(work: Path, version: str, note: str) -> Path:
     return work / json.loads(out.stdout)[0]["filename"]
 
 
-@pytest.fixture
-def confusion_sandbox(tmp_path):
+@pytest.fixture(params=["sandbox", pytest.param("loopback", marks=pytest.mark.realserver)])
+def confusion_sandbox(request, tmp_path):
+    """The sandbox whose external connections reach its built-in public registry, or
+    (`loopback`) real registries on loopback: Verdaccio and pypiserver holding the same
+    public packages (tests/e2e/public_registries.py)."""
     if shutil.which("npm") is None:
         pytest.fail("npm is not installed: run scripts/deps/node.sh (make test installs it)")
     seed = tmp_path / "seed"
@@ -89,9 +95,17 @@ def confusion_sandbox(tmp_path):
     # jaraco.classes 3.4.0 exists only in the public registry; 3.3.1 stays internal.
     shutil.move(seed / "pypi-internal/packages/jaraco-classes/3.4.0",
                 seed / "pypi-proxy/packages/jaraco-classes/3.4.0")
-    sb = start_sandbox(tmp_path, seed=seed)
-    yield sb
-    stop_sandbox(sb)
+    regs = start_public_registries(tmp_path / "public", seed) \
+        if request.param == "loopback" else None
+    try:
+        sb = start_sandbox(tmp_path, *(regs.connections() if regs else ()), seed=seed)
+        try:
+            yield sb
+        finally:
+            stop_sandbox(sb)
+    finally:
+        if regs is not None:
+            regs.stop()
 
 
 def manifest(sb: RunningSandbox) -> Path:
