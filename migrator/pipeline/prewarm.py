@@ -129,6 +129,9 @@ class PrewarmSummary:
     items: LockfileItems
     run: RunSummary | None = None
     dry_run: bool = False
+    #: the pre-warm/publish order (`confusion.Ordering`): pre-warms that cannot succeed, with
+    #: the reason; None for a dry run
+    ordering: Ordering | None = None
 
     @property
     def exit_code(self) -> int:
@@ -137,10 +140,13 @@ class PrewarmSummary:
     def as_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "exit_code": self.exit_code,
                 "lockfiles": self.items.as_dict(),
+                "ordering": self.ordering.notes() if self.ordering else [],
                 "run": self.run.as_dict() if self.run else None}
 
     def render(self) -> str:
         parts = [self.items.render()]
+        if self.ordering is not None:
+            parts += [f"order: {note}" for note in self.ordering.notes()]
         if self.run is not None:
             parts.append(self.run.render())
         else:
@@ -397,7 +403,8 @@ def prewarm(manifest: Manifest | str | Path, lockfiles: Sequence[str | Path] = (
                    target_factory=target_factory, engine_overrides=engine_overrides,
                    check_first=check_first,
                    lockfiles=tuple(lockfiles), only_prewarm=True, collect=collected)
-    return PrewarmSummary(collected.get("lockfiles") or LockfileItems(), summary)
+    return PrewarmSummary(collected.get("lockfiles") or LockfileItems(), summary,
+                          ordering=collected.get("ordering"))
 
 
 async def prewarm_before_publish(m: Manifest, q: WorkQueue, engine: Engine, *,
