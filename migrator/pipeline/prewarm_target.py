@@ -42,7 +42,7 @@ async def find_prewarm_target(m: Manifest, control: TargetControl, fmt: str,
     if len(reaching) > 1:
         raise ConfigError(f"{m.path}: the {fmt} packages of the lockfiles could be pre-warmed "
                           f"through any of the team repositories {', '.join(reaching)} (each "
-                          f"reaches a {fmt} external connection)", hint=fix)
+                          f"reaches an external connection for {fmt})", hint=fix)
     if reaching:
         return reaching[0]
     domain = await control.read(())
@@ -53,13 +53,13 @@ async def find_prewarm_target(m: Manifest, control: TargetControl, fmt: str,
     if len(ends) == 1:
         return ends[0]
     if not ends:
-        raise ConfigError(f"{m.path}: no repository of domain {control.domain} reaches a {fmt} "
-                          "external connection through its upstreams, so no lockfile "
+        raise ConfigError(f"{m.path}: no repository of domain {control.domain} reaches an "
+                          f"external connection for {fmt} through its upstreams, so no lockfile "
                           f"package of that format can be pre-warmed",
                           hint="create one (`migrator target init` with an external_connection "
                           "in [[target.repositories]]), then " + fix)
-    raise ConfigError(f"{m.path}: several repositories of domain {control.domain} end in a "
-                      f"{fmt} external connection: {', '.join(ends)}", hint=fix)
+    raise ConfigError(f"{m.path}: several repositories of domain {control.domain} end in an "
+                      f"external connection for {fmt}: {', '.join(ends)}", hint=fix)
 
 
 def team_repositories(rows: Sequence[Any], fmt: str) -> list[str]:

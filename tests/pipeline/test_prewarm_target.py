@@ -115,7 +115,8 @@ async def test_two_ends_of_chains_are_ambiguous(tmp_path):
 
 
 async def test_no_chain_reaches_the_connection(tmp_path):
-    with pytest.raises(ConfigError, match="no repository of domain acme reaches a pypi"):
+    with pytest.raises(ConfigError, match="no repository of domain acme reaches an external "
+                       "connection for pypi"):
         await find(tmp_path, "pypi", ["team"])
 
 
