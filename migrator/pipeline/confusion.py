@@ -18,8 +18,10 @@ The ordering trap: once an internal version is published into a repository, the 
 upstream is BLOCK there, so pre-warming public versions of that same name through that
 repository fails. When both were asked for, the public versions must be pre-warmed first and
 the internal ones published after (the origin configuration then switches to publish=ALLOW,
-upstream=BLOCK; the ingested versions stay). `plan_order` computes that order; a namespace
-group that blocks external upstreams makes such a pre-warm impossible, which it says too.
+upstream=BLOCK; the ingested versions stay). `plan_order` computes that order (from a state:
+`order_from_state`; `run` acts on it in `prewarm.prewarm_before_publish`); a namespace group
+that blocks external upstreams makes such a pre-warm impossible, which it says too, and so
+does an internal version already published there.
 
 Findings are kept in the state (merged, never dropped: after the publish, the name no longer
 resolves upstream through the team repository, but the collision remains a fact).

@@ -16,6 +16,12 @@ reads are paced by the target's read quotas; an interrupted pre-warm resumes fro
 A lockfile entry naming an internal package (one the state holds in a copy-mode repository)
 is never pre-warmed: it is recorded as excluded ("internal package") and listed as such, not
 as an error. `run` does the same step when the manifest says `[prewarm] in_run = true`.
+
+Without `[prewarm.targets]` or a pre-warm mapping of a format, its target is found from
+CodeArtifact's upstream chains (`prewarm_target`). Where one repository is to receive both an
+internal name and public versions of it, `run` pre-warms those first
+(`prewarm_before_publish`: the ordering trap). `plan` counts the lockfiles' items and their
+requests (`plan_lockfiles`).
 """
 
 from __future__ import annotations
