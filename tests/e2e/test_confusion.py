@@ -24,6 +24,8 @@ import boto3
 import httpx
 import pytest
 
+from migrator.crashpoints import CRASH_ENV
+
 from .conftest import SEED, RunningSandbox, start_sandbox, stop_sandbox
 from .public_registries import start_public_registries
 
@@ -255,3 +257,47 @@ mode = "prewarm"
     # the internal name is protected from now on; the ingested public version stays
     assert pkg["originConfiguration"]["restrictions"] == {"publish": "ALLOW",
                                                          "upstream": "BLOCK"}
+
+
+PREWARM_MAPPINGS = """[[repositories]]
+source = "npm-proxy"
+target = "team-npm"
+mode = "prewarm"
+
+[[repositories]]
+source = "pypi-proxy"
+target = "team-pypi"
+mode = "prewarm"
+
+[options]"""
+
+
+def test_kill_9_in_the_prewarm_pass_publishes_nothing_and_a_rerun_ends_the_same(
+        confusion_sandbox):
+    sb = confusion_sandbox
+    m = manifest(sb)
+    m.write_text(m.read_text().replace("[options]", PREWARM_MAPPINGS))
+    assert sb.migrator("target", "init", str(m)).returncode == 0
+    # killed right after the first pre-warm GET, before it is recorded
+    killed = sb.migrator("--no-progress", "run", str(m), env={**sb.env, CRASH_ENV: "requested:1"},
+                         timeout=300)
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    state = sb.workdir / "state" / "acme.sqlite"
+    db = sqlite3.connect(state)
+    started = db.execute(
+        "SELECT count(*) FROM versions v JOIN repositories r ON r.id = v.repository_id WHERE "
+        "r.mode = 'copy' AND r.format = 'pypi' AND (v.status != 'discovered' OR v.attempts > 0)"
+    ).fetchone()[0]
+    db.close()
+    assert started == 0  # no internal PyPI version was touched while the pre-warm ran
+    again = sb.migrator("--no-progress", "run", str(m), timeout=300)
+    assert again.returncode == 1, again.stdout + again.stderr  # only @acme/utils 9.9.9 refused
+    db = sqlite3.connect(state)
+    statuses = dict(((r, v), s) for r, v, s in db.execute(
+        "SELECT r.source, v.version, v.status FROM versions v JOIN repositories r ON r.id = "
+        "v.repository_id WHERE v.package IN ('jaraco-classes', 'utils')"))
+    db.close()
+    assert statuses == {("pypi-internal", "3.3.1"): "verified",
+                        ("pypi-proxy", "3.4.0"): "ingested",
+                        ("npm-internal", "1.0.0"): "verified",
+                        ("npm-proxy", "9.9.9"): "blocked_by_origin_control"}
