@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from packaging.utils import canonicalize_name
 
 from migrator.lockfiles import read_lockfiles
