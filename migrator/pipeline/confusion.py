@@ -18,8 +18,10 @@ The ordering trap: once an internal version is published into a repository, the 
 upstream is BLOCK there, so pre-warming public versions of that same name through that
 repository fails. When both were asked for, the public versions must be pre-warmed first and
 the internal ones published after (the origin configuration then switches to publish=ALLOW,
-upstream=BLOCK; the ingested versions stay). `plan_order` computes that order; a namespace
-group that blocks external upstreams makes such a pre-warm impossible, which it says too.
+upstream=BLOCK; the ingested versions stay). `plan_order` computes that order (from a state:
+`order_from_state`; `run` acts on it in `prewarm.prewarm_before_publish`); a namespace group
+that blocks external upstreams makes such a pre-warm impossible, which it says too, and so
+does an internal version already published there.
 
 Findings are kept in the state (merged, never dropped: after the publish, the name no longer
 resolves upstream through the team repository, but the collision remains a fact).
@@ -38,6 +40,7 @@ import anyio
 from migrator.errors import TargetError
 from migrator.manifest import Manifest, Namespace
 from migrator.state import WorkQueue
+from migrator.state.prewarm import package_uses
 from migrator.state.queries import CONFUSION_FINDINGS
 from migrator.target.errors import CredentialsRefused, NotFound
 from migrator.target.groups import INTERNAL_NAMESPACE, PackageGroups
@@ -45,7 +48,8 @@ from migrator.target.provision import PublicNames, RepositoryState, TargetContro
 from migrator.topology import EXTERNAL_CONNECTIONS
 
 __all__ = ["ConfusionReport", "Finding", "Ordering", "PackageKey", "check", "check_manifest",
-           "covering_group", "plan_order", "protect_namespaces"]
+           "connection_owner", "covering_group", "order_from_state", "plan_order",
+           "protect_namespaces"]
 
 logger = logging.getLogger(__name__)
 
@@ -181,21 +185,50 @@ def covering_group(namespaces: Iterable[Namespace], fmt: str, namespace: str,
 
 
 def plan_order(internal: Iterable[PackageKey], prewarm: Iterable[PackageKey],
-               namespaces: Iterable[Namespace] = ()) -> Ordering:
+               namespaces: Iterable[Namespace] = (),
+               published: Iterable[PackageKey] = ()) -> Ordering:
     """The order in which both the internal publish and the public pre-warm of a name
     succeed (see the module doc). For the `prewarm` step: pre-warm `prewarm_first` before the
-    run publishes; never try `impossible`."""
+    run publishes; never try `impossible`. `published`: internal names whose versions already
+    went into the repository (a run before this one), so upstream=BLOCK is set there."""
     namespaces = list(namespaces)
     wanted = set(internal)
+    too_late = set(published)
     out = Ordering()
     for key in sorted(set(prewarm)):
         group = covering_group(namespaces, key.format, key.namespace, key.name)
         if group is not None:
             out.impossible.append((key, f"package group {group} blocks external upstreams "
                                         "for this internal namespace"))
+        elif key in too_late:
+            out.impossible.append((key, "its internal versions were published there first, "
+                                        "which set upstream=BLOCK; pre-warm it through "
+                                        "another repository, or set upstream=ALLOW on the "
+                                        "package (PutPackageOriginConfiguration) and retry"))
         elif key in wanted:
             out.prewarm_first.append(key)
     return out
+
+
+def order_from_state(manifest: Manifest, queue: WorkQueue,
+                     repository_ids: Sequence[int] | None = None) -> Ordering:
+    """`plan_order` for the copy and pre-warm repositories of the state (among
+    `repository_ids`). Only pre-warms still to do can be too late."""
+    internal: list[PackageKey] = []
+    prewarm: list[PackageKey] = []
+    started: set[PackageKey] = set()
+    pending: set[PackageKey] = set()
+    for u in package_uses(queue, repository_ids):
+        key = PackageKey(u.target, u.format, u.namespace, u.package)
+        if u.mode == "copy":
+            internal.append(key)
+            if u.open:
+                started.add(key)
+        else:
+            prewarm.append(key)
+            if u.open:
+                pending.add(key)
+    return plan_order(internal, prewarm, manifest.namespaces, started & pending)
 
 
 def _protection(manifest: Manifest, fmt: str, namespace: str, name: str,
@@ -211,7 +244,7 @@ def _protection(manifest: Manifest, fmt: str, namespace: str, name: str,
             "add a [[namespaces]] entry covering the name", False)
 
 
-async def _connection_owner(control: TargetControl, repository: str, fmt: str,
+async def connection_owner(control: TargetControl, repository: str, fmt: str,
                             cache: dict[str, RepositoryState | None]
                             ) -> tuple[str, str] | None:
     """(repository owning the connection, connection) first reached from `repository` in
@@ -261,22 +294,16 @@ async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionR
         if group is not None and group.modes.get("EXTERNAL_UPSTREAM") == "BLOCK":
             blocking.add(ns.group_pattern)
     cache: dict[str, RepositoryState | None] = {}
-    internal: list[PackageKey] = []
-    prewarm: list[PackageKey] = []
     jobs: list[tuple[PackageKey, str, str]] = []
     ours: dict[PackageKey, set[object]] = {}
     for row in queue.repositories():
         fmt, target = row["format"], row["target"]
-        if not target or fmt not in _PUBLIC_FORMATS or row["mode"] not in ("copy", "prewarm"):
+        if not target or fmt not in _PUBLIC_FORMATS or row["mode"] != "copy":
             continue
         keys = [PackageKey(target, fmt, ns, name) for ns, name in queue.package_names(row["id"])]
-        if row["mode"] == "prewarm":
-            prewarm += keys
-            continue
-        internal += keys
         for (ns, name), versions in queue.package_versions(row["id"]).items():
             ours[PackageKey(target, fmt, ns, name)] = {_normal(fmt, v) for v in versions}
-        owner = await _connection_owner(control, target, fmt, cache)
+        owner = await connection_owner(control, target, fmt, cache)
         if owner is None:
             report.unchecked.append((target, fmt, f"no {fmt} external connection in its "
                                      "upstream chain: no public name resolves through it"))
@@ -314,7 +341,7 @@ async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionR
             tg.start_soon(one, *job)
     report.checked = len(jobs)
     report.findings = _merge(queue, found)
-    report.ordering = plan_order(internal, prewarm, manifest.namespaces)
+    report.ordering = order_from_state(manifest, queue)
     report.read_requests = control.reads + public.reads + groups.reads
     return report
 

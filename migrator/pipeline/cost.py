@@ -15,6 +15,11 @@ copy, per repository
 prewarm, per repository
   reads   one GET per cached file (PyPI: the simple page too) and one DescribePackageVersion per
           version (the EXTERNAL confirmation), one GetRepositoryEndpoint
+lockfiles (`[prewarm] lockfiles`), per format
+  reads   what `LockfileItems.requests` counts (one GET per file, PyPI: the simple page too;
+          DescribePackageVersion + ListPackageVersionAssets per version), one
+          GetRepositoryEndpoint per format's target repository; bytes unknown (lockfiles
+          give no sizes)
 once      one GetAuthorizationToken per started 12 hours of run time
 
 Not counted: the dependency-confusion check `plan` itself makes (one metadata read per
@@ -39,7 +44,8 @@ from migrator.manifest import Prices
 from migrator.models import human_bytes
 from migrator.target.ratelimit import READS_PER_WRITE
 
-__all__ = ["GIB", "Cost", "RepositoryRequests", "estimate", "repository_requests"]
+__all__ = ["GIB", "Cost", "RepositoryRequests", "estimate", "lockfile_requests",
+           "repository_requests"]
 
 GIB = 1 << 30
 TOKEN_HOURS = 12  # an authorization token lasts at most 12 h
@@ -66,6 +72,13 @@ def repository_requests(*, fmt: str, mode: str, files: int, versions: int, packa
         gets = files * (2 if fmt == "pypi" else 1)
         return RepositoryRequests(0, gets + versions + (1 if files else 0), size)
     return RepositoryRequests(0, 0, 0)
+
+
+def lockfile_requests(requests: dict[str, Any], endpoints: int) -> RepositoryRequests:
+    """The pre-warm of the lockfiles' items (`LockfileItems.requests()`, and one
+    GetRepositoryEndpoint per format's target repository): reads only, bytes unknown."""
+    total = int(requests.get("total") or 0)
+    return RepositoryRequests(0, total + (endpoints if total else 0), 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,12 +142,12 @@ def estimate(rows: Iterable[RepositoryRequests], *, bytes_in_source: int, rate_b
 
 
 def plan_cost(repositories: Iterable[Any], *, rate_budget: float, origin_control: str,
-              prices: Prices) -> Cost:
+              prices: Prices, extra: Iterable[RepositoryRequests] = ()) -> Cost:
     """The cost of a plan from its `RepositoryPlan` rows (format, mode, assets, versions,
-    packages, bytes, writes)."""
+    packages, bytes, writes), and `extra` requests (the lockfiles' pre-warm)."""
     rows = list(repositories)
     return estimate(
-        (repository_requests(fmt=r.format, mode=r.mode, files=r.assets, versions=r.versions,
-                             packages=r.packages, size=r.bytes, protocol_writes=r.writes,
-                             origin_control=origin_control) for r in rows),
+        [*(repository_requests(fmt=r.format, mode=r.mode, files=r.assets, versions=r.versions,
+                               packages=r.packages, size=r.bytes, protocol_writes=r.writes,
+                               origin_control=origin_control) for r in rows), *extra],
         bytes_in_source=sum(r.bytes for r in rows), rate_budget=rate_budget, prices=prices)

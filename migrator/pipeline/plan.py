@@ -98,6 +98,9 @@ class PlanSummary:
     cost: Cost | None = None
     #: The dependency-confusion check (`migrator.pipeline.confusion`); None when not run.
     confusion: Any = None
+    #: The lockfiles' pre-warm items (`migrator.pipeline.prewarm.LockfileItems`), counted
+    #: only; None when the manifest names no lockfile.
+    lockfiles: Any = None
 
     def raise_for_mapping_errors(self, manifest: Manifest) -> None:
         """:raises ConfigError: (exit 2) naming every mapping that cannot be carried out."""
@@ -135,7 +138,8 @@ class PlanSummary:
             },
         } | ({"cost": self.cost.as_dict()} if self.cost is not None else {}) | (
             {"dependency_confusion": self.confusion.as_dict()} if self.confusion is not None
-            else {})
+            else {}) | (
+            {"lockfiles": self.lockfiles.as_dict()} if self.lockfiles is not None else {})
 
     def render(self) -> str:
         """A terminal table; reasons for exclusions and refusals listed under it."""
@@ -168,6 +172,8 @@ class PlanSummary:
             + (f"{minutes:.1f} min" if minutes >= 1 else f"{self.estimated_seconds:.0f} s")
             + "; nothing was written to the target"
         )
+        if self.lockfiles is not None:
+            lines.append(self.lockfiles.render())
         if self.cost is not None:
             lines.append(self.cost.render())
         if self.confusion is not None:
@@ -445,5 +451,10 @@ def plan_manifest(manifest: Manifest, state_path: str | Path | None = None, *,
             from migrator.pipeline.confusion import check_manifest
 
             summary.confusion = check_manifest(manifest, q)
+        if manifest.prewarm.lockfiles and not summary.mapping_errors:
+            # Counted, not recorded: what `prewarm` (or `run` with in_run) will request.
+            from migrator.pipeline.prewarm import plan_lockfiles
+
+            summary.lockfiles, summary.cost = plan_lockfiles(shared, q, summary)
     summary.raise_for_mapping_errors(manifest)
     return summary

@@ -16,6 +16,12 @@ reads are paced by the target's read quotas; an interrupted pre-warm resumes fro
 A lockfile entry naming an internal package (one the state holds in a copy-mode repository)
 is never pre-warmed: it is recorded as excluded ("internal package") and listed as such, not
 as an error. `run` does the same step when the manifest says `[prewarm] in_run = true`.
+
+Without `[prewarm.targets]` or a pre-warm mapping of a format, its target is found from
+CodeArtifact's upstream chains (`prewarm_target`). Where one repository is to receive both an
+internal name and public versions of it, `run` pre-warms those first
+(`prewarm_before_publish`: the ordering trap). `plan` counts the lockfiles' items and their
+requests (`plan_lockfiles`).
 """
 
 from __future__ import annotations
@@ -42,18 +48,23 @@ from migrator.models import (
     Format,
     RepoType,
 )
+from migrator.pipeline.confusion import Ordering, order_from_state
+from migrator.pipeline.cost import Cost, lockfile_requests, plan_cost
+from migrator.pipeline.engine import Engine
 from migrator.pipeline.stats import RunSummary
 from migrator.state import WorkQueue
 from migrator.state.prewarm import (
     LOCKFILE_REPOSITORY_PREFIX,
     internal_packages,
     lockfile_repository,
+    package_uses,
     prewarm_targets,
     queued_prewarm_files,
 )
 
 __all__ = ["LOCKFILE_REPOSITORY_PREFIX", "LockfileItems", "PrewarmSummary", "check_lockfiles",
-           "lockfile_paths", "prewarm", "prewarm_repository_ids", "queue_lockfiles"]
+           "first_pass_ids", "lockfile_paths", "plan_lockfiles", "prewarm",
+           "prewarm_before_publish", "prewarm_repository_ids", "queue_lockfiles"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,20 +86,25 @@ class LockfileItems:
     #: requirements pins for which the target lists no file of that version
     unresolved: list[str] = field(default_factory=list)
 
-    def requests(self) -> dict[str, int]:
-        """The least read requests pre-warming the queued items takes: one GET per file
-        (PyPI: plus its simple page), then DescribePackageVersion and
-        ListPackageVersionAssets per version (more while ingestion is under way)."""
+    #: requirements pins without hashes counted by a dry run: how many files of the version
+    #: the target lists is unknown until it is asked, so each counts as one file, at least
+    open_ended: int = 0
+
+    def requests(self) -> dict[str, Any]:
+        """The read requests pre-warming the queued items takes: one GET per file (PyPI: plus
+        its simple page), exact unless `open_ended`; then DescribePackageVersion and
+        ListPackageVersionAssets per version, at least (more while ingestion is under way)."""
         files = sum(self.queued.values())
         gets = files + self.queued.get("pypi", 0)
-        return {"native_gets": gets, "describe_and_list": 2 * sum(self.versions.values()),
+        return {"native_gets": gets, "native_gets_exact": not self.open_ended,
+                "describe_and_list": 2 * sum(self.versions.values()),
                 "total": gets + 2 * sum(self.versions.values())}
 
     def as_dict(self) -> dict[str, Any]:
         return {"lockfiles": self.lockfiles, "targets": self.targets, "queued": self.queued,
                 "versions": self.versions, "internal": self.internal,
                 "in_caches": self.in_caches, "unresolved": self.unresolved,
-                "requests": self.requests()}
+                "open_ended": self.open_ended, "requests": self.requests()}
 
     def render(self) -> str:
         lines = [f"lockfiles: {len(self.lockfiles)} read, "
@@ -101,8 +117,13 @@ class LockfileItems:
         for pin in self.unresolved:
             lines.append(f"  {pin}: the target lists no file of this version")
         r = self.requests()
-        lines.append(f"read requests: at least {r['total']} ({r['native_gets']} native GETs, "
-                     f"{r['describe_and_list']} DescribePackageVersion/ListPackageVersionAssets)")
+        gets = ("" if r["native_gets_exact"] else "at least ") + str(r["native_gets"])
+        lines.append(f"read requests: at least {r['total']} ({gets} native GETs"
+                     + ("" if r["native_gets_exact"] else
+                        f": {self.open_ended} requirements pin(s) without hashes count as one "
+                        "file each")
+                     + f"; at least {r['describe_and_list']} DescribePackageVersion/"
+                     "ListPackageVersionAssets, more while ingestion is under way)")
         return "\n".join(lines)
 
 
@@ -114,6 +135,9 @@ class PrewarmSummary:
     items: LockfileItems
     run: RunSummary | None = None
     dry_run: bool = False
+    #: the pre-warm/publish order (`confusion.Ordering`): pre-warms that cannot succeed, with
+    #: the reason; None for a dry run
+    ordering: Ordering | None = None
 
     @property
     def exit_code(self) -> int:
@@ -122,10 +146,13 @@ class PrewarmSummary:
     def as_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "exit_code": self.exit_code,
                 "lockfiles": self.items.as_dict(),
+                "ordering": self.ordering.notes() if self.ordering else [],
                 "run": self.run.as_dict() if self.run else None}
 
     def render(self) -> str:
         parts = [self.items.render()]
+        if self.ordering is not None:
+            parts += [f"order: {note}" for note in self.ordering.notes()]
         if self.run is not None:
             parts.append(self.run.render())
         else:
@@ -157,23 +184,48 @@ def check_lockfiles(m: Manifest, extra: Sequence[str | Path] = ()) -> None:
     read_lockfiles(lockfile_paths(m, extra))
 
 
-def _targets(m: Manifest, q: WorkQueue, formats: set[str]) -> dict[str, str]:
+async def _targets(m: Manifest, q: WorkQueue, formats: set[str], target: Any) -> dict[str, str]:
+    """format → the repository that pre-warms it: `[prewarm.targets]`, else the target of a
+    pre-warm mapping of the format, else the one found by walking the upstream chains in
+    CodeArtifact (`prewarm_target`; through `target`'s client, or, without a target (a dry
+    run), a client opened for the look-up)."""
     cached = prewarm_targets(q)
     # before a crawl, the state does not know the formats: mappings that name theirs
     for mapping in m.repositories:
         if mapping.mode == "prewarm" and mapping.format and mapping.target:
             cached.setdefault(str(mapping.format), mapping.target)
-    out = {}
-    for fmt in sorted(formats):
-        target = m.prewarm.target_for(fmt) or cached.get(fmt)
-        if not target:
-            raise ConfigError(
-                f"{m.path}: no target repository for the {fmt} packages of the lockfiles",
-                hint=f"add [prewarm.targets] {fmt} = \"REPOSITORY\" (a repository whose "
-                "upstream chain ends in the matching external connection), or map a "
-                f"{fmt} proxy repository with mode = \"prewarm\"")
-        out[fmt] = target
-    return out
+    out = {fmt: m.prewarm.target_for(fmt) or cached.get(fmt) for fmt in sorted(formats)}
+    missing = [fmt for fmt, repo in out.items() if not repo]
+    if missing:
+        out.update(await _discover(m, q, missing, target))
+    return {fmt: str(repo) for fmt, repo in out.items()}
+
+
+async def _discover(m: Manifest, q: WorkQueue, formats: list[str],
+                    target: Any) -> dict[str, str]:
+    from migrator.pipeline.prewarm_target import find_prewarm_target, team_repositories
+    from migrator.target.provision import TargetControl
+
+    async def each(c: Any) -> dict[str, str]:
+        control, cache = TargetControl(c), {}
+        rows = q.repositories()
+        return {fmt: await find_prewarm_target(m, control, fmt, team_repositories(rows, fmt),
+                                               cache) for fmt in formats}
+
+    client = getattr(target, "client", None)
+    if getattr(client, "is_codeartifact", False):
+        return await each(client)
+    if target is not None:
+        # an injected target without CodeArtifact's control plane (unit tests): nothing to walk
+        raise ConfigError(
+            f"{m.path}: no target repository for the {formats[0]} packages of the lockfiles",
+            hint=f"add [prewarm.targets] {formats[0]} = \"REPOSITORY\" (a repository whose "
+            "upstream chain ends in the matching external connection), or map a "
+            f"{formats[0]} proxy repository with mode = \"prewarm\"")
+    from migrator.target.codeartifact import CodeArtifactClient
+
+    async with CodeArtifactClient.from_manifest(m) as owned:
+        return await each(owned)
 
 
 def _coordinates(p: LockedPackage) -> Coordinates:
@@ -185,6 +237,17 @@ def _coordinates(p: LockedPackage) -> Coordinates:
     if p.optional:
         extra["optional"] = True
     return Coordinates(p.format, p.namespace, p.name, p.version, extra)
+
+
+def _files_of(p: LockedPackage, found: LockfileItems) -> int:
+    """The files one item stands for: one, except an unresolved requirements pin (a dry run),
+    which allows one file per hash it gives (a pin without hashes: at least one)."""
+    if p.filename or p.format is not Format.PYPI:
+        return 1
+    allowed = set(filter(None, p.hashes.get("sha256", "").split(",")))
+    if not allowed:
+        found.open_ended += 1
+    return max(1, len(allowed))
 
 
 def _internal_key(p: LockedPackage) -> tuple[str, str, str]:
@@ -250,7 +313,7 @@ async def queue_lockfiles(m: Manifest, q: WorkQueue, target: Any | None,
     if not paths:
         return found
     locked = read_lockfiles(paths)
-    found.targets = _targets(m, q, {str(p.format) for p in locked})
+    found.targets = await _targets(m, q, {str(p.format) for p in locked}, target)
     if record and target is not None:
         await _check_targets(target, found.targets)
     internal = internal_packages(q)
@@ -271,6 +334,7 @@ async def queue_lockfiles(m: Manifest, q: WorkQueue, target: Any | None,
             items = merge(items)
         cached = queued_prewarm_files(q, repository, fmt)
         rows: list[tuple[DiscoveredAsset, str | None]] = []
+        files = 0
         for p in items:
             if p.path in cached:
                 found.in_caches += 1
@@ -281,8 +345,10 @@ async def queue_lockfiles(m: Manifest, q: WorkQueue, target: Any | None,
             rows.append((DiscoveredAsset(
                 path=p.path, size=None, checksums=dict(p.hashes), coordinates=_coordinates(p),
                 kind=AssetKind.ARTIFACT), why))
+            if why is None:
+                files += _files_of(p, found)
         wanted_rows = [r for r in rows if r[1] is None]
-        found.queued[fmt] = len(wanted_rows)
+        found.queued[fmt] = files
         found.versions[fmt] = len({(a.coordinates.namespace, a.coordinates.package,
                                     a.coordinates.version) for a, _ in wanted_rows
                                    if a.coordinates})
@@ -295,6 +361,20 @@ async def queue_lockfiles(m: Manifest, q: WorkQueue, target: Any | None,
             crash_point("lockfiles")  # one format's items recorded, the next not yet
     logger.info("lockfiles: %s", found.render().splitlines()[0])
     return found
+
+
+def plan_lockfiles(m: Manifest, q: WorkQueue, summary: Any) -> tuple[LockfileItems, Cost]:
+    """`migrator plan`: the manifest's lockfile items counted against the crawled state
+    (per format and target, internal ones, those the proxy caches already hold), nothing
+    recorded, and the plan's cost (`summary`: its `PlanSummary`) with their requests."""
+    import anyio
+
+    items = anyio.run(lambda: queue_lockfiles(m, q, None, record=False))
+    o = m.options
+    cost = plan_cost(summary.repositories, rate_budget=o.rate_budget,
+                     origin_control=o.origin_control, prices=o.prices,
+                     extra=[lockfile_requests(items.requests(), len(items.targets))])
+    return items, cost
 
 
 def prewarm(manifest: Manifest | str | Path, lockfiles: Sequence[str | Path] = (),
@@ -329,7 +409,45 @@ def prewarm(manifest: Manifest | str | Path, lockfiles: Sequence[str | Path] = (
                    target_factory=target_factory, engine_overrides=engine_overrides,
                    check_first=check_first,
                    lockfiles=tuple(lockfiles), only_prewarm=True, collect=collected)
-    return PrewarmSummary(collected.get("lockfiles") or LockfileItems(), summary)
+    return PrewarmSummary(collected.get("lockfiles") or LockfileItems(), summary,
+                          ordering=collected.get("ordering"))
+
+
+async def prewarm_before_publish(m: Manifest, q: WorkQueue, engine: Engine, *,
+                                 publish: bool = True) -> Ordering:
+    """The ordering trap, acted on: in each repository, the public versions of an internal
+    name are pre-warmed before its first internal version is published there (publishing
+    first sets upstream=BLOCK, after which the pre-warm is refused). With `publish` (a run
+    that copies too), a first engine pass over the pre-warm repositories that hold such names
+    runs to its end before `engine` starts; the pre-warms that cannot succeed are logged with
+    the reason (the engine still asks for them and records the refusal CodeArtifact gives).
+
+    A pass over whole repositories is coarser than a per-name gate, but needs no change to
+    the claim order: it ends before anything is published, so an interruption at any instant
+    leaves nothing published that the pre-warm still needed; the next run repeats the pass
+    (what is ingested stays ingested) before it publishes."""
+    ordering = order_from_state(m, q, engine.repository_ids)
+    for key in ordering.prewarm_first:
+        logger.info("pre-warm first: %s in %s, before its internal versions are published",
+                    key.display, key.repository)
+    for key, why in ordering.impossible:
+        logger.warning("%s in %s: cannot be pre-warmed: %s", key.display, key.repository, why)
+    first = first_pass_ids(q, ordering, engine.repository_ids) if publish else []
+    if first:
+        before = Engine(q, source=engine.source, target=engine.target, options=engine.options,
+                        owner=engine.owner, progress=engine.progress, clock=engine.clock,
+                        sleep=engine.sleep, handle_signals=engine.handle_signals)
+        before.repository_ids = first
+        before.stats = engine.stats  # one run, one set of counts
+        await before.run()
+    return ordering
+
+
+def first_pass_ids(q: WorkQueue, ordering: Ordering, ids: Sequence[int]) -> list[int]:
+    """Of `ids`, the pre-warm repositories holding a name to pre-warm before its publish."""
+    wanted = {(k.repository, k.format, k.namespace, k.name) for k in ordering.prewarm_first}
+    return sorted({u.repository_id for u in package_uses(q, ids) if u.mode == "prewarm"
+                   and (u.target, u.format, u.namespace, u.package) in wanted})
 
 
 def prewarm_repository_ids(q: WorkQueue, ids: Sequence[int]) -> list[int]:

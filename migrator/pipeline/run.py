@@ -289,6 +289,12 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     target = factory(m, source)
     options = EngineOptions.from_manifest(m, stage=kw.get("stage"),
                                           **(kw.get("engine_overrides") or {}))
+    if kw.get("only_prewarm") or m.prewarm.in_run:
+        from migrator.pipeline.prewarm import queue_lockfiles
+
+        # Before the dependency-confusion check: the order it plans covers these names too.
+        items = await queue_lockfiles(m, q, target, kw.get("lockfiles", ()))
+        kw.get("collect", {})["lockfiles"] = items
     client = getattr(target, "client", None)
     if getattr(client, "is_codeartifact", False):
         # Before the first internal version: the namespaces' package groups, and which
@@ -307,10 +313,8 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     engine = Engine(q, source=source, target=target, options=options, owner=default_owner())
     # -- pre-warm from lockfiles (`migrator prewarm`, or `[prewarm] in_run = true`) ----------
     if kw.get("only_prewarm") or m.prewarm.in_run:
-        from migrator.pipeline.prewarm import prewarm_repository_ids, queue_lockfiles
+        from migrator.pipeline.prewarm import prewarm_repository_ids
 
-        items = await queue_lockfiles(m, q, target, kw.get("lockfiles", ()))
-        kw.get("collect", {})["lockfiles"] = items
         engine.repository_ids = q.repository_ids(stage=kw.get("stage"))
         if kw.get("only_prewarm"):
             engine.repository_ids = prewarm_repository_ids(q, engine.repository_ids)
@@ -329,6 +333,11 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     try:
         with _quiet_logs(show):
             try:
+                from migrator.pipeline.prewarm import prewarm_before_publish
+
+                # The public versions of internal names first, where both were asked for.
+                kw.get("collect", {})["ordering"] = await prewarm_before_publish(
+                    m, q, engine, publish=not kw.get("only_prewarm"))
                 await engine.run()
             except Interrupted:
                 interrupted = True

@@ -9,13 +9,16 @@ the same status machine, claims, counts and reports apply to them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from packaging.utils import canonicalize_name
 
 from migrator.models import Format
 from migrator.state.queries import Queries
 
-__all__ = ["LOCKFILE_REPOSITORY_PREFIX", "internal_packages", "lockfile_repository",
-           "prewarm_targets", "queued_prewarm_files"]
+__all__ = ["LOCKFILE_REPOSITORY_PREFIX", "PackageUse", "internal_packages", "lockfile_repository",
+           "package_uses", "prewarm_targets", "queued_prewarm_files"]
 
 LOCKFILE_REPOSITORY_PREFIX = "lockfiles:"
 
@@ -56,3 +59,39 @@ def queued_prewarm_files(q: Queries, target: str, fmt: Format | str) -> set[str]
         "r.mode = 'prewarm' AND r.target = ? AND r.format = ? AND r.source NOT LIKE ?",
         (target, str(fmt), LOCKFILE_REPOSITORY_PREFIX + "%")).fetchall()
     return {row[0] for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class PackageUse:
+    """One package name of one copy or pre-warm repository of the state, and how far its
+    versions got (what ordering the pre-warm before the publish needs to know)."""
+
+    repository_id: int
+    mode: str  # copy | prewarm
+    target: str
+    format: str
+    namespace: str
+    package: str  # PyPI's PEP 503-normalised
+    #: copy: a version was claimed or attempted, so its origin configuration may already be
+    #: upstream=BLOCK in the target; prewarm: a version still waits for its request or its
+    #: ingestion (not final yet)
+    open: bool
+
+
+def package_uses(q: Queries, repository_ids: Sequence[int] | None = None) -> list[PackageUse]:
+    """Every (repository, package) of the copy and pre-warm repositories with a target, among
+    `repository_ids` (default: all); excluded versions do not count."""
+    rows = q.conn.execute(
+        "SELECT r.id, r.mode, r.target, r.format, v.namespace, v.package, MAX(CASE "
+        "WHEN r.mode = 'copy' THEN (v.status != 'discovered' OR v.attempts > 0) "
+        "ELSE v.status IN ('discovered', 'claimed', 'requested', 'failed_retryable') END) "
+        "FROM versions v JOIN repositories r ON r.id = v.repository_id "
+        "WHERE v.status != 'excluded' AND r.mode IN ('copy', 'prewarm') "
+        "AND r.target IS NOT NULL AND r.target != '' AND v.package != '' "
+        "GROUP BY r.id, v.namespace, v.package ORDER BY r.id, v.namespace, v.package"
+    ).fetchall()
+    keep = None if repository_ids is None else set(repository_ids)
+    return [PackageUse(rid, mode, target, fmt, ns or "",
+                       canonicalize_name(pkg) if fmt == "pypi" else pkg, bool(is_open))
+            for rid, mode, target, fmt, ns, pkg, is_open in rows
+            if keep is None or rid in keep]

@@ -153,16 +153,40 @@ class CodeArtifactTarget:
                 "DescribePackage", buckets=(client.limits.reads,), policy=client.read_policy,
                 **client._coords(repo, version.format, version.namespace, version.package))
         except NotFound:
-            return None
+            described = {}
         restrictions = ((described.get("package") or {}).get("originConfiguration") or {}
                         ).get("restrictions") or {}
+        name = npm_name(version) if version.format is Format.NPM else version.package
         if restrictions.get("upstream") == "BLOCK":
-            name = npm_name(version) if version.format is Format.NPM else version.package
             return (f"CodeArtifact: {name} in {repo} has origin control upstream=BLOCK, so it is "
                     "never fetched from the external connection (an internal package of that "
                     "name, or a deliberate block); allow upstream on it or pre-warm it in "
                     "another repository")
-        return None
+        return await self._group_refusal(version, name)
+
+    async def _group_refusal(self, version: ClaimedVersion, name: str) -> str | None:
+        """The package group the name belongs to blocks external upstreams (its effective
+        mode: its own or inherited), which applies in every repository of the domain, also
+        to a package no repository holds yet."""
+        client = self.client
+        coords = client._coords(version.target_repository or "", version.format,
+                                version.namespace, version.package)
+        coords.pop("repository", None)
+        try:
+            found = await client._call("GetAssociatedPackageGroup",
+                                       buckets=(client.limits.reads,),
+                                       policy=client.read_policy, **coords)
+        except NotFound:
+            return None
+        group = found.get("packageGroup") or {}
+        external = ((group.get("originConfiguration") or {}).get("restrictions") or {}
+                    ).get("EXTERNAL_UPSTREAM") or {}
+        if external.get("effectiveMode") != "BLOCK":
+            return None
+        return (f"CodeArtifact: package group {group.get('pattern')} blocks external upstreams "
+                f"for {name} (an internal namespace), so it is never fetched from the external "
+                "connection; pre-warm it through a domain without that group, or drop the "
+                "name from the lockfile")
 
     async def pypi_files(self, repository: str, name: str) -> list[tuple[str, str | None]]:
         """(file name, sha256 or None) of every file the target repository's simple page of

@@ -97,14 +97,14 @@ class PublicRegistries:
             s.stop()
 
 
-def npm_tarballs() -> list[Path]:
+def npm_tarballs(seed: Path = SEED) -> list[Path]:
     """The public npm tarballs, oldest version of each package first (npm refuses to
     publish below `latest` without a tag)."""
-    files = [*(SEED / "npm-proxy").rglob("*.tgz"), *(PUBLIC / "npm").glob("*.tgz")]
+    files = [*(seed / "npm-proxy").rglob("*.tgz"), *(PUBLIC / "npm").glob("*.tgz")]
     return sorted(files, key=_semver_key)
 
 
-def start_verdaccio(home: Path, regs: PublicRegistries) -> None:
+def start_verdaccio(home: Path, regs: PublicRegistries, seed: Path = SEED) -> None:
     port = free_port()
     home.mkdir(parents=True)
     (home / "config.yaml").write_text(f"""
@@ -131,7 +131,7 @@ web: {{enable: false}}
                       json={"name": "publisher", "password": "publisher-pw"}).json()["token"]
     npmrc = home / "npmrc"
     npmrc.write_text(f"//127.0.0.1:{port}/:_authToken={token}\n")
-    for tgz in npm_tarballs():
+    for tgz in npm_tarballs(seed):
         # `npm publish FILE.tgz` uploads the tarball's bytes unchanged
         run(["npm", "publish", str(tgz), "--registry", url, "--userconfig", str(npmrc),
              "--cache", str(home / "npm-cache"), "--access", "public", "--no-provenance",
@@ -144,11 +144,11 @@ def _semver_key(p: Path) -> tuple:
     return (base, tuple(int(x) for x in version.split(".")))
 
 
-def start_pypiserver(home: Path, regs: PublicRegistries) -> None:
+def start_pypiserver(home: Path, regs: PublicRegistries, seed: Path = SEED) -> None:
     port = free_port()
     packages = home / "packages"
     packages.mkdir(parents=True)
-    for whl in [*(SEED / "pypi-proxy").rglob("*.whl"), *(PUBLIC / "pypi").glob("*.whl")]:
+    for whl in [*(seed / "pypi-proxy").rglob("*.whl"), *(PUBLIC / "pypi").glob("*.whl")]:
         shutil.copy2(whl, packages / whl.name)
     server = Server([str(PYPISERVER), "run", "-i", "127.0.0.1", "-p", str(port), "-a", ".",
                      "-P", ".", "--disable-fallback", str(packages)], home / "pypiserver.log")
@@ -174,12 +174,12 @@ MAVEN_METADATA = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 
-def start_nginx(home: Path, regs: PublicRegistries) -> None:
+def start_nginx(home: Path, regs: PublicRegistries, seed: Path = SEED) -> None:
     port = free_port()
     repo = home / "maven2"
     for sub in ("tmp", "logs"):
         (home / sub).mkdir(parents=True)
-    shutil.copytree(SEED / "maven-central", repo)
+    shutil.copytree(seed / "maven-central", repo)
     for version_dir in repo.glob("*/*/*/"):
         artifact_dir = version_dir.parent
         group = str(artifact_dir.parent.relative_to(repo)).replace("/", ".")
@@ -214,13 +214,15 @@ http {{
     regs.maven = url
 
 
-def start_public_registries(home: Path) -> PublicRegistries:
+def start_public_registries(home: Path, seed: Path = SEED) -> PublicRegistries:
+    """The three registries holding the proxy caches of `seed` (default: the demo seed) and
+    the sample lockfiles' extra public files."""
     need(VERDACCIO, PYPISERVER, "node", "npm", "nginx", PUBLIC / "npm" / "ms-2.1.2.tgz")
     regs = PublicRegistries()
     try:
-        start_verdaccio(home / "verdaccio", regs)
-        start_pypiserver(home / "pypiserver", regs)
-        start_nginx(home / "nginx", regs)
+        start_verdaccio(home / "verdaccio", regs, seed)
+        start_pypiserver(home / "pypiserver", regs, seed)
+        start_nginx(home / "nginx", regs, seed)
     except BaseException:
         regs.stop()
         raise

@@ -7,13 +7,16 @@ only. `target init` builds team repositories whose upstream chains reach the con
 `plan` lists both names as collisions (read-only: nothing lands in the team repositories);
 after `run`, `report` lists both with what protects them, both packages are upstream=BLOCK
 in their team repository (`@acme/utils` also covered by the `@acme/*` package group), and
-asking the team repository for the public-only versions is refused.
+asking the team repository for the public-only versions is refused. Each test runs twice:
+against the sandbox's built-in public registry, and with Verdaccio and pypiserver on loopback
+behind the external connections.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -21,7 +24,10 @@ import boto3
 import httpx
 import pytest
 
+from migrator.crashpoints import CRASH_ENV
+
 from .conftest import SEED, RunningSandbox, start_sandbox, stop_sandbox
+from .public_registries import start_public_registries
 
 pytestmark = pytest.mark.e2e
 
@@ -73,8 +79,11 @@ def npm_pack(work: Path, version: str, note: str) -> Path:
     return work / json.loads(out.stdout)[0]["filename"]
 
 
-@pytest.fixture
-def confusion_sandbox(tmp_path):
+@pytest.fixture(params=["sandbox", pytest.param("loopback", marks=pytest.mark.realserver)])
+def confusion_sandbox(request, tmp_path):
+    """The sandbox whose external connections reach its built-in public registry, or
+    (`loopback`) real registries on loopback: Verdaccio and pypiserver holding the same
+    public packages (tests/e2e/public_registries.py)."""
     if shutil.which("npm") is None:
         pytest.fail("npm is not installed: run scripts/deps/node.sh (make test installs it)")
     seed = tmp_path / "seed"
@@ -88,9 +97,17 @@ def confusion_sandbox(tmp_path):
     # jaraco.classes 3.4.0 exists only in the public registry; 3.3.1 stays internal.
     shutil.move(seed / "pypi-internal/packages/jaraco-classes/3.4.0",
                 seed / "pypi-proxy/packages/jaraco-classes/3.4.0")
-    sb = start_sandbox(tmp_path, seed=seed)
-    yield sb
-    stop_sandbox(sb)
+    regs = start_public_registries(tmp_path / "public", seed) \
+        if request.param == "loopback" else None
+    try:
+        sb = start_sandbox(tmp_path, *(regs.connections() if regs else ()), seed=seed)
+        try:
+            yield sb
+        finally:
+            stop_sandbox(sb)
+    finally:
+        if regs is not None:
+            regs.stop()
 
 
 def manifest(sb: RunningSandbox) -> Path:
@@ -206,3 +223,81 @@ mode = "prewarm"
             "publish the internal ones") in plan.stdout
     assert ("order: @acme/utils in team-npm: cannot be pre-warmed: package group /npm/acme/* "
             "blocks external upstreams") in plan.stdout
+
+    # The run acts on that order: jaraco-classes 3.4.0 is pre-warmed through team-pypi before
+    # 3.3.1 is published there; @acme/utils 9.9.9 is refused (the group), with the reason.
+    run = sb.migrator("run", str(m), timeout=300)
+    assert run.returncode == 1, run.stdout + run.stderr  # the refused pre-warm is a problem
+    assert "pre-warm first: jaraco-classes in team-pypi" in run.stderr
+    assert ("@acme/utils in team-npm: cannot be pre-warmed: package group /npm/acme/*"
+            in run.stderr)
+    db = sqlite3.connect(sb.workdir / "state" / "acme.sqlite")
+    rows = {(r, p, v): (s, why, t) for r, p, v, s, why, t in db.execute(
+        "SELECT r.source, v.package, v.version, v.status, v.reason, v.updated_at FROM versions"
+        " v JOIN repositories r ON r.id = v.repository_id WHERE v.package IN "
+        "('jaraco-classes', 'jaraco.classes', 'utils')")}
+    db.close()
+    internal = rows[("pypi-internal", "jaraco-classes", "3.3.1")]
+    public = rows[("pypi-proxy", "jaraco-classes", "3.4.0")]
+    assert internal[0] == "verified" and public[0] == "ingested", rows
+    assert public[2] < internal[2]  # ingested (final) before the internal one was verified
+    assert rows[("npm-internal", "utils", "1.0.0")][0] == "verified"
+    blocked = rows[("npm-proxy", "utils", "9.9.9")]
+    assert blocked[0] == "blocked_by_origin_control" and blocked[1], rows
+    ca = sb.info["codeartifact"]
+    boto = boto3.client("codeartifact", endpoint_url=ca["endpoint_url"], region_name=ca["region"],
+                        aws_access_key_id=sb.env["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=sb.env["AWS_SECRET_ACCESS_KEY"])
+    origins = {v["version"]: v["origin"]["originType"] for v in boto.list_package_versions(
+        domain="acme", repository="team-pypi", format="pypi",
+        package="jaraco-classes")["versions"]}
+    assert origins == {"3.3.1": "INTERNAL", "3.4.0": "EXTERNAL"}
+    pkg = boto.describe_package(domain="acme", repository="team-pypi", format="pypi",
+                                package="jaraco-classes")["package"]
+    # the internal name is protected from now on; the ingested public version stays
+    assert pkg["originConfiguration"]["restrictions"] == {"publish": "ALLOW",
+                                                         "upstream": "BLOCK"}
+
+
+PREWARM_MAPPINGS = """[[repositories]]
+source = "npm-proxy"
+target = "team-npm"
+mode = "prewarm"
+
+[[repositories]]
+source = "pypi-proxy"
+target = "team-pypi"
+mode = "prewarm"
+
+[options]"""
+
+
+def test_kill_9_in_the_prewarm_pass_publishes_nothing_and_a_rerun_ends_the_same(
+        confusion_sandbox):
+    sb = confusion_sandbox
+    m = manifest(sb)
+    m.write_text(m.read_text().replace("[options]", PREWARM_MAPPINGS))
+    assert sb.migrator("target", "init", str(m)).returncode == 0
+    # killed right after the first pre-warm GET, before it is recorded
+    killed = sb.migrator("--no-progress", "run", str(m), env={**sb.env, CRASH_ENV: "requested:1"},
+                         timeout=300)
+    assert killed.returncode == -9, killed.stdout + killed.stderr
+    state = sb.workdir / "state" / "acme.sqlite"
+    db = sqlite3.connect(state)
+    started = db.execute(
+        "SELECT count(*) FROM versions v JOIN repositories r ON r.id = v.repository_id WHERE "
+        "r.mode = 'copy' AND r.format = 'pypi' AND (v.status != 'discovered' OR v.attempts > 0)"
+    ).fetchone()[0]
+    db.close()
+    assert started == 0  # no internal PyPI version was touched while the pre-warm ran
+    again = sb.migrator("--no-progress", "run", str(m), timeout=300)
+    assert again.returncode == 1, again.stdout + again.stderr  # only @acme/utils 9.9.9 refused
+    db = sqlite3.connect(state)
+    statuses = dict(((r, v), s) for r, v, s in db.execute(
+        "SELECT r.source, v.version, v.status FROM versions v JOIN repositories r ON r.id = "
+        "v.repository_id WHERE v.package IN ('jaraco-classes', 'utils')"))
+    db.close()
+    assert statuses == {("pypi-internal", "3.3.1"): "verified",
+                        ("pypi-proxy", "3.4.0"): "ingested",
+                        ("npm-internal", "1.0.0"): "verified",
+                        ("npm-proxy", "9.9.9"): "blocked_by_origin_control"}

@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from migrator.lockfiles import read_lockfiles
 
@@ -130,7 +131,16 @@ def test_prewarm_dry_run_then_every_cached_and_locked_package_is_external(world,
         assert team.get(key) == "EXTERNAL", (p.display, sorted(team))
     # the internal names were not fetched from the public registries into the team repo
     assert not {k for k in team if k[2] in ("greeter", "is-number", "typing-extensions")}
-    # the proxy caches went to their own repositories, EXTERNAL too
+    # every version of every proxy cache went to its own repository, EXTERNAL too
+    cached = state_rows(world.workdir, "SELECT r.target, v.format, v.namespace, v.package, "
+                        "v.version FROM versions v JOIN repositories r ON r.id = "
+                        "v.repository_id WHERE r.mode = 'prewarm' AND r.source NOT LIKE "
+                        "'lockfiles:%' AND v.status != 'excluded'")
+    assert len(cached) >= 4
+    targets = {t: versions_in(world, t) for t in {row[0] for row in cached}}
+    for target, fmt, ns, name, version in cached:
+        key = (fmt, ns or "", canonicalize_name(name) if fmt == "pypi" else name, version)
+        assert targets[target].get(key) == "EXTERNAL", (target, key, sorted(targets[target]))
     for repo, key in (("npm-proxy", ("npm", "", "ms", "2.0.0")),
                       ("npm-proxy", ("npm", "isaacs", "string-locale-compare", "1.1.0")),
                       ("pypi-proxy", ("pypi", "", "six", "1.16.0")),

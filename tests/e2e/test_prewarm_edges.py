@@ -14,7 +14,7 @@ import pytest
 from migrator.crashpoints import CRASH_ENV
 
 from .conftest import start_sandbox, stop_sandbox
-from .transfer_helpers import summary
+from .transfer_helpers import codeartifact, summary
 
 pytestmark = pytest.mark.e2e
 
@@ -101,3 +101,44 @@ def test_bad_lockfile_and_missing_target_are_one_line_and_exit_2(sb, tmp_path):
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "no-such-team" in proc.stderr and "Traceback" not in proc.stderr
     assert not rows(tmp_path / "state" / "m.sqlite", "a.status = 'not_found_upstream'")
+
+
+def test_the_target_is_found_by_walking_the_upstream_chains(sb, tmp_path):
+    """No [prewarm.targets] and no pre-warm mapping: the one end of a chain reaching npm-store's
+    public:npmjs in the domain (npm-proxy → npm-store); once a team repository the manifest
+    copies into reaches it too, that one; two ends and no team repository: ambiguous."""
+    head = sb.manifest.read_text().split("\n[[repositories]]", 1)[0]
+    lock = str(LOCKS / "yarn-classic" / "yarn.lock")
+
+    def manifest_into(target: str) -> Path:
+        m = tmp_path / f"{target}.toml"
+        m.write_text(head + f'\n[[repositories]]\nsource = "npm-internal"\ntarget = "{target}"\n')
+        return m
+
+    def dry(m: Path):
+        return sb.migrator("--no-progress", "prewarm", str(m), lock, "--dry-run", "--json")
+
+    alone = dry(manifest_into("npm-internal"))  # npm-internal has no upstreams
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert summary(alone)["lockfiles"]["targets"] == {"npm": "npm-proxy"}
+
+    client = codeartifact(sb)
+    domain = sb.info["codeartifact"]["domain"]
+    client.create_repository(domain=domain, repository="web-team",
+                             upstreams=[{"repositoryName": "npm-store"}])
+    team = manifest_into("web-team")
+    found = dry(team)
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert summary(found)["lockfiles"]["targets"] == {"npm": "web-team"}
+    ambiguous = dry(manifest_into("npm-internal"))
+    assert ambiguous.returncode == 2, ambiguous.stdout + ambiguous.stderr
+    assert ("several repositories of domain demo end in an external connection for npm: "
+            "npm-proxy, web-team") in ambiguous.stderr
+    assert '[prewarm.targets] npm = "REPOSITORY"' in ambiguous.stderr
+    assert "Traceback" not in ambiguous.stderr
+
+    done = sb.migrator("--no-progress", "prewarm", str(team), lock, "--json", timeout=240)
+    assert done.returncode == 0, done.stdout + done.stderr
+    packages = {p["package"] for p in client.list_packages(
+        domain=domain, repository="web-team")["packages"]}
+    assert "ms" in packages  # fetched through web-team's own chain

@@ -5,6 +5,7 @@ page reading, and `check` over a fake CodeArtifact (which repository it asks, wh
 from __future__ import annotations
 
 import json
+import sqlite3
 from types import SimpleNamespace
 
 import anyio
@@ -63,6 +64,11 @@ class FakeQueue:
     def __init__(self, repos, names, findings=()) -> None:
         self.repos, self.names, self.versions = repos, names, {}
         self.meta = {CONFUSION_FINDINGS: json.dumps(list(findings))}
+        # what the ordering reads by SQL: no versions (ordering has its own tests)
+        self.conn = sqlite3.connect(":memory:")
+        self.conn.executescript(
+            "CREATE TABLE repositories (id, mode, target, format);"
+            "CREATE TABLE versions (repository_id, namespace, package, status, attempts);")
 
     def repositories(self):
         return self.repos

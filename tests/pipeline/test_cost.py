@@ -137,3 +137,35 @@ def test_prices_are_overridable_in_the_manifest(env, tmp_path: Path) -> None:
     assert cost["request_cost"] == pytest.approx((want["writes"] + want["reads"]) / 10_000)
     assert cost["storage_cost_per_month"] == pytest.approx(want["bytes"] / 2**30 * 2.0,
                                                            abs=1e-6)
+
+
+def test_the_plan_lists_the_lockfile_items_and_costs_their_requests(env, tmp_path: Path) -> None:
+    """package-lock.json locks @isaacs/string-locale-compare 1.1.0, ms 2.1.2 (as
+    legacy-debug) and ms 2.1.3; requirements.txt pins iniconfig, packaging and six (one hash
+    each) and typing-extensions, an internal package of the demo seed (pypi-internal)."""
+    locks = Path(__file__).resolve().parents[2] / "sample-manifests/lockfiles"
+    with start_in_thread(ServeOptions(seed_check_interval=60.0)) as sb:
+        path = tmp_path / "demo.toml"
+        sb.write_manifest(path)
+        path.write_text(path.read_text() + "\n[prewarm]\nlockfiles = ["
+                        f'"{locks}/npm/package-lock.json", "{locks}/python/requirements.txt"]\n'
+                        '[prewarm.targets]\nnpm = "team"\npypi = "team"\n')
+        summary = plan_manifest(load_manifest(path))
+    data = summary.as_dict()
+    items = data["lockfiles"]
+    assert items["targets"] == {"npm": "team", "pypi": "team"}
+    assert items["queued"] == {"npm": 3, "pypi": 3}
+    assert items["internal"] == {"typing-extensions==4.12.2": "pypi-internal"}
+    # a GET per file (PyPI: and its simple page); DescribePackageVersion +
+    # ListPackageVersionAssets per version
+    assert items["requests"] == {"native_gets": 3 + 3 * 2, "native_gets_exact": True,
+                                 "describe_and_list": 2 * 6, "total": 21}
+    want = hand_computed()
+    # + those 21 reads and a GetRepositoryEndpoint per format of "team"
+    assert (data["cost"]["write_requests"], data["cost"]["read_requests"]) == \
+        (want["writes"], want["reads"] + 21 + 2)
+    text = summary.render()
+    assert "lockfiles: 2 read, 3 npm file(s) → team, 3 pypi file(s) → team" in text
+    assert ("internal: typing-extensions==4.12.2 (migrated by copy from pypi-internal): not "
+            "pre-warmed") in text
+    assert f"cost: {want['writes']} write + {want['reads'] + 23} read requests" in text

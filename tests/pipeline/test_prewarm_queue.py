@@ -146,8 +146,10 @@ async def test_requirements_pins_resolve_to_the_files_the_hashes_allow(tmp_path,
 
 
 async def test_no_target_for_a_format_names_the_fix(tmp_path, queue):
+    # an injected target without CodeArtifact's control plane: no upstream chain to walk
+    # (tests/pipeline/test_prewarm_target.py walks them)
     with pytest.raises(ConfigError, match="no target repository for the maven") as e:
-        await queue_lockfiles(manifest(tmp_path), queue, None,
+        await queue_lockfiles(manifest(tmp_path), queue, SimplePages({}),
                               [LOCKS / "maven/gradle.lockfile"])
     assert "[prewarm.targets] maven" in e.value.hint
 
@@ -164,8 +166,24 @@ async def test_a_dry_run_counts_a_pin_another_lockfile_resolves_once(tmp_path, q
     found = await queue_lockfiles(m, queue, None, [LOCKS / "python/requirements.txt",
                                                    LOCKS / "python/poetry.lock"], record=False)
     # poetry.lock names the files of iniconfig and six; the pins of packaging and
-    # typing-extensions name none: one file each, at least
-    assert found.queued == {"pypi": 4} and found.versions == {"pypi": 4}
+    # typing-extensions name none but allow one file per hash: 1 and 2 (wheel and sdist)
+    assert found.queued == {"pypi": 5} and found.versions == {"pypi": 4}
+    r = found.requests()
+    # a GET per file plus its simple page; two reads per version at least (polling adds)
+    assert r["native_gets"] == 10 and r["native_gets_exact"] and r["describe_and_list"] == 8
+    assert "(10 native GETs; at least 8 DescribePackageVersion" in found.render()
+
+
+async def test_a_dry_run_says_at_least_for_a_pin_without_hashes(tmp_path, queue):
+    m = manifest(tmp_path, '[prewarm.targets]\npypi = "py-team"\n')
+    req = tmp_path / "requirements.txt"
+    req.write_text("six==1.16.0\nattrs==23.2.0 --hash=sha256:" + "a" * 64
+                   + " --hash=sha256:" + "b" * 64 + "\n")
+    found = await queue_lockfiles(m, queue, None, [req], record=False)
+    assert found.queued == {"pypi": 3} and found.open_ended == 1
+    assert not found.requests()["native_gets_exact"]
+    assert ("at least 6 native GETs: 1 requirements pin(s) without hashes count as one file "
+            "each") in found.render()
 
 
 async def test_a_page_without_digests_still_checks_a_pins_one_file(tmp_path, queue):
