@@ -51,6 +51,7 @@ from migrator.manifest import DEFAULT_STATE_DIR, Manifest
 from migrator.models import Shard
 from migrator.pipeline.shard import bind_shard, shard_state_path
 from migrator.state import WorkQueue
+from migrator.state.backup import StateBackup, backup, default_backup_path
 from migrator.state.remote import (
     Checkpointer,
     Lease,
@@ -60,8 +61,8 @@ from migrator.state.remote import (
     parse_s3_url,
 )
 
-__all__ = ["StateFile", "StateLocation", "locate_state", "open_state", "read_remote",
-           "state_file"]
+__all__ = ["RemoteBackup", "StateFile", "StateLocation", "backup_state", "locate_state",
+           "open_state", "read_remote", "state_file"]
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +204,8 @@ class StateFile:
     location: StateLocation
     saved_at: float | None = None  # the S3 object's LastModified (epoch seconds)
     holder: Lease | None = None  # the live lease on the S3 state, when a job holds it
-    _remote: RemoteState | None = None
+    manifest: Manifest | None = None
+    _remote: RemoteState | None = None  # read-only copies: where refresh() reads
     _etag: str | None = None
 
     @property
@@ -252,14 +254,14 @@ def state_file(manifest: Manifest | None, state: str | os.PathLike[str] | None, 
     """
     loc = locate_state(manifest, state, shard)
     if loc.remote is None:
-        yield StateFile(loc.local, loc)
+        yield StateFile(loc.local, loc, manifest=manifest)
         return
     if not writes:
         folder = Path(tempfile.mkdtemp(prefix="migrator-state-"))
         try:
             # Named as the object is, so what reads it (a merge naming shards) sees its name.
             remote = _remote(loc.remote, folder / Path(loc.local.name), manifest)
-            sf = StateFile(remote.local, loc, _remote=remote)
+            sf = StateFile(remote.local, loc, manifest=manifest, _remote=remote)
             try:
                 sf.refresh()
             except NoSavedState:
@@ -275,10 +277,50 @@ def state_file(manifest: Manifest | None, state: str | os.PathLike[str] | None, 
         if not remote.restore() and not missing_ok:
             raise StateError(f"{loc.remote} holds no state yet",
                              hint="run `migrator run MANIFEST --state URL` (or plan) first")
-        yield StateFile(loc.local, loc)
+        yield StateFile(loc.local, loc, manifest=manifest)
         if loc.local.is_file():
             # Saved only when the command finished: a failed one changed nothing there.
             size = remote.save()
             logger.info("saved the state to %s (%d bytes)", loc.remote, size)
     finally:
         remote.release()
+
+
+@dataclass(frozen=True)
+class RemoteBackup:
+    """A verified copy of a state, uploaded to S3."""
+
+    source: str
+    url: str
+    size: int
+    integrity: str
+
+    def as_dict(self) -> dict[str, object]:
+        return {"state": self.source, "backup": self.url, "bytes": self.size,
+                "integrity_check": self.integrity}
+
+    def render(self) -> str:
+        from migrator.models import human_bytes
+
+        return (f"backed up {self.source} to {self.url} ({human_bytes(self.size)}, "
+                f"integrity_check: {self.integrity})")
+
+
+def backup_state(sf: StateFile, to: str | None, *, now: float | None = None
+                 ) -> StateBackup | RemoteBackup:
+    """`migrator state backup`: a checked copy of `sf` (opened by `state_file`) at `to`, a
+    path or an s3:// URL, never over an existing file or object; default: beside the state
+    (`<stem>.<UTC time>.bak.sqlite`, in the same bucket for an S3 state).
+
+    :raises StateError: as `migrator.state.backup`, or S3 refused / the object exists.
+    """
+    if (to is None and sf.remote is None) or (to is not None and not is_remote(to)):
+        return backup(sf.path, to, now=now)
+    if to is None:
+        head, _, name = str(sf.remote).rpartition("/")
+        to = f"{head}/{default_backup_path(Path(name), now).name}"
+    bucket_key = parse_s3_url(to)
+    with tempfile.TemporaryDirectory(prefix="migrator-backup-") as tmp:
+        made = backup(sf.path, Path(tmp) / Path(bucket_key[1]).name, now=now)
+        _remote(to, made.path, sf.manifest).upload_new(made.path, bucket_key[1])
+    return RemoteBackup(str(sf.location), to, made.size, made.integrity)
