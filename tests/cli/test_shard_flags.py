@@ -47,8 +47,6 @@ def run_cli(tmp_path, *args, env=None):
     (("run", "m.toml", "--shard", "auto"), {"JOB_COMPLETION_INDEX": "1"},
      "nothing gives the number of shards"),
     (("resume", "m.toml", "--shards", "3"), {}, "--shards 3 needs --shard auto"),
-    (("run", "m.toml", "--shard", "1/3", "--only-failed", "x.csv"), {},
-     "--only-failed works on a local, unsharded state"),
     (("run", "m.toml", "--state", "s3://bucket-only"), {}, "not an s3://bucket/key URL"),
 ])
 def test_mistakes_are_one_line_and_exit_2(tmp_path, args, env, says):
