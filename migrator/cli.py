@@ -48,8 +48,9 @@ StateOpt = Annotated[str | None, typer.Option(
     "checkpoint; one that writes holds its lease); default: options.state_url, else "
     "<options.state_dir>/<manifest stem>.sqlite, beside the manifest.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-StageOpt = Annotated[int | None, typer.Option(
-    "--stage", metavar="N", help="Only the repositories of stages up to N (migration waves).")]
+StageOpt = Annotated[str | None, typer.Option(
+    "--stage", metavar="STAGE",
+    help="Only the repositories of this stage (one migration wave: its number or name).")]
 
 # -- shards and remote states (migrator.pipeline.shard, migrator.pipeline.statefile) --------
 RunStateOpt = Annotated[str | None, typer.Option(
@@ -271,17 +272,18 @@ def status(manifest: ManifestOrState = None, state: StateOpt = None,
 
 @app.command()
 def plan(manifest: ManifestArg, state: RunStateOpt = None, as_json: JsonOpt = False,
-         shard: ShardOpt = None, shards: ShardsOpt = None,
+         stage: StageOpt = None, shard: ShardOpt = None, shards: ShardsOpt = None,
          rate_share: RateShareOpt = None) -> None:
     """Crawl the source into the state and print what a run would do; writes nothing to the
     target (the dry run).
 
     Example: migrator plan sample-manifests/nexus-to-codeartifact.toml
     """
+    from migrator.manifest import parse_stage
     from migrator.pipeline.plan import plan_manifest
 
     _show(plan_manifest(load_manifest(manifest), state, shard=_shard(shard, shards),
-                        rate_share=rate_share), as_json)
+                        rate_share=rate_share, stage=parse_stage(stage)), as_json)
 
 
 OnlyFailedOpt = Annotated[Path | None, typer.Option(
@@ -359,6 +361,26 @@ def resume(ctx: typer.Context, manifest: OptionalManifest = None, state: RunStat
     m = load_manifest(manifest) if manifest is not None else None
     summary = resume_migration(state, m, stage=stage, progress=ctx.obj["progress"],
                                shard=_shard(shard, shards), rate_share=rate_share)
+    _show(summary, as_json)
+    raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def sync(ctx: typer.Context, manifest: ManifestArg, state: RunStateOpt = None,
+         stage: StageOpt = None, as_json: JsonOpt = False, shard: ShardOpt = None,
+         shards: ShardsOpt = None, rate_share: RateShareOpt = None) -> None:
+    """Copy what changed at the source since the last run or sync (a scheduled mirror sync):
+    new versions are published, files changed after migration are reported as conflicts,
+    deletions at the source are reported (never propagated), npm dist-tags and deprecations
+    are kept in step. Exit 0 also when nothing changed, 1 when changes could not be applied.
+
+    Example: migrator sync sample-manifests/nexus-to-codeartifact.toml
+    """
+    from migrator.pipeline.sync import sync as sync_migration
+
+    summary = sync_migration(load_manifest(manifest), state, stage=stage,
+                             progress=ctx.obj["progress"], shard=_shard(shard, shards),
+                             rate_share=rate_share)
     _show(summary, as_json)
     raise typer.Exit(summary.exit_code)
 

@@ -7,8 +7,9 @@ before it is checked), `download` (an asset downloaded and checked, before it is
 `recorded` / `recorded-<format>` (an asset's publish fact committed, before the next request
 of its version, e.g. between the Maven jar PUT and the metadata PUT), `verify` (CodeArtifact's
 facts read, before they are recorded), `lockfiles` (one format's lockfile items recorded,
-before the next format's), `requested` (a pre-warm GET answered, before it is recorded).
-Without the variable a point costs one look-up.
+before the next format's), `requested` (a pre-warm GET answered, before it is recorded),
+`sync-page` (a sync's listing page compared and its changes recorded). Without the variable
+a point costs one look-up.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -67,7 +68,16 @@ _OPTION_KEYS = (
     "state_checkpoint_seconds",
     "state_lease_seconds",
     "prices",
+    # `migrator sync` and scoping by use and time
+    "delete_policy",
+    "sync_overlap_minutes",
+    "downloaded_within_days",
+    "published_after",
 )
+#: What a sync does with files deleted at the source: only report them. CodeArtifact versions
+#: are immutable and consumers may have pinned them; deleting is an operator's decision.
+DELETE_POLICIES = ("report",)
+_STAGE_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,62}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -121,7 +131,8 @@ class RepositoryMapping:
     mode: str = "copy"
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
-    stage: int = 1
+    #: The wave: a number (1, 2, ...) or a name ("pilot"); `--stage` selects one.
+    stage: int | str = 1
 
     def excludes(self, path: str) -> str | None:
         """The reason the include/exclude globs reject `path`, or None when it is wanted."""
@@ -160,6 +171,16 @@ class Options:
     state_lease_seconds: float = 300.0
     #: Published CodeArtifact prices the plan's cost figures use (`[options.prices]`).
     prices: Prices = field(default_factory=Prices)
+    #: `migrator sync`: files deleted at the source are reported, never propagated.
+    delete_policy: str = "report"
+    #: `migrator sync` on Artifactory lists files modified since the last sync's newest
+    #: modification time minus this many minutes (clock skew, slow indexing).
+    sync_overlap_minutes: int = 10
+    #: Scoping by use: only versions with a file downloaded within this many days (None: all).
+    downloaded_within_days: int | None = None
+    #: Scoping by time: only versions with a file stored at the source on or after this
+    #: date, `YYYY-MM-DD` (UTC) (None: all).
+    published_after: str | None = None
 
 
 _DEFAULTS = Options()  # each default is written once, in the fields above
@@ -252,6 +273,20 @@ class Manifest:
                 f"{', '.join(missing)} not set",
                 hint=f"export {missing[0]}=... before running (the manifest names the "
                 "variables; their values never go in the manifest)")
+
+
+def parse_stage(value: int | str | None) -> int | str | None:
+    """A `--stage` value as manifests hold it: digits are a number, anything else a name."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return value
+
+
+def stage_label(stages: Any) -> str:
+    """The stages of a manifest for messages, numbers first, each once."""
+    seen = {parse_stage(s) for s in stages}
+    return ", ".join(str(s) for s in sorted(seen, key=lambda s: (isinstance(s, str), str(s)
+                                                                 if isinstance(s, str) else s)))
 
 
 _GLOB_CACHE: dict[str, re.Pattern[str]] = {}
@@ -490,9 +525,45 @@ class _Parser:
             out.append(RepositoryMapping(
                 source=source, target=target, format=fmt, mode=mode,
                 include=globs["include"], exclude=globs["exclude"],
-                stage=self.integer(r, "stage", where, 1, 0, 1000),
+                stage=self.stage(r, where),
             ))
         return tuple(out)
+
+    def stage(self, r: Mapping[str, Any], where: str) -> int | str:
+        """A wave: a whole number, or a name (letters, digits, `.`, `_`, `-`)."""
+        value = r.get("stage", 1)
+        if isinstance(value, str) and value.isdigit():
+            value = int(value)
+        if isinstance(value, str) and _STAGE_RE.fullmatch(value):
+            return value
+        return self.integer(r | {"stage": value}, "stage", where, 1, 0, 1000)
+
+    def scoping(self, t: Mapping[str, Any]) -> dict[str, Any]:
+        """`delete_policy`, `sync_overlap_minutes`, `downloaded_within_days`,
+        `published_after`."""
+        d = _DEFAULTS
+        policy = t.get("delete_policy", d.delete_policy)
+        if policy not in DELETE_POLICIES:
+            raise self.fail("options.delete_policy", f"{policy!r} is not supported: only "
+                            "'report' (CodeArtifact versions are immutable and consumers may "
+                            "have pinned them, so migrator never deletes in the target)",
+                            'set delete_policy = "report" (or leave it out); delete in '
+                            "CodeArtifact by hand where you decide to")
+        days = t.get("downloaded_within_days")
+        if days is not None:
+            days = self.integer(t, "downloaded_within_days", "options", 90, 1, 100_000)
+        after = t.get("published_after")
+        if after is not None:
+            text = after.isoformat() if hasattr(after, "isoformat") else after
+            try:
+                after = date.fromisoformat(str(text)[:10]).isoformat()
+            except ValueError:
+                raise self.fail("options.published_after", f"{after!r} is not a date",
+                                "write published_after = 2024-01-31 (UTC)") from None
+        return {"delete_policy": policy,
+                "sync_overlap_minutes": self.integer(t, "sync_overlap_minutes", "options",
+                                                     d.sync_overlap_minutes, 0, 10_080),
+                "downloaded_within_days": days, "published_after": after}
 
     def options(self, t: dict[str, Any]) -> Options:
         self.known(t, "options.", _OPTION_KEYS)
@@ -552,6 +623,7 @@ class _Parser:
             state_url=state_url,
             **timings,
             prices=prices(self, t.get("prices")),
+            **self.scoping(t),
         )
 
     def prewarm(self, t: dict[str, Any]) -> PrewarmSettings:

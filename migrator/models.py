@@ -119,6 +119,11 @@ class DiscoveredAsset:
     last_modified: str | None = None
     refused: str | None = None
     properties: dict[str, Any] = field(default_factory=dict)
+    #: When the source last served the file (Nexus `lastDownloaded`, Artifactory
+    #: `stat.downloaded`) and when it was stored there, as ISO-8601 UTC text; None: unknown.
+    #: Read for scoping by use and time.
+    last_downloaded: str | None = None
+    created: str | None = None
 
     @property
     def filename(self) -> str:

@@ -11,7 +11,8 @@ these product rules (reference §2.6-§2.8):
   `pypi.version`, plus the extra properties from repos.toml.
 
 AQL: `items.find(<criteria>)[.include(...)][.sort({...})][.offset(N)][.limit(N)][.distinct(b)]`
-with `$eq $ne $gt $gte $lt $lte $match $nmatch $and $or` and `"@prop"` criteria; default
+with `$eq $ne $gt $gte $lt $lte $match $nmatch $and $or`, `"@prop"` and `stat.downloaded`
+criteria (from the seed's `downloaded`); default
 `type=file`; sort/offset/limit are ignored when the include list holds property fields; `range`
 as in 6.20 (`total` = rows in this response).
 """
@@ -49,6 +50,7 @@ class Item:
     original: dict[str, str]
     properties: list[tuple[str, str]] = field(default_factory=list)
     body: Callable[[], bytes] | None = None
+    downloaded: str | None = None  # `stat.downloaded` (ISO-8601); None: never downloaded
 
     @property
     def full_path(self) -> str:
@@ -150,7 +152,8 @@ def repo_items(
         actual = knobs.reported(repo.name, f.path, f.digests)
         original = {**actual, **sidecars.get(f.path, {})}
         items.append(Item(key, folder or ".", name, "file", f.size, f.mtime, actual, original,
-                          derived_properties(repo, f), f.read_bytes))
+                          derived_properties(repo, f), f.read_bytes,
+                          repo.downloaded.get(f.path)))
         parts = where.split("/")[:-1]
         for i in range(1, len(parts) + 1):
             p = "/".join(parts[:i])
@@ -326,6 +329,9 @@ def matches(item: Item, criteria: Any) -> bool:
                 return False
         elif key == "type" and cond == "any":
             continue
+        elif key == "stat.downloaded":  # the stat sub-domain: a join, paging unaffected
+            if not _value_matches(cond, item.downloaded, True):
+                return False
         elif key in ITEM_FIELDS:
             if not _value_matches(cond, item.field(key), key in DATE_FIELDS):
                 return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -284,6 +285,8 @@ def routes(art: Artifactory) -> list[Route]:
                 "x-jfrog-download-redirect-to", ""
             ).lower() != "none":
                 return _redirect_to_blobstore(art, request, key, path)
+            if request.method == "GET":  # download statistics (AQL `stat.downloaded`)
+                item.downloaded = derive.iso_z(time.time())
             return _file_response(request, item, path)
         stem, _, algo = path.rpartition(".")
         if algo in ("sha1", "md5", "sha256"):

@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +89,13 @@ DEFAULT_USERS: dict[str, User] = {
 }
 
 
+def _epoch(text: str) -> float:
+    from datetime import UTC, datetime
+
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).timestamp()
+
+
 def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(p) for p in version.split("-")[0].split(".") if p.isdigit())
 
@@ -143,6 +151,8 @@ class Nexus:
         self.page_size = 10 if mode == "orient" else 100
         self._orient_tokens: dict[str, int] = {}
         self._secret = os.urandom(8).hex()
+        #: (repository, path) → when a GET of the file was last answered (`lastDownloaded`).
+        self.downloads: dict[tuple[str, str], float] = {}
 
     # -- helpers ----------------------------------------------------------------------------------
 
@@ -213,7 +223,7 @@ class Nexus:
             xo["contentType"] = asset.content_type
             xo["lastModified"] = ts
         if self.vt >= (3, 39):
-            xo["lastDownloaded"] = None
+            xo["lastDownloaded"] = self.last_downloaded(asset)
         if self.vt >= (3, 38):
             xo["uploader"] = "deployer"
             xo["uploaderIp"] = "127.0.0.1"
@@ -230,6 +240,16 @@ class Nexus:
             if attrs or self.mode == "sql":
                 xo[fmt] = attrs
         return xo
+
+    def last_downloaded(self, asset: Asset) -> str | None:
+        """When the file was last served (`GET /repository/...` here, else the seed's
+        `downloaded`), as Nexus writes it; None when never."""
+        at = self.downloads.get((asset.repo, asset.path))
+        if at is not None:
+            return derive.iso_millis(at)
+        repo = self.seed().repository(asset.repo)
+        seeded = repo.downloaded.get(asset.path) if repo is not None else None
+        return derive.iso_millis(_epoch(seeded)) if seeded else None
 
     def component_xo(self, comp: Component, base: str) -> dict[str, Any]:
         group = comp.group
@@ -454,7 +474,11 @@ def build_app(
             return nexus_error(404, "Repository not found")
         if not auth[1].can_read(repo.name):
             return nexus_error(403, "")
-        return nexus_content.serve(nx, request, repo, request.path_params.get("path", ""))
+        path = request.path_params.get("path", "")
+        response = nexus_content.serve(nx, request, repo, path)
+        if request.method == "GET" and response.status_code in (200, 206):
+            nx.downloads[(repo.name, path.lstrip("/"))] = time.time()
+        return response
 
     async def repository_by_format(request: Request) -> Response:
         """`/v1/repositories/{format}/{type}/{name}` (about 3.2x+): the configuration, for users

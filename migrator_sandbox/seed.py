@@ -40,7 +40,7 @@ TYPE_ALIASES = {"hosted": "hosted", "local": "hosted", "proxy": "proxy", "remote
                 "group": "group", "virtual": "group"}
 SERVERS = ("nexus", "artifactory")
 _KNOWN_KEYS = {"name", "server", "format", "type", "remote_url", "members", "version_policy",
-               "dist_tags", "deprecated", "properties", "description"}
+               "dist_tags", "deprecated", "properties", "description", "downloaded"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +86,9 @@ class Repository:
 
     `server` is `nexus`, `artifactory` or None (served by both emulators). `dist_tags` maps an
     npm package name to {tag: version}; `deprecated` maps it to {version: message};
-    `properties` maps a file path to extra Artifactory properties.
+    `properties` maps a file path to extra Artifactory properties; `downloaded` maps a file
+    path to when it was last downloaded (ISO-8601; Nexus `lastDownloaded`, Artifactory
+    `stat.downloaded`; files not named were never downloaded).
     """
 
     name: str
@@ -100,6 +102,7 @@ class Repository:
     dist_tags: dict[str, dict[str, str]] = field(default_factory=dict)
     deprecated: dict[str, dict[str, str]] = field(default_factory=dict)
     properties: dict[str, dict[str, str]] = field(default_factory=dict)
+    downloaded: dict[str, str] = field(default_factory=dict)
     files: list[SeedFile] = field(default_factory=list)
     _by_path: dict[str, SeedFile] | None = field(default=None, repr=False, compare=False)
 
@@ -242,6 +245,12 @@ def _parse_repositories(where: str, doc: dict[str, Any]) -> list[Repository]:
                 raise SeedError(where, f"{at}.{key}", "only npm repositories have it",
                                 "remove it")
             setattr(repo, key, {k: dict(v) for k, v in table.items()})
+        downloaded = entry.get("downloaded", {})
+        if not isinstance(downloaded, dict) or not all(
+                isinstance(v, str) and _iso_time(v) for v in downloaded.values()):
+            raise SeedError(where, f"{at}.downloaded", "must be a table of path = ISO time",
+                            '[repository.downloaded] "a/b.jar" = "2026-11-01T10:00:00Z"')
+        repo.downloaded = dict(downloaded)
         repos.append(repo)
     by_name = {r.name: r for r in repos}
     for repo in repos:
@@ -254,6 +263,16 @@ def _parse_repositories(where: str, doc: dict[str, Any]) -> list[Repository]:
                     "name repositories of the same format declared in this file",
                 )
     return repos
+
+
+def _iso_time(text: str) -> bool:
+    from datetime import datetime
+
+    try:
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return True
 
 
 def _safe_relpath(rel: str) -> bool:

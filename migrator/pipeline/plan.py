@@ -33,6 +33,7 @@ from migrator.models import (
 from migrator.pipeline.cost import Cost, plan_cost
 from migrator.pipeline.crawlcheck import check_crawl_count
 from migrator.pipeline.preflight import ensure_ready
+from migrator.pipeline.scope import Scope, apply_scope, record_page_dates, scope_for
 from migrator.pipeline.shard import owns_asset, recorded_shard, with_rate_share
 from migrator.pipeline.statefile import locate_state, open_state
 from migrator.sources import Crawler, Found, Page, make_crawler
@@ -199,6 +200,7 @@ async def plan(
     *,
     crawler_factory: CrawlerFactory | None = None,
     on_page: OnPage | None = None,
+    stage: int | str | None = None,
 ) -> PlanSummary:
     """Crawl every mapped repository of `manifest` into `queue` and summarise the state.
 
@@ -227,6 +229,8 @@ async def plan(
         known = {r.name: r for r in await crawler.repositories()}
         jobs: list[tuple[SourceRepository, Any, int]] = []
         for mapping in manifest.repositories:
+            if stage is not None and mapping.stage != stage:
+                continue  # `plan --stage S`: one wave
             repo = known.get(mapping.source)
             why, wrong = _why_not_crawled(mapping, repo, crawler.kind)
             if why or repo is None:
@@ -256,7 +260,8 @@ async def plan(
             async with anyio.create_task_group() as tg:
                 for repo, mapping, repo_id in todo:
                     tg.start_soon(_crawl_one, crawler, queue, repo, mapping, repo_id,
-                                  options.snapshots, limiter, on_page, shard)
+                                  options.snapshots, limiter, on_page, shard,
+                                  scope_for(options))
         except BaseExceptionGroup as group:
             raise first_error(group) from None
         queue.set_meta(_PLAN_OPEN, "0")
@@ -291,7 +296,7 @@ def _why_not_crawled(mapping: RepositoryMapping, repo: SourceRepository | None,
 async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
                      mapping: RepositoryMapping, repo_id: int, snapshots: str,
                      limiter: anyio.CapacityLimiter, on_page: OnPage | None,
-                     shard: Shard | None = None) -> None:
+                     shard: Shard | None = None, scope: Scope | None = None) -> None:
     async with limiter:
         state = queue.begin_crawl(repo_id)
         pages = state.pages
@@ -305,6 +310,8 @@ async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
                 for asset, skip in page.items if owns_asset(shard, repo.name, asset)
             ]
             queue.record_page(repo_id, items, cursor=page.cursor, done=page.done)
+            if scope is not None:  # scoping by use and time (migrator.pipeline.scope)
+                record_page_dates(queue, repo_id, items)
             pages += 1
             listed += len(page.items)  # the server counts every shard's files
             if on_page is not None:
@@ -315,6 +322,8 @@ async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
                                     listed=None if state.cursor else listed)
         if repo.format is Format.MAVEN and snapshots == "latest":
             _exclude_superseded_snapshots(queue, repo_id)
+        if scope is not None and mapping.mode == "copy" and repo.type is not RepoType.PROXY:
+            await apply_scope(crawler, queue, repo, repo_id, scope)
 
 
 def _exclude_superseded_snapshots(queue: WorkQueue, repo_id: int) -> None:
@@ -413,7 +422,8 @@ def stored_manifest(queue: WorkQueue) -> Manifest:
 
 def plan_manifest(manifest: Manifest, state_path: str | Path | None = None, *,
                   check_first: bool = True, shard: Shard | None = None,
-                  rate_share: float | None = None) -> PlanSummary:
+                  rate_share: float | None = None,
+                  stage: int | str | None = None) -> PlanSummary:
     """`migrator plan`: preflight, then crawl the source into the state (under its run lock)
     and summarise; nothing is written to the target. `state_path` may be an s3:// URL;
     `shard` crawls only that shard's packages into its own state (migrator.pipeline.shard).
@@ -425,10 +435,11 @@ def plan_manifest(manifest: Manifest, state_path: str | Path | None = None, *,
     with open_state(locate_state(manifest, state_path, shard), command="plan", shard=shard,
                     manifest=manifest) as q:
         if check_first:  # once the state is known to be usable, before anything is crawled
-            ensure_ready(manifest)
+            ensure_ready(manifest, stage=stage)
         remember_manifest(q, manifest)
         shared = with_rate_share(manifest, recorded_shard(q), rate_share)
-        summary = anyio.run(lambda: plan(shared, q, on_page=lambda *_: crash_point("crawl")))
+        summary = anyio.run(lambda: plan(shared, q, on_page=lambda *_: crash_point("crawl"),
+                                         stage=stage))
         if check_first and not summary.mapping_errors:
             # Read-only, through CodeArtifact: which internal names a public registry offers.
             from migrator.pipeline.confusion import check_manifest

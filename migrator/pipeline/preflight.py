@@ -34,7 +34,13 @@ from typing import Any
 import anyio
 
 from migrator.errors import MigratorError, PreflightFailed, describe
-from migrator.manifest import Manifest, RepositoryMapping, SourceSettings
+from migrator.manifest import (
+    Manifest,
+    RepositoryMapping,
+    SourceSettings,
+    parse_stage,
+    stage_label,
+)
 from migrator.models import Check, CheckStatus, Format, RepoType, SourceRepository
 from migrator.sources import Crawler, SourceProbe, crawler_class, make_probe_crawler
 from migrator.target.codeartifact import CodeArtifactClient
@@ -63,7 +69,7 @@ class PreflightReport:
     """Every check line, in order: the source's, then the target's."""
 
     manifest: str
-    stage: int | None
+    stage: int | str | None
     checks: list[Check] = field(default_factory=list)
     elapsed: float = 0.0
 
@@ -93,7 +99,7 @@ class PreflightReport:
 
     def render(self) -> str:
         """The checklist: a heading, then one `ok` / `warn` / `FAIL` line per check."""
-        scope = f" (stages up to {self.stage})" if self.stage is not None else ""
+        scope = f" (stage {self.stage})" if self.stage is not None else ""
         counts = {s: sum(1 for c in self.checks if c.status is s) for s in CheckStatus}
         n_warn, n_fail = counts[CheckStatus.WARNING], counts[CheckStatus.FAILURE]
         head = (f"preflight of {self.manifest}{scope}: {counts[CheckStatus.OK]} ok, "
@@ -110,16 +116,17 @@ class PreflightReport:
         }
 
 
-def selected_mappings(manifest: Manifest, stage: int | None = None) -> list[RepositoryMapping]:
-    """The mappings a command works on: mode != skip, and stage <= `stage` when given."""
+def selected_mappings(manifest: Manifest, stage: int | str | None = None
+                      ) -> list[RepositoryMapping]:
+    """The mappings a command works on: mode != skip, and of the wave `stage` when given."""
     return [m for m in manifest.repositories
-            if m.mode != "skip" and (stage is None or m.stage <= stage)]
+            if m.mode != "skip" and (stage is None or m.stage == parse_stage(stage))]
 
 
 async def preflight(
     manifest: Manifest,
     *,
-    stage: int | None = None,
+    stage: int | str | None = None,
     checks: Collection[str] = CHECKS,
     crawler_factory: CrawlerFactory | None = None,
     target_factory: TargetFactory | None = None,
@@ -138,11 +145,13 @@ async def preflight(
     report = PreflightReport(manifest=str(manifest.path), stage=stage)
     selected = selected_mappings(manifest, stage)
     if not selected:
-        scope = f" at stages up to {stage}" if stage is not None else ""
+        scope = (f" at stage {stage} (its stages: "
+                 f"{stage_label(r.stage for r in manifest.repositories)})"
+                 if stage is not None else "")
         report.checks.append(Check.failure(
             "manifest", "repositories",
             f"{manifest.path}: no [[repositories]] with mode copy or prewarm{scope}: nothing "
-            f"to check or migrate; add a mapping, or raise --stage"))
+            f"to check or migrate; add a mapping, or pass another --stage"))
         report.elapsed = time.monotonic() - started
         return report
     source = SourceProbe()
@@ -180,14 +189,14 @@ async def preflight(
     return report
 
 
-def run_preflight(manifest: Manifest, *, stage: int | None = None,
+def run_preflight(manifest: Manifest, *, stage: int | str | None = None,
                   checks: Collection[str] = CHECKS, **kwargs: Any) -> PreflightReport:
     """`migrator doctor`: run the checks and return the report (print `render()`, exit with
     `exit_code`); raises nothing for what it finds."""
     return anyio.run(lambda: preflight(manifest, stage=stage, checks=checks, **kwargs))
 
 
-def ensure_ready(manifest: Manifest, *, stage: int | None = None,
+def ensure_ready(manifest: Manifest, *, stage: int | str | None = None,
                  checks: Collection[str] = CHECKS, **kwargs: Any) -> PreflightReport:
     """Before plan/run/resume: run the checks, log the warnings, and stop on failures.
 
@@ -197,7 +206,7 @@ def ensure_ready(manifest: Manifest, *, stage: int | None = None,
                                                 **kwargs))
 
 
-async def ensure_ready_async(manifest: Manifest, *, stage: int | None = None,
+async def ensure_ready_async(manifest: Manifest, *, stage: int | str | None = None,
                              checks: Collection[str] = CHECKS, **kwargs: Any
                              ) -> PreflightReport:
     """`ensure_ready` inside a running event loop.

@@ -29,7 +29,7 @@ import anyio
 
 from migrator.crashpoints import crash_point
 from migrator.errors import ConfigError, Interrupted, MigratorError
-from migrator.manifest import Manifest, load_manifest
+from migrator.manifest import Manifest, load_manifest, parse_stage, stage_label
 from migrator.models import Format, RepoType, Shard, SourceRepository
 from migrator.pipeline.engine import Engine
 from migrator.pipeline.finalize import finalize_npm
@@ -69,7 +69,7 @@ RETRYABLE = (st.FAILED_PERMANENT, st.CONFLICT, *st.PREWARM_REFUSALS)
 
 
 def run(manifest: Manifest | str | Path, state_path: str | Path | None = None, *,
-        stage: int | None = None, progress: bool = True,
+        stage: int | str | None = None, progress: bool = True,
         target_factory: TargetFactory | None = None,
         engine_overrides: dict[str, Any] | None = None,
         check_first: bool = True, shard: Shard | None = None,
@@ -91,7 +91,7 @@ def run(manifest: Manifest | str | Path, state_path: str | Path | None = None, *
 
 
 def resume(state_path: str | Path | None, manifest: Manifest | None = None, *,
-           stage: int | None = None, progress: bool = True,
+           stage: int | str | None = None, progress: bool = True,
            target_factory: TargetFactory | None = None,
            engine_overrides: dict[str, Any] | None = None,
            check_first: bool = True, shard: Shard | None = None,
@@ -191,7 +191,7 @@ def requeue_listed(state_path: str | Path, rows: Sequence[dict[str, str]],
 
 
 def run_only_failed(manifest: Manifest | str | Path, failed_csv: str | Path,
-                    state_path: str | Path | None = None, *, stage: int | None = None,
+                    state_path: str | Path | None = None, *, stage: int | str | None = None,
                     progress: bool = True, target_factory: TargetFactory | None = None,
                     check_first: bool = True, shard: Shard | None = None,
                     rate_share: float | None = None) -> RunSummary:
@@ -224,6 +224,7 @@ def _run(m: Manifest, loc: StateLocation, command: str, *, check_first: bool = T
          shard: Shard | None = None, rate_share: float | None = None,
          **kw: Any) -> RunSummary:
     m.require_credentials()
+    kw["stage"] = parse_stage(kw.get("stage"))  # "2" on a command line is the number 2
     if kw.get("only_prewarm") or m.prewarm.in_run:
         from migrator.pipeline.prewarm import check_lockfiles
 
@@ -278,11 +279,15 @@ def _sigterm_interrupts() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-async def plan_if_needed(m: Manifest, q: WorkQueue, relist: bool = False) -> None:
+async def plan_if_needed(m: Manifest, q: WorkQueue, relist: bool = False,
+                         crawl: Any = None) -> None:
     """Crawl the source into the state unless it holds a finished crawl of these mappings."""
     previous = stored_manifest(q) if q.get_meta("manifest") else None
     remember_manifest(q, m)
-    if previous is None or needs_replan(previous, m) or q.needs_plan() or relist:
+    if crawl is not None:
+        # `migrator sync`: its own listing, compared with the state (migrator.pipeline.sync).
+        await crawl(m, q)
+    elif previous is None or needs_replan(previous, m) or q.needs_plan() or relist:
         # No completed crawl, or mappings other than the ones last planned (a new mapping,
         # other globs): crawl, which also resumes an interrupted crawl.
         logger.info("crawling the source into the state (plan)")
@@ -292,13 +297,12 @@ async def plan_if_needed(m: Manifest, q: WorkQueue, relist: bool = False) -> Non
 
 async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummary:
     started = time.monotonic()
-    await plan_if_needed(m, q, relist=bool(kw.get("relist")))
+    await plan_if_needed(m, q, relist=bool(kw.get("relist")), crawl=kw.get("crawl"))
     stage = kw.get("stage")
     if stage is not None and not q.repository_ids(stage=stage):
-        stages = sorted({r.stage for r in m.repositories})
         raise ConfigError(f"--stage {stage} selects no repository: the stages in {m.path} "
-                          f"are {', '.join(map(str, stages))}",
-                          hint="pass one of them (a run takes the stages up to the one given)")
+                          f"are {stage_label(r.stage for r in m.repositories)}",
+                          hint="pass one of them (a run takes the one wave given)")
     _release_stale_claims(q)
     repos = {r["source"]: SourceRepository(name=r["source"], format=Format(r["format"]),
                                            type=RepoType(r["repo_type"]))
@@ -353,6 +357,8 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
                 interrupted = True
             if not interrupted:
                 finalize = await finalize_npm(q, target, engine.repository_ids)
+                if kw.get("after") is not None:  # sync: npm metadata changed at the source
+                    await kw["after"](q, source, target, engine.repository_ids)
     finally:
         bar.close()
         await target.aclose()

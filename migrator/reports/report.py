@@ -47,6 +47,9 @@ OUTCOMES = {
     st.DISCOVERED: "pending", st.CLAIMED: "pending", st.PUBLISHED: "pending",
     st.REQUESTED: "pending",
     st.NOT_FOUND_UPSTREAM: "problems", st.BLOCKED_BY_ORIGIN_CONTROL: "problems",
+    # No longer at the source (`migrator sync`): out of what is left to migrate, listed with
+    # the exclusions, its reason saying what it was; CodeArtifact keeps what it holds.
+    st.DELETED_AT_SOURCE: "excluded",
 }
 CSV_COLUMNS = ("repository", "path", "status", "reason", "target_repository", "format",
                "package", "version", "size", "source_sha256", "downloaded_sha256",

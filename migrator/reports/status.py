@@ -90,6 +90,9 @@ def status_data(q: WorkQueue, *, failures: int | None = SHOWN) -> dict[str, Any]
         "by_format": group_counts(repos, "format"),
         "failures": [f.as_dict() for f in listed],
         "failures_total": total,
+        "stages": q.stage_counts(),
+        "exclusions": [{"repository": r, "reason": why, "assets": n}
+                       for r, why, n in q.exclusion_reasons()],
     }
 
 
@@ -302,6 +305,8 @@ def render_status(data: dict[str, Any]) -> str:
         more = data.get("failures_total", 0) - len(data["failures"])
         if more > 0:
             lines.append(f"  ... and {more} more; `migrator status --json` lists them all")
+    lines += render_stages(data.get("stages") or {}) + render_exclusions(
+        data.get("exclusions") or [])
     return "\n".join(lines)
 
 
@@ -347,3 +352,25 @@ def watch(read: Callable[[], dict[str, Any]], *, every: float, as_json: bool = F
         if tty:
             out.write("\n")
     return 0
+
+
+def render_exclusions(exclusions: list[dict[str, Any]], shown: int = SHOWN) -> list[str]:
+    """What is left out and why, most first (`--json` lists every reason)."""
+    if not exclusions:
+        return []
+    out = ["", "left out (assets, by reason):"]
+    out += [f"  {e['assets']:>6}  {e['repository']}: {e['reason']}" for e in exclusions[:shown]]
+    if len(exclusions) > shown:
+        out.append(f"  ... and {len(exclusions) - shown} more reasons; `migrator status --json`")
+    return out
+
+
+def render_stages(stages: dict[str, dict[str, int]]) -> list[str]:
+    """Assets per wave and status, when the state holds more than one wave."""
+    if len(stages) < 2:
+        return []
+    out = ["", "by stage (assets):"]
+    for stage, counts in stages.items():
+        parts = ", ".join(f"{s} {counts[s]}" for s in st.ALL if s in counts)
+        out.append(f"  stage {stage}: {sum(counts.values())} ({parts})")
+    return out

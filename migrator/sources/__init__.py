@@ -33,10 +33,12 @@ __all__ = [
     "as_size",
     "build_asset",
     "crawler_class",
+    "listed_path",
     "listed_size",
     "make_crawler",
     "make_probe_crawler",
     "normal_checksums",
+    "utc_iso",
 ]
 
 Found = tuple[DiscoveredAsset, str | None]  # the asset, and why the format excludes it (or None)
@@ -176,6 +178,8 @@ def build_asset(
     properties: Mapping[str, Any] | None = None,
     strip_leading_slash: bool = False,
     asset_name_map: Mapping[str, str] | None = None,
+    last_downloaded: object = None,
+    created: object = None,
 ) -> Found:
     """Check an untrusted listing entry and classify it; never raises for bad input.
 
@@ -209,8 +213,35 @@ def build_asset(
         last_modified=modified,
         refused=parsed.problem,
         properties=props,
+        last_downloaded=utc_iso(last_downloaded),
+        created=utc_iso(created),
     )
     return asset, parsed.skip
+
+
+def listed_path(raw: object, *, strip_leading_slash: bool = False) -> str:
+    """The path the state records for a listing entry (as `build_asset` records it: checked,
+    or its display form when refused), without classifying the file."""
+    try:
+        return check_path(raw, strip_leading_slash=strip_leading_slash)
+    except UnsafePathError:
+        return display_path(raw)
+
+
+def utc_iso(raw: object) -> str | None:
+    """A source timestamp (`2024-01-02T03:04:05.678+00:00`, `...Z`, other offsets) as
+    `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC, which compares in time order as text; None when it is
+    not one."""
+    from datetime import UTC, datetime
+
+    if not isinstance(raw, str) or not raw:
+        return None
+    try:
+        dt = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def crawler_class(kind: str) -> type:

@@ -43,7 +43,7 @@ from migrator.errors import SourceError
 from migrator.manifest import RepositoryMapping
 from migrator.models import Check, Format, RepoType, SourceRepository
 from migrator.retry import SOURCE_LISTING, RetryPolicy, Sleep
-from migrator.sources import Found, Page, SourceProbe, as_size, build_asset
+from migrator.sources import Found, Page, SourceProbe, as_size, build_asset, listed_path
 from migrator.sources import probe as probing
 from migrator.sources.http import (
     DEFAULT_TIMEOUT,
@@ -56,15 +56,22 @@ __all__ = ["ArtifactoryCrawler", "aql_query"]
 
 logger = logging.getLogger(__name__)
 
-AQL_FIELDS = ("repo", "path", "name", "size", "modified", "actual_sha1", "actual_md5", "sha256")
+AQL_FIELDS = ("repo", "path", "name", "size", "modified", "actual_sha1", "actual_md5", "sha256",
+              "created")
+#: What a sync's listing of every path needs (deletions at the source): item fields only.
+PATH_FIELDS = ("repo", "path", "name")
 _PROPERTY_FORMATS = (Format.NPM, Format.PYPI)
 
 
-def aql_query(repo_key: str, *, offset: int, limit: int) -> str:
-    """The paged AQL for one repository; the key is JSON-encoded, never spliced raw."""
-    fields = ",".join(json.dumps(f) for f in AQL_FIELDS)
+def aql_query(repo_key: str, *, offset: int, limit: int, fields: Sequence[str] = AQL_FIELDS,
+              criteria: Mapping[str, Any] | None = None) -> str:
+    """The paged AQL for one repository; the key is JSON-encoded, never spliced raw.
+    `criteria` adds conditions (`{"modified": {"$gte": "..."}}`); `fields` are item fields
+    only, so sort, offset and limit keep working (reference §2.6)."""
+    where = {"repo": repo_key, "type": "file", **(criteria or {})}
+    fields = ",".join(json.dumps(f) for f in fields)
     return (
-        f'items.find({{"repo":{json.dumps(repo_key)},"type":"file"}})'
+        f"items.find({json.dumps(where, separators=(',', ':'))})"
         f".include({fields})"
         '.sort({"$asc":["path","name"]})'
         f".offset({offset}).limit({limit})"
@@ -311,15 +318,16 @@ class ArtifactoryCrawler:
         items, requests = await self._assets(
             repository,
             [(f.get("uri"), f.get("size"), {"sha1": f.get("sha1"), "sha2": f.get("sha2")},
-              f.get("lastModified")) for f in files],
+              f.get("lastModified"), None) for f in files],
             strip_leading_slash=True,  # File List `uri`s are relative to the folder: "/a/b.jar"
         )
         return Page(items=items, cursor=None, done=True, requests=1 + requests)
 
-    async def _aql_pages(self, repository: SourceRepository, offset: int) -> AsyncIterator[Page]:
+    async def _aql_pages(self, repository: SourceRepository, offset: int,
+                         criteria: Mapping[str, Any] | None = None) -> AsyncIterator[Page]:
         key = self.storage_key(repository)
         while True:
-            query = aql_query(key, offset=offset, limit=self.page_size)
+            query = aql_query(key, offset=offset, limit=self.page_size, criteria=criteria)
             async with self._aql_slots:
                 body = await self.http.json(
                     "POST",
@@ -341,7 +349,8 @@ class ArtifactoryCrawler:
                 else:
                     raw = name if isinstance(name, str) else None
                 checks = {k: row.get(k) for k in ("actual_sha1", "actual_md5", "sha256")}
-                entries.append((raw, row.get("size"), checks, row.get("modified")))
+                entries.append((raw, row.get("size"), checks, row.get("modified"),
+                                row.get("created")))
             items, requests = await self._assets(repository, entries, strip_leading_slash=False)
             offset += len(rows)
             done = len(rows) < self.page_size
@@ -357,18 +366,18 @@ class ArtifactoryCrawler:
     async def _assets(
         self,
         repository: SourceRepository,
-        entries: list[tuple[object, object, dict[str, Any], object]],
+        entries: list[tuple[object, object, dict[str, Any], object, object]],
         *,
         strip_leading_slash: bool,
     ) -> tuple[list[Found], int]:
         """Build the page's assets; look up properties where the path says too little."""
         items: list[Found] = []
         requests = 0
-        for raw, size, checksums, modified in entries:
+        for raw, size, checksums, modified, created in entries:
             found = build_asset(
                 repository.format, repository.name, raw, size=size, checksums=checksums,
                 last_modified=modified, strip_leading_slash=strip_leading_slash,
-                asset_name_map=self.asset_name_map,
+                asset_name_map=self.asset_name_map, created=created,
             )
             asset = found[0]
             if (
@@ -382,7 +391,7 @@ class ArtifactoryCrawler:
                     found = build_asset(
                         repository.format, repository.name, asset.path, size=size,
                         checksums=checksums, last_modified=modified, properties=properties,
-                        asset_name_map=self.asset_name_map,
+                        asset_name_map=self.asset_name_map, created=created,
                     )
             items.append(found)
         return items, requests
@@ -399,3 +408,40 @@ class ArtifactoryCrawler:
             raise
         props = body.get("properties") if isinstance(body, dict) else None
         return props if isinstance(props, dict) else {}
+
+    # -- incremental listing (`migrator sync`) -----------------------------------------------
+
+    async def crawl_modified(self, repository: SourceRepository, since: str
+                             ) -> AsyncIterator[Page]:
+        """Pages of the files of `repository` modified at or after `since` (AQL on
+        `modified`; ISO-8601), with checksums, as `crawl` builds them."""
+        async for page in self._aql_pages(repository, 0, {"modified": {"$gte": since}}):
+            yield page
+
+    async def list_paths(self, repository: SourceRepository,
+                         criteria: Mapping[str, Any] | None = None) -> AsyncIterator[list[str]]:
+        """Every file path of `repository` (or those matching `criteria`), a page at a time,
+        with nothing but the path: what a sync needs to see deletions at the source, and
+        scoping by use (`{"stat.downloaded": {"$gte": ...}}`) to see what was used."""
+        key = self.storage_key(repository)
+        offset = 0
+        while True:
+            query = aql_query(key, offset=offset, limit=self.page_size, fields=PATH_FIELDS,
+                              criteria=criteria)
+            async with self._aql_slots:
+                body = await self.http.json("POST", "/api/search/aql", content=query.encode(),
+                                            headers={"Content-Type": "text/plain"})
+            rows = body.get("results") if isinstance(body, dict) else None
+            if not isinstance(rows, list):
+                raise SourceError(f"Artifactory AQL for {repository.name!r} has no 'results' list")
+            paths = []
+            for row in rows:
+                if not isinstance(row, dict) or not isinstance(row.get("name"), str):
+                    continue
+                folder, name = row.get("path"), row["name"]
+                raw = name if folder in (".", "", None) else f"{folder}/{name}"
+                paths.append(listed_path(raw))
+            yield paths
+            offset += len(rows)
+            if len(rows) < self.page_size:
+                return

@@ -239,6 +239,8 @@ class NexusCrawler:
                     properties=self._properties(attributes),
                     strip_leading_slash=sql_mode,
                     asset_name_map=self.asset_name_map,
+                    last_downloaded=item.get("lastDownloaded"),
+                    created=item.get("blobCreated"),
                 )
             )
         return items, token

@@ -29,7 +29,8 @@ _ASSET_COLS = ["id", "version_id", "path", "filename", "kind", "size", "status",
                *_HASH_COLS["src"], *_HASH_COLS["dl"], *_HASH_COLS["tgt"], "extra"]
 #: Version statuses after which nothing more happens in a run.
 _SETTLED = ("verified", "skipped_identical", "ingested", "excluded", "conflict",
-            "failed_permanent", "not_found_upstream", "blocked_by_origin_control")
+            "failed_permanent", "not_found_upstream", "blocked_by_origin_control",
+            "deleted_at_source")
 
 
 @dataclass
@@ -40,7 +41,7 @@ class RepositoryCounts:
     target: str | None
     format: str
     mode: str
-    stage: int
+    stage: int | str
     crawl: str
     pages: int
     assets: dict[str, int] = field(default_factory=dict)
@@ -144,9 +145,9 @@ class Queries:
         cols = [d[0] for d in cur.description]
         return [dict(zip(cols, row, strict=True)) for row in cur]
 
-    def repository_ids(self, *, stage: int | None = None) -> list[int]:
-        """Repositories in scope: all, or those of waves up to `stage`."""
-        return [r["id"] for r in self.repositories() if stage is None or r["stage"] <= stage]
+    def repository_ids(self, *, stage: int | str | None = None) -> list[int]:
+        """Repositories in scope: all, or those of the wave `stage` (a number or a name)."""
+        return [r["id"] for r in self.repositories() if stage is None or r["stage"] == stage]
 
     def needs_plan(self) -> bool:
         """No completed crawl yet, or a crawl that was interrupted."""
@@ -290,7 +291,8 @@ class Queries:
             "r ON r.id = v.repository_id WHERE r.format = 'npm' AND r.mode = 'copy' "
             "AND v.package != '' AND r.id IN (SELECT value FROM json_each(?)) "
             "GROUP BY r.id, v.namespace, v.package HAVING sum(v.status NOT IN "
-            "('verified', 'skipped_identical', 'excluded', 'conflict', 'failed_permanent')) = 0"
+            "('verified', 'skipped_identical', 'excluded', 'conflict', 'failed_permanent', "
+            "'deleted_at_source')) = 0"
             " AND sum(v.status IN ('verified', 'skipped_identical')) > 0",
             (_json_ids(repository_ids),)).fetchall()
         return [NpmPackage(rid, source, target, f"@{ns}/{pkg}" if ns else pkg,
@@ -465,6 +467,29 @@ class Queries:
     def _has_table(self, name: str) -> bool:
         return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
                                  "name = ?", (name,)).fetchone() is not None
+
+    # -- waves (`migrator status` by stage) ------------------------------------------------
+
+    def stage_counts(self) -> dict[str, dict[str, int]]:
+        """Assets per stage (as text: `1`, `pilot`) and effective status, counted by the same
+        rule as `counts` (the assets of an excluded version are excluded)."""
+        out: dict[str, dict[str, int]] = defaultdict(dict)
+        for stage, status, n in self.conn.execute(
+                "SELECT r.stage, CASE WHEN v.status = 'excluded' THEN 'excluded' ELSE a.status "
+                "END, count(*) FROM assets a JOIN repositories r ON r.id = a.repository_id "
+                "LEFT JOIN versions v ON v.id = a.version_id GROUP BY 1, 2 ORDER BY 1, 2"):
+            out[str(stage)][status] = n
+        return dict(out)
+
+    def exclusion_reasons(self) -> list[tuple[str, str, int]]:
+        """(repository, reason, assets) of everything left out with a reason (globs, policies,
+        scoping by use and time, deletions at the source), most first; the reason is the
+        asset's, else its version's, as reports show it."""
+        return [(r, why or "excluded", n) for r, why, n in self.conn.execute(
+            "SELECT r.source, coalesce(a.reason, v.reason), count(*) FROM assets a JOIN "
+            "repositories r ON r.id = a.repository_id LEFT JOIN versions v ON v.id = "
+            "a.version_id WHERE a.status IN ('excluded', 'deleted_at_source') OR v.status = "
+            "'excluded' GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2")]
 
 
 class _ReadSnapshot:

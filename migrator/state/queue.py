@@ -223,7 +223,7 @@ class WorkQueue(Queries):
     # -- repositories and crawling -----------------------------------------------------------
 
     def upsert_repository(self, *, source: str, target: str | None, format: Format,
-                          repo_type: RepoType, mode: str, stage: int = 1) -> int:
+                          repo_type: RepoType, mode: str, stage: int | str = 1) -> int:
         with self._write() as c:
             c.execute(
                 "INSERT INTO repositories (source, target, format, repo_type, mode, stage) "
@@ -375,7 +375,7 @@ class WorkQueue(Queries):
                 target_repository=repo["target"], mode=repo["mode"], format=Format(fmt),
                 namespace=ns, package=pkg, version=ver, claimed_from=frm, attempts=att,
                 extra=json.loads(extra) if extra else {})
-        self._attach_assets(out, "status != 'excluded'")
+        self._attach_assets(out, "status NOT IN ('excluded', 'deleted_at_source')")
         return list(out.values())
 
     def renew(self, owner: str, version_ids: Sequence[int], lease_seconds: float) -> int:

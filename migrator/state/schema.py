@@ -12,9 +12,6 @@ from migrator.models import HASH_ALGORITHMS
 
 # The name existing state files recorded in _sqlite_migrations: never change it.
 migrations = Migrations("migrator.workqueue")
-#: How many migrations below: bump it with each one added. `WorkQueue.open` records it in
-#: `meta.schema_version` and refuses a state with more (written by a newer migrator).
-SCHEMA_VERSION = 3
 
 
 @migrations()
@@ -101,6 +98,22 @@ def m002_format_marker(db: sqlite_utils.Database) -> None:
 
 
 @migrations()
+def m004_sync(db: sqlite_utils.Database) -> None:
+    # `migrator sync`: which listing last saw each asset (what was not seen by a complete
+    # listing is deleted at the source), and its source dates for scoping by use and time.
+    # Written to apply before or after any other migration: it only adds what is missing.
+    # `repositories.stage` keeps its INTEGER affinity: a numeric stage is stored as an
+    # integer, a named one ("wave-a") as text, which SQLite keeps as text in that column, so
+    # stage names need no table rebuild and old states read as they are.
+    have = {c.name for c in db["assets"].columns}
+    for name, kind in (("seen_sync", "INTEGER"), ("last_downloaded", "TEXT"),
+                       ("created_at_source", "TEXT")):
+        if name not in have:
+            db.execute(f"ALTER TABLE assets ADD COLUMN {name} {kind}")
+    db.execute("CREATE INDEX IF NOT EXISTS assets_seen ON assets (repository_id, seen_sync)")
+
+
+@migrations()
 def m005_run_samples(db: sqlite_utils.Database) -> None:
     # What a running process did so far, written every few seconds by the engine's writer:
     # another terminal's `migrator status` computes rates, throttling and an ETA from the
@@ -125,3 +138,8 @@ def m005_run_samples(db: sqlite_utils.Database) -> None:
     );
     CREATE INDEX IF NOT EXISTS run_samples_at ON run_samples (run_id, at);
     """)
+
+
+#: How many migrations there are (every one a new state applies). `WorkQueue.open` records
+#: it in `meta.schema_version` and refuses a state with more (written by a newer migrator).
+SCHEMA_VERSION = len(migrations.pending(sqlite_utils.Database(memory=True)))

@@ -14,6 +14,10 @@ that was half published when a process died resumes exactly where it stopped.
                                       ├──────► not_found_upstream
                                       └──────► blocked_by_origin_control
 
+    sync:    any status but claimed ─► deleted_at_source ─► discovered (listed again)
+             published, discovered, failed_* ─► conflict (a file already in the target
+             changed at the source before its version was finished)
+
 Only `ACTIVE` statuses are ever claimed. `conflict`, `failed_permanent` and `excluded` leave
 the queue until an operator (or a changed manifest) sends them back to `discovered`.
 """
@@ -41,9 +45,13 @@ NOT_FOUND_UPSTREAM = "not_found_upstream"
 BLOCKED_BY_ORIGIN_CONTROL = "blocked_by_origin_control"
 PREWARM_REFUSALS = (NOT_FOUND_UPSTREAM, BLOCKED_BY_ORIGIN_CONTROL)
 
+#: `migrator sync` no longer finds the file (or every file of the version) at the source. Only
+#: reported: what CodeArtifact holds stays there (`options.delete_policy = "report"`).
+DELETED_AT_SOURCE = "deleted_at_source"
+
 ALL = (
     DISCOVERED, CLAIMED, PUBLISHED, VERIFIED, SKIPPED_IDENTICAL, CONFLICT,
-    FAILED_RETRYABLE, FAILED_PERMANENT, EXCLUDED, REQUESTED, INGESTED,
+    FAILED_RETRYABLE, FAILED_PERMANENT, EXCLUDED, REQUESTED, INGESTED, DELETED_AT_SOURCE,
     *PREWARM_REFUSALS,
 )
 
@@ -112,3 +120,23 @@ def check(kind: str, old: str, new: str) -> None:
             f"illegal {kind} transition {old} -> {new}",
             hint="this is a bug in migrator; please report it with the state file",
         )
+
+
+# -- sync (`migrator sync`) --------------------------------------------------------------------
+# A file the source no longer lists is `deleted_at_source` from any status but a claim (sync
+# holds the run lock, so nothing is claimed while it compares); listed again, it goes back to
+# the queue, and a re-publish of the same bytes ends `skipped_identical`. A changed file of a
+# version still being verified is a conflict, as for a finished one.
+_NOT_CLAIMED = frozenset(ALL) - {CLAIMED, DELETED_AT_SOURCE}
+for _status in _NOT_CLAIMED:
+    VERSION_TRANSITIONS[_status] = VERSION_TRANSITIONS.get(_status, frozenset()) | {
+        DELETED_AT_SOURCE}
+    ASSET_TRANSITIONS[_status] = ASSET_TRANSITIONS.get(_status, frozenset()) | {
+        DELETED_AT_SOURCE}
+VERSION_TRANSITIONS[DELETED_AT_SOURCE] = frozenset({DISCOVERED})
+ASSET_TRANSITIONS[DELETED_AT_SOURCE] = frozenset({DISCOVERED})
+# A file already in the target changed at the source while the rest of its version still
+# waits (a new file sent it back to the queue, or a retry is due): the version stops as a
+# conflict, so its other files are not published beside the old one.
+for _status in (PUBLISHED, DISCOVERED, FAILED_RETRYABLE, FAILED_PERMANENT):
+    VERSION_TRANSITIONS[_status] = VERSION_TRANSITIONS[_status] | {CONFLICT}

@@ -55,9 +55,11 @@ class TargetAccess(Protocol):
         ...
 
     async def restore_npm(self, target_repository: str, source_repository: str,
-                          name: str) -> Mapping[str, Any]:
+                          name: str, *, packument: Mapping[str, Any] | None = None,
+                          prune: bool = False) -> Mapping[str, Any]:
         """Put the source's dist-tags and deprecation messages on one npm package (`@scope/
-        name` or `name`); returns what was set and skipped."""
+        name` or `name`); returns what was set and skipped. `packument`: the source's, when
+        the caller has it; `prune`: also remove tags and deprecations the source removed."""
         ...
 
     async def aclose(self) -> None: ...
@@ -129,10 +131,11 @@ class CodeArtifactTarget:
                                "from upstreams; use mode = 'copy'", retryable=False)
 
     async def restore_npm(self, target_repository: str, source_repository: str,
-                          name: str) -> Mapping[str, Any]:
+                          name: str, *, packument: Mapping[str, Any] | None = None,
+                          prune: bool = False) -> Mapping[str, Any]:
         publisher = self.publisher(Format.NPM)
         report = await publisher.restore_dist_tags(  # type: ignore[attr-defined]
-            target_repository, source_repository, name)
+            target_repository, source_repository, name, packument, prune=prune)
         return asdict(report)
 
     # -- pre-warm: why an upstream fetch found nothing, and which files a pin names ----------

@@ -117,6 +117,10 @@ class TagReport:
     set: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # tag → why
     deprecated: dict[str, str] = field(default_factory=dict)
+    removed: dict[str, str] = field(default_factory=dict)  # tag → the version it pointed at
+    moved: dict[str, str] = field(default_factory=dict)  # tags PUT because they differed
+    deprecations_put: list[str] = field(default_factory=list)  # versions whose message changed
+    undeprecated: list[str] = field(default_factory=list)  # versions no longer deprecated
 
 
 class NpmPublisher:
@@ -273,13 +277,18 @@ class NpmPublisher:
 
     # -- after all versions of a package ----------------------------------------------------
     async def restore_dist_tags(self, target_repository: str, source_repository: str,
-                                name: str, packument: Mapping[str, Any] | None = None
-                                ) -> TagReport:
+                                name: str, packument: Mapping[str, Any] | None = None,
+                                *, prune: bool = False) -> TagReport:
         """Put the source's dist-tags (`latest` last) and deprecation messages on the target
         package. Tags pointing at versions the target does not have are skipped (reported).
 
         :param name: `@scope/name` or `name`.
         :param packument: the source packument; fetched through `SourceMetadata` when None.
+        :param prune: also take back what the source took back (`migrator sync`): dist-tags
+            the source no longer has are removed (`npm dist-tag rm`: DELETE; never `latest`,
+            which npm cannot remove), and deprecations of versions the source no longer
+            deprecates are lifted (`npm deprecate pkg@v ""`: the packument PUT with an empty
+            message).
         """
         out = TagReport()
         if packument is None:
@@ -301,6 +310,12 @@ class NpmPublisher:
                         if isinstance(m, Mapping) and m.get("deprecated") and v in have}
         changed = {v: msg for v, msg in deprecations.items()
                    if (current["versions"][v] or {}).get("deprecated") != msg}
+        if prune:
+            lifted = {v: "" for v, m in (current.get("versions") or {}).items()
+                      if isinstance(m, Mapping) and m.get("deprecated")
+                      and v not in deprecations}
+            changed.update(lifted)
+            out.undeprecated = sorted(lifted)
         if changed:
             doc = dict(current)
             doc["versions"] = {v: dict(m) for v, m in current["versions"].items()}
@@ -309,6 +324,7 @@ class NpmPublisher:
             doc.pop("_attachments", None)
             await self.target.http.request("PUT", url, scheme="bearer", json=doc,
                                            headers={"npm-command": "deprecate"})
+            out.deprecations_put = sorted(changed)
         tags = dict(packument.get("dist-tags") or {})
         order = sorted(tags, key=lambda t: t == "latest")
         tag_base = f"{endpoint}-/package/{escaped_name(name)}/dist-tags/"
@@ -320,6 +336,15 @@ class NpmPublisher:
             if (current.get("dist-tags") or {}).get(tag) != wanted:
                 await self.target.http.request("PUT", tag_base + quote(tag, safe=""),
                                                scheme="bearer", json=wanted)
+                out.moved[tag] = wanted
             out.set[tag] = wanted
+        if prune:
+            for tag in sorted(set(current.get("dist-tags") or {}) - set(tags) - {"latest"}):
+                try:
+                    await self.target.http.request("DELETE", tag_base + quote(tag, safe=""),
+                                                   scheme="bearer")
+                except NotFound:  # gone already, or a tag only an upstream has
+                    continue
+                out.removed[tag] = current["dist-tags"][tag]
         out.deprecated = dict(deprecations)
         return out

@@ -98,7 +98,8 @@ def test_nothing_selected_is_a_failure(sandbox, env, tmp_path) -> None:
                      .replace('mode = "prewarm"', 'mode = "prewarm"\nstage = 3'))
     [check] = run_preflight(m, stage=2).checks
     assert check.status is CheckStatus.FAILURE
-    assert "no [[repositories]] with mode copy or prewarm at stages up to 2" in check.message
+    assert "no [[repositories]] with mode copy or prewarm at stage 2 (its stages: 3)" in \
+        check.message
 
 
 def test_missing_credential_variables_do_not_stop_the_target_checks(sandbox, env, tmp_path,
@@ -166,7 +167,7 @@ def test_the_report_renders_a_checklist_and_json() -> None:
         Check.failure("CodeArtifact", "domain d", "domain 'd' does not exist; create it"),
     ])
     assert report.render().splitlines() == [
-        "preflight of m.toml (stages up to 2): 1 ok, 1 warning, 1 failure (1.2 s)",
+        "preflight of m.toml (stage 2): 1 ok, 1 warning, 1 failure (1.2 s)",
         "  ok    Nexus answers",
         "  warn  cannot tell",
         "  FAIL  domain 'd' does not exist; create it",

@@ -10,7 +10,7 @@ from migrator.state import status as st
 
 STATUSES = ("discovered", "claimed", "published", "verified", "skipped_identical", "conflict",
             "failed_retryable", "failed_permanent", "excluded", "requested", "ingested",
-            "not_found_upstream", "blocked_by_origin_control")
+            "not_found_upstream", "blocked_by_origin_control", "deleted_at_source")
 
 # Version transitions the design allows; every other (old, new) pair must be refused.
 VERSION_ALLOWED = frozenset({
@@ -39,7 +39,20 @@ VERSION_ALLOWED = frozenset({
     # pre-warm refusals: a claim ends with them; `migrator retry` sends them back
     ("claimed", "not_found_upstream"), ("claimed", "blocked_by_origin_control"),
     ("not_found_upstream", "discovered"), ("blocked_by_origin_control", "discovered"),
+    # sync: a file already in the target changed at the source before its version was done
+    ("published", "conflict"), ("discovered", "conflict"), ("failed_retryable", "conflict"),
+    ("failed_permanent", "conflict"),
 })
+
+# `migrator sync`: a file (or version) the source no longer lists is deleted_at_source from any
+# status but a claim (sync holds the run lock: nothing is claimed while it compares); listed
+# again, it goes back to the queue.
+_UNCLAIMED = ("discovered", "published", "verified", "skipped_identical", "conflict",
+              "failed_retryable", "failed_permanent", "excluded", "requested", "ingested",
+              "not_found_upstream", "blocked_by_origin_control")
+SYNC_DELETIONS = frozenset({(s, "deleted_at_source") for s in _UNCLAIMED}
+                           | {("deleted_at_source", "discovered")})
+VERSION_ALLOWED = VERSION_ALLOWED | SYNC_DELETIONS
 
 # Asset transitions: assets are never claimed (they travel with their version's claim).
 ASSET_ALLOWED = frozenset({
@@ -69,7 +82,7 @@ ASSET_ALLOWED = frozenset({
     # operator retry / manifest change
     ("conflict", "discovered"), ("failed_permanent", "discovered"),
     ("excluded", "discovered"),
-})
+}) | SYNC_DELETIONS
 
 # Edges the design rules out by name, so a table that grows them fails with a clear id.
 NEVER = [
@@ -88,6 +101,9 @@ NEVER = [
     ("asset", "discovered", "claimed"),  # assets are never claimed
     ("version", "not_found_upstream", "ingested"),  # a refusal is final until a retry
     ("asset", "blocked_by_origin_control", "ingested"),
+    ("version", "claimed", "deleted_at_source"),  # never under a worker's claim
+    ("version", "deleted_at_source", "verified"),  # back only through the queue
+    ("asset", "deleted_at_source", "verified"),
 ]
 
 
@@ -113,7 +129,7 @@ def _outcome(kind: str, old: str, new: str) -> bool:
 @pytest.mark.parametrize("kind, allowed", [("version", VERSION_ALLOWED),
                                            ("asset", ASSET_ALLOWED)])
 def test_check_accepts_exactly_the_design_matrix(kind, allowed):
-    """Every one of the 121 (old, new) pairs per kind: accepted iff the design lists it."""
+    """Every one of the 144 (old, new) pairs per kind: accepted iff the design lists it."""
     accepted = {(old, new) for old in STATUSES for new in STATUSES
                 if _outcome(kind, old, new)}
     assert accepted - allowed == set(), f"{kind} edges not in the design"
