@@ -6,7 +6,7 @@ against moto's S3 server on loopback, each command in a folder with nothing of t
   time S3 stored it, leave nothing behind and never write the object;
 - writing commands (retry, state backup, run --only-failed) hold the lease (refused while a
   job holds it, the holder named), save the state and free the lease;
-- `validate` names the s3:// state;
+- `validate` names the s3:// state; `sync` works on it as `run` does;
 - shards on S3: `status --merge` / `report --merge` of s3:// states, and one merged CSV fed
   to each shard's `run --only-failed` (the other shard's rows skipped and counted).
 """
@@ -112,6 +112,14 @@ def test_every_command_works_on_an_s3_state(tmp_path, s3):
         ran = _cli(sb, first, endpoint, "run", "demo.toml", "--json")
         assert ran.returncode == 0, ran.stdout[-2000:] + ran.stderr[-2000:]
         assert lease(client, bucket) is None
+        # A scheduled mirror sync on another machine: the same state, under the lease.
+        synced = _cli(sb, _machine(sb, tmp_path, "sync-pod", bucket), endpoint, "sync",
+                      "demo.toml", "--state", url, "--json")
+        assert synced.returncode == 0, synced.stdout[-2000:] + synced.stderr[-2000:]
+        assert lease(client, bucket) is None
+        assert _rows(saved_state(client, bucket, tmp_path, "synced"),
+                     "SELECT command, exit_code FROM runs ORDER BY id DESC LIMIT 1"
+                     ) == [("sync", 0)]
         etag = _etag(client, bucket)
 
         # -- read-only: a new machine, the last checkpoint, nothing left, nothing written ----
