@@ -222,6 +222,7 @@ def status(manifest: ManifestOrState = None, state: StateOpt = None,
     from migrator.reports.status import render_status
     from migrator.reports.status import status as read_status
     from migrator.reports.status import watch as watch_status
+    from migrator.state.lock import lock_holder
 
     if watch is not None and watch <= 0:
         raise ConfigError(f"--watch {watch:g}: must be a number of seconds above 0")
@@ -231,8 +232,12 @@ def status(manifest: ManifestOrState = None, state: StateOpt = None,
             files = _merge_files(stack, shards, "status")
 
             def read() -> dict[str, Any]:
-                return merge_status([f.path for f in files], all_failures=as_json,
-                                    names=[str(f.location) for f in files])
+                by_path = {f.path: f for f in files}
+                return merge_status(
+                    [f.path for f in files], all_failures=as_json,
+                    names=[str(f.location) for f in files], clocks=[f.clock for f in files],
+                    held_by=lambda p: by_path[p].held_by() if by_path[p].remote
+                    else lock_holder(p))
             render = render_merged_status
         else:
             files = [stack.enter_context(_state_file(
@@ -240,8 +245,10 @@ def status(manifest: ManifestOrState = None, state: StateOpt = None,
                 writes=False))]
 
             def read() -> dict[str, Any]:
-                data = read_status(files[0].path, all_failures=as_json)
-                data["state"] = str(files[0].location)
+                f = files[0]
+                data = read_status(f.path, all_failures=as_json, clock=f.clock,
+                                   held_by=f.held_by if f.remote else lock_holder)
+                data["state"] = str(f.location)
                 return data
             render = render_status
         fresh = [True]

@@ -224,6 +224,19 @@ class StateFile:
         self.saved_at, self._etag = snap.saved_at, snap.etag
         return True
 
+    def held_by(self, _path: Path | None = None) -> dict[str, object] | None:
+        """Who runs on the state now, as `migrator.reports.status` shows a run lock's
+        holder; for an S3 state its live lease, else None."""
+        h = self.holder
+        if h is None:
+            return None
+        return {"pid": h.pid, "host": h.host, "command": h.command, "started": h.acquired}
+
+    def clock(self) -> float:
+        """The time a read-only copy stands for: when it was saved (rates and ages of the
+        live view are of that moment), else now."""
+        return self.saved_at if self.saved_at is not None else time.time()
+
     def note(self) -> str | None:
         """For a read-only copy of an S3 state: what it is (None for a local state)."""
         if self.remote is None or self.saved_at is None:

@@ -133,10 +133,13 @@ def _overlaps(paths: list[Path], labels: list[str]) -> tuple[list[dict[str, Any]
 
 def merge_status(states: Sequence[str | Path], *, all_failures: bool = False,
                  clock: Callable[[], float] = time.time,
-                 names: Sequence[str] | None = None) -> dict[str, Any]:
+                 names: Sequence[str] | None = None,
+                 held_by: Callable[[Path], dict[str, Any] | None] | None = None,
+                 clocks: Sequence[Callable[[], float]] | None = None) -> dict[str, Any]:
     """`migrator status --merge`: each shard's status (read-only, safe while they run) and
     the checked totals of all of them. `names`: how to call each state (an s3:// URL read
-    from a local copy), default its path."""
+    from a local copy), default its path; `held_by` and `clocks` (one per state) as
+    `status` takes them."""
     paths = _paths(states)
     labels = list(names) if names is not None else [str(p) for p in paths]
     label = dict(zip(paths, labels, strict=True))
@@ -145,8 +148,10 @@ def merge_status(states: Sequence[str | Path], *, all_failures: bool = False,
     failures: list[dict[str, Any]] = []
     failures_total = 0
     problems: list[str] = []
-    for p in paths:
-        data = status(p, all_failures=all_failures, clock=clock)
+    extra: dict[str, Any] = {} if held_by is None else {"held_by": held_by}
+    for i, p in enumerate(paths):
+        data = status(p, all_failures=all_failures,
+                      clock=clock if clocks is None else clocks[i], **extra)
         planned = data["planned_assets"]  # read in the same snapshot as the counts
         counted = sum(data["totals"]["assets"].values())
         if counted != planned:

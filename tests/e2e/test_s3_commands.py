@@ -164,6 +164,11 @@ def test_every_command_works_on_an_s3_state(tmp_path, s3):
         holder = _live_lease(client, bucket)
         busy = _cli(sb, other, endpoint, "status", "demo.toml")
         assert busy.returncode == 0 and "in use by pid 4242 on other-pod" in busy.stdout
+        # the live view names the lease's holder as the run going on (not "killed?")
+        assert "running: run (pid 4242 on other-pod" in busy.stdout, busy.stdout
+        live = json.loads(_cli(sb, other, endpoint, "status", "demo.toml", "--json").stdout)
+        assert live["live"]["running"] and live["live"]["holder"]["host"] == "other-pod"
+        assert live["checkpoints"][0]["in_use_by"].startswith("pid 4242 on other-pod")
         for args in (("retry", "demo.toml"), ("state", "backup", "demo.toml")):
             refused = _cli(sb, other, endpoint, *args)
             assert refused.returncode == 2, (args, refused.stderr)
