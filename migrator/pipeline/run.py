@@ -205,6 +205,7 @@ def run_only_failed(manifest: Manifest | str | Path, failed_csv: str | Path,
     :raises ConfigError: a bad CSV or rows the state does not hold. As `run` otherwise.
     """
     m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
+    locate_state(m, state_path, shard)  # a malformed --state is named before the CSV
     rows = read_failed_csv(failed_csv)
     # The requeue is saved (an S3 state: under its lease) before the run takes the state.
     with state_file(m, state_path, command="run --only-failed", writes=True,
