@@ -8,6 +8,7 @@
                                      the one command line of an Indexed Job gives each pod
                                      its own state
     with open_state(loc, command="run", shard=shard, manifest=m) as queue: ...
+        (plan, run, resume, sync, prewarm: the engine's commands, checkpointed as they go)
 
 Every other command that takes a state (`status`, `report`, `verify`, `cutover`, `retry`,
 `state backup`, `run --only-failed`, `prewarm --dry-run`) gets its file from ONE function:
@@ -22,7 +23,9 @@ Every other command that takes a state (`status`, `report`, `verify`, `cutover`,
                    LastModified) `note()` gives
     writes=True    a local state is used in place (the command takes its own lock); an S3
                    state is held by the lease exactly as `run` holds it (refused while a job
-                   runs on it), restored, and saved when the command ends
+                   runs on it), restored, and saved when the command ends (short commands:
+                   no checkpoints in between; one that fails changed nothing and is not
+                   saved)
 
 For S3 (`migrator.state.remote`): the lease is taken first (a second job is refused, naming
 the holder), the saved state is restored into the local copy, a thread renews the lease and
