@@ -69,6 +69,14 @@ def _poll(condition, timeout: float = 60.0, what: str = "") -> None:
         time.sleep(0.1)
 
 
+def _checkpoint_has_manifest(client, bucket: str, tmp_path: Path) -> bool:
+    try:
+        path = _saved_state(client, bucket, tmp_path, "checkpoint-poll")
+    except client.exceptions.ClientError:
+        return False  # nothing saved yet
+    return bool(_rows(path, "SELECT 1 FROM meta WHERE key = 'manifest'"))
+
+
 def _copied_assets(path: Path) -> dict[str, str]:
     return dict(_rows(path, "SELECT r.source || '/' || a.path, a.status FROM assets a JOIN "
                       "repositories r ON r.id = a.repository_id LEFT JOIN versions v ON "
@@ -147,6 +155,10 @@ def test_a_second_concurrent_job_is_refused_and_sigterm_saves_the_state(tmp_path
         # renewed while it runs
         _poll(lambda: (_lease(client, bucket) or holder)["expires"] > holder["expires"],
               what="a renewal of the lease")
+        # The resume below reads the manifest `plan` stores in the state: stop the job only
+        # once a checkpoint holds it (on a loaded machine the preflight before it takes time).
+        _poll(lambda: _checkpoint_has_manifest(client, bucket, tmp_path),
+              what="a checkpoint holding the manifest")
 
         os.kill(first.pid, signal.SIGTERM)
         code, out, err = _finish(first)
