@@ -238,6 +238,10 @@ def _run(m: Manifest, loc: StateLocation, command: str, *, check_first: bool = T
         # Under the lock: the spool folders of dead runs of this state are gone; this run's
         # own one (`options.spool_dir`, default spool/ beside the state) goes when it ends.
         run_id = q.start_run(command)
+        if not q.get_meta("manifest"):
+            # A new state holds its manifest from the start: a job killed during the
+            # preflight is resumed by `resume --state` on another machine with no manifest.
+            remember_manifest(q, m)
         code = 2
         try:
             if check_first:
