@@ -22,7 +22,7 @@ import typer
 from migrator import __version__
 from migrator.errors import ConfigError, MigratorError
 from migrator.log import LOG_FORMATS, setup_logging
-from migrator.manifest import load_manifest
+from migrator.manifest import Manifest, load_manifest
 
 app = typer.Typer(
     name="migrator",
@@ -42,10 +42,11 @@ ManifestArg = Annotated[Path, typer.Argument(help="The migration manifest (TOML)
                                              metavar="MANIFEST", show_default=False)]
 OptionalManifest = Annotated[Path | None, typer.Argument(
     help="The manifest (to find the state).", metavar="[MANIFEST]", show_default=False)]
-StateOpt = Annotated[Path | None, typer.Option(
-    "--state", metavar="PATH",
-    help="State file; default: <options.state_dir>/<manifest stem>.sqlite, beside the "
-    "manifest.")]
+StateOpt = Annotated[str | None, typer.Option(
+    "--state", metavar="PATH|s3://BUCKET/KEY",
+    help="State file, or an S3 object (a command that only reads it reads its last "
+    "checkpoint; one that writes holds its lease); default: options.state_url, else "
+    "<options.state_dir>/<manifest stem>.sqlite, beside the manifest.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 StageOpt = Annotated[str | None, typer.Option(
     "--stage", metavar="STAGE",
@@ -103,13 +104,23 @@ def _global(
     ctx.obj = {"progress": not no_progress and sys.stderr.isatty(), "quiet": quiet}
 
 
-def _state(manifest: Path | None, state: Path | None) -> Path:
-    """The state file a command works on: --state, else the manifest's default."""
-    if state is not None:
-        return state
-    if manifest is None:
-        raise ConfigError("no state given", hint="pass MANIFEST or --state PATH")
-    return load_manifest(manifest).state_path
+def _state_file(manifest: Path | Manifest | None, state: str | None, command: str, *,
+                writes: bool, missing_ok: bool = False):  # -> ContextManager[StateFile]
+    """The state a command works on (a local file, or an S3 state: a read-only copy of its
+    last checkpoint, or held by its lease), from --state or the manifest
+    (migrator.pipeline.statefile.state_file)."""
+    from migrator.pipeline.statefile import state_file
+
+    m = load_manifest(manifest) if isinstance(manifest, Path) else manifest
+    return state_file(m, state, command=command, writes=writes, missing_ok=missing_ok)
+
+
+def _checkpoint_note(sf: Any, *, to_stdout: bool) -> None:
+    """Say that an S3 state read here is its last checkpoint, and of when: first on stdout
+    before a text output, on stderr before a machine-readable one (which it would break)."""
+    note = sf.note()
+    if note is not None:
+        print(note, file=sys.stdout if to_stdout else sys.stderr, flush=True)
 
 
 def _show(result: Any, as_json: bool) -> None:
@@ -122,11 +133,14 @@ def validate(manifest: ManifestArg) -> None:
 
     Example: migrator validate sample-manifests/nexus-to-codeartifact.toml
     """
+    from migrator.pipeline.statefile import locate_state
+
     m = load_manifest(manifest)
     m.require_credentials()
+    loc = locate_state(m, None)  # options.state_url when set: where the state really is
     print(f"{manifest}: ok ({m.source.kind} {m.source.url} -> CodeArtifact domain "
           f"{m.target.domain} in {m.target.region}; {len(m.repositories)} repositories; "
-          f"state {m.state_path}; spool {m.spool_path(m.state_path)})")
+          f"state {loc}; spool {m.spool_path(loc.local)})")
 
 
 @app.command()
@@ -150,8 +164,13 @@ def doctor(manifest: ManifestArg, stage: StageOpt = None, as_json: JsonOpt = Fal
 MergeOpt = Annotated[bool, typer.Option(
     "--merge", help="The arguments are the state files of the shards of one migration "
     "(`--shard K/N`): show them as one, checked to add up, no asset in two shards.")]
-MoreStates = Annotated[list[Path] | None, typer.Argument(
-    metavar="[STATE...]", help="With --merge: the shards' state files.", show_default=False)]
+MoreStates = Annotated[list[str] | None, typer.Argument(
+    metavar="[STATE...]", help="With --merge: the shards' state files (or s3:// states).",
+    show_default=False)]
+# A word, not a Path: with --merge it may be an s3:// URL (a Path would fold its `//`).
+ManifestOrState = Annotated[str | None, typer.Argument(
+    help="The manifest (to find the state); with --merge, the first shard's state.",
+    metavar="[MANIFEST]", show_default=False)]
 WatchOpt = Annotated[float | None, typer.Option(
     "--watch", metavar="[SECONDS]", flag_value=2.0,
     help="Refresh every SECONDS (default 2) until Ctrl-C: in place on a terminal, a block "
@@ -159,8 +178,8 @@ WatchOpt = Annotated[float | None, typer.Option(
     "--watch=5.")]
 
 
-def _merged(merge: bool, manifest: Path | None, more: list[Path] | None,
-            state: Path | None = None) -> list[Path] | None:
+def _merged(merge: bool, manifest: str | None, more: list[str] | None,
+            state: str | None = None) -> list[str] | None:
     """The shard states of `--merge` (every positional argument), or None without it."""
     if merge and state is not None:
         raise ConfigError("--merge takes the shards' states as arguments, not --state",
@@ -170,43 +189,91 @@ def _merged(merge: bool, manifest: Path | None, more: list[Path] | None,
             raise ConfigError(f"unexpected arguments: {' '.join(map(str, more))}",
                               hint="pass one MANIFEST, or --merge and the shards' states")
         return None
-    return [p for p in (manifest, *(more or [])) if p is not None]
+    shards = [p for p in (manifest, *(more or [])) if p is not None]
+    urls = [p for p in shards if p.startswith("s3://")]
+    twice = sorted({u for u in urls if urls.count(u) > 1})
+    if twice:  # a local path given twice is found by the merge itself
+        raise ConfigError(f"--merge: {twice[0]} is given twice",
+                          hint="pass each shard's state once")
+    return shards
+
+
+def _merge_files(stack: Any, shards: list[str], command: str) -> list[Any]:
+    """Each shard's state for --merge, read-only (an S3 one as its last checkpoint)."""
+    return [stack.enter_context(_state_file(None, s, command, writes=False)) for s in shards]
 
 
 @app.command()
-def status(manifest: OptionalManifest = None, state: StateOpt = None,
+def status(manifest: ManifestOrState = None, state: StateOpt = None,
            as_json: JsonOpt = False, watch: WatchOpt = None, merge: MergeOpt = False,
            more: MoreStates = None) -> None:
     """Counts per repository and status, bytes, and failures; while a run is going (from
     another terminal: read-only, never in its way) its rates against the budget, throttled
-    requests, ETA and last errors (--json lists every failure).
+    requests, ETA and last errors (--json lists every failure). An S3 state is read as its
+    last checkpoint (the time it was saved is shown; --watch reads each new one).
 
     Example: migrator status sample-manifests/nexus-to-codeartifact.toml --watch
     Shards of one migration, as one: `migrator status --merge S.shard-1-of-2.sqlite
     S.shard-2-of-2.sqlite` (exit 1 when they do not add up or an asset is in two shards).
     """
+    from contextlib import ExitStack
+
     from migrator.reports.merge import merge_status, render_merged_status
     from migrator.reports.status import render_status
     from migrator.reports.status import status as read_status
     from migrator.reports.status import watch as watch_status
+    from migrator.state.lock import lock_holder
 
+    if watch is not None and watch <= 0:
+        raise ConfigError(f"--watch {watch:g}: must be a number of seconds above 0")
     shards = _merged(merge, manifest, more, state)
-    if shards is not None:
-        def read() -> dict[str, Any]:
-            return merge_status(shards, all_failures=as_json)
-        render = render_merged_status
-    else:
-        path = _state(manifest, state)
+    with ExitStack() as stack:
+        if shards is not None:
+            files = _merge_files(stack, shards, "status")
 
-        def read() -> dict[str, Any]:
-            return read_status(path, all_failures=as_json)
-        render = render_status
-    if watch is not None:
-        if watch <= 0:
-            raise ConfigError(f"--watch {watch:g}: must be a number of seconds above 0")
-        raise typer.Exit(watch_status(read, every=watch, as_json=as_json, render=render))
-    data = read()
-    print(json.dumps(data, indent=2, sort_keys=True) if as_json else render(data))
+            def read() -> dict[str, Any]:
+                by_path = {f.path: f for f in files}
+                return merge_status(
+                    [f.path for f in files], all_failures=as_json,
+                    names=[str(f.location) for f in files], clocks=[f.clock for f in files],
+                    held_by=lambda p: by_path[p].held_by() if by_path[p].remote
+                    else lock_holder(p))
+            render = render_merged_status
+        else:
+            files = [stack.enter_context(_state_file(
+                Path(manifest) if manifest is not None else None, state, "status",
+                writes=False))]
+
+            def read() -> dict[str, Any]:
+                f = files[0]
+                data = read_status(f.path, all_failures=as_json, clock=f.clock,
+                                   held_by=f.held_by if f.remote else lock_holder)
+                data["state"] = str(f.location)
+                return data
+            render = render_status
+        fresh = [True]
+
+        def read_latest() -> dict[str, Any]:
+            # Each refresh of --watch reads the newest checkpoint (a GET only if it changed).
+            if not fresh[0]:
+                for f in files:
+                    f.refresh()
+            fresh[0] = False
+            data = read()
+            checkpoints = [c for c in (f.as_dict() for f in files) if c is not None]
+            if checkpoints:
+                data["checkpoints"] = checkpoints
+            return data
+
+        def render_noted(data: dict[str, Any]) -> str:
+            notes = [n for n in (f.note() for f in files) if n is not None]
+            return "\n".join([*notes, render(data)])
+
+        if watch is not None:
+            raise typer.Exit(watch_status(read_latest, every=watch, as_json=as_json,
+                                          render=render_noted))
+        data = read_latest()
+        print(json.dumps(data, indent=2, sort_keys=True) if as_json else render_noted(data))
     raise typer.Exit(data.get("exit_code", 0))
 
 
@@ -229,7 +296,8 @@ def plan(manifest: ManifestArg, state: RunStateOpt = None, as_json: JsonOpt = Fa
 OnlyFailedOpt = Annotated[Path | None, typer.Option(
     "--only-failed", metavar="FILE.csv",
     help="Send back to the queue exactly the versions of this CSV's rows (`migrator report "
-    "--format csv`) and run.")]
+    "--format csv`, also of `report --merge`: with --shard, rows of other shards are "
+    "skipped and counted) and run.")]
 
 
 @app.command()
@@ -245,12 +313,10 @@ def run(ctx: typer.Context, manifest: ManifestArg, state: RunStateOpt = None,
     from migrator.pipeline.run import run as run_migration
     from migrator.pipeline.run import run_only_failed
 
-    if only_failed is not None and (shard or (state or "").startswith("s3://")):
-        raise ConfigError("--only-failed works on a local, unsharded state",
-                          hint="pass --state <the shard's file> without --shard")
     if only_failed is not None:
         summary = run_only_failed(load_manifest(manifest), only_failed, state, stage=stage,
-                                  progress=ctx.obj["progress"])
+                                  progress=ctx.obj["progress"], shard=_shard(shard, shards),
+                                  rate_share=rate_share)
     else:
         summary = run_migration(load_manifest(manifest), state, stage=stage,
                                 progress=ctx.obj["progress"], shard=_shard(shard, shards),
@@ -350,14 +416,17 @@ def verify(
             raise ConfigError("--certificate needs MANIFEST (the target's settings)")
         report = verify_certificate(manifest, certificate)
     else:
-        report = verify_state(manifest, state)
+        m = load_manifest(manifest) if manifest is not None else None
+        with _state_file(m, state, "verify", writes=False) as sf:
+            _checkpoint_note(sf, to_stdout=not as_json)
+            report = verify_state(m, sf.path)
     _show(report, as_json)
     raise typer.Exit(report.exit_code)
 
 
 @app.command()
 def report(
-    manifest: OptionalManifest = None,
+    manifest: ManifestOrState = None,
     state: StateOpt = None,
     fmt: Annotated[str, typer.Option(
         "--format", metavar="FORMAT",
@@ -375,18 +444,28 @@ def report(
 
     Example: migrator report sample-manifests/nexus-to-codeartifact.toml --format html --out r.html
     """
+    from contextlib import ExitStack
+
     from migrator.reports.merge import merge_report
     from migrator.reports.report import report as write_report
 
     shards = _merged(merge, manifest, more, state)
-    if shards is not None:
-        text = merge_report(shards, fmt, out)
-        if text is not None:
-            print(text)
-        return
-    text = write_report(_state(manifest, state), fmt, out,
-                        manifest_text=manifest.read_text(encoding="utf-8")
-                        if manifest is not None and manifest.is_file() else None)
+    # The checkpoint note goes first on stdout only before a text report printed there.
+    on_stdout = fmt == "text" and out is None
+    with ExitStack() as stack:
+        if shards is not None:
+            files = _merge_files(stack, shards, "report")
+            for f in files:
+                _checkpoint_note(f, to_stdout=on_stdout)
+            text = merge_report([f.path for f in files], fmt, out,
+                                names=[str(f.location) for f in files])
+        else:
+            path = Path(manifest) if manifest is not None else None
+            sf = stack.enter_context(_state_file(path, state, "report", writes=False))
+            _checkpoint_note(sf, to_stdout=on_stdout)
+            text = write_report(sf.path, fmt, out, name=str(sf.location),
+                                manifest_text=path.read_text(encoding="utf-8")
+                                if path is not None and path.is_file() else None)
     if text is not None:
         print(text)
 
@@ -410,7 +489,8 @@ def retry(
     """
     from migrator.pipeline.run import retry as requeue
 
-    n = requeue(_state(manifest, state), status or ["failed_permanent"], repository=repository)
+    with _state_file(manifest, state, "retry", writes=True) as sf:
+        n = requeue(sf.path, status or ["failed_permanent"], repository=repository)
     again = f"migrator resume {manifest}" if manifest else f"migrator resume --state {state}"
     print(f"{n} package version(s) back in the queue; `{again}` processes them with the "
           "manifest as it is now (run `migrator plan` first if files or checksums changed at "
@@ -433,7 +513,11 @@ def cutover(
     """
     from migrator.cutover import write_kit
 
-    _show(write_kit(load_manifest(manifest), _state(manifest, state), out), as_json)
+    m = load_manifest(manifest)
+    with _state_file(m, state, "cutover", writes=False) as sf:
+        _checkpoint_note(sf, to_stdout=not as_json)
+        kit = write_kit(m, sf.path, out)
+    _show(kit, as_json)
 
 
 state_app = typer.Typer(help="The state file itself: backups.", rich_markup_mode=None,
@@ -445,9 +529,10 @@ app.add_typer(state_app, name="state")
 def state_backup(
     manifest: OptionalManifest = None,
     state: StateOpt = None,
-    to: Annotated[Path | None, typer.Option(
-        "--to", metavar="PATH", help="Where to write the copy (never overwritten); default: "
-        "<state>.<UTC time>.bak.sqlite beside the state.")] = None,
+    to: Annotated[str | None, typer.Option(
+        "--to", metavar="PATH|s3://BUCKET/KEY", help="Where to write the copy (never "
+        "overwritten; a local path also for an S3 state); default: <state>.<UTC "
+        "time>.bak.sqlite beside the state (on S3 for an S3 state).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Copy the state with SQLite's online backup (safe while a run is going) and check the
@@ -455,9 +540,11 @@ def state_backup(
 
     Example: migrator state backup sample-manifests/nexus-to-codeartifact.toml
     """
-    from migrator.state import backup
+    from migrator.pipeline.statefile import backup_state
 
-    _show(backup(_state(manifest, state), to), as_json)
+    with _state_file(manifest, state, "state backup", writes=True) as sf:
+        result = backup_state(sf, to)
+    _show(result, as_json)
 
 
 target_app = typer.Typer(help="The CodeArtifact side itself: provisioning.",

@@ -391,15 +391,23 @@ def prewarm(manifest: Manifest | str | Path, lockfiles: Sequence[str | Path] = (
     from migrator.pipeline.run import _run, plan_if_needed
 
     m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
-    path = Path(state_path) if state_path else m.state_path
     if dry_run:
         check_lockfiles(m, lockfiles)
         import anyio
 
+        from migrator.pipeline.statefile import state_file
+
         m.require_credentials()
-        with WorkQueue.open(path, lock_for="prewarm --dry-run") as q:
-            anyio.run(plan_if_needed, m, q)
-            items = anyio.run(lambda: queue_lockfiles(m, q, None, lockfiles, record=False))
+        # The state `run` uses; an S3 one is read as its last checkpoint (a copy, no lease):
+        # a dry run keeps nothing, so a crawl it needs is made in that copy and dropped.
+        with state_file(m, state_path, command="prewarm --dry-run", writes=False,
+                        missing_ok=True) as sf:
+            if sf.note():
+                logger.info("%s", sf.note())
+            with WorkQueue.open(sf.path, lock_for="prewarm --dry-run") as q:
+                anyio.run(plan_if_needed, m, q)
+                items = anyio.run(lambda: queue_lockfiles(m, q, None, lockfiles,
+                                                          record=False))
         return PrewarmSummary(items, None, dry_run=True)
     collected: dict[str, Any] = {}
     # The same state a `run` of this manifest uses (also an s3:// one, held by its lease).

@@ -43,9 +43,15 @@ from migrator.pipeline.plan import (
 )
 from migrator.pipeline.preflight import ensure_ready
 from migrator.pipeline.progress import Progress
-from migrator.pipeline.shard import recorded_shard, with_rate_share
+from migrator.pipeline.shard import bind_shard, owns_row, recorded_shard, with_rate_share
 from migrator.pipeline.spool import run_spool
-from migrator.pipeline.statefile import StateLocation, locate_state, open_state, read_remote
+from migrator.pipeline.statefile import (
+    StateLocation,
+    locate_state,
+    open_state,
+    read_remote,
+    state_file,
+)
 from migrator.pipeline.stats import RunSummary, Sampler, Sampling, summarise
 from migrator.sources.access import SourceAccess
 from migrator.state import WorkQueue, default_owner
@@ -136,9 +142,9 @@ def retry(state_path: str | Path, statuses: Sequence[str] = (st.FAILED_PERMANENT
         return q.requeue(list(statuses), repository=repository)
 
 
-def read_failed_csv(path: str | Path) -> list[tuple[str, str]]:
-    """The (repository, path) of every row of a CSV written by `migrator report --format csv`
-    (any CSV with `repository` and `path` columns).
+def read_failed_csv(path: str | Path) -> list[dict[str, str]]:
+    """The rows of a CSV written by `migrator report --format csv` (any CSV with `repository`
+    and `path` columns; `format` and `package` tell a row's shard).
 
     :raises ConfigError: unreadable, or without those columns.
     """
@@ -151,46 +157,68 @@ def read_failed_csv(path: str | Path) -> list[tuple[str, str]]:
             if not reader.fieldnames or not {"repository", "path"} <= set(reader.fieldnames):
                 raise ConfigError(f"--only-failed {p}: no 'repository' and 'path' columns",
                                   hint="pass the CSV `migrator report --format csv` writes")
-            return [(row["repository"], row["path"]) for row in reader
-                    if row.get("repository") and row.get("path")]
+            return [{k: row.get(k) or "" for k in ("repository", "path", "format", "package")}
+                    for row in reader if row.get("repository") and row.get("path")]
     except OSError as exc:
         raise ConfigError(f"--only-failed {p}: {exc.strerror}") from None
 
 
-def requeue_listed(state_path: str | Path, items: Sequence[tuple[str, str]]) -> list[int]:
-    """Send the package versions holding these (repository, path) assets back to the queue
-    (failed and conflicting ones; the rest are left as they are); returns their ids.
+def requeue_listed(state_path: str | Path, rows: Sequence[dict[str, str]],
+                   shard: Shard | None = None) -> tuple[list[int], int]:
+    """Send the package versions holding these rows' (repository, path) assets back to the
+    queue (failed and conflicting ones; the rest are left as they are). Returns their ids
+    and how many rows belong to other shards than the state's (`shard`, or the one the
+    state records): skipped, so one merged report's CSV can be given to every shard.
 
-    :raises ConfigError: an item the state does not hold.
+    :raises ConfigError: a row of this shard (or of an unsharded state) the state does not
+        hold; the state belongs to another shard than `shard`.
     """
     with WorkQueue.open(state_path, create=False, lock_for="retry") as q:
-        found, missing = q.version_ids_of(items)
+        mine = bind_shard(q, shard)
+        found, missing = q.version_ids_of([(r["repository"], r["path"]) for r in rows])
+        if mine is not None:
+            by_key = {(r["repository"], r["path"]): r for r in rows}
+            others = [k for k in missing if not owns_row(mine, **by_key[k])]
+            missing = [k for k in missing if k not in set(others)]
+        else:
+            others = []
         if missing:
             shown = ", ".join(f"{r}/{p}" for r, p in missing[:5])
             raise ConfigError(f"--only-failed: {len(missing)} row(s) not in the state: {shown}",
-                              hint="use the CSV of a report of this state")
-        return q.requeue_versions(sorted(found))
+                              hint="use the CSV of a report of this state (or of the merged "
+                              "report of its shards)")
+        return q.requeue_versions(sorted(found)), len(others)
 
 
 def run_only_failed(manifest: Manifest | str | Path, failed_csv: str | Path,
                     state_path: str | Path | None = None, *, stage: int | str | None = None,
                     progress: bool = True, target_factory: TargetFactory | None = None,
-                    check_first: bool = True) -> RunSummary:
+                    check_first: bool = True, shard: Shard | None = None,
+                    rate_share: float | None = None) -> RunSummary:
     """`migrator run MANIFEST --only-failed FILE.csv`: requeue exactly the versions of the
     CSV's rows (a report's problems), list the source again (a requeued file's checksums are
     read anew, so a checksum fixed at the source is seen; like any sync, files new at the
-    source are queued too) and run; what is done stays done.
+    source are queued too) and run; what is done stays done. The state is any `run` takes
+    (an s3:// one under its lease); with `shard` (or a shard's state) the rows of other
+    shards are skipped and counted.
 
     :raises ConfigError: a bad CSV or rows the state does not hold. As `run` otherwise.
     """
     m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest)
-    p = Path(state_path) if state_path else m.state_path
-    items = read_failed_csv(failed_csv)
-    ids = requeue_listed(p, items)
+    locate_state(m, state_path, shard)  # a malformed --state is named before the CSV
+    rows = read_failed_csv(failed_csv)
+    # The requeue is saved (an S3 state: under its lease) before the run takes the state.
+    with state_file(m, state_path, command="run --only-failed", writes=True,
+                    shard=shard) as sf:
+        ids, others = requeue_listed(sf.path, rows, shard)
     logger.info("--only-failed: %d row(s), %d package version(s) back in the queue",
-                len(items), len(ids))
-    return _run(m, StateLocation(p), "run", stage=stage, progress=progress,
-                target_factory=target_factory, check_first=check_first, relist=True)
+                len(rows) - others, len(ids))
+    if others:
+        logger.warning("--only-failed: %d row(s) belong to other shards (skipped here)",
+                       others)
+    return _run(m, sf.location, "run", stage=stage, progress=progress,
+                target_factory=target_factory, check_first=check_first, relist=True,
+                shard=shard, rate_share=rate_share)
 
 
 def _run(m: Manifest, loc: StateLocation, command: str, *, check_first: bool = True,

@@ -43,6 +43,7 @@ __all__ = [
     "SHARD_META",
     "bind_shard",
     "owns_asset",
+    "owns_row",
     "recorded_shard",
     "resolve_shard",
     "shard_state_path",
@@ -176,6 +177,18 @@ def owns_asset(shard: Shard | None, repository: str, asset: DiscoveredAsset) -> 
     if c is None:
         return shard.owns("", repository, asset.path)
     return shard.owns(str(c.format), c.namespace, c.package)
+
+
+def owns_row(shard: Shard, repository: str, path: str, format: str = "",
+             package: str = "") -> bool:
+    """Whether a row of a report's CSV (`migrator report --format csv`: its `repository`,
+    `path`, `format` and `package` = `namespace:name` or `name`) belongs to `shard`, by the
+    same partition as `owns_asset`: a row without a package by its repository and path."""
+    if not package:
+        return shard.owns("", repository, path)
+    # Namespaces (Maven group ids, npm scopes) and names never hold a colon.
+    namespace, _, name = package.rpartition(":")
+    return shard.owns(format, namespace, name)
 
 
 def with_rate_share(manifest: Manifest, shard: Shard | None,

@@ -123,35 +123,44 @@ def _set_findings(shards: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
     return problems, missing
 
 
-def _overlaps(paths: list[Path]) -> tuple[list[dict[str, Any]], int]:
+def _overlaps(paths: list[Path], labels: list[str]) -> tuple[list[dict[str, Any]], int]:
     listed, total = overlapping_assets(paths, OVERLAPS_SHOWN)
-    return [{"repository": repo, "path": path, "states": [str(paths[i]) for i in where]}
+    return [{"repository": repo, "path": path, "states": [labels[i] for i in where]}
             for repo, path, where in listed], total
 
 
 # -- status --merge --------------------------------------------------------------------------
 
 def merge_status(states: Sequence[str | Path], *, all_failures: bool = False,
-                 clock: Callable[[], float] = time.time) -> dict[str, Any]:
+                 clock: Callable[[], float] = time.time,
+                 names: Sequence[str] | None = None,
+                 held_by: Callable[[Path], dict[str, Any] | None] | None = None,
+                 clocks: Sequence[Callable[[], float]] | None = None) -> dict[str, Any]:
     """`migrator status --merge`: each shard's status (read-only, safe while they run) and
-    the checked totals of all of them."""
+    the checked totals of all of them. `names`: how to call each state (an s3:// URL read
+    from a local copy), default its path; `held_by` and `clocks` (one per state) as
+    `status` takes them."""
     paths = _paths(states)
+    labels = list(names) if names is not None else [str(p) for p in paths]
+    label = dict(zip(paths, labels, strict=True))
     shards: list[dict[str, Any]] = []
     parts: list[dict[str, dict[str, Any]]] = []
     failures: list[dict[str, Any]] = []
     failures_total = 0
     problems: list[str] = []
-    for p in paths:
-        data = status(p, all_failures=all_failures, clock=clock)
+    extra: dict[str, Any] = {} if held_by is None else {"held_by": held_by}
+    for i, p in enumerate(paths):
+        data = status(p, all_failures=all_failures,
+                      clock=clock if clocks is None else clocks[i], **extra)
         planned = data["planned_assets"]  # read in the same snapshot as the counts
         counted = sum(data["totals"]["assets"].values())
         if counted != planned:
-            problems.append(f"{p}: its per-status counts sum to {counted} assets, it holds "
+            problems.append(f"{label[p]}: its per-status counts sum to {counted} assets, it holds "
                             f"{planned} (a run changed it while it was read? read again)")
         live = data["live"]
         rates = live.get("rates") or {}
         shards.append({
-            "state": str(p), "shard": _shard_of(data.get("shard"), p),
+            "state": label[p], "shard": _shard_of(data.get("shard"), p),
             "planned_assets": planned, "counted_assets": counted,
             "assets": data["totals"]["assets"], "bytes": data["totals"]["bytes"],
             "running": live["running"], "rates": live.get("rates"),
@@ -162,7 +171,7 @@ def merge_status(states: Sequence[str | Path], *, all_failures: bool = False,
             "write_budget_per_s": rates.get("write_budget_per_s"),
         })
         parts.append(data["repositories"])
-        failures += [{**f, "state": str(p)} for f in data["failures"]]
+        failures += [{**f, "state": label[p]} for f in data["failures"]]
         failures_total += data["failures_total"]
     set_problems, missing = _set_findings(shards)
     problems += set_problems
@@ -175,15 +184,15 @@ def merge_status(states: Sequence[str | Path], *, all_failures: bool = False,
     if merged != planned:
         problems.append(f"the merged per-status counts sum to {merged} assets, the shards "
                         f"hold {planned}")
-    overlaps, overlap_total = _overlaps(paths)
+    overlaps, overlap_total = _overlaps(paths, labels)
     if overlap_total:
         problems.append(f"{overlap_total} asset(s) are in more than one shard: they were "
                         "migrated by two processes and the totals count them twice")
     running = [s for s in shards if s["running"]]
     etas = [s["eta_seconds"] for s in running]
     return {
-        "merged": [str(p) for p in paths],
-        "state": ", ".join(str(p) for p in paths),
+        "merged": labels,
+        "state": ", ".join(labels),
         "shards": shards,
         "planned_assets": planned,
         "repositories": repos,
@@ -248,20 +257,21 @@ def render_merged_status(data: dict[str, Any]) -> str:
 
 # -- report --merge --------------------------------------------------------------------------
 
-def merged_report_data(queues: Sequence[WorkQueue], *, manifest_text: str | None = None
-                       ) -> dict[str, Any]:
+def merged_report_data(queues: Sequence[WorkQueue], *, manifest_text: str | None = None,
+                       names: Sequence[str] | None = None) -> dict[str, Any]:
     """`report_data` of every shard (each checked to add up), merged and checked again.
 
     :raises ReportInconsistent: a shard does not add up, the merged totals do not, an asset
         is in two shards, or the states are not one complete set of shards.
     """
     paths = [q.path for q in queues]
+    labels = list(names) if names is not None else [str(p) for p in paths]
     parts = [rp.report_data(q, manifest_text=manifest_text) for q in queues]
-    shards = [{"state": str(q.path), "shard": _shard_of(q.get_meta("shard"), q.path),
+    shards = [{"state": name, "shard": _shard_of(q.get_meta("shard"), q.path),
                "planned_assets": d["planned_assets"], "outcomes": d["outcomes"]}
-              for q, d in zip(queues, parts, strict=True)]
+              for q, d, name in zip(queues, parts, labels, strict=True)]
     problems, _ = _set_findings(shards)
-    overlaps, overlap_total = _overlaps(paths)
+    overlaps, overlap_total = _overlaps(paths, labels)
     if overlap_total:
         shown = "; ".join(f"{o['repository']}/{o['path']} in {', '.join(o['states'])}"
                           for o in overlaps[:3])
@@ -290,7 +300,7 @@ def merged_report_data(queues: Sequence[WorkQueue], *, manifest_text: str | None
     step, throughput = rp._throughput(done_times)  # the single-state report's own buckets
     return {
         "report": "migrator-report/1",
-        "state": ", ".join(str(p) for p in paths),
+        "state": ", ".join(labels),
         "merged": shards,
         "generated_at": parts[0]["generated_at"],
         "planned_assets": planned,
@@ -312,8 +322,8 @@ def _entries(queues: Sequence[WorkQueue]) -> Iterator[dict[str, Any]]:
 
 
 def merge_report(states: Sequence[str | Path], fmt: str = "text",
-                 out: str | Path | None = None, *, manifest_text: str | None = None
-                 ) -> str | None:
+                 out: str | Path | None = None, *, manifest_text: str | None = None,
+                 names: Sequence[str] | None = None) -> str | None:
     """`migrator report --merge`: one report (any format, the certificate too) of all the
     shards, or nothing written when their totals do not add up."""
     if fmt not in rp.FORMATS:
@@ -321,7 +331,7 @@ def merge_report(states: Sequence[str | Path], fmt: str = "text",
     paths = _paths(states)
     with ExitStack() as stack:
         queues = [stack.enter_context(WorkQueue.open(p, create=False)) for p in paths]
-        data = merged_report_data(queues, manifest_text=manifest_text)
+        data = merged_report_data(queues, manifest_text=manifest_text, names=names)
         if fmt == "certificate":
             if out is None:
                 raise ConfigError("--format certificate needs --out FILE")

@@ -267,9 +267,10 @@ def certificate_entries(q: WorkQueue) -> Iterator[dict[str, Any]]:
 
 
 def report(state_path: str | Path, fmt: str = "text", out: str | Path | None = None, *,
-           manifest_text: str | None = None) -> str | None:
+           manifest_text: str | None = None, name: str | None = None) -> str | None:
     """`migrator report`: render the state as `fmt` into `out` (returns None), or return the
-    text when `out` is None (not for the certificate, which is always a file).
+    text when `out` is None (not for the certificate, which is always a file). `name`: what
+    the report calls the state (an s3:// URL read from a local copy), default its path.
 
     :raises ReportInconsistent: the totals do not add up (nothing is written).
     :raises ConfigError: an unknown format, or a certificate without --out.
@@ -278,6 +279,8 @@ def report(state_path: str | Path, fmt: str = "text", out: str | Path | None = N
         raise ConfigError(f"--format {fmt}: not one of {', '.join(FORMATS)}")
     with WorkQueue.open(state_path, create=False) as q:
         data = report_data(q, manifest_text=manifest_text)
+        if name is not None:
+            data["state"] = name
         if fmt == "certificate":
             if out is None:
                 raise ConfigError("--format certificate needs --out FILE")

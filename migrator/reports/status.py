@@ -51,14 +51,17 @@ TO_PUBLISH = (st.DISCOVERED, st.CLAIMED, st.FAILED_RETRYABLE)
 
 
 def status(state_path: str | Path, *, all_failures: bool = False,
-           clock: Callable[[], float] = time.time) -> dict[str, Any]:
-    """`migrator status`: read the state (read-only, no lock: safe while a run is going)."""
+           clock: Callable[[], float] = time.time,
+           held_by: Callable[[Path], dict[str, Any] | None] = lock_holder) -> dict[str, Any]:
+    """`migrator status`: read the state (read-only, no lock: safe while a run is going).
+    `held_by`: who runs on it (default: the local run lock's holder; for a copy of an S3
+    state, its lease's, with `clock` at the copy's save time)."""
     p = Path(state_path)
     with WorkQueue.open(p, create=False) as q, q.read_snapshot():
         # One read transaction: the counts and the samples are of the same moment.
         now = clock()
         data = status_data(q, failures=None if all_failures else SHOWN)
-        holder = lock_holder(p)
+        holder = held_by(p)
         try:
             data["live"] = live_data(q, holder=holder, now=now, totals=data["totals"])
         except StateError as exc:

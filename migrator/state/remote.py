@@ -50,7 +50,8 @@ from typing import Any
 from migrator.errors import StateError, StateLockedError
 from migrator.state.backup import backup
 
-__all__ = ["Checkpointer", "Lease", "RemoteState", "is_remote", "parse_s3_url"]
+__all__ = ["Checkpointer", "Lease", "NoSavedState", "RemoteState", "Snapshot", "is_remote",
+           "parse_s3_url"]
 
 logger = logging.getLogger(__name__)
 
@@ -278,6 +279,57 @@ class RemoteState:
         logger.debug("saved %s (%d bytes)", self.url, size)
         return size
 
+    # -- read-only copies and backups (no lease) -------------------------------------------
+
+    def holder(self) -> Lease | None:
+        """The live lease on the state, if a job holds one (an expired one is no holder)."""
+        held, _ = self._read_lock()
+        return held if held is not None and held.expires > self.clock() else None
+
+    def download(self, dest: Path, *, unless_etag: str | None = None) -> Snapshot | None:
+        """The saved state as it is now (one GET: its bytes, time and ETag belong together)
+        into `dest`, replaced only once complete. With `unless_etag`, None when the object
+        still has that ETag (304: `dest` is left as it is).
+
+        :raises StateError: nothing saved there yet, or S3 refused.
+        """
+        kw = {"IfNoneMatch": unless_etag} if unless_etag else {}
+        try:
+            resp = self._call("download the state", self.client.get_object,
+                              Bucket=self.bucket, Key=self.key, **kw)
+        except _NotModified:
+            return None
+        except _Missing:
+            raise NoSavedState(f"{self.url} holds no state yet",
+                               hint="run `migrator run MANIFEST --state URL` (or plan) "
+                               "first") from None
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        partial = dest.with_name(f".{dest.name}.download-{os.getpid()}")
+        try:
+            with partial.open("wb") as fh:
+                for chunk in resp["Body"].iter_chunks(1 << 20):
+                    fh.write(chunk)
+            os.replace(partial, dest)
+        finally:
+            partial.unlink(missing_ok=True)
+        return Snapshot(saved_at=resp["LastModified"].timestamp(), etag=resp["ETag"],
+                        size=dest.stat().st_size)
+
+    def upload_new(self, local: Path, key: str) -> None:
+        """`local` as the new object `key` of this bucket, never over an existing one
+        (`If-None-Match: *`).
+
+        :raises StateError: `key` exists already, or S3 refused.
+        """
+        url = f"{SCHEME}{self.bucket}/{key}"
+        try:
+            with local.open("rb") as fh:
+                self._call("upload the backup", self.client.put_object, Bucket=self.bucket,
+                           Key=key, Body=fh, IfNoneMatch="*")
+        except _Lost:
+            raise StateError(f"{url} already exists; a backup never replaces an object",
+                             hint="pass another --to, or remove that object") from None
+
     def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import BotoCoreError, ClientError
@@ -288,6 +340,8 @@ class RemoteState:
             err = exc.response.get("Error", {})
             code = str(err.get("Code", ""))
             status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+            if code in ("304", "NotModified") or status == "304":
+                raise _NotModified from None
             if code in _LOST or status in ("412", "409"):
                 raise _Lost from None
             if code in ("NoSuchKey", "404", "NotFound") or status == "404":
@@ -313,6 +367,24 @@ class _Lost(Exception):
 
 class _Missing(Exception):
     """No such object."""
+
+
+class NoSavedState(StateError):
+    """Nothing was saved at a state's URL yet."""
+
+
+class _NotModified(Exception):
+    """A conditional GET whose object still has the ETag given."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One download of a saved state: when S3 last stored it (LastModified, epoch
+    seconds), its ETag and size."""
+
+    saved_at: float
+    etag: str
+    size: int
 
 
 def _short(exc: BaseException) -> str:

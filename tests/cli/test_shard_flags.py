@@ -47,9 +47,13 @@ def run_cli(tmp_path, *args, env=None):
     (("run", "m.toml", "--shard", "auto"), {"JOB_COMPLETION_INDEX": "1"},
      "nothing gives the number of shards"),
     (("resume", "m.toml", "--shards", "3"), {}, "--shards 3 needs --shard auto"),
-    (("run", "m.toml", "--shard", "1/3", "--only-failed", "x.csv"), {},
-     "--only-failed works on a local, unsharded state"),
     (("run", "m.toml", "--state", "s3://bucket-only"), {}, "not an s3://bucket/key URL"),
+    # every command that takes a state reads the URL the same way
+    *[((*cmd, "--state", "s3://bucket-only"), {}, "not an s3://bucket/key URL") for cmd in (
+        ("status",), ("report",), ("verify",), ("retry",), ("state", "backup"),
+        ("cutover", "m.toml", "--out", "kit"), ("sync", "m.toml"),
+        ("prewarm", "m.toml", "--dry-run"), ("run", "m.toml", "--only-failed", "x.csv"))],
+    (("status", "--merge", "s3://b/k.sqlite", "s3://b/k.sqlite"), {}, "given twice"),
 ])
 def test_mistakes_are_one_line_and_exit_2(tmp_path, args, env, says):
     r = run_cli(tmp_path, *args, env=env)
@@ -65,6 +69,10 @@ def test_the_flags_are_in_the_help(tmp_path):
         assert r.returncode == 0
         for flag in ("--shard", "--shards", "--rate-share", "s3://"):
             assert flag in r.stdout, (command, flag)
+    for command in (("status",), ("report",), ("verify",), ("retry",), ("cutover",),
+                    ("state", "backup"), ("prewarm",)):
+        r = run_cli(tmp_path, *command, "--help")
+        assert r.returncode == 0 and "s3://" in r.stdout, command
 
 
 def test_manifest_state_options():

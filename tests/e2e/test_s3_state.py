@@ -17,37 +17,17 @@ import signal
 import sqlite3
 import subprocess
 import time
-import uuid
 from pathlib import Path
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from .conftest import RunningSandbox, start_sandbox, stop_sandbox
+from .s3_helpers import KEY, _s3, _s3_endpoint  # noqa: F401 (the s3, s3_endpoint fixtures)
+from .s3_helpers import lease as _lease
+from .s3_helpers import saved_state as _saved_state
 from .transfer_helpers import MIGRATOR, publish_writes, summary
 
 pytestmark = pytest.mark.e2e
-
-KEY = "migrator/demo.sqlite"
-
-
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(s3_endpoint):
-    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1",
-                          aws_access_key_id="testing", aws_secret_access_key="testing")
-    bucket = f"state-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=bucket)
-    return client, bucket, s3_endpoint
 
 
 def _manifest(sb: RunningSandbox, bucket: str, *, rate: float, lease: float = 3) -> str:
@@ -73,19 +53,6 @@ def _finish(p: subprocess.Popen, timeout: float = 240) -> tuple[int, str, str]:
     return p.returncode, out, err
 
 
-def _lease(client, bucket: str) -> dict | None:
-    try:
-        return json.loads(client.get_object(Bucket=bucket, Key=KEY + ".lock")["Body"].read())
-    except client.exceptions.NoSuchKey:
-        return None
-
-
-def _saved_state(client, bucket: str, tmp_path: Path, name: str) -> Path:
-    path = tmp_path / f"{name}.sqlite"
-    client.download_file(bucket, KEY, str(path))
-    return path
-
-
 def _rows(path: Path, sql: str) -> list[tuple]:
     con = sqlite3.connect(path)
     try:
@@ -100,6 +67,14 @@ def _poll(condition, timeout: float = 60.0, what: str = "") -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.1)
+
+
+def _checkpoint_has_manifest(client, bucket: str, tmp_path: Path) -> bool:
+    try:
+        path = _saved_state(client, bucket, tmp_path, "checkpoint-poll")
+    except client.exceptions.ClientError:
+        return False  # nothing saved yet
+    return bool(_rows(path, "SELECT 1 FROM meta WHERE key = 'manifest'"))
 
 
 def _copied_assets(path: Path) -> dict[str, str]:
@@ -180,6 +155,10 @@ def test_a_second_concurrent_job_is_refused_and_sigterm_saves_the_state(tmp_path
         # renewed while it runs
         _poll(lambda: (_lease(client, bucket) or holder)["expires"] > holder["expires"],
               what="a renewal of the lease")
+        # The resume below reads the manifest `plan` stores in the state: stop the job only
+        # once a checkpoint holds it (on a loaded machine the preflight before it takes time).
+        _poll(lambda: _checkpoint_has_manifest(client, bucket, tmp_path),
+              what="a checkpoint holding the manifest")
 
         os.kill(first.pid, signal.SIGTERM)
         code, out, err = _finish(first)

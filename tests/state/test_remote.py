@@ -208,3 +208,74 @@ def _state_with(path, key, value):
 def _meta(path, key):
     with WorkQueue.open(path, create=False) as q:
         return q.get_meta(key)
+
+
+# -- read-only copies and backups (no lease) -------------------------------------------------
+
+def _saved(bucket, tmp_path) -> RemoteState:
+    """A state saved on S3 by a job (lease taken, one asset recorded, saved, released)."""
+    writer = _remote(bucket, tmp_path, "writer")
+    writer.acquire("run")
+    with WorkQueue.open(writer.local) as q:
+        q.set_meta("marker", "first")
+    writer.save()
+    writer.release()
+    return writer
+
+
+def test_a_download_is_the_saved_state_with_its_time_and_takes_no_lease(bucket, tmp_path):
+    client, b = bucket
+    writer = _saved(bucket, tmp_path)
+    reader = _remote(bucket, tmp_path, "reader")
+    snap = reader.download(tmp_path / "copy" / "demo.sqlite")
+    head = client.head_object(Bucket=b, Key="mig/demo.sqlite")
+    assert snap.saved_at == head["LastModified"].timestamp() and snap.etag == head["ETag"]
+    with WorkQueue.open(tmp_path / "copy" / "demo.sqlite", create=False) as q:
+        assert q.get_meta("marker") == "first"
+    assert not reader.held and reader.holder() is None
+    # unchanged: a conditional GET answers 304 and the copy is left as it is
+    assert reader.download(tmp_path / "copy" / "demo.sqlite", unless_etag=snap.etag) is None
+    # a new save: downloaded again
+    writer.acquire("run")
+    with WorkQueue.open(writer.local) as q:
+        q.set_meta("marker", "second")
+    writer.save()
+    assert reader.holder() is not None and reader.holder().run_id == writer.run_id
+    again = reader.download(tmp_path / "copy" / "demo.sqlite", unless_etag=snap.etag)
+    assert again is not None and again.etag != snap.etag
+    with WorkQueue.open(tmp_path / "copy" / "demo.sqlite", create=False) as q:
+        assert q.get_meta("marker") == "second"
+    writer.release()
+    assert reader.holder() is None
+
+
+def test_an_expired_lease_is_no_holder(bucket, tmp_path):
+    clock = Clock()
+    job = _remote(bucket, tmp_path, "job", clock=clock, lease=30)
+    job.acquire("run")
+    reader = _remote(bucket, tmp_path, "reader", clock=clock)
+    assert reader.holder() is not None
+    clock.now += 31
+    assert reader.holder() is None
+
+
+def test_a_download_of_nothing_saved_says_so(bucket, tmp_path):
+    from migrator.state.remote import NoSavedState
+
+    with pytest.raises(NoSavedState, match="holds no state yet"):
+        _remote(bucket, tmp_path).download(tmp_path / "x.sqlite")
+    assert not (tmp_path / "x.sqlite").exists()
+
+
+def test_a_backup_upload_never_replaces_an_object(bucket, tmp_path):
+    client, b = bucket
+    remote = _remote(bucket, tmp_path)
+    first = tmp_path / "one.bin"
+    first.write_bytes(b"first")
+    remote.upload_new(first, "mig/demo.bak.sqlite")
+    other = tmp_path / "two.bin"
+    other.write_bytes(b"second")
+    with pytest.raises(StateError, match="already exists"):
+        remote.upload_new(other, "mig/demo.bak.sqlite")
+    body = client.get_object(Bucket=b, Key="mig/demo.bak.sqlite")["Body"].read()
+    assert body == b"first"
