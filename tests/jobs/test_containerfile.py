@@ -174,8 +174,8 @@ def test_the_builder_stage_runs(tmp_path):
     venv = tmp_path / "venv"
     assert (venv / "bin" / "migrator").exists()
     assert not list(venv.glob("lib/python*/site-packages/pip"))  # nothing to install with
-    (cli,) = venv.glob("lib/python*/site-packages/migrator/cli.py")
-    assert cli.read_bytes() == (ROOT / "migrator" / "cli.py").read_bytes()
+    (cli,) = venv.glob("lib/python*/site-packages/migrator/cli/__init__.py")
+    assert cli.read_bytes() == (ROOT / "migrator" / "cli" / "__init__.py").read_bytes()
     # the entry point runs (its dependencies borrowed from the test environment's)
     deps = next(Path(sys.executable).parent.parent.glob("lib/python*/site-packages"))
     r = subprocess.run([str(venv / "bin" / "migrator"), "--version"], capture_output=True,
