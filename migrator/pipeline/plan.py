@@ -19,7 +19,16 @@ from typing import Any
 import anyio
 
 from migrator.crashpoints import crash_point
-from migrator.errors import ConfigError, SourceError, StateError, first_error
+from migrator.errors import (
+    ConfigError,
+    CrawlShortfall,
+    PlanIncomplete,
+    SourceAuthError,
+    SourceError,
+    StateError,
+    describe,
+    first_error,
+)
 from migrator.formats.maven import is_snapshot
 from migrator.manifest import Manifest, RepositoryMapping, SourceSettings, parse_manifest
 from migrator.models import (
@@ -32,6 +41,7 @@ from migrator.models import (
 from migrator.pipeline.crawlcheck import check_crawl_count
 from migrator.pipeline.preflight import ensure_ready
 from migrator.sources import Crawler, Found, Page, make_crawler
+from migrator.sources.paging import guard_pages
 from migrator.state import WorkQueue
 from migrator.state import status as st
 from migrator.state.queries import SnapshotBuild
@@ -88,6 +98,14 @@ class PlanSummary:
     rate_budget: float
     #: Mappings that cannot be carried out (no such repository, another format): an error.
     mapping_errors: list[tuple[str, str]] = field(default_factory=list)
+    #: Repositories whose listing failed for good (name, reason); the others were crawled.
+    crawl_failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def raise_for_crawl_failures(self) -> None:
+        """:raises PlanIncomplete: (exit 1) naming each repository whose listing failed."""
+        if self.crawl_failures:
+            raise PlanIncomplete(self.crawl_failures, planned=sum(
+                1 for r in self.repositories if r.crawl == "complete"))
 
     def raise_for_mapping_errors(self, manifest: Manifest) -> None:
         """:raises ConfigError: (exit 2) naming every mapping that cannot be carried out."""
@@ -236,19 +254,22 @@ async def plan(
         todo = [job for job in jobs
                 if not (resuming and queue.crawl_state(job[2]).status == "complete")]
         limiter = anyio.CapacityLimiter(options.source_concurrency)
+        failed: list[tuple[str, str]] = []
         try:
             async with anyio.create_task_group() as tg:
                 for repo, mapping, repo_id in todo:
-                    tg.start_soon(_crawl_one, crawler, queue, repo, mapping, repo_id,
-                                  options.snapshots, limiter, on_page)
+                    tg.start_soon(_crawl_or_note, failed, crawler, queue, repo, mapping,
+                                  repo_id, options.snapshots, limiter, on_page)
         except BaseExceptionGroup as group:
             raise first_error(group) from None
-        queue.set_meta(_PLAN_OPEN, "0")
+        if not failed:  # else the next plan resumes the failed ones and only them
+            queue.set_meta(_PLAN_OPEN, "0")
     finally:
         await crawler.aclose()
     summary = summarise(queue, [repo_id for _, _, repo_id in jobs], not_crawled,
                         options.rate_budget)
     summary.mapping_errors = mapping_errors
+    summary.crawl_failures = sorted(failed)
     for row in summary.repositories:
         row.note = notes.get(row.source)
     return summary
@@ -280,7 +301,9 @@ async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
             raise SourceError(f"the saved crawl of {repo.name!r} has pages but no cursor",
                               hint="use a new state file to crawl from the beginning")
         listed = 0
-        async for page in crawler.crawl(repo, cursor=state.cursor):
+        async for page in guard_pages(crawler.crawl(repo, cursor=state.cursor),
+                                      system=crawler.system, repository=repo.name,
+                                      start=state.cursor):
             items: list[Found] = [
                 (asset, exclusion(asset, skip, mapping, snapshots))
                 for asset, skip in page.items
@@ -294,6 +317,21 @@ async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
                                 listed=None if state.cursor else listed)
         if repo.format is Format.MAVEN and snapshots == "latest":
             _exclude_superseded_snapshots(queue, repo_id)
+
+
+async def _crawl_or_note(failed: list[tuple[str, str]], crawler: Crawler, *args: Any) -> None:
+    """`_crawl_one`, with a listing that fails for good noted in `failed` instead of
+    stopping every other repository's crawl. Credentials refused and a short crawl still
+    stop the plan: they are about the whole source, or need a person first."""
+    repo: SourceRepository = args[1]
+    try:
+        await _crawl_one(crawler, *args)
+    except (SourceAuthError, CrawlShortfall):
+        raise
+    except SourceError as exc:
+        logger.error("%s: the listing of %r failed: %s", crawler.system, repo.name,
+                     describe(exc))
+        failed.append((repo.name, describe(exc)))
 
 
 def _exclude_superseded_snapshots(queue: WorkQueue, repo_id: int) -> None:
@@ -404,4 +442,5 @@ def plan_manifest(manifest: Manifest, state_path: Path | None = None, *,
         remember_manifest(q, manifest)
         summary = anyio.run(lambda: plan(manifest, q, on_page=lambda *_: crash_point("crawl")))
     summary.raise_for_mapping_errors(manifest)
+    summary.raise_for_crawl_failures()
     return summary

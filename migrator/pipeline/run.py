@@ -231,6 +231,7 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     started = time.monotonic()
     previous = stored_manifest(q) if q.get_meta("manifest") else None
     remember_manifest(q, m)
+    planned = None
     if previous is None or needs_replan(previous, m) or q.needs_plan() or kw.get("relist"):
         # No completed crawl, or mappings other than the ones last planned (a new mapping,
         # other globs): crawl, which also resumes an interrupted crawl.
@@ -274,6 +275,9 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     summary = summarise(q, engine.repository_ids, engine.stats,
                         elapsed=time.monotonic() - started, interrupted=interrupted,
                         finalize=finalize)
+    if planned is not None and not interrupted:
+        # The others are migrated; the repositories whose listing failed are named (exit 1).
+        planned.raise_for_crawl_failures()
     if interrupted:
         raise Interrupted(
             f"interrupted after {engine.stats.published} published and "

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import sqlite_utils
 
-from migrator.errors import IllegalTransition, StateError
+from migrator.errors import IllegalTransition, StateError, shorten
 from migrator.models import (
     HASH_ALGORITHMS,
     AssetUpdate,
@@ -413,7 +413,7 @@ class WorkQueue(Queries):
                 "UPDATE versions SET status = ?, reason = ?, next_attempt_at = ?, "
                 "lease_owner = NULL, lease_expires = NULL, claimed_from = NULL, "
                 "updated_at = ?, attempts = CASE WHEN ? THEN 0 ELSE attempts END WHERE id = ?",
-                [(r.status, r.reason, r.retry_at or 0, now,
+                [(r.status, r.reason and shorten(r.reason), r.retry_at or 0, now,
                   r.status in (st.PUBLISHED, st.REQUESTED), r.version_id) for r in mine])
         return lost
 
@@ -446,7 +446,8 @@ class WorkQueue(Queries):
             held[u.asset_id] = u.status
             dl = u.downloaded or {}
             tgt = u.target or {}
-            rows.append((u.status, u.reason, *(dl.get(a) for a in HASH_ALGORITHMS),
+            rows.append((u.status, u.reason and shorten(u.reason),
+                         *(dl.get(a) for a in HASH_ALGORITHMS),
                          *(tgt.get(a) for a in HASH_ALGORITHMS), now,
                          u.status == st.FAILED_RETRYABLE, u.asset_id))
         c.executemany(

@@ -26,12 +26,12 @@ import base64
 import hashlib
 import json
 import logging
-import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from migrator.formats.npm import TarballRefused, read_package_json
 from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
 from migrator.target import SourceMetadata
 from migrator.target.base import NPM_ASSET, holding, judge, repository_of
@@ -95,19 +95,12 @@ def _request_size(tarball_size: int) -> int:
 
 
 def manifest_from_tarball(data: bytes) -> dict[str, Any]:
-    """`package.json` of an npm tarball (top folder `package/`, or whatever single folder)."""
-    import io
-
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-        candidates = [m for m in tar.getmembers()
-                      if m.isfile() and m.name.count("/") == 1
-                      and m.name.endswith("/package.json")]
-        candidates.sort(key=lambda m: not m.name.startswith("package/"))
-        if not candidates:
-            raise PublishError("the npm tarball has no package/package.json", retryable=False)
-        handle = tar.extractfile(candidates[0])
-        assert handle is not None
-        return json.loads(handle.read())
+    """`package.json` of an npm tarball, read within bounds (`formats.npm.read_package_json`:
+    a gzip bomb is refused, not inflated)."""
+    try:
+        return read_package_json(data)
+    except TarballRefused as exc:
+        raise PublishError(f"npm tarball refused: {exc}", retryable=False) from None
 
 
 @dataclass

@@ -22,7 +22,7 @@ from typing import Any
 
 import pkginfo
 
-from migrator.formats.pypi import parse_filename
+from migrator.formats.pypi import identity_conflict, parse_filename
 from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
 from migrator.target.base import judge, repository_of, resolve_existing
 from migrator.target.errors import AlreadyExists, PublishError
@@ -54,8 +54,12 @@ def _distribution(path: Path, filename: str):
     return pkginfo.SDist(str(path))
 
 
-def upload_fields(path: Path, filename: str, hashes: dict[str, str]) -> list[tuple[str, str]]:
-    """The form fields twine sends for one distribution file (repeated fields repeated)."""
+def upload_fields(path: Path, filename: str, hashes: dict[str, str],
+                  listed: tuple[str, str] | None = None) -> list[tuple[str, str]]:
+    """The form fields twine sends for one distribution file (repeated fields repeated).
+
+    `listed`: the (package, version) the plan recorded; the file's metadata must say the same
+    as that and its file name (`formats.pypi.identity_conflict`), or it is refused."""
     parsed = parse_filename(filename)
     if parsed is None:
         raise PublishError(f"{filename} is not a wheel, sdist or egg file name",
@@ -68,6 +72,10 @@ def upload_fields(path: Path, filename: str, hashes: dict[str, str]) -> list[tup
                            retryable=False) from None
     if not getattr(dist, "name", None) or not getattr(dist, "version", None):
         raise PublishError(f"{filename} carries no Name/Version metadata", retryable=False)
+    package, version = listed or (_name, _version)
+    conflict = identity_conflict(filename, package, version, dist.name, dist.version)
+    if conflict is not None:
+        raise PublishError(conflict, retryable=False)
     fields: list[tuple[str, str]] = [(":action", "file_upload"), ("protocol_version", "1"),
                                      ("filetype", filetype), ("pyversion", pyversion)]
     for form_name, attr in _FIELDS.items():
@@ -131,7 +139,8 @@ class PyPIPublisher:
                     await report(judge(self.target.name, version, signature, name,
                                        version.version, known[name], "found before upload"))
                 continue
-            fields = upload_fields(spooled.path, filename, dict(spooled.hashes))
+            fields = upload_fields(spooled.path, filename, dict(spooled.hashes),
+                                   (version.package, version.version))
 
             def files_part(spooled: SpooledFile = spooled, filename: str = filename,
                            signature: SpooledFile | None = signature):
