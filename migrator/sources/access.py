@@ -193,12 +193,18 @@ class SourceAccess:
             exc = SourceError(f"{self.system} answered HTTP {response.status_code} for {what}")
             exc.retryable = response.status_code >= 500
             raise exc
+        # A malformed document is what the server holds, not a passing failure: asking
+        # again gets the same bytes, so the version is refused at once.
         try:
             doc = json.loads(response.content)
         except ValueError:
-            raise SourceError(f"{self.system} sent a packument that is not JSON: {what}") from None
+            exc = SourceError(f"{self.system} sent a packument that is not JSON: {what}")
+            exc.retryable = False
+            raise exc from None
         if not isinstance(doc, dict):
-            raise SourceError(f"{self.system} sent a packument that is not an object: {what}")
+            exc = SourceError(f"{self.system} sent a packument that is not an object: {what}")
+            exc.retryable = False
+            raise exc
         return doc
 
     async def aclose(self) -> None:

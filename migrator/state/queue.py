@@ -283,7 +283,7 @@ class WorkQueue(Queries):
             cs = asset.checksums
             rows.append((
                 repo_id, *(key or (None, None, None)), asset.path, asset.filename,
-                str(asset.kind), asset.size, status, reason,
+                str(asset.kind), asset.size, status, reason and shorten(reason),
                 *(cs.get(a) for a in HASH_ALGORITHMS), asset.last_modified,
                 json.dumps(c.extra) if c and c.extra else None, now, now,
             ))
@@ -293,7 +293,7 @@ class WorkQueue(Queries):
                 "INSERT INTO versions (repository_id, format, namespace, package, version, "
                 "status, reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT (repository_id, namespace, package, version) DO NOTHING",
-                [(repo_id, f, ns, pkg, ver, s, r, now, now)
+                [(repo_id, f, ns, pkg, ver, s, r and shorten(r), now, now)
                  for (ns, pkg, ver), (s, r, f) in versions.items()])
             all_versions_new = conn.total_changes - changes_before == len(versions)
             conn.executemany(

@@ -134,7 +134,16 @@ class NpmPublisher:
             return None
         key = (repository, name)
         if key not in self._packuments:
-            self._packuments[key] = await self.source_metadata.npm_packument(repository, name)
+            doc = await self.source_metadata.npm_packument(repository, name)
+            # The source's document is read field by field later (versions, times, tags):
+            # one of the wrong shape is refused here, in one readable line.
+            wrong = [f"{field!r} is a {type(doc[field]).__name__}"
+                     for field in ("versions", "time", "dist-tags")
+                     if doc.get(field) is not None and not isinstance(doc[field], Mapping)]
+            if wrong:
+                raise PublishError(f"the source's packument of {name} is malformed: "
+                                   f"{', '.join(wrong)}, not an object", retryable=False)
+            self._packuments[key] = doc
             if len(self._packuments) > 256:  # bounded: one package at a time in practice
                 self._packuments.pop(next(iter(self._packuments)))
         return self._packuments[key]
@@ -231,7 +240,12 @@ class NpmPublisher:
     async def _manifest(self, version: ClaimedVersion, name: str, data: bytes
                         ) -> dict[str, Any]:
         packument = await self._source_packument(version.source_repository, name)
-        manifest = ((packument or {}).get("versions") or {}).get(version.version)
+        versions = (packument or {}).get("versions") or {}
+        manifest = versions.get(version.version) if isinstance(versions, Mapping) else None
+        if manifest is not None and not isinstance(manifest, Mapping):
+            raise PublishError(f"the source's packument of {name} holds no object for version "
+                               f"{version.version} (a {type(manifest).__name__})",
+                               retryable=False)
         if manifest is None:
             manifest = manifest_from_tarball(data)
         manifest = {k: v for k, v in manifest.items()

@@ -16,6 +16,8 @@ in the target is settled by the target's hashes; it cannot be uploaded on its ow
 from __future__ import annotations
 
 import hashlib
+import tarfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -67,7 +69,8 @@ def upload_fields(path: Path, filename: str, hashes: dict[str, str],
     _name, _version, filetype, pyversion = parsed
     try:
         dist = _distribution(path, filename)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+        # What the file is, not a passing failure: the same bytes fail the same way again.
         raise PublishError(f"cannot read the metadata of {filename}: {exc}",
                            retryable=False) from None
     if not getattr(dist, "name", None) or not getattr(dist, "version", None):
