@@ -119,6 +119,14 @@ def parse(path: str, properties: Mapping[str, Any] | None = None) -> Parsed:
     return Parsed(AssetKind.ARTIFACT, coordinates)
 
 
+def _version_key(text: str) -> Version | str:
+    """PEP 440 equality (`1.0` is `1.0.0`); a version that does not parse compares as text."""
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return text
+
+
 def identity_conflict(filename: str, package: str, version: str, meta_name: object,
                       meta_version: object) -> str | None:
     """Why the file name, the listing (`package`, `version`) and the file's core metadata
@@ -127,14 +135,14 @@ def identity_conflict(filename: str, package: str, version: str, meta_name: obje
     if not isinstance(meta_name, str) or not isinstance(meta_version, str) or not (
             meta_name.strip() and meta_version.strip()):
         return f"{filename} carries no Name/Version metadata"
-    told = {"its metadata": (canonicalize_name(meta_name), _normal_version(meta_version)
-                             or meta_version.strip()),
-            "the listing": (canonicalize_name(package), _normal_version(version) or version)}
+    told = {"its metadata": (meta_name, meta_version.strip()),
+            "the listing": (package, version)}
     parsed = parse_filename(filename)
     if parsed is not None:
-        told["its file name"] = (canonicalize_name(parsed[0]), parsed[1])
-    if len(set(told.values())) == 1:
+        told["its file name"] = (parsed[0], parsed[1])
+    if len({(canonicalize_name(n), _version_key(v)) for n, v in told.values()}) == 1:
         return None
-    said = ", ".join(f"{who} says {name} {ver}" for who, (name, ver) in told.items())
+    said = ", ".join(f"{who} says {canonicalize_name(name)} {ver}"
+                     for who, (name, ver) in told.items())
     return (f"{filename}: {said}; a file is only published into the package and version "
             "its name, the listing and its metadata all give")
