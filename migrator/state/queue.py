@@ -414,7 +414,7 @@ class WorkQueue(Queries):
                 "lease_owner = NULL, lease_expires = NULL, claimed_from = NULL, "
                 "updated_at = ?, attempts = CASE WHEN ? THEN 0 ELSE attempts END WHERE id = ?",
                 [(r.status, r.reason and shorten(r.reason), r.retry_at or 0, now,
-                  r.status in (st.PUBLISHED, st.REQUESTED), r.version_id) for r in mine])
+                  _fresh_budget(r), r.version_id) for r in mine])
         return lost
 
     def release(self, owner: str) -> int:
@@ -530,3 +530,12 @@ class WorkQueue(Queries):
 def default_owner() -> str:
     """A lease owner id unique to this process."""
     return f"{socket.gethostname()}:{os.getpid()}:{int(time.time() * 1000) % 10**9}"
+
+
+def _fresh_budget(r: VersionResult) -> bool:
+    """Whether a claim's result starts the version's attempts afresh (verification gets its
+    own budget): only when this claim really published or requested something. A claim that
+    found every file already published (a retry after a failed verification) keeps counting,
+    or a version that never shows in the target would be polled for ever."""
+    return r.status in (st.PUBLISHED, st.REQUESTED) and any(
+        u.status in (st.PUBLISHED, st.REQUESTED) for u in r.assets)
