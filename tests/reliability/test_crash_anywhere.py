@@ -109,6 +109,7 @@ def one_round(folder, rng: random.Random, truth, budget: int) -> list[str]:
         stop_sandbox(sb)
 
 
+@pytest.mark.timeout(1800 if SOAK else 300)  # 24 kills and resumes take about 5 minutes
 @pytest.mark.parametrize("seed", SEEDS)
 def test_sigkill_at_random_instants_then_resume_loses_and_repeats_nothing(tmp_path, seed):
     rng = random.Random(seed)
