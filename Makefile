@@ -27,6 +27,12 @@ demo: install
 test: install deps
 	$(BIN)/pytest
 
+## soak: the reliability suite (tests/reliability) with bigger parameters: more kills, more
+## seeds, harder faults (MIGRATOR_SOAK=1); tens of minutes
+.PHONY: soak
+soak: install deps
+	MIGRATOR_SOAK=1 $(BIN)/pytest -q tests/reliability
+
 ## lint: ruff, and the architecture's import contracts (pyproject.toml [tool.importlinter])
 lint: install
 	$(BIN)/ruff check migrator migrator_sandbox tests bench scripts

@@ -23,6 +23,10 @@
     ├── TargetError                 1    yes     CodeArtifact failed
     │   ├── PublishError            1    (set)   (migrator.target.errors) one request failed
     │   └── TargetAuthError         2    no      AWS rejected the credentials or the token
+    │   ├── ListingLoop             1    no      a listing that goes round in a circle (a
+    │   │                                        repeated token, pages adding nothing)
+    │   └── PlanIncomplete          1    no      some repositories could not be listed; the
+    │                                            others were planned (and run); names them
     ├── SpoolFullError              1    yes     no room in the spool folder for a download
     ├── UnsafePathError             2    no      a path from a source listing tries to escape
     ├── SystemFailing             2/3    no      many versions in a row failed the same way
@@ -157,6 +161,30 @@ class CrawlShortfall(SourceError):
         self.reported = reported
 
 
+class ListingLoop(SourceError):
+    """A source listing that does not move forward: a continuation token handed out twice,
+    or page after page adding nothing (`migrator.sources.paging`)."""
+
+    retryable = False  # the same server hands out the same loop again
+
+
+class PlanIncomplete(SourceError):
+    """The listing of some repositories failed for good; every other repository was planned
+    (and, in a run, migrated). Names each failed repository with its reason."""
+
+    retryable = False
+
+    def __init__(self, failures: Sequence[tuple[str, str]], *, planned: int) -> None:
+        names = ", ".join(repr(name) for name, _ in failures)
+        reasons = "; ".join(f"{name}: {shorten(why)}" for name, why in failures)
+        super().__init__(
+            f"the listing of {len(failures)} repositor{'y' if len(failures) == 1 else 'ies'} "
+            f"failed ({names}); the other {planned} were planned: {reasons}",
+            hint="fix what the reason says on the source server, then run the same command "
+            "again: it lists only what is missing")
+        self.failures = list(failures)
+
+
 class TargetError(MigratorError):
     """CodeArtifact failed or refused a request."""
 
@@ -209,9 +237,26 @@ FATAL_ERRORS: tuple[type[MigratorError], ...] = (SourceAuthError, TargetAuthErro
 
 
 def describe(exc: BaseException) -> str:
-    """The reason text recorded for a failure: our own message, or `Type: text` for others."""
+    """The reason text recorded for a failure: our own message, or `Type: text` for others;
+    shortened (`shorten`), since it may quote a source's name of any length."""
     text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return text if isinstance(exc, MigratorError) else f"{type(exc).__name__}: {text}"
+    return shorten(text if isinstance(exc, MigratorError) else f"{type(exc).__name__}: {text}")
+
+
+#: The longest reason or message quote kept whole: enough for a path and its cause.
+SHORT_LIMIT = 600
+
+
+def shorten(text: str, limit: int = SHORT_LIMIT) -> str:
+    """`text` cut to at most `limit` characters, keeping its head and tail around an
+    `…(N characters)…` marker: what a source sends (a 10,000-character file name) must not
+    make a stored reason or a printed line that long, and the tail usually holds the cause."""
+    if len(text) <= limit:
+        return text
+    marker = f"…({len(text)} characters)…"
+    keep = max(limit - len(marker), 2)
+    head = keep * 2 // 3
+    return text[:head] + marker + text[len(text) - (keep - head):]
 
 
 def root_cause(exc: BaseException) -> str:

@@ -49,6 +49,9 @@ _REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
 _ENV_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _TOP_KEYS = ("source", "target", "repositories", "options", "namespaces")
+# Strings of a manifest: no control characters (C0, DEL, C1), and a bound on their length.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_MAX_STRING = 4096
 _SOURCE_KEYS = ("kind", "url", "username_env", "password_env", "token_env", "verify_tls")
 _TARGET_KEYS = ("domain", "domain_owner", "region", "profile", "endpoint_url", "kms_key",
                 "repositories")
@@ -349,6 +352,9 @@ def parse_manifest(text: str, path: str | os.PathLike[str]) -> Manifest:
         raise ManifestError(
             str(p), "(syntax)", f"not valid TOML: {exc}", "fix the TOML syntax at that line"
         ) from None
+    except RecursionError:  # tomllib recurses per nesting level: `a = [[[[...` thousands deep
+        raise ManifestError(str(p), "(syntax)", "arrays or tables nested too deeply to read",
+                            "a manifest nests a few levels; rewrite that value flat") from None
     return _Parser(str(p)).manifest(data, p, text)
 
 
@@ -390,6 +396,12 @@ class _Parser:
         if not isinstance(value, str) or not value.strip():
             raise self.fail(full, f"must be a non-empty string, got {value!r}",
                             f"write {key} = {example or '...'}")
+        if _UNPRINTABLE.search(value) or len(value) > _MAX_STRING:
+            # A name, URL, glob or path never holds these; echoed, they would drive the
+            # terminal or fill it (the value is shown escaped and cut).
+            raise self.fail(full, f"holds control characters or is longer than {_MAX_STRING} "
+                            f"characters: {value[:60]!r}{'...' if len(value) > 60 else ''}",
+                            f"write {key} = {example or '...'} in printable characters")
         if pattern is not None and not pattern.fullmatch(value):
             raise self.fail(full, f"{value!r} is not a valid {what}", f"use {what} like {example}")
         return value
@@ -525,6 +537,8 @@ class _Parser:
                 if not isinstance(g, list) or not all(isinstance(x, str) and x for x in g):
                     raise self.fail(f"{where}.{key}", "must be a list of glob strings",
                                     f'write {key} = ["com/acme/**"]')
+                for x in g:  # each glob as printable and bounded as every other string
+                    self.string({key: x}, key, where, example='"com/acme/**"')
                 globs[key] = tuple(g)
             out.append(RepositoryMapping(
                 source=source, target=target, format=fmt, mode=mode,

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from migrator.errors import UnsafePathError
 
-__all__ = ["check_path", "display_path", "refusal_reason"]
+__all__ = ["check_path", "display_path", "refusal_reason", "spool_name"]
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
 # Percent-encodings that decode to something a path check must see: dots, slashes, backslash,
@@ -91,3 +91,21 @@ def display_path(raw: object, *, limit: int = 512) -> str:
         for ch in text
     )
     return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+# Suffixes a spool file keeps from its source name: readers of wheel/sdist/egg metadata
+# (pkginfo) choose the archive type from the path's suffix; everything else needs none.
+_SPOOL_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".whl", ".zip", ".egg", ".jar",
+                   ".pom", ".tar")
+
+
+def spool_name(asset_id: int, filename: str) -> str:
+    """The name of an asset's spool file: its id and a known suffix, never the source's name.
+
+    A name from a listing may be 3,000 characters long (`File name too long`), hold bytes the
+    spool's filesystem refuses, or collide with another after case folding; the spool is ours,
+    so its names are too. The upload keeps the source's file name (publishers take it from
+    the asset, not from the spool path)."""
+    lower = filename.lower()
+    suffix = next((s for s in _SPOOL_SUFFIXES if lower.endswith(s)), "")
+    return f"a{asset_id}{suffix}"

@@ -10,18 +10,29 @@ Layouts seen in the wild (reference §1.9, §2.8):
 Properties win when present (Artifactory reads them from the tarball's package.json; the
 version is sometimes stored as `v1.0.0`). Packuments (`name`, `@scope/name`) and `.npm/` files
 are metadata: CodeArtifact builds its own packument from the published versions.
+
+`read_package_json` reads `package/package.json` out of a tarball with bounded reads: a
+source's tarball may be a gzip bomb (a few KB that inflate to gigabytes), so the member is
+refused above `MAX_PACKAGE_JSON` bytes and the scan stops after `MAX_INFLATED` inflated bytes;
+memory stays at a few MB whatever the tarball says.
 """
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
 import re
+import tarfile
+import zlib
 from collections.abc import Mapping
 from typing import Any
 
 from migrator.formats import Parsed, checksum_sidecar, internal_folder, prop
 from migrator.models import AssetKind, Coordinates, Format
 
-__all__ = ["coordinates_for", "parse"]
+__all__ = ["MAX_INFLATED", "MAX_PACKAGE_JSON", "TarballRefused", "coordinates_for", "parse",
+           "read_package_json"]
 
 _NAME = re.compile(r"^(?:@(?P<scope>[^/@\s]+)/)?(?P<name>[^/@\s][^/\s]*)$")
 
@@ -79,3 +90,75 @@ def parse(path: str, properties: Mapping[str, Any] | None = None) -> Parsed:
             "npm.name/npm.version properties"
         )
     return Parsed.refused("not an npm tarball (.tgz) or packument")
+
+
+#: The largest package.json read (npm's own are a few KB; the registry caps documents at MBs).
+MAX_PACKAGE_JSON = 4 * 1024 * 1024
+#: Inflated bytes read looking for it (npm puts package.json among the first members).
+MAX_INFLATED = 64 * 1024 * 1024
+
+
+class TarballRefused(ValueError):
+    """The tarball cannot be read within the bounds, or holds no usable package.json."""
+
+
+class _Capped(io.RawIOBase):
+    """A read-only stream that refuses to give more than `limit` bytes in total."""
+
+    def __init__(self, inner, limit: int) -> None:
+        self.inner, self.left, self.limit = inner, limit, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.left <= 0:
+            raise TarballRefused(f"the tarball inflates to more than {self.limit} bytes before "
+                                 "its package.json (a gzip bomb?)")
+        data = self.inner.read(min(len(buffer), self.left))
+        self.left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def read_package_json(data: bytes, *, max_member: int = MAX_PACKAGE_JSON,
+                      max_inflated: int = MAX_INFLATED) -> dict:
+    """`package.json` of an npm tarball (top folder `package/`, else the first single top
+    folder that has one), read as a stream within the bounds.
+
+    :raises TarballRefused: not a readable tarball, no package.json, one above `max_member`
+        bytes, more than `max_inflated` inflated bytes before it, or not a JSON object.
+    """
+    raw: io.IOBase = io.BytesIO(data)
+    if data[:2] == b"\x1f\x8b":
+        raw = gzip.GzipFile(fileobj=raw, mode="rb")
+    found: bytes | None = None
+    try:
+        with tarfile.open(fileobj=io.BufferedReader(_Capped(raw, max_inflated)),
+                          mode="r|") as tar:
+            for member in tar:
+                if not (member.isfile() and member.name.count("/") == 1
+                        and member.name.endswith("/package.json")):
+                    continue
+                if member.size > max_member:
+                    raise TarballRefused(f"{member.name} is {member.size} bytes (more than "
+                                         f"{max_member}): not a package manifest")
+                handle = tar.extractfile(member)
+                body = handle.read(max_member + 1) if handle is not None else b""
+                if member.name.startswith("package/"):
+                    found = body
+                    break
+                if found is None:
+                    found = body  # another single folder: kept unless package/ follows
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise TarballRefused(f"not a readable npm tarball ({type(exc).__name__}: "
+                             f"{str(exc)[:200]})") from None
+    if found is None:
+        raise TarballRefused("the npm tarball has no package/package.json")
+    try:
+        manifest = json.loads(found)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise TarballRefused(f"package.json is not JSON: {str(exc)[:200]}") from None
+    if not isinstance(manifest, dict):
+        raise TarballRefused("package.json is not a JSON object")
+    return manifest

@@ -8,6 +8,12 @@ When the file name does not parse (legacy `.tar.bz2`, odd uploads), Artifactory'
 
 `simple/` pages (Nexus) and `.pypi/` (Artifactory) are index files: metadata.
 
+A file's identity is told three times: by its file name, by the listing (the package and
+version the plan recorded) and by its own core metadata (`Name`/`Version` in METADATA or
+PKG-INFO). The upload publishes into the package the metadata names, so a file whose three
+do not agree (a wheel named `hostile_wheel-1.0.0` carrying `Name: six`, `Version: 6.6.6`)
+would write into another package: `identity_conflict` says so, and the file is refused.
+
 A detached signature `<file>.asc` (what `twine upload` sends as the `gpg_signature` part of
 the file's upload, and what Nexus and Artifactory keep beside it) belongs to the version of the
 file it signs: an artifact with `signature_of` naming that file; the publisher sends it with
@@ -32,7 +38,7 @@ from packaging.version import InvalidVersion, Version
 from migrator.formats import Parsed, checksum_sidecar, internal_folder, prop, signed_file
 from migrator.models import AssetKind, Coordinates, Format
 
-__all__ = ["parse", "parse_filename"]
+__all__ = ["identity_conflict", "parse", "parse_filename"]
 
 _EGG = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-(?P<py>py\d[\d.]*)(?:-(?P<plat>.+))?\.egg$")
 _DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".egg", ".tar.bz2", ".tgz", ".tar.xz", ".exe", ".msi")
@@ -111,3 +117,32 @@ def parse(path: str, properties: Mapping[str, Any] | None = None) -> Parsed:
     extra = {"filename": filename, "filetype": filetype, "pyversion": pyversion, "name": name}
     coordinates = Coordinates(Format.PYPI, "", canonicalize_name(name), version, extra)
     return Parsed(AssetKind.ARTIFACT, coordinates)
+
+
+def _version_key(text: str) -> Version | str:
+    """PEP 440 equality (`1.0` is `1.0.0`); a version that does not parse compares as text."""
+    try:
+        return Version(text)
+    except InvalidVersion:
+        return text
+
+
+def identity_conflict(filename: str, package: str, version: str, meta_name: object,
+                      meta_version: object) -> str | None:
+    """Why the file name, the listing (`package`, `version`) and the file's core metadata
+    disagree about which distribution this is, or None when they agree (names compared
+    PEP 503-normalised, versions PEP 440-normalised)."""
+    if not isinstance(meta_name, str) or not isinstance(meta_version, str) or not (
+            meta_name.strip() and meta_version.strip()):
+        return f"{filename} carries no Name/Version metadata"
+    told = {"its metadata": (meta_name, meta_version.strip()),
+            "the listing": (package, version)}
+    parsed = parse_filename(filename)
+    if parsed is not None:
+        told["its file name"] = (parsed[0], parsed[1])
+    if len({(canonicalize_name(n), _version_key(v)) for n, v in told.values()}) == 1:
+        return None
+    said = ", ".join(f"{who} says {canonicalize_name(name)} {ver}"
+                     for who, (name, ver) in told.items())
+    return (f"{filename}: {said}; a file is only published into the package and version "
+            "its name, the listing and its metadata all give")

@@ -19,7 +19,16 @@ from typing import Any
 import anyio
 
 from migrator.crashpoints import crash_point
-from migrator.errors import ConfigError, SourceError, StateError, first_error
+from migrator.errors import (
+    ConfigError,
+    CrawlShortfall,
+    PlanIncomplete,
+    SourceAuthError,
+    SourceError,
+    StateError,
+    describe,
+    first_error,
+)
 from migrator.formats.maven import is_snapshot
 from migrator.manifest import Manifest, RepositoryMapping, SourceSettings, parse_manifest
 from migrator.models import (
@@ -37,6 +46,7 @@ from migrator.pipeline.scope import Scope, apply_scope, record_page_dates, scope
 from migrator.pipeline.shard import owns_asset, recorded_shard, with_rate_share
 from migrator.pipeline.statefile import locate_state, open_state
 from migrator.sources import Crawler, Found, Page, make_crawler
+from migrator.sources.paging import guard_pages
 from migrator.state import WorkQueue
 from migrator.state import status as st
 from migrator.state.queries import SnapshotBuild
@@ -101,6 +111,14 @@ class PlanSummary:
     #: The lockfiles' pre-warm items (`migrator.pipeline.prewarm.LockfileItems`), counted
     #: only; None when the manifest names no lockfile.
     lockfiles: Any = None
+    #: Repositories whose listing failed for good (name, reason); the others were crawled.
+    crawl_failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def raise_for_crawl_failures(self) -> None:
+        """:raises PlanIncomplete: (exit 1) naming each repository whose listing failed."""
+        if self.crawl_failures:
+            raise PlanIncomplete(self.crawl_failures, planned=sum(
+                1 for r in self.repositories if r.crawl == "complete"))
 
     def raise_for_mapping_errors(self, manifest: Manifest) -> None:
         """:raises ConfigError: (exit 2) naming every mapping that cannot be carried out."""
@@ -262,15 +280,17 @@ async def plan(
                 if not (resuming and queue.crawl_state(job[2]).status == "complete")]
         shard = recorded_shard(queue)  # a shard's state takes only its own packages
         limiter = anyio.CapacityLimiter(options.source_concurrency)
+        failed: list[tuple[str, str]] = []
         try:
             async with anyio.create_task_group() as tg:
                 for repo, mapping, repo_id in todo:
-                    tg.start_soon(_crawl_one, crawler, queue, repo, mapping, repo_id,
-                                  options.snapshots, limiter, on_page, shard,
+                    tg.start_soon(_crawl_or_note, failed, crawler, queue, repo, mapping,
+                                  repo_id, options.snapshots, limiter, on_page, shard,
                                   scope_for(options))
         except BaseExceptionGroup as group:
             raise first_error(group) from None
-        queue.set_meta(_PLAN_OPEN, "0")
+        if not failed:  # else the next plan resumes the failed ones and only them
+            queue.set_meta(_PLAN_OPEN, "0")
     finally:
         await crawler.aclose()
     summary = summarise(queue, [repo_id for _, _, repo_id in jobs], not_crawled,
@@ -278,6 +298,7 @@ async def plan(
     summary.mapping_errors = mapping_errors
     summary.cost = plan_cost(summary.repositories, rate_budget=options.rate_budget,
                              origin_control=options.origin_control, prices=options.prices)
+    summary.crawl_failures = sorted(failed)
     for row in summary.repositories:
         row.note = notes.get(row.source)
     return summary
@@ -310,7 +331,9 @@ async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
             raise SourceError(f"the saved crawl of {repo.name!r} has pages but no cursor",
                               hint="use a new state file to crawl from the beginning")
         listed = 0
-        async for page in crawler.crawl(repo, cursor=state.cursor):
+        async for page in guard_pages(crawler.crawl(repo, cursor=state.cursor),
+                                      system=crawler.system, repository=repo.name,
+                                      start=state.cursor):
             items: list[Found] = [
                 (asset, exclusion(asset, skip, mapping, snapshots))
                 for asset, skip in page.items if owns_asset(shard, repo.name, asset)
@@ -330,6 +353,21 @@ async def _crawl_one(crawler: Crawler, queue: WorkQueue, repo: SourceRepository,
             _exclude_superseded_snapshots(queue, repo_id)
         if scope is not None and mapping.mode == "copy" and repo.type is not RepoType.PROXY:
             await apply_scope(crawler, queue, repo, repo_id, scope)
+
+
+async def _crawl_or_note(failed: list[tuple[str, str]], crawler: Crawler, *args: Any) -> None:
+    """`_crawl_one`, with a listing that fails for good noted in `failed` instead of
+    stopping every other repository's crawl. Credentials refused and a short crawl still
+    stop the plan: they are about the whole source, or need a person first."""
+    repo: SourceRepository = args[1]
+    try:
+        await _crawl_one(crawler, *args)
+    except (SourceAuthError, CrawlShortfall):
+        raise
+    except SourceError as exc:
+        logger.error("%s: the listing of %r failed: %s", crawler.system, repo.name,
+                     describe(exc))
+        failed.append((repo.name, describe(exc)))
 
 
 def _exclude_superseded_snapshots(queue: WorkQueue, repo_id: int) -> None:
@@ -457,4 +495,5 @@ def plan_manifest(manifest: Manifest, state_path: str | Path | None = None, *,
 
             summary.lockfiles, summary.cost = plan_lockfiles(shared, q, summary)
     summary.raise_for_mapping_errors(manifest)
+    summary.raise_for_crawl_failures()
     return summary

@@ -35,6 +35,7 @@ from migrator.pipeline.engine import Engine
 from migrator.pipeline.finalize import finalize_npm
 from migrator.pipeline.options import EngineOptions
 from migrator.pipeline.plan import (
+    PlanSummary,
     changed_sections,
     needs_replan,
     plan,
@@ -285,10 +286,12 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 
 async def plan_if_needed(m: Manifest, q: WorkQueue, relist: bool = False,
-                         crawl: Any = None) -> None:
-    """Crawl the source into the state unless it holds a finished crawl of these mappings."""
+                         crawl: Any = None) -> PlanSummary | None:
+    """Crawl the source into the state unless it holds a finished crawl of these mappings;
+    the plan's summary when it crawled (its listing failures are raised after the run)."""
     previous = stored_manifest(q) if q.get_meta("manifest") else None
     remember_manifest(q, m)
+    planned = None
     if crawl is not None:
         # `migrator sync`: its own listing, compared with the state (migrator.pipeline.sync).
         await crawl(m, q)
@@ -298,11 +301,12 @@ async def plan_if_needed(m: Manifest, q: WorkQueue, relist: bool = False,
         logger.info("crawling the source into the state (plan)")
         planned = await plan(m, q, on_page=lambda *_: crash_point("crawl"))
         planned.raise_for_mapping_errors(m)
+    return planned
 
 
 async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummary:
     started = time.monotonic()
-    await plan_if_needed(m, q, relist=bool(kw.get("relist")), crawl=kw.get("crawl"))
+    planned = await plan_if_needed(m, q, relist=bool(kw.get("relist")), crawl=kw.get("crawl"))
     stage = kw.get("stage")
     if stage is not None and not q.repository_ids(stage=stage):
         raise ConfigError(f"--stage {stage} selects no repository: the stages in {m.path} "
@@ -380,6 +384,9 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     summary = summarise(q, engine.repository_ids, engine.stats,
                         elapsed=time.monotonic() - started, interrupted=interrupted,
                         finalize=finalize)
+    if planned is not None and not interrupted:
+        # The others are migrated; the repositories whose listing failed are named (exit 1).
+        planned.raise_for_crawl_failures()
     if interrupted:
         raise Interrupted(
             f"interrupted after {engine.stats.published} published and "

@@ -5,7 +5,11 @@ operator chose for the state, not in /tmp). Each run works in its own sub-folder
 
     <spool_dir>/<state stem>-<8 hex of the state's path>-run-<pid>-<UTC start>/
         owner.json      {"state", "pid", "host", "command", "started"}
-        v<id>-<attempt>/<file name>   (migrator.sources.access.SourceAccess)
+        v<id>-<attempt>/a<asset id><suffix>   (migrator.sources.access.SourceAccess)
+
+File names in the spool are ours (`migrator.paths.spool_name`: the asset's id and a known
+suffix such as `.whl`), never the source's: a listed name can be 3,000 characters long
+(`File name too long`) or hold bytes the filesystem refuses.
 
 and removes it when it ends. A run killed with `kill -9` cannot, so a new run removes the
 sub-folders of dead runs when it starts: it holds the state's run lock then (the lock is

@@ -28,6 +28,7 @@ from migrator.models import (
     SourceRepository,
     SpooledFile,
 )
+from migrator.paths import spool_name
 from migrator.retry import (
     RETRYABLE_STATUSES,
     SOURCE_DOWNLOAD,
@@ -107,13 +108,13 @@ class SourceAccess:
         :raises SourceError: the source failed or refused.
         """
         url = self.url(version.source_repository, asset.path, version.format)
-        # The file keeps its own name (publishers read wheel/sdist metadata, which looks at
-        # the name) in a folder per claimed version (file names are unique in a version).
+        # A name of our own (`paths.spool_name`: the asset's id and a known suffix, which
+        # wheel/sdist metadata readers look at) in a folder per claimed version.
         folder = self._folder(version)
         need = asset.size or 0
         self._check_space(asset, need)
         folder.mkdir(exist_ok=True)
-        path = folder / asset.filename
+        path = folder / spool_name(asset.id, asset.filename)
         self._reserved += need
         try:
             size, digests = await download_to(self.client, url, path, policy=self.policy,
@@ -198,12 +199,18 @@ class SourceAccess:
             exc = SourceError(f"{self.system} answered HTTP {response.status_code} for {what}")
             exc.retryable = response.status_code >= 500
             raise exc
+        # A malformed document is what the server holds, not a passing failure: asking
+        # again gets the same bytes, so the version is refused at once.
         try:
             doc = json.loads(response.content)
         except ValueError:
-            raise SourceError(f"{self.system} sent a packument that is not JSON: {what}") from None
+            exc = SourceError(f"{self.system} sent a packument that is not JSON: {what}")
+            exc.retryable = False
+            raise exc from None
         if not isinstance(doc, dict):
-            raise SourceError(f"{self.system} sent a packument that is not an object: {what}")
+            exc = SourceError(f"{self.system} sent a packument that is not an object: {what}")
+            exc.retryable = False
+            raise exc
         return doc
 
     async def aclose(self) -> None:

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 import sqlite_utils
 
-from migrator.errors import IllegalTransition, StateError
+from migrator.errors import IllegalTransition, StateError, shorten
 from migrator.models import (
     HASH_ALGORITHMS,
     AssetUpdate,
@@ -284,7 +284,7 @@ class WorkQueue(Queries):
             cs = asset.checksums
             rows.append((
                 repo_id, *(key or (None, None, None)), asset.path, asset.filename,
-                str(asset.kind), asset.size, status, reason,
+                str(asset.kind), asset.size, status, reason and shorten(reason),
                 *(cs.get(a) for a in HASH_ALGORITHMS), asset.last_modified,
                 json.dumps(c.extra) if c and c.extra else None, now, now,
             ))
@@ -294,7 +294,7 @@ class WorkQueue(Queries):
                 "INSERT INTO versions (repository_id, format, namespace, package, version, "
                 "status, reason, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?) "
                 "ON CONFLICT (repository_id, namespace, package, version) DO NOTHING",
-                [(repo_id, f, ns, pkg, ver, s, r, now, now)
+                [(repo_id, f, ns, pkg, ver, s, r and shorten(r), now, now)
                  for (ns, pkg, ver), (s, r, f) in versions.items()])
             all_versions_new = conn.total_changes - changes_before == len(versions)
             conn.executemany(
@@ -414,8 +414,8 @@ class WorkQueue(Queries):
                 "UPDATE versions SET status = ?, reason = ?, next_attempt_at = ?, "
                 "lease_owner = NULL, lease_expires = NULL, claimed_from = NULL, "
                 "updated_at = ?, attempts = CASE WHEN ? THEN 0 ELSE attempts END WHERE id = ?",
-                [(r.status, r.reason, r.retry_at or 0, now,
-                  r.status in (st.PUBLISHED, st.REQUESTED), r.version_id) for r in mine])
+                [(r.status, r.reason and shorten(r.reason), r.retry_at or 0, now,
+                  _fresh_budget(r), r.version_id) for r in mine])
         return lost
 
     def release(self, owner: str) -> int:
@@ -447,7 +447,8 @@ class WorkQueue(Queries):
             held[u.asset_id] = u.status
             dl = u.downloaded or {}
             tgt = u.target or {}
-            rows.append((u.status, u.reason, *(dl.get(a) for a in HASH_ALGORITHMS),
+            rows.append((u.status, u.reason and shorten(u.reason),
+                         *(dl.get(a) for a in HASH_ALGORITHMS),
                          *(tgt.get(a) for a in HASH_ALGORITHMS), now,
                          u.status == st.FAILED_RETRYABLE, u.asset_id))
         c.executemany(
@@ -546,3 +547,12 @@ class WorkQueue(Queries):
 def default_owner() -> str:
     """A lease owner id unique to this process."""
     return f"{socket.gethostname()}:{os.getpid()}:{int(time.time() * 1000) % 10**9}"
+
+
+def _fresh_budget(r: VersionResult) -> bool:
+    """Whether a claim's result starts the version's attempts afresh (verification gets its
+    own budget): only when this claim really published or requested something. A claim that
+    found every file already published (a retry after a failed verification) keeps counting,
+    or a version that never shows in the target would be polled for ever."""
+    return r.status in (st.PUBLISHED, st.REQUESTED) and any(
+        u.status in (st.PUBLISHED, st.REQUESTED) for u in r.assets)

@@ -26,12 +26,12 @@ import base64
 import hashlib
 import json
 import logging
-import tarfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+from migrator.formats.npm import TarballRefused, read_package_json
 from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
 from migrator.target import SourceMetadata
 from migrator.target.base import NPM_ASSET, holding, judge, repository_of
@@ -95,19 +95,12 @@ def _request_size(tarball_size: int) -> int:
 
 
 def manifest_from_tarball(data: bytes) -> dict[str, Any]:
-    """`package.json` of an npm tarball (top folder `package/`, or whatever single folder)."""
-    import io
-
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-        candidates = [m for m in tar.getmembers()
-                      if m.isfile() and m.name.count("/") == 1
-                      and m.name.endswith("/package.json")]
-        candidates.sort(key=lambda m: not m.name.startswith("package/"))
-        if not candidates:
-            raise PublishError("the npm tarball has no package/package.json", retryable=False)
-        handle = tar.extractfile(candidates[0])
-        assert handle is not None
-        return json.loads(handle.read())
+    """`package.json` of an npm tarball, read within bounds (`formats.npm.read_package_json`:
+    a gzip bomb is refused, not inflated)."""
+    try:
+        return read_package_json(data)
+    except TarballRefused as exc:
+        raise PublishError(f"npm tarball refused: {exc}", retryable=False) from None
 
 
 @dataclass
@@ -145,7 +138,16 @@ class NpmPublisher:
             return None
         key = (repository, name)
         if key not in self._packuments:
-            self._packuments[key] = await self.source_metadata.npm_packument(repository, name)
+            doc = await self.source_metadata.npm_packument(repository, name)
+            # The source's document is read field by field later (versions, times, tags):
+            # one of the wrong shape is refused here, in one readable line.
+            wrong = [f"{field!r} is a {type(doc[field]).__name__}"
+                     for field in ("versions", "time", "dist-tags")
+                     if doc.get(field) is not None and not isinstance(doc[field], Mapping)]
+            if wrong:
+                raise PublishError(f"the source's packument of {name} is malformed: "
+                                   f"{', '.join(wrong)}, not an object", retryable=False)
+            self._packuments[key] = doc
             if len(self._packuments) > 256:  # bounded: one package at a time in practice
                 self._packuments.pop(next(iter(self._packuments)))
         return self._packuments[key]
@@ -242,7 +244,12 @@ class NpmPublisher:
     async def _manifest(self, version: ClaimedVersion, name: str, data: bytes
                         ) -> dict[str, Any]:
         packument = await self._source_packument(version.source_repository, name)
-        manifest = ((packument or {}).get("versions") or {}).get(version.version)
+        versions = (packument or {}).get("versions") or {}
+        manifest = versions.get(version.version) if isinstance(versions, Mapping) else None
+        if manifest is not None and not isinstance(manifest, Mapping):
+            raise PublishError(f"the source's packument of {name} holds no object for version "
+                               f"{version.version} (a {type(manifest).__name__})",
+                               retryable=False)
         if manifest is None:
             manifest = manifest_from_tarball(data)
         manifest = {k: v for k, v in manifest.items()

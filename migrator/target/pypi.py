@@ -16,13 +16,15 @@ in the target is settled by the target's hashes; it cannot be uploaded on its ow
 from __future__ import annotations
 
 import hashlib
+import tarfile
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pkginfo
 
-from migrator.formats.pypi import parse_filename
+from migrator.formats.pypi import identity_conflict, parse_filename
 from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
 from migrator.target.base import judge, repository_of, resolve_existing
 from migrator.target.errors import AlreadyExists, PublishError
@@ -54,8 +56,12 @@ def _distribution(path: Path, filename: str):
     return pkginfo.SDist(str(path))
 
 
-def upload_fields(path: Path, filename: str, hashes: dict[str, str]) -> list[tuple[str, str]]:
-    """The form fields twine sends for one distribution file (repeated fields repeated)."""
+def upload_fields(path: Path, filename: str, hashes: dict[str, str],
+                  listed: tuple[str, str] | None = None) -> list[tuple[str, str]]:
+    """The form fields twine sends for one distribution file (repeated fields repeated).
+
+    `listed`: the (package, version) the plan recorded; the file's metadata must say the same
+    as that and its file name (`formats.pypi.identity_conflict`), or it is refused."""
     parsed = parse_filename(filename)
     if parsed is None:
         raise PublishError(f"{filename} is not a wheel, sdist or egg file name",
@@ -63,11 +69,16 @@ def upload_fields(path: Path, filename: str, hashes: dict[str, str]) -> list[tup
     _name, _version, filetype, pyversion = parsed
     try:
         dist = _distribution(path, filename)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
+        # What the file is, not a passing failure: the same bytes fail the same way again.
         raise PublishError(f"cannot read the metadata of {filename}: {exc}",
                            retryable=False) from None
     if not getattr(dist, "name", None) or not getattr(dist, "version", None):
         raise PublishError(f"{filename} carries no Name/Version metadata", retryable=False)
+    package, version = listed or (_name, _version)
+    conflict = identity_conflict(filename, package, version, dist.name, dist.version)
+    if conflict is not None:
+        raise PublishError(conflict, retryable=False)
     fields: list[tuple[str, str]] = [(":action", "file_upload"), ("protocol_version", "1"),
                                      ("filetype", filetype), ("pyversion", pyversion)]
     for form_name, attr in _FIELDS.items():
@@ -131,7 +142,8 @@ class PyPIPublisher:
                     await report(judge(self.target.name, version, signature, name,
                                        version.version, known[name], "found before upload"))
                 continue
-            fields = upload_fields(spooled.path, filename, dict(spooled.hashes))
+            fields = upload_fields(spooled.path, filename, dict(spooled.hashes),
+                                   (version.package, version.version))
 
             def files_part(spooled: SpooledFile = spooled, filename: str = filename,
                            signature: SpooledFile | None = signature):
