@@ -18,12 +18,26 @@ A detached signature `<file>.asc` (what `twine upload` sends as the `gpg_signatu
 the file's upload, and what Nexus and Artifactory keep beside it) belongs to the version of the
 file it signs: an artifact with `signature_of` naming that file; the publisher sends it with
 that file.
+
+`read_core_metadata` reads that METADATA / PKG-INFO out of a wheel, egg or sdist with bounded
+reads: a source's file may be a zip or tar bomb (a few KB that inflate to gigabytes, or a
+member that claims to be small and is not), so a member above `MAX_METADATA` bytes is refused
+and a tar is scanned as a stream for at most `MAX_SDIST_INFLATED` inflated bytes; memory stays
+at a few MB whatever the archive says.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
+import lzma
 import re
+import tarfile
+import zipfile
+import zlib
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from packaging.utils import (
@@ -38,7 +52,8 @@ from packaging.version import InvalidVersion, Version
 from migrator.formats import Parsed, checksum_sidecar, internal_folder, prop, signed_file
 from migrator.models import AssetKind, Coordinates, Format
 
-__all__ = ["identity_conflict", "parse", "parse_filename"]
+__all__ = ["MAX_METADATA", "MAX_SDIST_INFLATED", "MetadataRefused", "identity_conflict",
+           "parse", "parse_filename", "read_core_metadata"]
 
 _EGG = re.compile(r"^(?P<name>[^-]+)-(?P<version>[^-]+)-(?P<py>py\d[\d.]*)(?:-(?P<plat>.+))?\.egg$")
 _DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".egg", ".tar.bz2", ".tgz", ".tar.xz", ".exe", ".msi")
@@ -146,3 +161,133 @@ def identity_conflict(filename: str, package: str, version: str, meta_name: obje
                      for who, (name, ver) in told.items())
     return (f"{filename}: {said}; a file is only published into the package and version "
             "its name, the listing and its metadata all give")
+
+
+#: The largest METADATA / PKG-INFO read. Real ones are a few KB, up to a few hundred KB with a
+#: long README as the description; PyPI itself refuses uploads whose description exceeds that.
+MAX_METADATA = 4 * 1024 * 1024
+#: Inflated bytes of a tar sdist scanned for its PKG-INFO (setuptools writes it near the
+#: start; large C/C++ sdists inflate to a few hundred MB). Read as a stream: costs time, not
+#: memory.
+MAX_SDIST_INFLATED = 1024 * 1024 * 1024
+#: Candidate members tried, shallowest first (a real archive has one, or a few nested copies).
+_MAX_CANDIDATES = 8
+
+
+class MetadataRefused(ValueError):
+    """The file's core metadata cannot be read within the bounds, or is missing."""
+
+
+class _Capped(io.RawIOBase):
+    """A read-only stream that refuses to give more than `limit` bytes in total."""
+
+    def __init__(self, inner, limit: int) -> None:
+        self.inner, self.left, self.limit = inner, limit, limit
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self.left <= 0:
+            raise MetadataRefused(f"the archive inflates to more than {self.limit} bytes "
+                                  "before its PKG-INFO (a tar bomb?)")
+        data = self.inner.read(min(len(buffer), self.left))
+        self.left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _member_name(filename: str) -> str:
+    return "METADATA" if filename.endswith(".whl") else "PKG-INFO"
+
+
+def _bounded(data: bytes, name: str, max_member: int) -> bytes:
+    if len(data) > max_member:
+        raise MetadataRefused(f"{name} inflates to more than {max_member} bytes: not core "
+                              "metadata (a zip bomb?)")
+    return data
+
+
+def _from_zip(path: Path, member: str, max_member: int) -> bytes | None:
+    with zipfile.ZipFile(path) as archive:
+        infos = [i for i in archive.infolist() if not i.is_dir()
+                 and i.filename.rsplit("/", 1)[-1] == member
+                 and (member != "METADATA" or (i.filename.count("/") == 1
+                      and i.filename.split("/", 1)[0].endswith(".dist-info")))]
+        infos.sort(key=lambda i: (i.filename.count("/"), i.filename))
+        for info in infos[:_MAX_CANDIDATES]:
+            if info.file_size > max_member:
+                raise MetadataRefused(f"{info.filename[:200]} is {info.file_size} bytes (more "
+                                      f"than {max_member}): not core metadata")
+            with archive.open(info) as handle:
+                # One byte more than allowed: a member whose header lies about its size.
+                data = _bounded(handle.read(max_member + 1), info.filename[:200], max_member)
+            if b"Metadata-Version" in data:
+                return data
+    return None
+
+
+def _inflating(raw):
+    head = raw.read(6)
+    raw.seek(0)
+    if head[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if head[:3] == b"BZh":
+        return bz2.BZ2File(raw, mode="rb")
+    if head == b"\xfd7zXZ\x00":
+        return lzma.LZMAFile(raw, mode="rb")
+    return raw
+
+
+def _from_tar(path: Path, max_member: int, max_inflated: int) -> bytes | None:
+    best: tuple[int, bytes] | None = None
+    with path.open("rb") as raw:
+        stream = io.BufferedReader(_Capped(_inflating(raw), max_inflated))
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            try:
+                while (info := tar.next()) is not None:
+                    # The stream keeps every header it read: dropped, so an archive of a
+                    # million empty members costs no memory.
+                    tar.members = []
+                    if not info.isfile() or info.name.rsplit("/", 1)[-1] != "PKG-INFO":
+                        continue
+                    if info.size > max_member:
+                        raise MetadataRefused(f"{info.name[:200]} is {info.size} bytes (more "
+                                              f"than {max_member}): not core metadata")
+                    handle = tar.extractfile(info)
+                    data = handle.read(max_member + 1) if handle is not None else b""
+                    depth = info.name.strip("/").count("/")
+                    if b"Metadata-Version" not in data or (best and best[0] <= depth):
+                        continue
+                    best = (depth, data)
+                    if depth <= 1:  # `{name}-{version}/PKG-INFO`: the sdist's own
+                        break
+            except MetadataRefused:
+                if best is None:
+                    raise
+    return best[1] if best else None
+
+
+def read_core_metadata(path: Path, filename: str, *, max_member: int = MAX_METADATA,
+                       max_inflated: int = MAX_SDIST_INFLATED) -> bytes:
+    """The METADATA (wheel) or PKG-INFO (egg, sdist) of one distribution file, read within
+    the bounds: the shallowest member of that name that holds a `Metadata-Version`.
+
+    :raises MetadataRefused: not a readable archive, no such member, one above `max_member`
+        bytes, or (tar) more than `max_inflated` inflated bytes before it.
+    """
+    member = _member_name(filename)
+    try:
+        if filename.endswith((".whl", ".egg", ".zip")) or zipfile.is_zipfile(path):
+            data = _from_zip(path, member, max_member)
+        else:
+            data = _from_tar(path, max_member, max_inflated)
+    except MetadataRefused:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, tarfile.TarError, EOFError, OSError,
+            zlib.error, lzma.LZMAError, ValueError, NotImplementedError) as exc:
+        raise MetadataRefused(f"not a readable archive ({type(exc).__name__}: "
+                              f"{str(exc)[:200]})") from None
+    if data is None:
+        raise MetadataRefused(f"no {member} with a Metadata-Version in the archive")
+    return data

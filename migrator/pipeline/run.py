@@ -384,9 +384,10 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
     summary = summarise(q, engine.repository_ids, engine.stats,
                         elapsed=time.monotonic() - started, interrupted=interrupted,
                         finalize=finalize)
-    if planned is not None and not interrupted:
-        # The others are migrated; the repositories whose listing failed are named (exit 1).
-        planned.raise_for_crawl_failures()
+    if planned is not None:
+        # The others are migrated; the summary names the repositories whose listing failed
+        # (exit 1), so what did migrate is still reported.
+        summary.crawl_failures = list(planned.crawl_failures)
     if interrupted:
         raise Interrupted(
             f"interrupted after {engine.stats.published} published and "

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from migrator.errors import StateError
+from migrator.errors import StateError, shorten
 from migrator.models import AssetUpdate, RunSample, VersionResult
 from migrator.state import WorkQueue
 from migrator.state import status as st
@@ -79,6 +79,9 @@ class RunSummary:
     elapsed: float = 0.0
     interrupted: bool = False
     finalize: dict[str, Any] = field(default_factory=dict)
+    #: Source repositories whose listing failed for good (name, reason): the others were
+    #: migrated, these were not (or only what an earlier listing recorded); exit 1.
+    crawl_failures: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def assets(self) -> dict[str, int]:
@@ -106,7 +109,7 @@ class RunSummary:
     def exit_code(self) -> int:
         if self.interrupted:
             return 3
-        return 1 if self.problems or self.pending else 0
+        return 1 if self.problems or self.pending or self.crawl_failures else 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -123,6 +126,8 @@ class RunSummary:
             "failures": [f.as_dict() for f in self.failures],
             "failures_total": self.failures_total,
             "finalize": self.finalize,
+            "crawl_failures": [{"repository": name, "reason": shorten(why)}
+                               for name, why in self.crawl_failures],
         }
 
     def render(self) -> str:
@@ -156,6 +161,13 @@ class RunSummary:
         more = self.failures_total - len(self.failures)
         if more > 0:
             lines.append(f"  ... and {more} more; `migrator status --json` lists them all")
+        for name, why in self.crawl_failures:
+            lines.append(f"  listing failed: {name}: {shorten(why)}")
+        if self.crawl_failures:
+            lines.append(f"the listing of {len(self.crawl_failures)} repositor"
+                         f"{'y' if len(self.crawl_failures) == 1 else 'ies'} failed; fix what "
+                         "the reason says on the source server, then run the same command "
+                         "again: it lists only what is missing")
         if self.interrupted:
             lines.append("interrupted: the state is saved; `migrator resume` continues")
         elif self.pending:

@@ -41,11 +41,16 @@ from migrator.sources import Crawler, make_crawler
 from migrator.sources.download import check_against_source, discard, download_to
 from migrator.sources.http import redact, unreachable
 
-__all__ = ["DOWNLOAD_TIMEOUT", "SPOOL_FREE_MARGIN", "SourceAccess"]
+__all__ = ["DOWNLOAD_TIMEOUT", "MAX_PACKUMENT", "SPOOL_FREE_MARGIN", "SourceAccess"]
 
 # A large file on a slow link: minutes between bytes are still progress; waiting for a free
 # connection of the pool is bounded by the number of workers sharing it.
 DOWNLOAD_TIMEOUT = httpx.Timeout(connect=10.0, read=300.0, write=60.0, pool=600.0)
+#: The largest npm packument read from the source. The public registry's largest documents
+#: (packages with thousands of versions) are tens of MB; a private one is far smaller. Above
+#: this the document is refused rather than held in memory (and then parsed, several times its
+#: size).
+MAX_PACKUMENT = 64 * 1024**2
 #: Free space a download must leave on the spool's filesystem (the state, logs and other
 #: programs live there too).
 SPOOL_FREE_MARGIN = 64 * 1024**2
@@ -66,6 +71,8 @@ class SourceAccess:
     #: How free space is measured before a download (tests inject a fake one).
     disk_usage: DiskUsage = shutil.disk_usage
     min_free: int = SPOOL_FREE_MARGIN
+    #: The largest source packument read (`MAX_PACKUMENT`).
+    max_packument: int = field(default_factory=lambda: MAX_PACKUMENT)
     #: Bytes promised to downloads in flight (their files may still grow by that much).
     _reserved: int = field(default=0, init=False, repr=False)
 
@@ -186,9 +193,13 @@ class SourceAccess:
         try:
             async for attempt in SOURCE_LISTING.retrying(sleep=self.sleep, what=what):
                 with attempt:
-                    response = await self.client.get(url, headers={"Accept": "application/json"})
-                    if response.status_code in RETRYABLE_STATUSES:
-                        raise RetryableResponse(response)
+                    # Streamed, so a document above the cap is refused without holding it.
+                    async with self.client.stream(
+                            "GET", url, headers={"Accept": "application/json"}) as response:
+                        if response.status_code in RETRYABLE_STATUSES:
+                            await response.aread()
+                            raise RetryableResponse(response)
+                        body = await self._capped_body(response, repository, name, what)
         except httpx.TransportError as exc:
             raise unreachable(self.system, what, exc) from None
         except RetryableResponse as exc:
@@ -202,7 +213,7 @@ class SourceAccess:
         # A malformed document is what the server holds, not a passing failure: asking
         # again gets the same bytes, so the version is refused at once.
         try:
-            doc = json.loads(response.content)
+            doc = json.loads(body)
         except ValueError:
             exc = SourceError(f"{self.system} sent a packument that is not JSON: {what}")
             exc.retryable = False
@@ -212,6 +223,34 @@ class SourceAccess:
             exc.retryable = False
             raise exc
         return doc
+
+    async def _capped_body(self, response: httpx.Response, repository: str, name: str,
+                           what: str) -> bytes:
+        """The body of a 200 (other answers: their excerpt at most), refused above
+        `MAX_PACKUMENT` bytes (told by Content-Length, or counted as it streams)."""
+        if response.status_code != 200:
+            return b""
+        limit = self.max_packument
+        told = response.headers.get("Content-Length", "")
+        if told.isdigit() and int(told) > limit:
+            raise self._too_large(repository, name, what, f"{_bytes(int(told))}")
+        chunks, size = [], 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                raise self._too_large(repository, name, what, f"more than {_bytes(limit)}")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _too_large(self, repository: str, name: str, what: str, size: str) -> SourceError:
+        exc = SourceError(
+            f"{self.system} sent a packument of {size} for {name} in repository "
+            f"{repository}, above the {_bytes(self.max_packument)} read: {what}",
+            hint="a packument that large is not a registry document; remove or repair it on "
+            "the source, or exclude the package in the manifest")
+        # The same document comes back on every attempt: refused at once.
+        exc.retryable = False
+        return exc
 
     async def aclose(self) -> None:
         await self.crawler.aclose()

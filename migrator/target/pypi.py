@@ -1,9 +1,10 @@
 """PyPI: twine's multipart upload, one POST per file, metadata read from the file itself.
 
 Reference §4: `POST <endpoint>` with `:action=file_upload`, `protocol_version=1`, the core
-metadata fields under twine's names (read with `pkginfo` from the wheel's METADATA or the
-sdist's PKG-INFO), the digests, and the file as `content`. The file name is uploaded
-unchanged; API calls use the PEP 503 name (the claimed version's `package`).
+metadata fields under twine's names (the wheel's METADATA or the sdist's PKG-INFO, read with
+bounded reads by `formats.pypi.read_core_metadata` and parsed by `pkginfo`), the digests, and
+the file as `content`. The file name is uploaded unchanged; API calls use the PEP 503 name
+(the claimed version's `package`).
 
 A detached signature `<file>.asc` goes with its file, as twine sends it: a `gpg_signature`
 file part (name and bytes) of the same POST (`twine/package.py`, `add_gpg_signature`). Whether
@@ -24,7 +25,7 @@ from typing import Any
 
 import pkginfo
 
-from migrator.formats.pypi import identity_conflict, parse_filename
+from migrator.formats.pypi import identity_conflict, parse_filename, read_core_metadata
 from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
 from migrator.target.base import judge, repository_of, resolve_existing
 from migrator.target.errors import AlreadyExists, PublishError
@@ -48,12 +49,20 @@ _FIELDS = {
 }
 
 
+class _CoreMetadata(pkginfo.Distribution):
+    """pkginfo's parsing of METADATA / PKG-INFO bytes we read ourselves: its own archive
+    readers read members whole (a zip or tar bomb fills the memory)."""
+
+    def __init__(self, path: Path, filename: str) -> None:
+        self.path, self.filename = path, filename
+        self.extractMetadata()
+
+    def read(self) -> bytes:
+        return read_core_metadata(self.path, self.filename)
+
+
 def _distribution(path: Path, filename: str):
-    if filename.endswith(".whl"):
-        return pkginfo.Wheel(str(path))
-    if filename.endswith(".egg"):
-        return pkginfo.BDist(str(path))
-    return pkginfo.SDist(str(path))
+    return _CoreMetadata(path, filename)
 
 
 def upload_fields(path: Path, filename: str, hashes: dict[str, str],
