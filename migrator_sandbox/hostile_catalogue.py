@@ -14,7 +14,8 @@ checksum, a size shorter than the body). The catalogue (issue "bad input"):
 - npm: a gzip bomb as a tarball (its packument lacks the version, so the tool reads the
   tarball's package.json), packuments that are not JSON, or hold the wrong types
 - PyPI: a wheel whose METADATA says `six 6.6.6` while its name says `hostile_wheel-1.0.0`, a
-  wheel that is not a zip, a malformed simple page
+  wheel that is not a zip, a wheel whose METADATA is a zip bomb, an sdist whose PKG-INFO is a
+  tar bomb, a malformed simple page
 - generic: a listed checksum that lies, a body longer than the listed size
 - every entry's `downloadUrl` points at another origin (the canary): nothing may be sent there
 - repositories whose paging loops (a continuation token handed out twice) or fails for good
@@ -79,23 +80,52 @@ def _tgz(files: dict[str, bytes]) -> bytes:
     return out.getvalue()
 
 
-def gzip_bomb(inflated: int) -> bytes:
-    """An npm tarball of a few KB that inflates to `inflated` bytes: `package/package.json`
-    is `{`, spaces, `}` (valid JSON). Built as a multi-member gzip (RFC 1952 §2.2) of one
-    compressed MiB of spaces repeated, so making it costs nothing."""
+def gzip_bomb(inflated: int, member: str = "package/package.json", head: bytes = b"{",
+              tail: bytes = b"}") -> bytes:
+    """A tar.gz of a few KB that inflates to `inflated` bytes: one `member` (by default an
+    npm tarball's `package/package.json`: `{`, spaces, `}`, valid JSON) that is `head`,
+    spaces, `tail`. Built as a multi-member gzip (RFC 1952 §2.2) of one compressed MiB of
+    spaces repeated, so making it costs nothing."""
     chunk = 1 << 20
-    body = max(inflated // chunk, 1) * chunk
-    info = tarfile.TarInfo("package/package.json")
+    body = max(inflated // chunk, 2) * chunk
+    info = tarfile.TarInfo(member)
     info.size, info.mtime = body, 1_700_000_000
     header = info.tobuf(format=tarfile.USTAR_FORMAT)
-    first = header + b"{" + b" " * (chunk - 1)
+    first = header + head + b" " * (chunk - len(head))
     last_pad = (512 - body % 512) % 512
     spaces = gzip.compress(b" " * chunk, compresslevel=9, mtime=0)
     parts = [gzip.compress(first, mtime=0)]
     parts += [spaces] * (body // chunk - 2)
-    parts.append(gzip.compress(b" " * (chunk - 1) + b"}" + b"\0" * last_pad + b"\0" * 1024,
-                               mtime=0))
+    parts.append(gzip.compress(b" " * (chunk - len(tail)) + tail + b"\0" * last_pad
+                               + b"\0" * 1024, mtime=0))
     return b"".join(parts)
+
+
+def sdist_bomb(inflated: int, name: str = "hostile_tar", version: str = "1.0.0") -> bytes:
+    """An sdist `.tar.gz` of a few KB whose `{name}-{version}/PKG-INFO` inflates to
+    `inflated` bytes (a description of spaces): what pkginfo would read whole."""
+    head = (f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+            "Description: ").encode()
+    return gzip_bomb(inflated, f"{name}-{version}/PKG-INFO", head, b"\n")
+
+
+def wheel_bomb(inflated: int, name: str = "hostile_zip", version: str = "1.0.0") -> bytes:
+    """A wheel whose METADATA deflates `inflated` bytes (a description of spaces) into a
+    few hundred KB: what pkginfo would read whole. Written as a stream, so making it holds
+    one MiB at a time."""
+    out = io.BytesIO()
+    dist = f"{name}-{version}.dist-info"
+    head = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n\n".encode()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr(f"{name}/__init__.py", "")
+        with z.open(f"{dist}/METADATA", "w", force_zip64=True) as member:
+            member.write(head)
+            for _ in range(max(inflated >> 20, 1)):
+                member.write(b" " * (1 << 20))
+        z.writestr(f"{dist}/WHEEL", "Wheel-Version: 1.0\nRoot-Is-Purelib: true\n"
+                                    "Tag: py3-none-any\n")
+        z.writestr(f"{dist}/RECORD", "")
+    return out.getvalue()
 
 
 def _wheel(name: str, version: str, meta_name: str, meta_version: str) -> bytes:
@@ -191,6 +221,10 @@ def catalogue(canary: str, *, bomb_bytes: int = 1 << 30) -> list[Entry]:
               "wheel metadata contradicts its file name"),
         Entry("pypi-internal", "packages/broken/1.0/broken-1.0-py3-none-any.whl",
               b"this is not a zip file", "wheel that is not a zip"),
+        Entry("pypi-internal", "packages/hostile-zip/1.0.0/hostile_zip-1.0.0-py3-none-any.whl",
+              wheel_bomb(64 << 20), "wheel whose METADATA is a zip bomb"),
+        Entry("pypi-internal", "packages/hostile-tar/1.0.0/hostile_tar-1.0.0.tar.gz",
+              sdist_bomb(bomb_bytes), "sdist whose PKG-INFO is a tar bomb"),
         Entry("pypi-internal", "simple/evil/index.html",
               b"<html><a href='../../../../etc/passwd'>\x00\x1b[31m</a", "malformed simple page"),
         _seed("raw-files", "docs/RELEASE-NOTES.txt"),
