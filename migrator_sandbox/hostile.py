@@ -30,11 +30,13 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from migrator_sandbox.hostile_catalogue import (
     BROKEN,
+    HUGE_PACKUMENT,
+    HUGE_PACKUMENT_BYTES,
     LOOPING,
     REPOSITORIES,
     Entry,
@@ -68,6 +70,15 @@ def _item(e: Entry, index: int, canary: str) -> dict[str, Any]:
         "lastModified": "2026-11-25T18:52:52.000+00:00",
         "fileSize": e.listed.get("size", len(e.body)),
     }
+
+
+async def _huge_packument():
+    """A packument of `HUGE_PACKUMENT_BYTES` (a string of spaces), one MiB at a time."""
+    chunk = b" " * (1 << 20)
+    yield f'{{"name": "{HUGE_PACKUMENT}", "versions": {{}}, "x": "'.encode()
+    for _ in range(HUGE_PACKUMENT_BYTES >> 20):
+        yield chunk
+    yield b'"}'
 
 
 def build_apps(*, canary_url: str, username: str, password: str,
@@ -139,6 +150,9 @@ def build_apps(*, canary_url: str, username: str, password: str,
             doc = docs.get(path.replace("%2f", "/").replace("%2F", "/"))
             if doc is not None:
                 return Response(doc, media_type="application/json")
+            if path == HUGE_PACKUMENT:
+                # Streamed without a length: the reader has to count what it takes.
+                return StreamingResponse(_huge_packument(), media_type="application/json")
         if body is None:
             return Response(status_code=404)
         return Response(body, media_type="application/octet-stream")

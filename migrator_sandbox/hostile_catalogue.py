@@ -12,7 +12,8 @@ checksum, a size shorter than the body). The catalogue (issue "bad input"):
 - XML the tool could parse: a billion-laughs bomb and an external entity (XXE) pointing at the
   canary origin, as maven-metadata.xml files
 - npm: a gzip bomb as a tarball (its packument lacks the version, so the tool reads the
-  tarball's package.json), packuments that are not JSON, or hold the wrong types
+  tarball's package.json), packuments that are not JSON, or hold the wrong types, or are
+  larger (80 MiB, streamed) than any registry document
 - PyPI: a wheel whose METADATA says `six 6.6.6` while its name says `hostile_wheel-1.0.0`, a
   wheel that is not a zip, a wheel whose METADATA is a zip bomb, an sdist whose PKG-INFO is a
   tar bomb, a malformed simple page
@@ -44,6 +45,8 @@ REPOSITORIES = {
     "broken-repo": "raw",  # its listing answers 500 for good: the other repositories go on
 }
 LOOPING, BROKEN = "loop-repo", "broken-repo"
+#: An npm package whose packument is larger than any registry document (served streamed).
+HUGE_PACKUMENT, HUGE_PACKUMENT_BYTES = "hugepackument", 80 << 20
 
 
 @dataclass
@@ -213,6 +216,8 @@ def catalogue(canary: str, *, bomb_bytes: int = 1 << 30) -> list[Entry]:
         Entry("npm-internal", "notjson/-/notjson-1.0.0.tgz", small, "packument not JSON"),
         Entry("npm-internal", "wrongtypes/-/wrongtypes-1.0.0.tgz", small,
               "packument of the wrong shape"),
+        Entry("npm-internal", f"{HUGE_PACKUMENT}/-/{HUGE_PACKUMENT}-1.0.0.tgz", small,
+              "packument above the size cap"),
         _seed("pypi-internal", "packages/typing-extensions/4.12.2/"
                                "typing_extensions-4.12.2-py3-none-any.whl"),
         Entry("pypi-internal", "packages/hostile-wheel/1.0.0/"

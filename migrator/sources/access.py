@@ -233,19 +233,19 @@ class SourceAccess:
         limit = self.max_packument
         told = response.headers.get("Content-Length", "")
         if told.isdigit() and int(told) > limit:
-            raise self._too_large(repository, name, what, f"{_bytes(int(told))}")
+            raise self._too_large(repository, name, what, f"of {_bytes(int(told))}, more")
         chunks, size = [], 0
         async for chunk in response.aiter_bytes():
             size += len(chunk)
             if size > limit:
-                raise self._too_large(repository, name, what, f"more than {_bytes(limit)}")
+                raise self._too_large(repository, name, what, "larger")
             chunks.append(chunk)
         return b"".join(chunks)
 
     def _too_large(self, repository: str, name: str, what: str, size: str) -> SourceError:
         exc = SourceError(
-            f"{self.system} sent a packument of {size} for {name} in repository "
-            f"{repository}, above the {_bytes(self.max_packument)} read: {what}",
+            f"{self.system} sent a packument {size} than the {_bytes(self.max_packument)} "
+            f"read for {name} in repository {repository}: {what}",
             hint="a packument that large is not a registry document; remove or repair it on "
             "the source, or exclude the package in the manifest")
         # The same document comes back on every attempt: refused at once.

@@ -115,7 +115,7 @@ def test_a_packument_above_the_cap_is_refused_naming_repository_and_package(tell
         packument(served, "huge", 1 << 20)
     message = caught.value.message
     assert caught.value.retryable is False
-    assert "for huge in repository npm-internal" in message and "\n" not in message, message
+    assert "read for huge in repository npm-internal" in message and "\n" not in message, message
     # Streamed and stopped: at most the cap (and one chunk), or nothing when the length told.
     assert served.sent <= (0 if tell_length else (1 << 20) + 65536), served.sent
 

@@ -7,6 +7,7 @@ repository are named and the others finish (exit 1)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -62,12 +63,15 @@ def test_hostile_source_is_refused_item_by_item_while_normal_files_migrate(tmp_p
         env = {"HOSTILE_USERNAME": hostile.username, "HOSTILE_PASSWORD": hostile.password}
         r = engine(sb, "run", "hostile.toml", "--json", env=env, timeout=240)
         out = r.stdout + r.stderr
-        # the looping and the broken repository are named; everything else finished: exit 1
+        # the looping and the broken repository are named in the run's summary; everything
+        # else finished: exit 1
         assert r.returncode == 1, out[-4000:]
-        error = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-        assert len(error) == 1, r.stderr[-3000:]
-        assert "'loop-repo'" in error[0] and "'broken-repo'" in error[0], error
         assert "Traceback" not in out
+        doc = json.loads(r.stdout)
+        assert doc["exit_code"] == 1
+        failed = {f["repository"]: f["reason"] for f in doc["crawl_failures"]}
+        assert set(failed) == {"loop-repo", "broken-repo"}, failed
+        assert doc["repositories"] and doc["assets"].get("verified"), doc["assets"]
         # nothing a terminal would act on, and no line longer than a screenful
         assert not _CONTROL.search(out), repr(_CONTROL.search(out))
         assert max(len(line) for line in out.splitlines()) < 2000
@@ -87,6 +91,16 @@ def test_hostile_source_is_refused_item_by_item_while_normal_files_migrate(tmp_p
         for (_repo, path), (_status, why) in status.items():
             assert not _CONTROL.search(path), path[:80]
             assert why is None or (len(why) <= 700 and not _CONTROL.search(why)), why
+        # bombs and an oversized packument are refused for good, each in its own words
+        refused = {"hostile_zip-1.0.0-py3-none-any.whl": "not core metadata",
+                   "hostile_tar-1.0.0.tar.gz": "not core metadata",
+                   "hugepackument-1.0.0.tgz": "read for hugepackument in repository npm-internal"}
+        for (_repo, path), (got, why) in status.items():
+            name = path.rsplit("/", 1)[-1]
+            if name in refused:
+                assert got == "failed_permanent" and refused[name] in (why or ""), (path, got,
+                                                                                    why)
+        assert {p.rsplit("/", 1)[-1] for _r, p in status} >= set(refused)
         # nothing of a hostile item reached the target
         log = request_log(sb)
         published = set(log["by_asset"])
