@@ -136,7 +136,10 @@ def read_package_json(data: bytes, *, max_member: int = MAX_PACKAGE_JSON,
     try:
         with tarfile.open(fileobj=io.BufferedReader(_Capped(raw, max_inflated)),
                           mode="r|") as tar:
-            for member in tar:
+            while (member := tar.next()) is not None:
+                # The stream keeps every header it read: dropped, so a tarball of a
+                # hundred thousand empty members costs no memory.
+                tar.members = []
                 if not (member.isfile() and member.name.count("/") == 1
                         and member.name.endswith("/package.json")):
                     continue

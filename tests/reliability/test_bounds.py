@@ -11,15 +11,20 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
+import tarfile
+import tracemalloc
 
 import anyio
 import httpx
 import pytest
 
 from migrator.errors import SourceError
+from migrator.formats.npm import TarballRefused, read_package_json
+from migrator.formats.pypi import MetadataRefused, read_core_metadata
 from migrator.pipeline.stats import RunSummary
 from migrator.sources.access import MAX_PACKUMENT, SourceAccess
 from migrator.sources.nexus import NexusCrawler
@@ -146,3 +151,33 @@ def test_failed_listings_are_in_the_summary_and_make_the_exit_code_1():
     assert doc["exit_code"] == 1
     assert [f["repository"] for f in doc["crawl_failures"]] == ["broken-repo"]
     assert summary(crawl_failures=[("b", "x")], interrupted=True).exit_code == 3
+
+
+@pytest.fixture(scope="module")
+def many_members(tmp_path_factory):
+    """A tar.gz of a few hundred KB holding 50,000 empty members."""
+    info = tarfile.TarInfo("package/f")
+    info.size, info.mtime = 0, 1
+    path = tmp_path_factory.mktemp("many") / "many-1.0.tar.gz"
+    path.write_bytes(gzip.compress(info.tobuf(format=tarfile.USTAR_FORMAT) * 50_000
+                                   + bytes(1024)))
+    return path
+
+
+@pytest.mark.parametrize("reader", ["npm", "pypi"])
+def test_a_tar_of_fifty_thousand_empty_members_costs_no_memory(reader, many_members):
+    """tarfile's stream keeps every header it read (tens of MB for these, within the scan
+    caps): the readers drop them as they go. Counted by tracemalloc, which sees every
+    Python allocation whatever the allocator keeps."""
+    data = many_members.read_bytes()
+    tracemalloc.start()
+    try:
+        with pytest.raises((TarballRefused, MetadataRefused)):
+            if reader == "npm":
+                read_package_json(data)
+            else:
+                read_core_metadata(many_members, many_members.name)
+        _now, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1024 * 1024, f"peak {peak // 1024} KiB"
