@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pkginfo
 
 from migrator.formats.pypi import identity_conflict, parse_filename, read_core_metadata
@@ -151,8 +152,11 @@ class PyPIPublisher:
                     await report(judge(self.target.name, version, signature, name,
                                        version.version, known[name], "found before upload"))
                 continue
-            fields = upload_fields(spooled.path, filename, dict(spooled.hashes),
-                                   (version.package, version.version))
+            # In a thread: a tar sdist's PKG-INFO may sit behind up to 1 GiB of inflated
+            # members, seconds the event loop (other workers, leases) must not wait.
+            fields = await anyio.to_thread.run_sync(
+                upload_fields, spooled.path, filename, dict(spooled.hashes),
+                (version.package, version.version))
 
             def files_part(spooled: SpooledFile = spooled, filename: str = filename,
                            signature: SpooledFile | None = signature):
