@@ -67,6 +67,7 @@ def test_keyset_criteria_combine_with_other_criteria_and_stop_at_the_end() -> No
     criteria = {"repo": "bulk", "path": {"$match": "dir3*"}, "$and": [keyset("dir3/sub", "f")]}
     page, cost = run(find(criteria, ".offset(0).limit(1000)"), rows)
     assert page == sorted((i.path, i.name) for i in rows if i.path == "dir3/sub")
+    assert cost == len(page)
     last = page[-1]
     assert run(find({"repo": "bulk", "$and": [keyset(*last)]}, ".limit(10)"), rows)[0] == [
         p for p in sorted((i.path, i.name) for i in rows) if p > last][:10]
