@@ -45,12 +45,22 @@ from urllib.parse import quote, urlsplit
 import anyio
 import httpx
 
-from migrator.errors import SourceError, shorten
+from migrator.errors import ListingLoop, SourceError
 from migrator.manifest import RepositoryMapping
 from migrator.models import Check, Format, RepoType, SourceRepository
 from migrator.retry import SOURCE_LISTING, RetryPolicy, Sleep
 from migrator.sources import Found, Page, SourceProbe, as_size, build_asset, listed_path
 from migrator.sources import probe as probing
+from migrator.sources.artifactory_aql import (
+    AQL_FIELDS,
+    KEYSET_CURSOR,
+    PATH_FIELDS,
+    Position,
+    aql_query,
+    last_position,
+    parse_cursor,
+    shorten_position,
+)
 from migrator.sources.http import (
     DEFAULT_TIMEOUT,
     SourceHTTP,
@@ -62,45 +72,7 @@ __all__ = ["ArtifactoryCrawler", "aql_query"]
 
 logger = logging.getLogger(__name__)
 
-AQL_FIELDS = ("repo", "path", "name", "size", "modified", "actual_sha1", "actual_md5", "sha256",
-              "created")
-#: What a sync's listing of every path needs (deletions at the source): item fields only.
-PATH_FIELDS = ("repo", "path", "name")
 _PROPERTY_FORMATS = (Format.NPM, Format.PYPI)
-
-
-#: Where a keyset crawl stands: the (path, name) of the last row it has read.
-Position = tuple[str, str]
-KEYSET_CURSOR = "aqlk:"
-
-
-def keyset_criteria(after: Position) -> dict[str, Any]:
-    """The rows after `after` in `(path, name)` order, as AQL criteria."""
-    path, name = after
-    return {"$or": [{"path": {"$gt": path}},
-                    {"$and": [{"path": path}, {"name": {"$gt": name}}]}]}
-
-
-def aql_query(repo_key: str, *, offset: int = 0, limit: int,
-              fields: Sequence[str] = AQL_FIELDS, criteria: Mapping[str, Any] | None = None,
-              after: Position | None = None) -> str:
-    """The paged AQL for one repository; the key is JSON-encoded, never spliced raw.
-    `criteria` adds conditions (`{"modified": {"$gte": "..."}}`); `after` asks for the rows
-    after that (path, name) (keyset paging; `offset` is then 0); `fields` are item fields
-    only, so sort, offset and limit keep working (reference §2.6)."""
-    where = {"repo": repo_key, "type": "file", **(criteria or {})}
-    if after is not None:
-        # Inside `$and`, so criteria that hold an `$or` of their own keep it.
-        prior = where.get("$and")
-        prior = [] if prior is None else prior if isinstance(prior, list) else [prior]
-        where["$and"] = [*prior, keyset_criteria(after)]
-    fields = ",".join(json.dumps(f) for f in fields)
-    return (
-        f"items.find({json.dumps(where, separators=(',', ':'))})"
-        f".include({fields})"
-        '.sort({"$asc":["path","name"]})'
-        f".offset({offset}).limit({limit})"
-    )
 
 
 def _context_url(url: str) -> str:
@@ -226,7 +198,7 @@ class ArtifactoryCrawler:
             raise SourceError(
                 f"Artifactory repository {repository.name!r} is virtual; crawl its members instead"
             )
-        start = _parse_cursor(cursor) if cursor else None
+        start = parse_cursor(cursor) if cursor else None
         if cursor is None and self.filelist_available is not False and (
             await self._known_file_count(repository) or 0
         ) <= self.filelist_max_files:
@@ -369,7 +341,7 @@ class ArtifactoryCrawler:
             if not isinstance(rows, list):
                 raise SourceError(f"Artifactory AQL for {repository.name!r} has no 'results' list")
             done = len(rows) < self.page_size
-            last = _last_position(rows)
+            last = last_position(rows)
             if not done and last is None:
                 raise SourceError(
                     f"Artifactory AQL for {repository.name!r} answered a full page without "
@@ -378,9 +350,9 @@ class ArtifactoryCrawler:
             if not done and last is not None and last == after:
                 # The server ignored the keyset criteria: following it would loop for ever.
                 # (Equality only: the server's collation, not Python's, orders the rows.)
-                raise SourceError(
+                raise ListingLoop(
                     f"Artifactory AQL for {repository.name!r} answered the same page again "
-                    f"(last row {_shorten_position(last)}); the listing would never end",
+                    f"(last row {shorten_position(last)}); the listing would never end",
                     hint="check the Artifactory server's AQL (its logs, its database), then run "
                     "`migrator plan` again")
             offset, after = 0, last
@@ -477,37 +449,3 @@ class ArtifactoryCrawler:
                 raw = name if folder in (".", "", None) else f"{folder}/{name}"
                 paths.append(listed_path(raw))
             yield paths
-
-
-def _parse_cursor(cursor: str) -> int | Position:
-    """A saved cursor: `aqlk:["path","name"]` (keyset), or `aql:<offset>` (earlier versions).
-
-    :raises SourceError: a cursor migrator does not write.
-    """
-    if cursor.startswith(KEYSET_CURSOR):
-        try:
-            value = json.loads(cursor[len(KEYSET_CURSOR):])
-        except ValueError:
-            value = None
-        if (isinstance(value, list) and len(value) == 2
-                and all(isinstance(v, str) for v in value)):
-            return value[0], value[1]
-    kind, _, position = cursor.partition(":")
-    if kind == "aql" and position.isdigit():
-        return int(position)
-    raise SourceError(f"saved Artifactory cursor {shorten(cursor, 80)!r} is not one migrator "
-                      "writes", hint="use a new state file to crawl this repository again")
-
-
-def _last_position(rows: list[Any]) -> Position | None:
-    """(path, name) of the last row that has both: where the next keyset page starts."""
-    for row in reversed(rows):
-        if isinstance(row, dict):
-            path, name = row.get("path"), row.get("name")
-            if isinstance(path, str) and isinstance(name, str):
-                return path, name
-    return None
-
-
-def _shorten_position(position: Position) -> str:
-    return repr(shorten(f"{position[0]}/{position[1]}", 80))
