@@ -43,6 +43,8 @@ BENCHES := workqueue_bench.py crawl.py transfer.py mixed.py
 bench: install
 	@for f in $(BENCHES); do echo "== bench/$$f"; \
 	    $(BIN)/python "bench/$$f" $(if $(QUICK),--quick) || exit 1; done
+	@echo "== bench/crawl.py --artifactory"
+	$(BIN)/python bench/crawl.py --artifactory 1000000 $(if $(QUICK),--quick)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

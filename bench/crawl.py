@@ -13,6 +13,20 @@ on every request, which measures the emulator rather than the crawler.
 Each size runs in a fresh subprocess, so peak RSS (`ru_maxrss`) belongs to that size alone.
 Peak RSS includes SQLite's page cache, which the work queue caps at 16 MiB; `--heap` adds the
 Python heap peak (crawler + planner). Memory is flat when those do not grow with the repository.
+
+`--artifactory N` instead crawls one Artifactory repository of N files by AQL, with offset
+paging and with keyset paging side by side (each in its own subprocess), as ratios to the
+request-latency floor (pages x latency), with the Python heap peak (tracemalloc) and peak RSS:
+
+    .venv/bin/python bench/crawl.py --artifactory 1000000    # 1M items, 1,000 per page
+    .venv/bin/python bench/crawl.py --artifactory 1000000 --keyset-only
+
+The model server generates its rows from the row number (Maven layout, in (path, name)
+order) and holds nothing. What a query costs the database is modelled, like the sandbox's
+`aql_row_cost`: `--row-cost` seconds per row read, where `.offset(K)` reads K skipped rows plus
+the page (SQL OFFSET walks the index) and a keyset page (`$gt` on path, name) seeks the index
+by bisection and reads the page. What is measured is the crawler's listing (`crawl()` pages,
+assets built), not the state: the Nexus mode above measures `plan()` into SQLite.
 """
 
 from __future__ import annotations
@@ -130,6 +144,144 @@ def run_one(total: int, repos: int, latency: float, heap: bool = False) -> dict[
                 os.path.getsize(Path(tmp) / "state.sqlite") / 2**20}
 
 
+# ---- Artifactory: AQL offset paging vs keyset paging ---------------------------------------
+
+ART_SUFFIXES = ("-javadoc.jar", "-sources.jar", ".jar", ".module", ".pom")  # in sort order
+
+
+class ArtRows:
+    """Row i of a repository of `n` files, in (path, name) order, made on demand: a sequence
+    `bisect` can search like the database's index on (path, name)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> tuple[str, str]:
+        artifact, version = f"lib{i // 50:06d}", f"1.{(i // 5) % 10}"
+        return (f"com/acme/bench/{artifact}/{version}",
+                f"{artifact}-{version}{ART_SUFFIXES[i % 5]}")
+
+
+def fake_artifactory(total: int, latency: float, row_cost: float,
+                     stats: dict[str, int]) -> httpx.MockTransport:
+    import bisect
+    import re
+
+    rows = ArtRows(total)
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path != "/artifactory/api/search/aql":
+            return httpx.Response(404)
+        query = request.content.decode()
+        where = json.loads(re.search(r"items\.find\((\{.*?\})\)\.include", query)[1])
+        offset = int(re.search(r"\.offset\((\d+)\)", query)[1])
+        limit = int(re.search(r"\.limit\((\d+)\)", query)[1])
+        start = 0
+        for part in where.get("$and", []):  # keyset criteria: seek the index
+            gt, same = part["$or"]
+            start = bisect.bisect_right(rows, (gt["path"]["$gt"],
+                                               same["$and"][1]["name"]["$gt"]))
+        first = min(start + offset, total)
+        last = min(first + limit, total)
+        read = offset + (last - first)  # OFFSET walks the skipped rows, then the page
+        stats["rows_read"] = stats.get("rows_read", 0) + read
+        stats["queries"] = stats.get("queries", 0) + 1
+        await anyio.sleep(latency + row_cost * read)
+        out = []
+        for i in range(first, last):
+            path, name = rows[i]
+            digest = hashlib.sha1(f"{path}/{name}".encode()).hexdigest()
+            out.append({"repo": "libs-bench", "path": path, "name": name, "type": "file",
+                        "size": 1000 + i % 97, "created": "2024-01-02T03:04:05.678Z",
+                        "modified": "2024-01-02T03:04:05.678Z", "actual_sha1": digest,
+                        "actual_md5": digest[:32], "sha256": digest + digest[:24]})
+        return httpx.Response(200, content=json.dumps({"results": out, "range": {
+            "start_pos": offset, "end_pos": len(out), "total": len(out),
+            "limit": limit}}).encode(), headers={"Content-Type": "application/json"})
+
+    return httpx.MockTransport(handler)
+
+
+def run_artifactory(mode: str, total: int, latency: float, row_cost: float,
+                    page_size: int, heap: bool = False) -> dict[str, float]:
+    """One crawl of `total` files, in this process, by `mode` ("offset" or "keyset");
+    `heap` traces Python allocations (tracemalloc: about 3x slower)."""
+    from contextlib import aclosing
+
+    from migrator.models import Format, RepoType, SourceRepository
+    from migrator.sources.artifactory import ArtifactoryCrawler
+
+    stats: dict[str, int] = {}
+    crawler = ArtifactoryCrawler.from_settings(
+        "http://art.bench/artifactory", token="bench",
+        transport=fake_artifactory(total, latency, row_cost, stats),
+        listing="aql", page_size=page_size)
+    repo = SourceRepository("libs-bench", Format.MAVEN, RepoType.HOSTED)
+    counted = {"assets": 0, "pages": 0}
+
+    async def keyset() -> None:
+        async for page in crawler.crawl(repo):
+            counted["assets"] += len(page.items)
+            counted["pages"] += 1
+
+    async def offset() -> None:
+        # What the crawler did before keyset paging: every page by `.offset(K)` (an `aql:K`
+        # cursor is still read that way; one page each, the same parsing and assets).
+        start = 0
+        while True:
+            async with aclosing(crawler.crawl(repo, cursor=f"aql:{start}")) as pages:
+                page = await anext(pages)
+            counted["assets"] += len(page.items)
+            counted["pages"] += 1
+            start += len(page.items)
+            if len(page.items) < page_size:
+                return
+
+    if heap:
+        tracemalloc.start()
+    started = time.perf_counter()
+    cpu = time.process_time()
+    anyio.run(keyset if mode == "keyset" else offset)
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    heap_peak = tracemalloc.get_traced_memory()[1] / 2**20 if heap else float("nan")
+    floor = counted["pages"] * latency
+    # What the model server spent: the latency of each request and the rows it read.
+    server = stats.get("queries", 0) * latency + row_cost * stats.get("rows_read", 0)
+    return {"mode": mode, **counted, "seconds": seconds, "floor": floor, "cpu": cpu,
+            "server": server,
+            "ratio": seconds / floor if floor else float("nan"),
+            "rows_read": stats.get("rows_read", 0), "heap_peak_mib": heap_peak,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main_artifactory(args: argparse.Namespace) -> None:
+    rows = []
+    modes = ("keyset",) if args.keyset_only else ("offset", "keyset")
+    for mode in modes:
+        out = subprocess.run(
+            [sys.executable, __file__, "--one-art", mode, "--artifactory", str(args.artifactory),
+             "--latency", str(args.latency), "--row-cost", str(args.row_cost),
+             "--page-size", str(args.page_size), *(["--heap"] if args.heap else [])],
+            check=True, capture_output=True, text=True)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    print(f"Artifactory AQL, one repository of {args.artifactory:,} files, {args.page_size} "
+          f"per page, {args.latency * 1000:g} ms per request, {args.row_cost * 1e6:g} us per "
+          "row the database reads")
+    print("paging | pages | seconds | floor s (pages x latency) | ratio to floor | server s "
+          "| crawler CPU s | rows read | py heap peak MiB | peak RSS MiB")
+    for r in rows:
+        print(" | ".join([r["mode"], f"{r['pages']}", f"{r['seconds']:.1f}", f"{r['floor']:.1f}",
+                          f"{r['ratio']:.2f}", f"{r['server']:.1f}", f"{r['cpu']:.1f}",
+                          f"{r['rows_read']:,}",
+                          f"{r['heap_peak_mib']:.1f}", f"{r['peak_rss_mib']:.1f}"]))
+    if len(rows) == 2:
+        print(f"offset / keyset: {rows[0]['seconds'] / rows[1]['seconds']:.1f}x the time, "
+              f"{rows[0]['rows_read'] / rows[1]['rows_read']:.0f}x the rows read")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
@@ -139,7 +291,25 @@ def main() -> None:
     parser.add_argument("--heap", action="store_true",
                         help="also measure the Python heap peak (tracemalloc; slower)")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--artifactory", type=int, metavar="N",
+                        help="crawl one Artifactory repository of N files by AQL, offset vs "
+                        "keyset paging (--quick: 20,000)")
+    parser.add_argument("--row-cost", type=float, default=1e-6,
+                        help="Artifactory: seconds per row the database reads (default 1 us)")
+    parser.add_argument("--page-size", type=int, default=1000, help="Artifactory: AQL limit")
+    parser.add_argument("--keyset-only", action="store_true",
+                        help="Artifactory: skip the offset crawl (O(N^2) server time)")
+    parser.add_argument("--one-art", choices=("offset", "keyset"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.artifactory is not None or args.one_art:
+        if args.quick:
+            args.artifactory = 20_000
+        if args.one_art:
+            print(json.dumps(run_artifactory(args.one_art, args.artifactory, args.latency,
+                                             args.row_cost, args.page_size, args.heap)))
+        else:
+            main_artifactory(args)
+        return
     if args.quick:
         args.sizes = "2000"
     if args.one is not None:

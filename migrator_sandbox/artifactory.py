@@ -119,7 +119,8 @@ class Artifactory:
                  aql_hard_limit: int | None, aql_remote_key_is_cache: bool,
                  base_url: str | None, download_redirect: bool,
                  redirect_base: str | None, npm_scoped_layout: str,
-                 npm_metadata_folder: bool, storageinfo_admin_only: bool = False) -> None:
+                 npm_metadata_folder: bool, storageinfo_admin_only: bool = False,
+                 aql_row_cost: float = 0.0) -> None:
         if edition not in ("pro", "oss"):
             raise ValueError(f"edition must be 'pro' or 'oss', not {edition!r}")
         self.watcher = SeedWatcher(seed_dir)
@@ -134,6 +135,7 @@ class Artifactory:
         self.aql_include_replaces = aql_include_replaces
         self.aql_hard_limit = aql_hard_limit
         self.aql_remote_key_is_cache = aql_remote_key_is_cache
+        self.aql_row_cost = aql_row_cost
         self.base_url = base_url.rstrip("/") if base_url else None
         self.download_redirect = download_redirect
         if npm_scoped_layout not in ("seed", "artifactory"):
@@ -213,6 +215,7 @@ def build_app(
     aql_include_replaces: bool = False,
     aql_hard_limit: int | None = None,
     aql_remote_key_is_cache: bool = False,
+    aql_row_cost: float = 0.0,
     base_url: str | None = None,
     download_redirect: bool = False,
     redirect_base: str | None = None,
@@ -239,6 +242,10 @@ def build_app(
     aql_hard_limit          trim results past N rows with a `notification` (SaaS 500k cap)
     aql_remote_key_is_cache an AQL query on a REMOTE key also finds its cache (7.17.4+,
                             uncertain); by default only `<key>-cache` does
+    aql_row_cost            seconds each AQL query takes per row the database reads
+                            (`run_aql`'s `rows_read`: `.offset(N)` sorts and skips N rows,
+                            keyset criteria on path/name seek the index), on top of `latency`;
+                            0 = free. Makes offset paging as slow as it is on a real database
     base_url                the external URL, e.g. "https://art.example/artifactory"; None =
                             the called host + "/artifactory"
     download_redirect       file downloads answer 302 to a pre-signed "blob store" URL on
@@ -282,7 +289,8 @@ def build_app(
                       download_redirect=download_redirect, redirect_base=redirect_base,
                       npm_scoped_layout=npm_scoped_layout,
                       npm_metadata_folder=npm_metadata_folder,
-                      storageinfo_admin_only=storageinfo_admin_only)
+                      storageinfo_admin_only=storageinfo_admin_only,
+                      aql_row_cost=aql_row_cost)
     from migrator_sandbox import artifactory_routes
 
     inner = artifactory_routes.routes(art)

@@ -253,9 +253,13 @@ def routes(art: Artifactory) -> list[Route]:
                 await art.aql_hold.wait()
             items = _aql_items(art, query.criteria)
             user = who[1]
+            stats: dict[str, int] = {}
             result = run_aql(query, items, include_replaces=art.aql_include_replaces,
                              hard_limit=art.aql_hard_limit,
-                             visible=lambda i: user.can_read_path(i.repo, i.full_path))
+                             visible=lambda i: user.can_read_path(i.repo, i.full_path),
+                             stats=stats)
+            if art.aql_row_cost:  # what the query costs the database (the slot stays held)
+                await anyio.sleep(art.aql_row_cost * stats["rows_read"])
         except AqlError as exc:
             return error(400, str(exc))
         finally:

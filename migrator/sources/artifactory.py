@@ -10,10 +10,16 @@ Listing strategy per repository (reference §2.4, §2.6, pitfalls 10-15):
    itself shows which case we are in.
 2. On OSS the File List answers **400** "available only in Artifactory Pro": we remember that and
    use **AQL**: `items.find({"repo":..,"type":"file"})` with item fields only (properties in
-   `.include` would break paging), a stable `sort` on path and name, and `offset`/`limit` paging;
-   the cursor is `aql:<offset>`. The crawl identity should be an admin or full-read user:
-   Artifactory filters permissions *after* the limit, and a short page is our end-of-data test.
-   `listing="aql"` forces AQL (huge Pro repositories: bounded pages, flat memory).
+   `.include` would break paging), a stable `sort` on path and name, and **keyset** paging: each
+   page asks for the rows after the last one seen, `{"$or":[{"path":{"$gt":P}},{"$and":
+   [{"path":P},{"name":{"$gt":N}}]}]}` with `.limit()`, and the cursor is `aqlk:["P","N"]`
+   (JSON). `.offset(N)` would make the database sort and skip N rows for every page, so a crawl
+   of n rows costs O(n²/page) there; `(path, name)` is unique in a repository and indexed, so
+   each keyset page is a seek. Cursors `aql:<offset>` written by earlier versions still resume:
+   that one page is read by offset, the rest by keyset. The crawl identity should be an admin
+   or full-read user: Artifactory filters permissions *after* the limit, and a short page is our
+   end-of-data test. `listing="aql"` forces AQL (huge Pro repositories: bounded pages, flat
+   memory).
 
 Completeness: AQL filters by permission *after* the limit, so a user without Read on every
 path of a repository gets short pages, and a short page is taken for the end; File List
@@ -39,12 +45,22 @@ from urllib.parse import quote, urlsplit
 import anyio
 import httpx
 
-from migrator.errors import SourceError
+from migrator.errors import ListingLoop, SourceError
 from migrator.manifest import RepositoryMapping
 from migrator.models import Check, Format, RepoType, SourceRepository
 from migrator.retry import SOURCE_LISTING, RetryPolicy, Sleep
 from migrator.sources import Found, Page, SourceProbe, as_size, build_asset, listed_path
 from migrator.sources import probe as probing
+from migrator.sources.artifactory_aql import (
+    AQL_FIELDS,
+    KEYSET_CURSOR,
+    PATH_FIELDS,
+    Position,
+    aql_query,
+    last_position,
+    parse_cursor,
+    shorten_position,
+)
 from migrator.sources.http import (
     DEFAULT_TIMEOUT,
     SourceHTTP,
@@ -56,26 +72,7 @@ __all__ = ["ArtifactoryCrawler", "aql_query"]
 
 logger = logging.getLogger(__name__)
 
-AQL_FIELDS = ("repo", "path", "name", "size", "modified", "actual_sha1", "actual_md5", "sha256",
-              "created")
-#: What a sync's listing of every path needs (deletions at the source): item fields only.
-PATH_FIELDS = ("repo", "path", "name")
 _PROPERTY_FORMATS = (Format.NPM, Format.PYPI)
-
-
-def aql_query(repo_key: str, *, offset: int, limit: int, fields: Sequence[str] = AQL_FIELDS,
-              criteria: Mapping[str, Any] | None = None) -> str:
-    """The paged AQL for one repository; the key is JSON-encoded, never spliced raw.
-    `criteria` adds conditions (`{"modified": {"$gte": "..."}}`); `fields` are item fields
-    only, so sort, offset and limit keep working (reference §2.6)."""
-    where = {"repo": repo_key, "type": "file", **(criteria or {})}
-    fields = ",".join(json.dumps(f) for f in fields)
-    return (
-        f"items.find({json.dumps(where, separators=(',', ':'))})"
-        f".include({fields})"
-        '.sort({"$asc":["path","name"]})'
-        f".offset({offset}).limit({limit})"
-    )
 
 
 def _context_url(url: str) -> str:
@@ -201,10 +198,7 @@ class ArtifactoryCrawler:
             raise SourceError(
                 f"Artifactory repository {repository.name!r} is virtual; crawl its members instead"
             )
-        kind, _, position = (cursor or "").partition(":")
-        if cursor and (kind != "aql" or not position.isdigit()):
-            raise SourceError(f"saved Artifactory cursor {cursor!r} is not one migrator writes",
-                              hint="use a new state file to crawl this repository again")
+        start = parse_cursor(cursor) if cursor else None
         if cursor is None and self.filelist_available is not False and (
             await self._known_file_count(repository) or 0
         ) <= self.filelist_max_files:
@@ -215,7 +209,7 @@ class ArtifactoryCrawler:
             if listing is not None:
                 logger.info("%s: File List has %d files; paging with AQL instead",
                             repository.name, len(listing))
-        async for page in self._aql_pages(repository, int(position) if cursor else 0):
+        async for page in self._aql_pages(repository, start):
             yield page
 
     async def _known_file_count(self, repository: SourceRepository) -> int | None:
@@ -323,11 +317,19 @@ class ArtifactoryCrawler:
         )
         return Page(items=items, cursor=None, done=True, requests=1 + requests)
 
-    async def _aql_pages(self, repository: SourceRepository, offset: int,
-                         criteria: Mapping[str, Any] | None = None) -> AsyncIterator[Page]:
+    async def _aql_rows(self, repository: SourceRepository, start: int | Position | None,
+                        fields: Sequence[str], criteria: Mapping[str, Any] | None
+                        ) -> AsyncIterator[tuple[list[dict[str, Any]], str | None]]:
+        """AQL pages of `repository` as (rows, cursor of what follows; None at the end).
+
+        `start` is where to begin: None the first row, a (path, name) the row after it, an int
+        an offset (a cursor of an earlier version: only that page is read by offset).
+        """
         key = self.storage_key(repository)
+        offset, after = (start, None) if isinstance(start, int) else (0, start)
         while True:
-            query = aql_query(key, offset=offset, limit=self.page_size, criteria=criteria)
+            query = aql_query(key, offset=offset, limit=self.page_size, fields=fields,
+                              criteria=criteria, after=after)
             async with self._aql_slots:
                 body = await self.http.json(
                     "POST",
@@ -338,6 +340,30 @@ class ArtifactoryCrawler:
             rows = body.get("results") if isinstance(body, dict) else None
             if not isinstance(rows, list):
                 raise SourceError(f"Artifactory AQL for {repository.name!r} has no 'results' list")
+            done = len(rows) < self.page_size
+            last = last_position(rows)
+            if not done and last is None:
+                raise SourceError(
+                    f"Artifactory AQL for {repository.name!r} answered a full page without "
+                    "'path' and 'name' in its last row, so the next page cannot be asked for",
+                    hint="check that the server honours .include(\"repo\",\"path\",\"name\")")
+            if not done and last is not None and last == after:
+                # The server ignored the keyset criteria: following it would loop for ever.
+                # (Equality only: the server's collation, not Python's, orders the rows.)
+                raise ListingLoop(
+                    f"Artifactory AQL for {repository.name!r} answered the same page again "
+                    f"(last row {shorten_position(last)}); the listing would never end",
+                    hint="check the Artifactory server's AQL (its logs, its database), then run "
+                    "`migrator plan` again")
+            offset, after = 0, last
+            cursor = None if done else KEYSET_CURSOR + json.dumps(list(last or ("", "")))
+            yield rows, cursor
+            if done:
+                return
+
+    async def _aql_pages(self, repository: SourceRepository, start: int | Position | None,
+                         criteria: Mapping[str, Any] | None = None) -> AsyncIterator[Page]:
+        async for rows, cursor in self._aql_rows(repository, start, AQL_FIELDS, criteria):
             entries = []
             for row in rows:
                 if not isinstance(row, dict):
@@ -352,16 +378,7 @@ class ArtifactoryCrawler:
                 entries.append((raw, row.get("size"), checks, row.get("modified"),
                                 row.get("created")))
             items, requests = await self._assets(repository, entries, strip_leading_slash=False)
-            offset += len(rows)
-            done = len(rows) < self.page_size
-            yield Page(
-                items=items,
-                cursor=None if done else f"aql:{offset}",
-                done=done,
-                requests=1 + requests,
-            )
-            if done:
-                return
+            yield Page(items=items, cursor=cursor, done=cursor is None, requests=1 + requests)
 
     async def _assets(
         self,
@@ -423,17 +440,7 @@ class ArtifactoryCrawler:
         """Every file path of `repository` (or those matching `criteria`), a page at a time,
         with nothing but the path: what a sync needs to see deletions at the source, and
         scoping by use (`{"stat.downloaded": {"$gte": ...}}`) to see what was used."""
-        key = self.storage_key(repository)
-        offset = 0
-        while True:
-            query = aql_query(key, offset=offset, limit=self.page_size, fields=PATH_FIELDS,
-                              criteria=criteria)
-            async with self._aql_slots:
-                body = await self.http.json("POST", "/api/search/aql", content=query.encode(),
-                                            headers={"Content-Type": "text/plain"})
-            rows = body.get("results") if isinstance(body, dict) else None
-            if not isinstance(rows, list):
-                raise SourceError(f"Artifactory AQL for {repository.name!r} has no 'results' list")
+        async for rows, _ in self._aql_rows(repository, None, PATH_FIELDS, criteria):
             paths = []
             for row in rows:
                 if not isinstance(row, dict) or not isinstance(row.get("name"), str):
@@ -442,6 +449,3 @@ class ArtifactoryCrawler:
                 raw = name if folder in (".", "", None) else f"{folder}/{name}"
                 paths.append(listed_path(raw))
             yield paths
-            offset += len(rows)
-            if len(rows) < self.page_size:
-                return

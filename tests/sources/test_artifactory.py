@@ -48,7 +48,21 @@ def crawl(c: ArtifactoryCrawler, repo: SourceRepository, cursor: str | None = No
     return anyio.run(go)
 
 
+def keyset_after(query: str) -> tuple[str, str] | None:
+    """The (path, name) a keyset query asks to start after, or None."""
+    criteria = json.loads(re.search(r"items\.find\((\{.*?\})\)\.include", query)[1])
+    for part in criteria.get("$and", []):
+        if "$or" in part:
+            gt, same = part["$or"]
+            return gt["path"]["$gt"], same["$and"][1]["name"]["$gt"]
+    return None
+
+
 def aql_rows(query: str, rows: list[dict]) -> httpx.Response:
+    """A fake AQL page of `rows` (in path, name order): by keyset criteria, then offset."""
+    after = keyset_after(query)
+    if after is not None:
+        rows = [r for r in rows if (r["path"], r["name"]) > after]
     offset = int(re.search(r"\.offset\((\d+)\)", query)[1])
     limit = int(re.search(r"\.limit\((\d+)\)", query)[1])
     page = rows[offset:offset + limit]
@@ -63,7 +77,7 @@ def test_aql_query_is_item_fields_only_sorted_and_paged_with_the_key_json_encode
     assert "property" not in q and '"sha256"' in q and '"actual_sha1"' in q
 
 
-def test_oss_file_list_400_falls_back_to_aql_once_and_pages_by_offset() -> None:
+def test_oss_file_list_400_falls_back_to_aql_once_and_pages_by_keyset() -> None:
     rows = [{"repo": "npm-local", "path": f"p{i}/-", "name": f"p{i}-1.0.{i}.tgz", "size": i,
              "actual_sha1": "b" * 40, "sha256": None} for i in range(5)]
     calls: list[str] = []
@@ -77,14 +91,17 @@ def test_oss_file_list_400_falls_back_to_aql_once_and_pages_by_offset() -> None:
 
     c = crawler(handler, page_size=2)
     pages = crawl(c, NPM)
-    assert [p.cursor for p in pages] == ["aql:2", "aql:4", None]
+    assert [p.cursor for p in pages] == [
+        'aqlk:["p1/-", "p1-1.0.1.tgz"]', 'aqlk:["p3/-", "p3-1.0.3.tgz"]', None]
     assert [a.coordinates.version for p in pages for a, _ in p.items] == [
         f"1.0.{i}" for i in range(5)]
     assert calls.count("/artifactory/api/search/aql") == 3
     crawl(c, NPM)  # the second repository does not probe File List again
     assert sum(p.startswith("/artifactory/api/storage/") for p in calls) == 1
-    # Resuming at a saved offset reads only what follows it.
+    # Resuming at a saved cursor reads only what follows it; an offset (earlier versions).
     calls.clear()
+    assert [a.path for p in crawl(c, NPM, cursor='aqlk:["p3/-", "p3-1.0.3.tgz"]')
+            for a, _ in p.items] == ["p4/-/p4-1.0.4.tgz"]
     assert [a.path for p in crawl(c, NPM, cursor="aql:4") for a, _ in p.items] == [
         "p4/-/p4-1.0.4.tgz"]
 
@@ -108,7 +125,7 @@ def test_pro_file_list_is_one_page_and_big_listings_page_with_aql() -> None:
     assert asset.path == "p0/-/p0-1.0.0.tgz"
     assert asset.checksums == {"sha1": "c" * 40, "sha256": "d" * 64}
     big = crawl(crawler(handler, page_size=3, filelist_max_files=3), NPM)
-    assert [p.cursor for p in big] == ["aql:3", None]
+    assert [p.cursor for p in big] == ['aqlk:["p2/-", "p2-1.0.2.tgz"]', None]
 
 
 def test_remote_repositories_are_read_from_their_cache() -> None:
@@ -167,7 +184,8 @@ def test_aql_429_is_retried_with_retry_after() -> None:
     assert sleeps.calls == [2]
 
 
-@pytest.mark.parametrize("cursor", ["filelist:3", "aql:x", "nonsense"])
+@pytest.mark.parametrize("cursor", ["filelist:3", "aql:x", "nonsense", "aqlk:[1, 2]",
+                                    "aqlk:not json"])
 def test_unknown_cursors_are_refused(cursor: str) -> None:
     with pytest.raises(SourceError, match="not one migrator writes"):
         crawl(crawler(lambda r: httpx.Response(500)), NPM, cursor=cursor)

@@ -26,6 +26,10 @@ def _aql_handler(rows: list[dict], seen: list[str]):
         criteria = json.loads(re.search(r"items\.find\((\{.*?\})\)\.include", query)[1])
         since = (criteria.get("modified") or {}).get("$gte")
         picked = [r for r in rows if since is None or r["modified"] >= since]
+        for part in criteria.get("$and", []):  # keyset: the rows after (path, name)
+            gt, same = part["$or"]
+            after = (gt["path"]["$gt"], same["$and"][1]["name"]["$gt"])
+            picked = [r for r in picked if (r["path"], r["name"]) > after]
         offset = int(re.search(r"\.offset\((\d+)\)", query)[1])
         limit = int(re.search(r"\.limit\((\d+)\)", query)[1])
         fields = json.loads("[" + re.search(r"\.include\((.*?)\)\.sort", query)[1] + "]")
