@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from migrator.formats import Parsed, checksum_sidecar, internal_folder, prop
+from migrator.formats.bounded import CappedStream
 from migrator.models import AssetKind, Coordinates, Format
 
 __all__ = ["MAX_INFLATED", "MAX_PACKAGE_JSON", "TarballRefused", "coordinates_for", "parse",
@@ -102,23 +103,9 @@ class TarballRefused(ValueError):
     """The tarball cannot be read within the bounds, or holds no usable package.json."""
 
 
-class _Capped(io.RawIOBase):
-    """A read-only stream that refuses to give more than `limit` bytes in total."""
-
-    def __init__(self, inner, limit: int) -> None:
-        self.inner, self.left, self.limit = inner, limit, limit
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self.left <= 0:
-            raise TarballRefused(f"the tarball inflates to more than {self.limit} bytes before "
-                                 "its package.json (a gzip bomb?)")
-        data = self.inner.read(min(len(buffer), self.left))
-        self.left -= len(data)
-        buffer[: len(data)] = data
-        return len(data)
+def _too_big_tarball(limit: int) -> TarballRefused:
+    return TarballRefused(f"the tarball inflates to more than {limit} bytes before "
+                          "its package.json (a gzip bomb?)")
 
 
 def read_package_json(data: bytes, *, max_member: int = MAX_PACKAGE_JSON,
@@ -134,8 +121,8 @@ def read_package_json(data: bytes, *, max_member: int = MAX_PACKAGE_JSON,
         raw = gzip.GzipFile(fileobj=raw, mode="rb")
     found: bytes | None = None
     try:
-        with tarfile.open(fileobj=io.BufferedReader(_Capped(raw, max_inflated)),
-                          mode="r|") as tar:
+        capped = io.BufferedReader(CappedStream(raw, max_inflated, _too_big_tarball))
+        with tarfile.open(fileobj=capped, mode="r|") as tar:
             while (member := tar.next()) is not None:
                 # The stream keeps every header it read: dropped, so a tarball of a
                 # hundred thousand empty members costs no memory.

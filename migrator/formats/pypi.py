@@ -50,6 +50,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from migrator.formats import Parsed, checksum_sidecar, internal_folder, prop, signed_file
+from migrator.formats.bounded import CappedStream
 from migrator.models import AssetKind, Coordinates, Format
 
 __all__ = ["MAX_METADATA", "MAX_SDIST_INFLATED", "MetadataRefused", "identity_conflict",
@@ -178,23 +179,9 @@ class MetadataRefused(ValueError):
     """The file's core metadata cannot be read within the bounds, or is missing."""
 
 
-class _Capped(io.RawIOBase):
-    """A read-only stream that refuses to give more than `limit` bytes in total."""
-
-    def __init__(self, inner, limit: int) -> None:
-        self.inner, self.left, self.limit = inner, limit, limit
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        if self.left <= 0:
-            raise MetadataRefused(f"the archive inflates to more than {self.limit} bytes "
-                                  "before its PKG-INFO (a tar bomb?)")
-        data = self.inner.read(min(len(buffer), self.left))
-        self.left -= len(data)
-        buffer[: len(data)] = data
-        return len(data)
+def _too_big_sdist(limit: int) -> MetadataRefused:
+    return MetadataRefused(f"the archive inflates to more than {limit} bytes "
+                           "before its PKG-INFO (a tar bomb?)")
 
 
 def _member_name(filename: str) -> str:
@@ -242,7 +229,7 @@ def _inflating(raw):
 def _from_tar(path: Path, max_member: int, max_inflated: int) -> bytes | None:
     best: tuple[int, bytes] | None = None
     with path.open("rb") as raw:
-        stream = io.BufferedReader(_Capped(_inflating(raw), max_inflated))
+        stream = io.BufferedReader(CappedStream(_inflating(raw), max_inflated, _too_big_sdist))
         with tarfile.open(fileobj=stream, mode="r|") as tar:
             try:
                 while (info := tar.next()) is not None:
