@@ -25,7 +25,6 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from migrator.certificate import write_certificate
 from migrator.errors import ConfigError, ReportInconsistent
 from migrator.models import human_bytes
 from migrator.reports import report as rp
@@ -335,16 +334,7 @@ def merge_report(states: Sequence[str | Path], fmt: str = "text",
         if fmt == "certificate":
             if out is None:
                 raise ConfigError("--format certificate needs --out FILE")
-            path = Path(out)
-            tmp = path.with_name(path.name + ".tmp")
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            with tmp.open("wb") as fh:
-                n = write_certificate(fh, _entries(queues), generated_at=stamp)
-            if n != data["outcomes"]["done"]:
-                tmp.unlink()
-                raise ReportInconsistent(f"the certificate lists {n} assets, the merged counts "
-                                         f"say {data['outcomes']['done']} were migrated")
-            tmp.replace(path)
+            rp.save_certificate(Path(out), _entries(queues), data["outcomes"]["done"])
             return None
     text = rp.render(data, fmt)
     if out is None:

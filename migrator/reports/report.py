@@ -286,19 +286,27 @@ def report(state_path: str | Path, fmt: str = "text", out: str | Path | None = N
                 raise ConfigError("--format certificate needs --out FILE")
             if data["outcomes"]["done"] != sum(1 for _ in q.asset_rows(sorted(st.DONE))):
                 raise ReportInconsistent("the migrated assets changed during the report")
-            path = Path(out)
-            tmp = path.with_name(path.name + ".tmp")
-            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            with tmp.open("wb") as fh:
-                n = write_certificate(fh, certificate_entries(q), generated_at=stamp)
-            if n != data["outcomes"]["done"]:
-                tmp.unlink()
-                raise ReportInconsistent(f"the certificate lists {n} assets, the counts say "
-                                         f"{data['outcomes']['done']} were migrated")
-            tmp.replace(path)
+            save_certificate(Path(out), certificate_entries(q), data["outcomes"]["done"])
             return None
     text = render(data, fmt)
     if out is None:
         return text
     Path(out).write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
     return None
+
+
+def save_certificate(path: Path, entries: Any, expected: int) -> None:
+    """Write the certificate of `entries` to `path` (through a temporary file, so a reader
+    never sees half of one), checked to list exactly `expected` migrated assets.
+
+    :raises ReportInconsistent: the entries and the counts disagree (nothing is written).
+    """
+    tmp = path.with_name(path.name + ".tmp")
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    with tmp.open("wb") as fh:
+        n = write_certificate(fh, entries, generated_at=stamp)
+    if n != expected:
+        tmp.unlink()
+        raise ReportInconsistent(f"the certificate lists {n} assets, the counts say "
+                                 f"{expected} were migrated")
+    tmp.replace(path)
