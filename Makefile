@@ -23,9 +23,11 @@ deps:
 demo: install
 	$(BIN)/python scripts/demo.py
 
-## test: the whole suite (unit, contract, end-to-end on the sandbox, real third-party servers)
+## test: the whole suite (unit, contract, end-to-end on the sandbox, real third-party servers),
+## on two processes (JOBS=1: one), a test file's tests in one process: they share its servers
+JOBS ?= 2
 test: install deps
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(JOBS) --dist loadfile
 
 ## soak: the reliability suite (tests/reliability) with bigger parameters: more kills, more
 ## seeds, harder faults (MIGRATOR_SOAK=1); tens of minutes
