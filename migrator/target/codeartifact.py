@@ -62,6 +62,7 @@ from migrator.target.http import NativeHttp
 from migrator.target.probes import PreflightProbes
 from migrator.target.ratelimit import AdaptiveBucket, RateLimits
 from migrator.target.signed import SignedCalls
+from migrator.target.statuses import StatusReads
 from migrator.verification import asset_name, normal_hashes
 
 __all__ = ["CodeArtifactClient"]
@@ -223,6 +224,7 @@ class CodeArtifactClient(PreflightProbes):
             OrderedDict()
         self._listing_locks: dict[tuple[str, str, str, str], anyio.Lock] = {}
         self._looked: OrderedDict[tuple[int, int, str], None] = OrderedDict()
+        self.status_reads = StatusReads()  # its short window is real time, never a fake clock's
         self.http = NativeHttp(_TokenAuth(self), writes=self.limits.writes,
                                reads=self.limits.reads, target_name="CodeArtifact",
                                write_policy=write_policy, read_policy=read_policy, sleep=sleep,
@@ -499,6 +501,26 @@ class CodeArtifactClient(PreflightProbes):
             if not token:
                 return assets
 
+    async def version_statuses(self, repository: str, fmt: Format | str, namespace: str,
+                               package: str) -> dict[str, dict[str, Any]]:
+        """`ListPackageVersions` (all pages, every status) → version → {status, origin}; empty
+        when the package does not exist. Never cached: each call is a fresh read."""
+        found: dict[str, dict[str, Any]] = {}
+        token: str | None = None
+        while True:
+            extra = {"nextToken": token} if token else {}
+            try:
+                result = await self._call(
+                    "ListPackageVersions", policy=self.read_policy, maxResults=1000,
+                    **self._coords(repository, fmt, namespace, package), **extra)
+            except NotFound:
+                return found
+            for v in result.get("versions", []):
+                found[v["version"]] = {"status": v.get("status"), "origin": v.get("origin")}
+            token = result.get("nextToken")
+            if not token:
+                return found
+
     async def check_version(self, repository: str, fmt: Format | str, namespace: str,
                             package: str, version: str) -> VersionCheck:
         """Status, origin and asset hashes of one target version (absent: status None).
@@ -511,9 +533,18 @@ class CodeArtifactClient(PreflightProbes):
         async def read(key: str, call: Any) -> None:
             found[key] = await call(repository, fmt, namespace, package, version)
 
+        async def status() -> None:
+            # batched with the other versions of the package asked about now
+            # (migrator/target/statuses.py)
+            found["described"] = await self.status_reads.status(
+                (repository, str(fmt), namespace, package), version,
+                describe=lambda v: self.describe_version(repository, fmt, namespace,
+                                                         package, v),
+                listing=lambda: self.version_statuses(repository, fmt, namespace, package))
+
         try:
             async with anyio.create_task_group() as tg:
-                tg.start_soon(read, "described", self.describe_version)
+                tg.start_soon(status)
                 tg.start_soon(read, "assets", self.list_assets)
         except BaseExceptionGroup as group:
             raise first_error(group) from None

@@ -1,4 +1,4 @@
-"""Token buckets per CodeArtifact quota class, with AIMD: shrink on 429, recover slowly.
+"""Token buckets per CodeArtifact quota class, with CUBIC: shrink on 429, grow back fast.
 
 CodeArtifact enforces per account and region (reference §9): 100 write requests/s, 800 reads/s,
 10 PublishPackageVersion/s and 40 GetAuthorizationToken/s, and per read API: 200/s each for
@@ -16,11 +16,16 @@ the account-wide read or write bucket, plus the operation's own one when it has 
 its own, so verification (one ListPackageVersionAssets per version) is paced at 180/s even
 though reads as a whole may go at 720/s.
 
-Bursts are a tenth of the rate, so no one-second window ever sees more than rate * 1.1 (99 at
-the default budget, under the 100/s quota). On a 429 the bucket halves its rate (at most once
-per `cooldown`, so a volley of 429s from one window counts once) and pauses every waiter for
-the server's Retry-After; each success then adds `recovery` of the ceiling per second back, up
-to the configured budget (additive increase, multiplicative decrease).
+Bursts are a twentieth of the rate, so no one-second window of sending ever holds more than
+rate * 1.05 (94.5 at the default budget): requests reach the server with some jitter, and the
+margin under the 100/s quota absorbs it. On a 429 the bucket pauses every waiter for the
+server's Retry-After and follows CUBIC, the congestion control the AWS SDKs use for their
+`adaptive` retry mode (botocore's own `CubicCalculator`): the rate drops to 0.7 of what it was
+(at most once per `cooldown`, so a volley of 429s from one window counts once), then grows
+back along a cubic curve that is steep at first and flat near the rate that was throttled
+(about 4 s to get back there at 90/s), and beyond it probes slowly, never above the
+configured budget. Halving, then adding a little per success, cost about a third of a run's
+writes after a single 429 caused by jitter (bench/README.md).
 
 Clock and sleep are injectable so tests never really wait.
 """
@@ -33,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
+from botocore.retries.throttling import CubicCalculator
 
 from migrator.manifest import Options
 
@@ -57,10 +63,10 @@ OPERATION_PER_WRITE = {
 
 
 class AdaptiveBucket:
-    """A token bucket whose rate follows AIMD between `floor` and `ceiling`."""
+    """A token bucket whose rate follows CUBIC between `floor` and `ceiling`."""
 
     def __init__(self, name: str, rate: float, *, burst: float | None = None,
-                 floor: float | None = None, recovery: float = 0.05, cooldown: float = 1.0,
+                 floor: float | None = None, cooldown: float = 1.0,
                  clock: Clock = time.monotonic, sleep: Sleep = anyio.sleep) -> None:
         if rate <= 0:
             raise ValueError(f"rate of {name} must be above 0, got {rate}")
@@ -69,7 +75,6 @@ class AdaptiveBucket:
         self.rate = float(rate)
         self._burst = burst
         self.floor = floor if floor is not None else max(self.ceiling * 0.05, 0.5)
-        self.recovery = recovery
         self.cooldown = cooldown
         self.clock = clock
         self.sleep = sleep
@@ -80,11 +85,12 @@ class AdaptiveBucket:
         self.throttled = 0  # 429s seen
         self.decreases = 0
         self.acquired = 0
+        self._cubic: CubicCalculator | None = None  # None until the first 429
         self._lock = anyio.Lock()
 
     @property
     def burst(self) -> float:
-        return self._burst if self._burst is not None else max(1.0, self.rate / 10)
+        return self._burst if self._burst is not None else max(1.0, self.rate / 20)
 
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self.updated)
@@ -107,12 +113,16 @@ class AdaptiveBucket:
                 await self.sleep(max((n - self.tokens) / self.rate, 1e-4))
 
     def on_success(self) -> None:
-        """Additive increase: about `recovery * ceiling` per second of successful traffic."""
-        if self.rate < self.ceiling:
-            self.rate = min(self.ceiling, self.rate + self.recovery * self.ceiling / self.rate)
+        """Growth along the cubic curve since the last decrease, up to the ceiling."""
+        if self._cubic is None or self.rate >= self.ceiling:
+            return
+        now = self.clock()
+        self._refill(now)  # the tokens earned so far at the old rate
+        grown = self._cubic.success_received(now)
+        self.rate = min(self.ceiling, max(self.rate, self.floor, grown))
 
     def on_throttle(self, retry_after: float | None = None) -> None:
-        """Multiplicative decrease, and a pause for the server's Retry-After."""
+        """Multiplicative decrease (CUBIC's 0.7), and a pause for the server's Retry-After."""
         now = self.clock()
         self.throttled += 1
         if retry_after:
@@ -121,7 +131,10 @@ class AdaptiveBucket:
             self.last_decrease = now
             self.decreases += 1
             old = self.rate
-            self.rate = max(self.floor, self.rate / 2)
+            if self._cubic is None:
+                self._cubic = CubicCalculator(starting_max_rate=old, start_time=now)
+            self._refill(now)
+            self.rate = max(self.floor, self._cubic.error_received(old, now))
             self.tokens = min(self.tokens, self.burst)
             logger.info("%s rate %.1f/s -> %.1f/s after a 429", self.name, old, self.rate)
 
