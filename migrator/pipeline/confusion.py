@@ -128,6 +128,14 @@ class ConfusionReport:
     #: Names not looked up because a package group that blocks external upstreams already
     #: covers them (it hides the public registry from CodeArtifact): (name, repository, group)
     covered: list[tuple[str, str, str]] = field(default_factory=list)
+    #: Names whose look-up failed: public or not is unknown
+    unknown: list[PackageKey] = field(default_factory=list)
+
+    def exposed(self) -> set[tuple[str, str, str, str]]:
+        """(repository, format, namespace, package) of every name a public registry offers,
+        or might (its look-up failed): these need origin control before their publish."""
+        return {(f.repository, f.format, f.namespace or "", f.package) for f in self.findings} \
+            | {(k.repository, k.format, k.namespace or "", k.name) for k in self.unknown}
 
     def as_dict(self) -> dict[str, Any]:
         return {"checked": self.checked, "findings": [asdict(f) for f in self.findings],
@@ -326,6 +334,7 @@ async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionR
             except TargetError as exc:
                 report.unchecked.append((key.repository, key.format,
                                          f"{key.display}: the look-up failed: {exc}"))
+                report.unknown.append(key)
                 return
         # A repository that owns the connection itself lists the internal versions too, once
         # published: only the others are public.

@@ -148,6 +148,12 @@ class Engine:
         self._snapshot_locks: dict[tuple[int, str, str, str], anyio.Lock] = {}
         self._origin_locks: dict[tuple[str | None, str, str, str], anyio.Lock] = {}
         self._origin_done: set[tuple[str | None, str, str, str]] = set()
+        # Names a public registry also offers (target repository, format, namespace,
+        # package), from the run's dependency-confusion check; None when no check was made,
+        # and then every package gets its origin configuration written.
+        self.exposed: set[tuple[str | None, str, str, str]] | None = None
+        # Packages left to CodeArtifact's default whose publish then failed: written next time.
+        self._origin_suspect: set[tuple[str | None, str, str, str]] = set()
         self._workers_scope: anyio.CancelScope | None = None
         self._rng = random.Random()
         self._systemic: str | None = None  # the whole-system failure seen last, and how
@@ -513,6 +519,7 @@ class Engine:
         except FATAL_ERRORS:
             raise
         except Exception as exc:
+            self._origin_unsure(v)
             return self._failed(v, exc, stats, [a.id for a in todo if statuses[a.id] in _TODO])
         finally:
             for f in files:
@@ -524,14 +531,38 @@ class Engine:
 
     async def _protect_origin(self, v: ClaimedVersion) -> None:
         """Origin control before a package's first publish of this run, once per package
-        (the call is idempotent, so a resumed run simply makes it again)."""
+        (the call is idempotent, so a resumed run simply makes it again).
+
+        CodeArtifact gives a package created by a direct publish publish=ALLOW,
+        upstream=BLOCK (reference §7.2), so the write is left out where that default is what
+        the package gets: it is not in the target repository yet, and the
+        dependency-confusion check found no public package of that name (nothing could be
+        ingested under it before the publish). A package that exists (ingested from upstream,
+        say, with upstream=ALLOW, or configured by someone) or whose name is public always
+        gets the explicit write, and so does one whose publish failed after being left to
+        the default."""
         if self.options.origin_control != "block-upstream":
             return
-        key = (v.target_repository, str(v.format), v.namespace, v.package)
+        key = self._origin_key(v)
         async with self._origin_locks.setdefault(key, anyio.Lock()):
-            if key not in self._origin_done:
+            if key in self._origin_done:
+                return
+            if self.exposed is None or key in self.exposed or key in self._origin_suspect \
+                    or await self.target.package_exists(v) is not False:
                 await self.target.protect_origin(v)
-                self._origin_done.add(key)
+            self._origin_done.add(key)
+
+    @staticmethod
+    def _origin_key(v: ClaimedVersion) -> tuple[str | None, str, str, str]:
+        return (v.target_repository, str(v.format), v.namespace or "", v.package)
+
+    def _origin_unsure(self, v: ClaimedVersion) -> None:
+        """A publish failed: the next attempt writes the origin configuration whatever the
+        package looked like before."""
+        key = self._origin_key(v)
+        if key in self._origin_done:
+            self._origin_done.discard(key)
+            self._origin_suspect.add(key)
 
     def _serial(self, v: ClaimedVersion) -> Any:
         """A lock for the builds of one Maven SNAPSHOT: CodeArtifact files every build's PUTs

@@ -328,6 +328,7 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
         items = await queue_lockfiles(m, q, target, kw.get("lockfiles", ()))
         kw.get("collect", {})["lockfiles"] = items
     client = getattr(target, "client", None)
+    exposed: set[tuple[str | None, str, str, str]] | None = None
     if getattr(client, "is_codeartifact", False):
         # Before the first internal version: the namespaces' package groups, and which
         # internal names a public registry also offers (kept in the state for the report).
@@ -342,7 +343,11 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
                        f.repository, f.connection, f.protection)
         for line in await protect_namespaces(m, client):
             logger.info("dependency confusion: %s", line)
+        # the public names: their packages get origin control written before the first
+        # publish; the others are left to CodeArtifact's default (Engine._protect_origin)
+        exposed = report.exposed()
     engine = Engine(q, source=source, target=target, options=options, owner=default_owner())
+    engine.exposed = exposed
     # -- pre-warm from lockfiles (`migrator prewarm`, or `[prewarm] in_run = true`) ----------
     if kw.get("only_prewarm") or m.prewarm.in_run:
         from migrator.pipeline.prewarm import prewarm_repository_ids

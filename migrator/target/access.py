@@ -54,6 +54,11 @@ class TargetAccess(Protocol):
         the publish."""
         ...
 
+    async def package_exists(self, version: ClaimedVersion) -> bool | None:
+        """Whether the version's package is in its target repository now (any version, or
+        none but an origin configuration); None when the target cannot tell."""
+        ...
+
     async def restore_npm(self, target_repository: str, source_repository: str,
                           name: str, *, packument: Mapping[str, Any] | None = None,
                           prune: bool = False) -> Mapping[str, Any]:
@@ -101,6 +106,10 @@ class CodeArtifactTarget:
         await self.client.put_origin_configuration(
             version.target_repository, version.format, version.namespace, version.package,
             publish="ALLOW", upstream="BLOCK")
+
+    async def package_exists(self, version: ClaimedVersion) -> bool | None:
+        return await self.client.package_exists(
+            version.target_repository, version.format, version.namespace, version.package)
 
     async def request_asset(self, version: ClaimedVersion, asset: ClaimedAsset) -> None:
         """GET the asset through the target repository so CodeArtifact fetches it from its

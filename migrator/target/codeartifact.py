@@ -220,8 +220,9 @@ class CodeArtifactClient(PreflightProbes):
         # all its versions, instead of a ListPackageVersionAssets per version; a version the
         # listing holds is still looked up asset by asset, and so is every later look.
         self.first_look_from_listing = first_look_from_listing
-        self._listings: OrderedDict[tuple[str, str, str, str], tuple[float, frozenset[str]]] = \
-            OrderedDict()
+        # (when read, version names, whether the package exists)
+        self._listings: OrderedDict[tuple[str, str, str, str],
+                                    tuple[float, frozenset[str], bool]] = OrderedDict()
         self._listing_locks: dict[tuple[str, str, str, str], anyio.Lock] = {}
         self._looked: OrderedDict[tuple[int, int, str], None] = OrderedDict()
         self.status_reads = StatusReads()  # its short window is real time, never a fake clock's
@@ -662,6 +663,7 @@ class CodeArtifactClient(PreflightProbes):
                 return kept[1]
             names: set[str] = set()
             token: str | None = None
+            exists = True
             while True:
                 extra = {"nextToken": token} if token else {}
                 try:
@@ -669,16 +671,25 @@ class CodeArtifactClient(PreflightProbes):
                         "ListPackageVersions", policy=self.read_policy, maxResults=1000,
                         **self._coords(repository, fmt, namespace, package), **extra)
                 except NotFound:
+                    exists = False
                     break
                 names.update(v["version"] for v in result.get("versions", []))
                 token = result.get("nextToken")
                 if not token:
                     break
-            self._listings[key] = (time.monotonic(), frozenset(names))
+            self._listings[key] = (time.monotonic(), frozenset(names), exists)
             if len(self._listings) > _LISTINGS_KEPT:
                 old, _ = self._listings.popitem(last=False)
                 self._listing_locks.pop(old, None)
             return self._listings[key][1]
+
+    async def package_exists(self, repository: str, fmt: Format | str, namespace: str,
+                             package: str) -> bool:
+        """Whether the package is in the repository (with versions or without: an origin
+        configuration alone makes one), from the listing `package_versions` keeps, so the
+        first look at a package and this question cost one ListPackageVersions."""
+        await self.package_versions(repository, fmt, namespace, package)
+        return self._listings[(repository, str(fmt), namespace, package)][2]
 
     async def complete_version(self, version: ClaimedVersion, target_version: str) -> str | None:
         """Make sure the version is Published: describe it, and if it is still Unfinished call

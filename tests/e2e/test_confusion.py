@@ -160,6 +160,15 @@ def test_internal_names_that_are_also_public_are_found_and_blocked(confusion_san
     assert {f["display"] for f in data["dependency_confusion"]} == \
         {"@acme/utils", "jaraco-classes"}
 
+    # origin configuration was written for the two public names only (before their first
+    # publish); every other internal package has it from its first publish
+    log = httpx.get(sb.info["codeartifact"]["requests_url"]).json()["entries"]
+    configured = [e for e in log if e["operation"] == "PutPackageOriginConfiguration"]
+    assert len(configured) == 2, configured
+    for p in boto.list_packages(domain="acme", repository="team-npm")["packages"] + \
+            boto.list_packages(domain="acme", repository="team-pypi")["packages"]:
+        assert p["originConfiguration"]["restrictions"] == {"publish": "ALLOW",
+                                                           "upstream": "BLOCK"}, p
     for fmt, ns, name, repo in (("npm", "acme", "utils", "team-npm"),
                                 ("pypi", None, "jaraco-classes", "team-pypi")):
         kw = {"namespace": ns} if ns else {}

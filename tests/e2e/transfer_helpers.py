@@ -31,9 +31,11 @@ def request_log(sb: RunningSandbox) -> dict:
 
 # Write operations of one demo-seed migration, native and control plane (the names the
 # CodeArtifact sandbox logs: migrator_sandbox/codeartifact/{maven,npm,pypi}.py, control.py).
+# No PutPackageOriginConfiguration: none of the demo's internal names is public, so each
+# package gets publish=ALLOW, upstream=BLOCK from its first publish (Engine._protect_origin).
 DEMO_WRITE_OPERATIONS = frozenset({
     "maven:PutAsset", "maven:PutMetadata", "npm:Publish", "npm:DistTagsPut", "pypi:Upload",
-    "PublishPackageVersion", "PutPackageOriginConfiguration",
+    "PublishPackageVersion",
 })
 
 

@@ -135,6 +135,8 @@ class FakeTarget:
         self.requested: list[str] = []
         self.restored: list[tuple[str, str, str]] = []
         self.protected: list[tuple[str | None, str, str]] = []
+        self.existing_packages: set[str] = set()  # in the target already, with no version
+        self.exists_asked: list[str] = []
         # pre-warm: packages the "public registry" lacks (404) and packages whose origin
         # configuration blocks upstream (404 plus a refusal reason)
         self.not_upstream: set[str] = set()
@@ -167,6 +169,11 @@ class FakeTarget:
 
     async def protect_origin(self, v: ClaimedVersion) -> None:
         self.protected.append((v.target_repository, v.namespace, v.package))
+
+    async def package_exists(self, v: ClaimedVersion) -> bool | None:
+        self.exists_asked.append(v.package)
+        return any(k[:3] == (v.target_repository, v.namespace, v.package)
+                   for k in self.versions) or v.package in self.existing_packages
 
     async def restore_npm(self, target_repository, source_repository, name):
         self.restored.append((target_repository, source_repository, name))

@@ -330,6 +330,34 @@ async def test_origin_control_blocks_upstream_once_per_package_before_its_first_
     assert world.statuses() == {st.VERIFIED: 4}
 
 
+async def test_origin_control_is_left_to_the_default_where_the_default_is_what_it_sets(world):
+    """After the dependency-confusion check (engine.exposed set): a package absent from the
+    target whose name is not public gets CodeArtifact's publish=ALLOW, upstream=BLOCK from
+    its first direct publish, so no write; a public name, a package already in the target,
+    and one whose publish failed after being left to the default get the explicit write."""
+    world.add_maven("com.acme", "fresh", "1.0", {"fresh-1.0.jar": JAR})
+    world.add_maven("com.acme", "fresh", "1.1", {"fresh-1.1.jar": JAR + b"1"})
+    world.add_maven("com.acme", "public", "1.0", {"public-1.0.jar": JAR + b"p"})
+    world.add_maven("com.acme", "there", "1.0", {"there-1.0.jar": JAR + b"t"})
+    world.add_maven("com.acme", "flaky", "1.0", {"flaky-1.0.jar": JAR + b"f"})
+    world.target.existing_packages = {"there"}
+    failed_once: list[str] = []
+
+    async def fail_flaky_once(version, files):
+        if version.package == "flaky" and not failed_once:
+            failed_once.append(version.package)
+            raise PublishError("CodeArtifact: HTTP 409: ingested from upstream meanwhile",
+                               retryable=True)
+
+    world.target.before_publish = fail_flaky_once
+    engine = world.engine(max_attempts=3)
+    engine.exposed = {("maven-releases", "maven", "com.acme", "public")}
+    await engine.run()
+    assert sorted(p for _, _, p in world.target.protected) == ["flaky", "public", "there"]
+    assert "fresh" in world.target.exists_asked and "public" not in world.target.exists_asked
+    assert world.statuses() == {st.VERIFIED: 5}
+
+
 async def test_origin_control_leave_never_touches_origin_configuration(world):
     world.add_maven("com.acme", "a", "1.0", {"a-1.0.jar": JAR})
     await world.engine(origin_control="leave").run()
