@@ -253,10 +253,12 @@ def _protection(manifest: Manifest, fmt: str, namespace: str, name: str,
 
 
 async def connection_owner(control: TargetControl, repository: str, fmt: str,
-                            cache: dict[str, RepositoryState | None]
-                            ) -> tuple[str, str] | None:
+                            cache: dict[str, RepositoryState | None],
+                            failed: set[str] | None = None) -> tuple[str, str] | None:
     """(repository owning the connection, connection) first reached from `repository` in
-    CodeArtifact's search order (depth-first, upstreams in order, at most 25 repositories)."""
+    CodeArtifact's search order (depth-first, upstreams in order, at most 25 repositories).
+    `failed` collects the repositories that could not be described (None then means "not
+    known", not "no connection")."""
     seen: list[str] = []
 
     async def describe(name: str) -> RepositoryState | None:
@@ -270,6 +272,8 @@ async def connection_owner(control: TargetControl, repository: str, fmt: str,
                 # configuration protects it either way; the report says it was not checked.
                 logger.warning("dependency confusion: cannot describe %s: %s", name, exc)
                 cache[name] = None
+                if failed is not None:
+                    failed.add(name)
         return cache[name]
 
     async def visit(name: str) -> tuple[str, str] | None:
@@ -302,6 +306,7 @@ async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionR
         if group is not None and group.modes.get("EXTERNAL_UPSTREAM") == "BLOCK":
             blocking.add(ns.group_pattern)
     cache: dict[str, RepositoryState | None] = {}
+    failed: set[str] = set()
     jobs: list[tuple[PackageKey, str, str]] = []
     ours: dict[PackageKey, set[object]] = {}
     for row in queue.repositories():
@@ -311,7 +316,14 @@ async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionR
         keys = [PackageKey(target, fmt, ns, name) for ns, name in queue.package_names(row["id"])]
         for (ns, name), versions in queue.package_versions(row["id"]).items():
             ours[PackageKey(target, fmt, ns, name)] = {_normal(fmt, v) for v in versions}
-        owner = await connection_owner(control, target, fmt, cache)
+        owner = await connection_owner(control, target, fmt, cache, failed)
+        if owner is None and failed:
+            # A chain that could not be read may hold a connection: its names count as
+            # maybe public, so they get origin control before their first publish.
+            report.unchecked.append((target, fmt, "its upstream chain could not be read "
+                                     f"({', '.join(sorted(failed))}): not checked"))
+            report.unknown.extend(keys)
+            continue
         if owner is None:
             report.unchecked.append((target, fmt, f"no {fmt} external connection in its "
                                      "upstream chain: no public name resolves through it"))

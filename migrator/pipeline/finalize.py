@@ -8,13 +8,20 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from migrator.errors import FATAL_ERRORS
+import anyio
+
+from migrator.errors import FATAL_ERRORS, first_error
 from migrator.state import WorkQueue
 from migrator.target.access import TargetAccess
 
 __all__ = ["finalize_npm"]
 
 logger = logging.getLogger(__name__)
+
+# Packages restored at once: each is a few requests one after the other (the source's
+# packument, the target's, the tag writes), so one at a time costs their round trips in a
+# row, seconds at the end of a run on a distant target. The rate buckets pace the writes.
+_CONCURRENCY = 16
 
 
 async def finalize_npm(q: WorkQueue, target: TargetAccess, repository_ids: Sequence[int]
@@ -24,20 +31,34 @@ async def finalize_npm(q: WorkQueue, target: TargetAccess, repository_ids: Seque
     A package is done again (and restored again) only when its set of finished versions
     changed since the last restore (a fingerprint recorded in the state's meta).
     """
-    out: dict[str, Any] = {}
+    todo = []
     for pkg in q.settled_npm_packages(repository_ids):
         fingerprint = hashlib.sha256(",".join(pkg.versions).encode()).hexdigest()
         key = f"finalize.npm.{pkg.repository_id}.{pkg.name}"
-        if q.get_meta(key) == fingerprint:
-            continue
-        try:
-            done = await target.restore_npm(pkg.target, pkg.source, pkg.name)
-        except FATAL_ERRORS:
-            raise
-        except Exception as exc:  # a tag is not worth failing the run: report it
-            logger.warning("%s: dist-tags of %s not restored: %s", pkg.source, pkg.name, exc)
-            out[f"{pkg.source}/{pkg.name}"] = {"error": str(exc)}
-            continue
-        q.set_meta(key, fingerprint)
+        if q.get_meta(key) != fingerprint:
+            todo.append((pkg, key, fingerprint))
+    # in the order of the packages, whichever finishes first
+    out: dict[str, Any] = {f"{pkg.source}/{pkg.name}": None for pkg, _, _ in todo}
+    limiter = anyio.CapacityLimiter(_CONCURRENCY)
+
+    async def one(pkg: Any, key: str, fingerprint: str) -> None:
+        async with limiter:
+            try:
+                done = await target.restore_npm(pkg.target, pkg.source, pkg.name)
+            except FATAL_ERRORS:
+                raise
+            except Exception as exc:  # a tag is not worth failing the run: report it
+                logger.warning("%s: dist-tags of %s not restored: %s", pkg.source, pkg.name,
+                               exc)
+                out[f"{pkg.source}/{pkg.name}"] = {"error": str(exc)}
+                return
+        q.set_meta(key, fingerprint)  # the state's one writer: no await in between
         out[f"{pkg.source}/{pkg.name}"] = dict(done)
+
+    try:
+        async with anyio.create_task_group() as tg:
+            for job in todo:
+                tg.start_soon(one, *job)
+    except BaseExceptionGroup as group:
+        raise first_error(group) from None
     return out

@@ -159,6 +159,9 @@ def test_check_asks_the_repository_owning_the_connection_and_keeps_the_findings(
     assert report.unchecked == [("lonely", "npm", "no npm external connection in its upstream "
                                  "chain: no public name resolves through it")]
     assert [x["display"] for x in queue.confusion_findings()] == ["left-pad"]
+    # what needs origin control before its first publish: the public name only ("x" has no
+    # route to a public registry, @acme/utils was looked up and is not public)
+    assert report.exposed() == {("team-npm", "npm", "", "left-pad")}
 
 
 def test_an_unprotected_finding_says_so_and_earlier_findings_stay() -> None:
@@ -191,6 +194,32 @@ def test_a_failed_look_up_is_reported_not_fatal() -> None:
     assert report.unchecked == [("npm-store", "npm", "left-pad: the look-up failed: "
                                  "CodeArtifact: GET https://ca/npm/npm-store/left-pad: 503 "
                                  "after 5 attempts")]
+    # not known to be private: it gets origin control before its first publish
+    assert report.exposed() == {("npm-store", "npm", "", "left-pad")}
+
+
+def test_a_chain_that_cannot_be_read_leaves_its_names_maybe_public() -> None:
+    """The search order could not be read (DescribeRepository failed): a connection may be
+    there, so the names count as exposed; a chain read in full without one does not."""
+    from migrator.target.errors import PublishError
+
+    class Broken(FakeClient):
+        async def _call(self, operation, *, policy, **params):
+            if operation == "DescribeRepository" and params["repository"] == "platform":
+                raise PublishError("CodeArtifact DescribeRepository: 500 after 5 attempts",
+                                   retryable=True)
+            return await super()._call(operation, policy=policy, **params)
+
+    m = parse_manifest(MANIFEST.replace("ORIGIN", "block-upstream"), "m.toml")
+    queue = FakeQueue([{"id": 1, "format": "npm", "target": "team-npm", "mode": "copy"}],
+                      {1: [("", "left-pad"), ("acme", "utils")]})
+    client = Broken({"team-npm": {"upstreams": [{"repositoryName": "platform"}]}}, {})
+    report = anyio.run(lambda: check(m, queue, client))
+    assert client.http.urls == [] and report.findings == []
+    [(repo, fmt, why)] = report.unchecked
+    assert (repo, fmt) == ("team-npm", "npm") and "could not be read (platform)" in why
+    assert report.exposed() == {("team-npm", "npm", "", "left-pad"),
+                                ("team-npm", "npm", "acme", "utils")}
 
 
 @pytest.mark.parametrize(("listed", "public"), [

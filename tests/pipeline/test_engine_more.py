@@ -78,6 +78,40 @@ async def test_npm_dist_tags_restored_once_per_finished_package(world):
     assert len(world.target.restored) == 2
 
 
+async def test_packages_are_finalized_side_by_side_and_a_failure_stays_their_own(world):
+    """Each package's restore is a few round trips one after the other: packages go at
+    once (so a distant target costs one package's round trips, not all of them in a row),
+    and one that fails is reported without stopping the others or being recorded."""
+    import anyio
+
+    for name in ("a", "b", "c", "broken"):
+        add_npm(world, name, "1.0.0", name.encode())
+    engine = world.engine()
+    await engine.run()
+    both_in = anyio.Event()
+    inside = 0
+
+    async def restore(target, source, name):
+        nonlocal inside
+        inside += 1
+        if inside >= 2:
+            both_in.set()
+        with anyio.fail_after(5):  # a guard against a hang, not a speed claim
+            await both_in.wait()
+        inside -= 1
+        if name == "broken":
+            raise RuntimeError("HTTP 500")
+        return {"set": {"latest": "1.0.0"}}
+
+    world.target.restore_npm = restore
+    done = await finalize_npm(world.queue, world.target, engine.repository_ids)
+    assert list(done) == [f"npm-internal/{n}" for n in ("a", "b", "broken", "c")]
+    assert done["npm-internal/broken"] == {"error": "HTTP 500"}
+    assert done["npm-internal/a"] == {"set": {"latest": "1.0.0"}}
+    again = await finalize_npm(world.queue, world.target, engine.repository_ids)
+    assert list(again) == ["npm-internal/broken"]  # the failed one only
+
+
 async def test_unfinished_package_is_not_finalized(world):
     add_npm(world, "left-pad", "1.2.0", b"a")
     done = await finalize_npm(world.queue, world.target, list(world.repo_ids.values()))
