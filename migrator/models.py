@@ -333,7 +333,8 @@ class RunSample:
     few seconds so another process can compute its rates: `migrator status` while it runs.
 
     `writes` / `reads`: CodeArtifact requests sent through the rate limits; `throttled`: the
-    429 / ThrottlingException answers they met; `write_rate`: the write pace AIMD allows now;
+    429 / ThrottlingException answers they met; `write_rate`: the write pace the rate limiter
+    allows now;
     `budget`: the configured write ceiling (requests per second) of this process.
     """
 

@@ -414,7 +414,7 @@ def _release_stale_claims(q: WorkQueue) -> None:
 
 
 def _rate_limits(target: TargetAccess) -> Any:
-    """The target client's `RateLimits` (requests, 429s, the AIMD pace), or None for a target
+    """The target client's `RateLimits` (requests, 429s, the adaptive pace), or None for a target
     without them (test doubles)."""
     return getattr(getattr(target, "client", None), "limits", None)
 

@@ -202,7 +202,7 @@ class Sampler:
     compute rates, throttling and an ETA without touching this one.
 
     Called only from the writer (through `Sampling`), so the state keeps one writer. `limits`
-    is the target's `RateLimits` when it has them (requests sent, 429s met, the AIMD pace, the
+    is the target's `RateLimits` when it has them (requests sent, 429s met, the adaptive pace, the
     budget); without them those fields stay empty.
     """
 

@@ -8,7 +8,7 @@ the samples the running process records (`migrator.pipeline.stats.Sampler`):
 - running or not: whether a live process holds the run lock (`lock_holder`), else "not
   running" with how the last run ended;
 - rates over the last `WINDOW_SECONDS`: assets put into the target and verified, bytes, write
-  requests against the budget (and the pace AIMD allows now), throttled answers (429s);
+  requests against the budget (and the pace the rate limiter allows now), throttled answers (429s);
 - an ETA: the pending assets at the settle rate and the bytes still to publish at the byte
   rate, whichever is later;
 - the last errors (the problem assets recorded most recently).

@@ -3,7 +3,7 @@
 One `httpx.AsyncClient`; every request first takes a token from its bucket (writes or reads),
 then goes out with the credential the `Auth` gives (CodeArtifact: Basic `aws:<token>` or
 Bearer). Transport errors, 408, 429 and 5xx are retried with `migrator.retry` policies,
-honouring `Retry-After`; a 429 also shrinks the bucket (AIMD). A 401 asks the `Auth` for a
+honouring `Retry-After`; a 429 also shrinks the bucket (CUBIC). A 401 asks the `Auth` for a
 fresh credential once (an expired CodeArtifact token) before it is reported, as
 `CredentialsRefused`: a token refused is the whole run's problem. A 403 is not: the token was
 accepted and a policy refuses this one request (origin controls, a package group, npm's "cannot

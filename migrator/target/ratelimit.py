@@ -23,9 +23,12 @@ server's Retry-After and follows CUBIC, the congestion control the AWS SDKs use 
 `adaptive` retry mode (botocore's own `CubicCalculator`): the rate drops to 0.7 of what it was
 (at most once per `cooldown`, so a volley of 429s from one window counts once), then grows
 back along a cubic curve that is steep at first and flat near the rate that was throttled
-(about 4 s to get back there at 90/s), and beyond it probes slowly, never above the
-configured budget. Halving, then adding a little per success, cost about a third of a run's
-writes after a single 429 caused by jitter (bench/README.md).
+(about 4 s to get back there at 90/s), up to 0.95 of the pace that met the 429; from there
+the limit creeps up by 0.1 % of the budget per second (so a quota that others stopped
+sharing is found again within a minute or two), never above the configured budget.
+Halving, then adding a little per success, cost about a third of a run's writes after a
+single 429 caused by jitter; probing the quota every few seconds cost a Retry-After pause
+of every write each time (bench/README.md).
 
 Clock and sleep are injectable so tests never really wait.
 """
@@ -45,6 +48,11 @@ from migrator.manifest import Options
 __all__ = ["OPERATION_PER_WRITE", "AdaptiveBucket", "RateLimits", "is_read_operation"]
 
 logger = logging.getLogger(__name__)
+
+# After a 429 at some pace: grow back to FOUND_MARGIN of it, then probe upwards by
+# PROBE_PER_SECOND of the budget per second (0.1 %: 100/s takes 50 s to go from 95 to 100).
+FOUND_MARGIN = 0.95
+PROBE_PER_SECOND = 0.001
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -86,6 +94,12 @@ class AdaptiveBucket:
         self.decreases = 0
         self.acquired = 0
         self._cubic: CubicCalculator | None = None  # None until the first 429
+        # The pace a 429 showed to be too much, less a margin: growth stops there, and the
+        # limit creeps up by PROBE_PER_SECOND of the ceiling, so a quota others stopped
+        # sharing is found again within minutes, not probed (and paused for) every few
+        # seconds.
+        self._limit_found: float | None = None
+        self._found_at = 0.0
         self._lock = anyio.Lock()
 
     @property
@@ -119,7 +133,11 @@ class AdaptiveBucket:
         now = self.clock()
         self._refill(now)  # the tokens earned so far at the old rate
         grown = self._cubic.success_received(now)
-        self.rate = min(self.ceiling, max(self.rate, self.floor, grown))
+        limit = self.ceiling
+        if self._limit_found is not None:
+            limit = min(limit, self._limit_found
+                        + (now - self._found_at) * PROBE_PER_SECOND * self.ceiling)
+        self.rate = max(self.rate, min(limit, max(self.floor, grown)))
 
     def on_throttle(self, retry_after: float | None = None) -> None:
         """Multiplicative decrease (CUBIC's 0.7), and a pause for the server's Retry-After."""
@@ -135,6 +153,7 @@ class AdaptiveBucket:
                 self._cubic = CubicCalculator(starting_max_rate=old, start_time=now)
             self._refill(now)
             self.rate = max(self.floor, self._cubic.error_received(old, now))
+            self._limit_found, self._found_at = max(self.floor, old * FOUND_MARGIN), now
             self.tokens = min(self.tokens, self.burst)
             logger.info("%s rate %.1f/s -> %.1f/s after a 429", self.name, old, self.rate)
 
