@@ -168,10 +168,7 @@ class Queries:
             source=r["source"], target=r["target"], format=r["format"], mode=r["mode"],
             stage=r["stage"], crawl=r["crawl_status"], pages=r["crawl_pages"])
             for r in repos.values()}
-        for rid, status, n, size in self.conn.execute(
-                "SELECT a.repository_id, CASE WHEN v.status = 'excluded' THEN 'excluded' "
-                "ELSE a.status END, count(*), total(a.size) FROM assets a LEFT JOIN versions v "
-                "ON v.id = a.version_id GROUP BY 1, 2"):
+        for rid, status, n, size in self._effective_counts():
             if rid in repos:
                 slot = out[repos[rid]["source"]]
                 slot.assets[status] = n
@@ -181,6 +178,36 @@ class Queries:
             if rid in repos:
                 out[repos[rid]["source"]].versions[status] = n
         return out
+
+    def _effective_counts(self) -> list[tuple[int, str, int, float]]:
+        """(repository id, effective status, assets, bytes): an asset counts under its own
+        status, except that the assets of an excluded version are excluded.
+
+        Two indexed reads instead of one join of every asset with its version: the counts by
+        the assets' own status come from the covering index (repository_id, status, size),
+        then the few assets of excluded versions move to `excluded` (versions_status, then
+        assets_version). 0.1 s instead of 1 s on a million assets. The index alone would
+        not notice a damaged table: the first and last rows are read too (a walk down each
+        edge of the table's b-tree), so damage at its root is one StateCorruptError here,
+        as a full scan met it; a run checks the whole file before it writes."""
+        self.conn.execute("SELECT (SELECT min(id) FROM assets NOT INDEXED), "
+                          "(SELECT max(id) FROM assets NOT INDEXED)").fetchone()
+        counts: dict[tuple[int, str], list[float]] = {
+            (rid, status): [n, size] for rid, status, n, size in self.conn.execute(
+                "SELECT repository_id, status, count(*), total(size) FROM assets "
+                "GROUP BY 1, 2")}
+        for rid, status, n, size in self.conn.execute(
+                "SELECT a.repository_id, a.status, count(*), total(a.size) FROM versions v "
+                "JOIN assets a ON a.version_id = v.id WHERE v.status = 'excluded' "
+                "AND a.status != 'excluded' GROUP BY 1, 2"):
+            own = counts[(rid, status)]
+            own[0] -= n
+            own[1] -= size
+            moved = counts.setdefault((rid, "excluded"), [0, 0.0])
+            moved[0] += n
+            moved[1] += size
+        return [(rid, status, int(n), size) for (rid, status), (n, size) in counts.items()
+                if n]
 
     def asset_total(self) -> int:
         """How many assets the state holds (the plan), counted without statuses: reports
@@ -238,12 +265,14 @@ class Queries:
                  ) -> tuple[list[Failure], int]:
         """The first `limit` problem assets (conflicts, failed for good or waiting for a
         retry) with their reasons, and how many there are in all."""
-        where = ("a.status IN ('conflict', 'failed_permanent', 'failed_retryable', "
+        # The repository ids always in the condition: with them SQLite seeks the
+        # (repository_id, status) index instead of reading every asset.
+        if repository_ids is None:
+            repository_ids = [r["id"] for r in self.repositories()]
+        where = ("a.repository_id IN (SELECT value FROM json_each(?)) AND a.status IN "
+                 "('conflict', 'failed_permanent', 'failed_retryable', "
                  "'not_found_upstream', 'blocked_by_origin_control')")
-        args: list[Any] = []
-        if repository_ids is not None:
-            where += " AND a.repository_id IN (SELECT value FROM json_each(?))"
-            args.append(_json_ids(repository_ids))
+        args: list[Any] = [_json_ids(repository_ids)]
         total = self.conn.execute(f"SELECT count(*) FROM assets a WHERE {where}",
                                   args).fetchone()[0]
         cur = self.conn.execute(
@@ -473,23 +502,38 @@ class Queries:
     def stage_counts(self) -> dict[str, dict[str, int]]:
         """Assets per stage (as text: `1`, `pilot`) and effective status, counted by the same
         rule as `counts` (the assets of an excluded version are excluded)."""
-        out: dict[str, dict[str, int]] = defaultdict(dict)
-        for stage, status, n in self.conn.execute(
-                "SELECT r.stage, CASE WHEN v.status = 'excluded' THEN 'excluded' ELSE a.status "
-                "END, count(*) FROM assets a JOIN repositories r ON r.id = a.repository_id "
-                "LEFT JOIN versions v ON v.id = a.version_id GROUP BY 1, 2 ORDER BY 1, 2"):
-            out[str(stage)][status] = n
-        return dict(out)
+        stage_of = {r["id"]: r["stage"] for r in self.repositories()}
+
+        def order(stage: Any) -> tuple[int, Any]:  # SQLite's: NULL, numbers, then text
+            return (0, 0) if stage is None else (1, stage) if isinstance(stage, int | float) \
+                else (2, str(stage))
+
+        out: dict[str, dict[str, int]] = {}
+        known = [row for row in self._effective_counts() if row[0] in stage_of]  # as a JOIN
+        for rid, status, n, _ in sorted(known, key=lambda row: (order(stage_of[row[0]]),
+                                                                row[1])):
+            slot = out.setdefault(str(stage_of[rid]), {})
+            slot[status] = slot.get(status, 0) + n
+        return out
 
     def exclusion_reasons(self) -> list[tuple[str, str, int]]:
         """(repository, reason, assets) of everything left out with a reason (globs, policies,
         scoping by use and time, deletions at the source), most first; the reason is the
         asset's, else its version's, as reports show it."""
+        # Two indexed reads (the assets' own status; the assets of excluded versions), not a
+        # join of every asset with its version; an asset in both is counted once.
+        ids = _json_ids([r["id"] for r in self.repositories()])
         return [(r, why or "excluded", n) for r, why, n in self.conn.execute(
-            "SELECT r.source, coalesce(a.reason, v.reason), count(*) FROM assets a JOIN "
-            "repositories r ON r.id = a.repository_id LEFT JOIN versions v ON v.id = "
-            "a.version_id WHERE a.status IN ('excluded', 'deleted_at_source') OR v.status = "
-            "'excluded' GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2")]
+            "SELECT r.source, coalesce(x.reason, x.vreason), count(*) FROM ("
+            "  SELECT a.id, a.repository_id, a.reason, v.reason AS vreason FROM assets a "
+            "  LEFT JOIN versions v ON v.id = a.version_id "
+            "  WHERE a.repository_id IN (SELECT value FROM json_each(?)) "
+            "  AND a.status IN ('excluded', 'deleted_at_source') "
+            "  UNION "
+            "  SELECT a.id, a.repository_id, a.reason, v.reason FROM versions v "
+            "  JOIN assets a ON a.version_id = v.id WHERE v.status = 'excluded') AS x "
+            "JOIN repositories r ON r.id = x.repository_id "
+            "GROUP BY 1, 2 ORDER BY 3 DESC, 1, 2", (ids,))]
 
 
 class _ReadSnapshot:

@@ -264,3 +264,35 @@ def test_excluding_a_version_excludes_its_files(queue, repo_id, maven_version):
     counts = queue.counts()["maven-releases"]
     assert counts.assets == {"excluded": 2} and counts.versions == {"excluded": 1}
     assert queue.claim("w", limit=5) == []
+
+
+def test_counts_by_repository_stage_and_reason_agree_with_the_counting_rule(queue, repo_id,
+                                                                             maven_version):
+    """The counts come from the index plus the assets of excluded versions moved to
+    `excluded`: checked here against the rule written as one join over every asset."""
+    page = maven_version("g", "a", "1.0", files=("jar", "pom", "sha1"), size=10)
+    page[2] = (page[2][0], "sidecar")  # an asset excluded on its own, in a version excluded
+    page += maven_version("g", "b", "2.0", size=7)
+    queue.record_page(repo_id, page, cursor=None, done=True)
+    other = queue.upsert_repository(source="npm-internal", target="npm", format=Format.NPM,
+                                    repo_type=RepoType.HOSTED, mode="copy", stage="pilot")
+    queue.begin_crawl(other)
+    queue.record_page(other, maven_version("g", "c", "3.0", size=5), cursor=None, done=True)
+    vid = queue.conn.execute("SELECT id FROM versions WHERE package = 'a'").fetchone()[0]
+    queue.transition_version(vid, "excluded", "snapshot policy 'latest': superseded")
+    rule = {}
+    for repo, status, n, size in queue.conn.execute(
+            "SELECT r.source, CASE WHEN v.status = 'excluded' THEN 'excluded' ELSE a.status "
+            "END, count(*), total(a.size) FROM assets a JOIN repositories r ON r.id = "
+            "a.repository_id LEFT JOIN versions v ON v.id = a.version_id GROUP BY 1, 2"):
+        rule.setdefault(repo, ({}, {}))
+        rule[repo][0][status], rule[repo][1][status] = n, int(size)
+    counts = queue.counts()
+    assert {r: (c.assets, c.bytes) for r, c in counts.items()} == rule
+    assert counts["maven-releases"].assets == {"excluded": 3, "discovered": 2}
+    assert queue.stage_counts() == {"1": {"discovered": 2, "excluded": 3},
+                                    "pilot": {"discovered": 2}}
+    # each excluded asset once, under its own reason or else its version's
+    assert sorted(queue.exclusion_reasons()) == [
+        ("maven-releases", "sidecar", 1),
+        ("maven-releases", "snapshot policy 'latest': superseded", 2)]
