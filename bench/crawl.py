@@ -20,6 +20,11 @@ request-latency floor (pages x latency), with the Python heap peak (tracemalloc)
 
     .venv/bin/python bench/crawl.py --artifactory 1000000    # 1M items, 1,000 per page
     .venv/bin/python bench/crawl.py --artifactory 1000000 --keyset-only
+    .venv/bin/python bench/crawl.py --artifactory 10000 --filelist   # and one File List
+
+`--filelist` adds Pro's File List: the whole repository in one answer (the crawler uses it up
+to `filelist_max_files`, 10,000 by default, and pages with AQL beyond; here it is allowed at
+any size, to show what one answer costs in time and memory).
 
 The model server generates its rows from the row number (Maven layout, in (path, name)
 order) and holds nothing. What a query costs the database is modelled, like the sandbox's
@@ -172,7 +177,28 @@ def fake_artifactory(total: int, latency: float, row_cost: float,
 
     rows = ArtRows(total)
 
+    def row(i: int) -> tuple[str, str, str]:
+        path, name = rows[i]
+        return path, name, hashlib.sha1(f"{path}/{name}".encode()).hexdigest()
+
     async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/artifactory/api/storage/libs-bench/" and \
+                "list" in request.url.params:
+            # File List (Pro): the whole repository in one answer; the database reads every
+            # row once
+            stats["rows_read"] = stats.get("rows_read", 0) + total
+            stats["queries"] = stats.get("queries", 0) + 1
+            await anyio.sleep(latency + row_cost * total)
+            files = []
+            for i in range(total):
+                path, name, digest = row(i)
+                files.append({"uri": f"/{path}/{name}", "size": 1000 + i % 97,
+                              "lastModified": "2024-01-02T03:04:05.678Z", "folder": False,
+                              "sha1": digest, "sha2": digest + digest[:24]})
+            return httpx.Response(200, content=json.dumps({
+                "uri": "http://art.bench/artifactory/api/storage/libs-bench", "files": files,
+                "created": "2024-01-02T03:04:05.678Z"}).encode(),
+                headers={"Content-Type": "application/json"})
         if request.url.path != "/artifactory/api/search/aql":
             return httpx.Response(404)
         query = request.content.decode()
@@ -192,8 +218,7 @@ def fake_artifactory(total: int, latency: float, row_cost: float,
         await anyio.sleep(latency + row_cost * read)
         out = []
         for i in range(first, last):
-            path, name = rows[i]
-            digest = hashlib.sha1(f"{path}/{name}".encode()).hexdigest()
+            path, name, digest = row(i)
             out.append({"repo": "libs-bench", "path": path, "name": name, "type": "file",
                         "size": 1000 + i % 97, "created": "2024-01-02T03:04:05.678Z",
                         "modified": "2024-01-02T03:04:05.678Z", "actual_sha1": digest,
@@ -207,7 +232,8 @@ def fake_artifactory(total: int, latency: float, row_cost: float,
 
 def run_artifactory(mode: str, total: int, latency: float, row_cost: float,
                     page_size: int, heap: bool = False) -> dict[str, float]:
-    """One crawl of `total` files, in this process, by `mode` ("offset" or "keyset");
+    """One crawl of `total` files, in this process, by `mode` ("offset", "keyset", or
+    "filelist": one File List answer, as on Pro, allowed up to any size here);
     `heap` traces Python allocations (tracemalloc: about 3x slower)."""
     from contextlib import aclosing
 
@@ -218,7 +244,8 @@ def run_artifactory(mode: str, total: int, latency: float, row_cost: float,
     crawler = ArtifactoryCrawler.from_settings(
         "http://art.bench/artifactory", token="bench",
         transport=fake_artifactory(total, latency, row_cost, stats),
-        listing="aql", page_size=page_size)
+        listing="filelist" if mode == "filelist" else "aql", page_size=page_size,
+        filelist_max_files=max(total, 1))
     repo = SourceRepository("libs-bench", Format.MAVEN, RepoType.HOSTED)
     counted = {"assets": 0, "pages": 0}
 
@@ -244,7 +271,7 @@ def run_artifactory(mode: str, total: int, latency: float, row_cost: float,
         tracemalloc.start()
     started = time.perf_counter()
     cpu = time.process_time()
-    anyio.run(keyset if mode == "keyset" else offset)
+    anyio.run(offset if mode == "offset" else keyset)  # File List: one page, the same loop
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     heap_peak = tracemalloc.get_traced_memory()[1] / 2**20 if heap else float("nan")
     floor = counted["pages"] * latency
@@ -260,6 +287,8 @@ def run_artifactory(mode: str, total: int, latency: float, row_cost: float,
 def main_artifactory(args: argparse.Namespace) -> None:
     rows = []
     modes = ("keyset",) if args.keyset_only else ("offset", "keyset")
+    if args.filelist:
+        modes = (*modes, "filelist")
     for mode in modes:
         out = subprocess.run(
             [sys.executable, __file__, "--one-art", mode, "--artifactory", str(args.artifactory),
@@ -277,9 +306,11 @@ def main_artifactory(args: argparse.Namespace) -> None:
                           f"{r['ratio']:.2f}", f"{r['server']:.1f}", f"{r['cpu']:.1f}",
                           f"{r['rows_read']:,}",
                           f"{r['heap_peak_mib']:.1f}", f"{r['peak_rss_mib']:.1f}"]))
-    if len(rows) == 2:
-        print(f"offset / keyset: {rows[0]['seconds'] / rows[1]['seconds']:.1f}x the time, "
-              f"{rows[0]['rows_read'] / rows[1]['rows_read']:.0f}x the rows read")
+    by = {r["mode"]: r for r in rows}
+    if "offset" in by and "keyset" in by:
+        print(f"offset / keyset: {by['offset']['seconds'] / by['keyset']['seconds']:.1f}x the "
+              f"time, {by['offset']['rows_read'] / by['keyset']['rows_read']:.0f}x the rows "
+              "read")
 
 
 def main() -> None:
@@ -299,7 +330,10 @@ def main() -> None:
     parser.add_argument("--page-size", type=int, default=1000, help="Artifactory: AQL limit")
     parser.add_argument("--keyset-only", action="store_true",
                         help="Artifactory: skip the offset crawl (O(N^2) server time)")
-    parser.add_argument("--one-art", choices=("offset", "keyset"), help=argparse.SUPPRESS)
+    parser.add_argument("--filelist", action="store_true",
+                        help="Artifactory: also one File List of the whole repository (Pro)")
+    parser.add_argument("--one-art", choices=("offset", "keyset", "filelist"),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.artifactory is not None or args.one_art:
         if args.quick:
