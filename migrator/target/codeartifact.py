@@ -502,11 +502,12 @@ class CodeArtifactClient(PreflightProbes):
             if not token:
                 return assets
 
-    async def version_statuses(self, repository: str, fmt: Format | str, namespace: str,
-                               package: str) -> dict[str, dict[str, Any]]:
-        """`ListPackageVersions` (all pages, every status) → version → {status, origin}; empty
-        when the package does not exist. Never cached: each call is a fresh read."""
-        found: dict[str, dict[str, Any]] = {}
+    async def _list_versions(self, repository: str, fmt: Format | str, namespace: str,
+                             package: str) -> list[dict[str, Any]] | None:
+        """`ListPackageVersions`, all pages, every status (the API's default): the `versions`
+        entries ({version, revision, status, origin}), or None when the package is not in
+        the repository. A fresh read each time."""
+        versions: list[dict[str, Any]] = []
         token: str | None = None
         while True:
             extra = {"nextToken": token} if token else {}
@@ -515,15 +516,23 @@ class CodeArtifactClient(PreflightProbes):
                     "ListPackageVersions", policy=self.read_policy, maxResults=1000,
                     **self._coords(repository, fmt, namespace, package), **extra)
             except NotFound:
-                return found
-            for v in result.get("versions", []):
-                found[v["version"]] = {"status": v.get("status"), "origin": v.get("origin")}
+                return None
+            versions += result.get("versions", [])
             token = result.get("nextToken")
             if not token:
-                return found
+                return versions
+
+    async def version_statuses(self, repository: str, fmt: Format | str, namespace: str,
+                               package: str) -> dict[str, dict[str, Any]]:
+        """version → {status, origin} of every version of the package (empty when the
+        package does not exist), never cached."""
+        listed = await self._list_versions(repository, fmt, namespace, package) or []
+        return {v["version"]: {"status": v.get("status"), "origin": v.get("origin")}
+                for v in listed}
 
     async def check_version(self, repository: str, fmt: Format | str, namespace: str,
-                            package: str, version: str) -> VersionCheck:
+                            package: str, version: str, *, batch: bool = False
+                            ) -> VersionCheck:
         """Status, origin and asset hashes of one target version (absent: status None).
 
         The two reads go out together: verification waits one round trip, not two (the
@@ -535,6 +544,10 @@ class CodeArtifactClient(PreflightProbes):
             found[key] = await call(repository, fmt, namespace, package, version)
 
         async def status() -> None:
+            if not batch:
+                found["described"] = await self.describe_version(repository, fmt, namespace,
+                                                                 package, version)
+                return
             # batched with the other versions of the package asked about now
             # (migrator/target/statuses.py)
             found["described"] = await self.status_reads.status(
@@ -562,9 +575,13 @@ class CodeArtifactClient(PreflightProbes):
         timestamped Unlisted version afterwards)."""
         fmt, repo = version.format, _repository(version)
         check = VersionCheck(status=None, origin=None)
+        # Versions this run published are batched per package. A pre-warmed one is not:
+        # versions ingested from an external connection take about 3 minutes to show in the
+        # list APIs (reference §6), so only DescribePackageVersion confirms them in time.
+        batch = version.mode != "prewarm"
         for name in target_version_names(version):
             check = await self.check_version(repo, fmt, version.namespace, version.package,
-                                             name)
+                                             name, batch=batch)
             check = await self._pay_owed_completion(version, name, check)
             if check.status is not None and _holds_build(version, name, check):
                 return check
@@ -661,23 +678,9 @@ class CodeArtifactClient(PreflightProbes):
             if kept is not None and time.monotonic() - kept[0] < _LISTING_SECONDS:
                 self._listings.move_to_end(key)
                 return kept[1]
-            names: set[str] = set()
-            token: str | None = None
-            exists = True
-            while True:
-                extra = {"nextToken": token} if token else {}
-                try:
-                    result = await self._call(
-                        "ListPackageVersions", policy=self.read_policy, maxResults=1000,
-                        **self._coords(repository, fmt, namespace, package), **extra)
-                except NotFound:
-                    exists = False
-                    break
-                names.update(v["version"] for v in result.get("versions", []))
-                token = result.get("nextToken")
-                if not token:
-                    break
-            self._listings[key] = (time.monotonic(), frozenset(names), exists)
+            listed = await self._list_versions(repository, fmt, namespace, package)
+            names = frozenset(v["version"] for v in listed or ())
+            self._listings[key] = (time.monotonic(), names, listed is not None)
             if len(self._listings) > _LISTINGS_KEPT:
                 old, _ = self._listings.popitem(last=False)
                 self._listing_locks.pop(old, None)

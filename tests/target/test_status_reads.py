@@ -147,3 +147,40 @@ def test_a_cancelled_sender_leaves_the_others_to_read_for_themselves():
     anyio.run(go)
     assert out == {"1.1.0": published()}
     assert server.calls == [("describe", "1.1.0")]
+
+
+@pytest.mark.parametrize(("mode", "reads"), [
+    ("copy", {"ListPackageVersions": 1}),
+    # ingested versions show in the list APIs about 3 minutes late (reference §6): a
+    # pre-warm confirmation asks DescribePackageVersion, version by version
+    ("prewarm", {"DescribePackageVersion": 2}),
+])
+def test_the_client_batches_what_it_published_and_describes_what_it_pre_warms(mode, reads):
+    from migrator.models import ClaimedVersion, Format
+    from migrator.target.codeartifact import CodeArtifactClient
+
+    from .conftest import DOMAIN, OWNER, REGION
+    from .test_read_quotas import FakeBoto
+
+    boto = FakeBoto()
+    client = CodeArtifactClient(domain=DOMAIN, domain_owner=OWNER, region=REGION,
+                                boto_client=boto)
+
+    def claimed(version: str) -> ClaimedVersion:
+        return ClaimedVersion(1, 1, "npm-src", "npm-team", mode, Format.NPM, "", "left-pad",
+                              version, "published", 1, {})
+
+    async def go() -> None:
+        try:
+            async with anyio.create_task_group() as tg:
+                for v in ("1.0.0", "1.1.0"):
+                    tg.start_soon(client.check_claimed, claimed(v))
+        finally:
+            await client.aclose()
+
+    anyio.run(go)
+    status_reads = {op: n for op, n in boto.calls.items()
+                    if op in ("list_package_versions", "describe_package_version")}
+    assert status_reads == {{"ListPackageVersions": "list_package_versions",
+                             "DescribePackageVersion": "describe_package_version"}[op]: n
+                            for op, n in reads.items()}
