@@ -28,6 +28,7 @@ import pytest
 
 from .conftest import RunningSandbox, start_sandbox, stop_sandbox
 from .s3_helpers import KEY, _s3, _s3_endpoint, lease, saved_state  # noqa: F401 (fixtures)
+from .s3_helpers import rows as _rows
 from .transfer_helpers import MIGRATOR
 
 pytestmark = pytest.mark.e2e
@@ -66,14 +67,6 @@ def _saved_at(client, bucket: str, key: str = KEY) -> str:
 
 def _etag(client, bucket: str, key: str = KEY) -> str:
     return client.head_object(Bucket=bucket, Key=key)["ETag"]
-
-
-def _rows(path: Path, sql: str) -> list[tuple]:
-    con = sqlite3.connect(path)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _fail_one(client, bucket: str, tmp_path: Path) -> None:

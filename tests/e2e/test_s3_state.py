@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 from .conftest import RunningSandbox, start_sandbox, stop_sandbox
 from .s3_helpers import KEY, _s3, _s3_endpoint  # noqa: F401 (the s3, s3_endpoint fixtures)
 from .s3_helpers import lease as _lease
+from .s3_helpers import rows as _rows
 from .s3_helpers import saved_state as _saved_state
 from .transfer_helpers import MIGRATOR, publish_writes, summary
 
@@ -51,14 +51,6 @@ def _job(sb: RunningSandbox, tmp_path: Path, name: str, manifest: str, endpoint:
 def _finish(p: subprocess.Popen, timeout: float = 240) -> tuple[int, str, str]:
     out, err = p.communicate(timeout=timeout)
     return p.returncode, out, err
-
-
-def _rows(path: Path, sql: str) -> list[tuple]:
-    con = sqlite3.connect(path)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _poll(condition, timeout: float = 60.0, what: str = "") -> None:
