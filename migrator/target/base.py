@@ -8,8 +8,8 @@ registry's own packument, simple page or files, since only CodeArtifact has
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeVar
 
 import anyio
 
@@ -24,6 +24,8 @@ from migrator.models import (
 from migrator.target.errors import PublishError
 from migrator.target.http import NativeHttp
 from migrator.verification import MAVEN_METADATA, NPM_ASSET, compare_hashes
+
+T = TypeVar("T")
 
 __all__ = [
     "MAVEN_METADATA",
@@ -115,14 +117,24 @@ async def holding(target: Target, version: ClaimedVersion, asset_name: str,
                   target_version: str) -> Mapping[str, Any] | None:
     """The target's hashes of one asset, looked up again over `visibility_waits` while it
     is not listed (eventual consistency); None when it never shows."""
+    async def read() -> Mapping[str, Any] | None:
+        found = await target.asset_hashes(version, target_version)
+        return found.get(asset_name) if found else None
+
+    return await until_visible(target, read)
+
+
+async def until_visible(target: Target, read: Callable[[], Awaitable[T | None]]) -> T | None:
+    """`read()` again over the target's `visibility_waits` while it answers None (reads lag
+    writes); its first other answer, or None when it never gives one."""
     waits = tuple(getattr(target, "visibility_waits", ()) or ())
     sleep = getattr(target, "sleep", None) or anyio.sleep
     for wait in (0.0, *waits):
         if wait:
             await sleep(wait)
-        found = await target.asset_hashes(version, target_version)
-        if found and asset_name in found:
-            return found[asset_name]
+        found = await read()
+        if found is not None:
+            return found
     return None
 
 

@@ -655,9 +655,14 @@ class CodeArtifactClient(PreflightProbes):
                                       version.package, target_version)
 
     def _first_look(self, version: ClaimedVersion, target_version: str) -> bool:
-        """The claim's first look at `target_version`, for a version no attempt touched."""
-        if not self.first_look_from_listing or not version.assets or any(
-                a.status != _UNTOUCHED for a in version.assets):
+        """The claim's first look at its own version, for a version no attempt touched.
+
+        Only the claimed version itself: the listing may be older than this run's own
+        publishes of other versions (a SNAPSHOT build asking about the newer build or the
+        `X-SNAPSHOT` version another claim just published), so those are always read
+        afresh."""
+        if not self.first_look_from_listing or target_version != version.version \
+                or not version.assets or any(a.status != _UNTOUCHED for a in version.assets):
             return False
         key = (version.id, version.attempts, target_version)
         if key in self._looked:

@@ -54,7 +54,13 @@ from migrator.models import (
     Report,
     SpooledFile,
 )
-from migrator.target.base import MAVEN_METADATA, judge, repository_of, resolve_existing
+from migrator.target.base import (
+    MAVEN_METADATA,
+    judge,
+    repository_of,
+    resolve_existing,
+    until_visible,
+)
 from migrator.target.errors import AlreadyExists, NotFound, PublishError
 from migrator.target.http import file_body
 
@@ -214,7 +220,7 @@ class MavenPublisher:
             return
         # An older build than the one `X-SNAPSHOT` points at: never its metadata.
         coexist = not self.target.is_codeartifact or own is not None or (
-            await self.target.asset_hashes(version, current) is not None)
+            await self._listed(version, current))
         if coexist:
             await self._put_files(version, folder, ordered, own, build, report)
             await self._unlist_if_unfinished(version, build)
@@ -224,6 +230,13 @@ class MavenPublisher:
             f"which {snapshot} already points at, and this target keeps only the newest "
             f"build under {snapshot}: adding the older build would replace the newest",
             retryable=False)
+
+    async def _listed(self, version: ClaimedVersion, build: str) -> bool:
+        """Whether `build` is a version of its own in the target. `X-SNAPSHOT` already points
+        at it, so a miss may only be the read lagging the publish (about a second): it is
+        looked up again over the target's `visibility_waits` before concluding no."""
+        return await until_visible(
+            self.target, lambda: self.target.asset_hashes(version, build)) is not None
 
     async def _current_build(self, folder: str, snapshot: str) -> str | None:
         """The build version `X-SNAPSHOT` points at (its version-level metadata), or None."""

@@ -361,6 +361,54 @@ def test_older_snapshot_build_published_after_a_newer_one(model, sandbox_factory
         assert rec.outcomes() == []
 
 
+def untouched(claimed):
+    """A claim as the queue hands out a version no attempt touched (its assets discovered),
+    which is what lets the client take its first look from the package listing."""
+    import dataclasses
+
+    version, files = claimed
+    assets = [dataclasses.replace(a, status="discovered") for a in version.assets]
+    by_id = {a.id: a for a in assets}
+    return (dataclasses.replace(version, assets=assets),
+            [dataclasses.replace(f, asset=by_id[f.asset.id]) for f in files])
+
+
+@pytest.mark.parametrize("model", ["builds", "rolling"])
+def test_older_build_after_a_newer_one_this_run_published(model, sandbox_factory):
+    """Both builds claimed at once and the newer one wins the snapshot's lock: the package
+    listing the client keeps for first looks was read before the newer build existed, so the
+    older build must look the newer one up afresh, never conclude from that listing that
+    builds are not versions of their own (a permanent failure on CodeArtifact)."""
+    from migrator.target.errors import PublishError
+    from migrator_sandbox.codeartifact import Behaviour
+
+    sandbox = sandbox_factory(behaviour=Behaviour(maven_snapshot_model=model))
+
+    async def scenario():
+        async with make_client(sandbox, first_look_from_listing=True) as client:
+            publisher = make_publisher(Format.MAVEN, client)
+            v1, f1 = untouched(snapshot_build(0))
+            v2, f2 = untouched(snapshot_build(1))
+            assert not await client.package_exists("maven-snapshots", "maven", "com.acme",
+                                                   "greeter")
+            await publisher.publish(v2, f2, Recorder())
+            rec = Recorder()
+            error = None
+            try:
+                await publisher.publish(v1, f1, rec)
+            except PublishError as exc:
+                error = exc
+            return rec, error, await snapshot_statuses(client)
+
+    rec, error, statuses = run(scenario)
+    if model == "builds":
+        assert error is None, error
+        assert rec.outcomes() == ["published"] * 3
+        assert statuses["1.2.0-20261125.185252-1"] == "Unlisted"
+    else:
+        assert error is not None and "would replace the newest" in error.message
+
+
 def test_non_unique_snapshot_is_a_permanent_failure(sandbox, tmp_path):
     from migrator.models import ClaimedAsset, ClaimedVersion
     from migrator.target.errors import PublishError
