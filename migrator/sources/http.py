@@ -31,6 +31,7 @@ from migrator.retry import (
     is_connect_failure,
     is_retryable,
 )
+from migrator.transport import lean_transport
 
 __all__ = [
     "PROBE_TIMEOUT",
@@ -75,15 +76,17 @@ def make_client(
         headers["Authorization"] = f"Bearer {token}"
     elif username is not None:
         auth = httpx.BasicAuth(username, password or "")
+    if transport is None:
+        transport = lean_transport(verify=verify,
+                                   limits=httpx.Limits(max_connections=max_connections))
     return httpx.AsyncClient(
         base_url=base_url,
         headers=headers,
         auth=auth,
         transport=transport,
         timeout=timeout,
-        limits=httpx.Limits(max_connections=max_connections),
         follow_redirects=False,
-        verify=verify,
+        verify=verify,  # for a proxy's transport, if the environment names one
     )
 
 

@@ -44,6 +44,7 @@ from migrator.target.errors import (
     redact,
 )
 from migrator.target.ratelimit import AdaptiveBucket
+from migrator.transport import lean_transport
 
 __all__ = ["Auth", "NativeHttp", "ShardedTransport", "StaticAuth", "file_body"]
 
@@ -119,7 +120,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
         per_pool = max(1, min(per_pool, total))
         count = max(1, -(-total // per_pool))
         trust = httpx.create_ssl_context()  # one context: each one costs a CA bundle load
-        self.pools = [httpx.AsyncHTTPTransport(verify=trust, limits=httpx.Limits(
+        self.pools = [lean_transport(verify=trust, limits=httpx.Limits(
             max_connections=per_pool, max_keepalive_connections=per_pool))
             for _ in range(count)]
         self._next = 0
@@ -152,13 +153,13 @@ class NativeHttp:
         self.target_name = target_name
         self.write_policy, self.read_policy = write_policy, read_policy
         self.sleep = sleep
-        if transport is None and max_connections > 32:
-            transport = ShardedTransport(max_connections)
+        if transport is None:
+            transport = ShardedTransport(max_connections) if max_connections > 32 else \
+                lean_transport(limits=httpx.Limits(max_connections=max_connections,
+                                                   max_keepalive_connections=max_connections))
         self.client = httpx.AsyncClient(
             transport=transport, follow_redirects=True,
-            timeout=httpx.Timeout(timeout, connect=30.0),
-            limits=httpx.Limits(max_connections=max_connections,
-                                max_keepalive_connections=max_connections))
+            timeout=httpx.Timeout(timeout, connect=30.0))
 
     async def aclose(self) -> None:
         await self.client.aclose()
