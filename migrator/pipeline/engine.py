@@ -606,7 +606,8 @@ class Engine:
             return self._failed(v, exc, Stats())
         if values and all(s == st.SKIPPED_IDENTICAL for s in values):
             return VersionResult(v.id, st.SKIPPED_IDENTICAL)
-        return VersionResult(v.id, st.PUBLISHED)
+        return VersionResult(v.id, st.PUBLISHED,
+                             retry_at=self.clock() + self.options.verify_after)
 
     # -- verify ------------------------------------------------------------------------------
 

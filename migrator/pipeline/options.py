@@ -28,6 +28,11 @@ class EngineOptions:
     backoff: VersionBackoff = VERSION_RETRY  # when a failed version is claimed again
     verify_timeout: float = 60.0  # polling for eventual consistency, per claim
     verify_first_wait: float = 0.1
+    # A published version is verified from this many seconds after its publish, while the
+    # rest of the run goes on (the reads have quotas of their own, so verification rides
+    # beside the writes instead of after them). CodeArtifact's reads lag its writes by
+    # "usually under 1 s" (UG packages-overview): one look then mostly finds it complete.
+    verify_after: float = 0.5
     # Pre-warm: ingestion takes about 3 minutes on AWS. One claim polls this long; a version
     # not ingested by then is retried with back-off (the GET repeated) until max_attempts.
     confirm_timeout: float = 60.0

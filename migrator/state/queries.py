@@ -296,11 +296,12 @@ class Queries:
     # -- what the pipeline reads -------------------------------------------------------------
 
     def next_due(self, repository_ids: Sequence[int]) -> float | None:
-        """When the next version waiting in scope can be claimed (a retry, a pre-warm check,
-        a lease running out), or None when none waits."""
+        """When the next version waiting in scope can be claimed (a verification, a retry, a
+        pre-warm check, a lease running out), or None when none waits."""
         row = self.conn.execute(
             "SELECT min(CASE WHEN status = 'claimed' THEN lease_expires ELSE next_attempt_at "
-            "END) FROM versions WHERE status IN ('failed_retryable', 'requested', 'claimed') "
+            "END) FROM versions WHERE status IN ('failed_retryable', 'requested', 'claimed', "
+            "'published') "
             "AND repository_id IN (SELECT value FROM json_each(?))",
             (_json_ids(repository_ids),)).fetchone()
         return None if row[0] is None else float(row[0])

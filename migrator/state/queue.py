@@ -10,6 +10,7 @@ any instant leaves a state from which a resume reaches the same end.
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 import sqlite3
@@ -45,6 +46,9 @@ from migrator.state.lock import StateLock
 from migrator.state.queries import _HASH_COLS, Queries
 from migrator.state.schema import SCHEMA_VERSION, migrations
 
+# How long a count of the discovered versions left per repository is trusted (claim shares).
+_LEFT_SECONDS = 10.0
+
 
 class CrawlState(NamedTuple):
     """Where the crawl of one repository stands."""
@@ -68,6 +72,9 @@ class WorkQueue(Queries):
         self._lock = lock
         #: Opened for inspection only (`mode=ro`): every write is refused by SQLite.
         self.readonly = readonly
+        # Discovered versions left per repository, for sharing claims (`_claim_fairly`).
+        self._left: dict[int, int] = {}
+        self._left_at = -math.inf
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -332,38 +339,40 @@ class WorkQueue(Queries):
               repository_ids: Sequence[int] | None = None) -> list[ClaimedVersion]:
         """Lease up to `limit` versions that need work, with all their assets.
 
-        Claimable: discovered, published (to verify), requested (to confirm), failed_retryable
-        whose time has come, and claims whose lease expired (their holder died or hung).
+        Claimable: published (to verify) and requested (to confirm) versions and
+        failed_retryable ones whose time has come, discovered ones, and claims whose lease
+        expired (their holder died or hung).
         """
         now = self.clock()
         repo_filter, params = "", []
         if repository_ids is not None:
             repo_filter = " AND repository_id IN (SELECT value FROM json_each(?))"
             params = [json.dumps(list(repository_ids))]
-        picks = (
-            f"SELECT id FROM versions WHERE status = 'discovered'{repo_filter}",
-            f"SELECT id FROM versions WHERE status = 'published'{repo_filter}",
+        # Published versions first, from their `next_attempt_at` (a moment after the
+        # publish, for the target's reads to catch up): verification runs beside the
+        # publishing, on the read quotas, instead of in a tail of reads after the last write.
+        # Then discovered ones, shared out between repositories (`_claim_fairly`), then the
+        # rest that has come due.
+        published = f"SELECT id FROM versions WHERE status = 'published' AND " \
+                    f"next_attempt_at <= ?{repo_filter}"
+        due = (
             f"SELECT id FROM versions WHERE status = 'requested' AND next_attempt_at <= ?"
             f"{repo_filter}",
             f"SELECT id FROM versions WHERE status = 'failed_retryable' AND next_attempt_at <= ?"
             f"{repo_filter}",
             f"SELECT id FROM versions WHERE status = 'claimed' AND lease_expires < ?{repo_filter}",
         )
-        claimed: list[tuple] = []
+        expires = now + lease_seconds
         with self._write() as c:
-            for i, pick in enumerate(picks):
-                want = limit - len(claimed)
-                if want <= 0:
+            claimed = self._take(c, published, [now, *params, limit], owner, expires, now)
+            if len(claimed) < limit:
+                claimed += self._claim_fairly(c, owner, limit - len(claimed), expires, now,
+                                              repository_ids)
+            for pick in due:
+                if len(claimed) >= limit:
                     break
-                args = ([now] if i >= 2 else []) + params + [want]
-                cur = c.execute(
-                    f"UPDATE versions SET claimed_from = CASE status WHEN 'claimed' THEN "
-                    f"claimed_from ELSE status END, status = 'claimed', lease_owner = ?, "
-                    f"lease_expires = ?, attempts = attempts + 1, updated_at = ? "
-                    f"WHERE id IN ({pick} ORDER BY id LIMIT ?) RETURNING id, repository_id, "
-                    f"format, namespace, package, version, claimed_from, attempts, extra",
-                    [owner, now + lease_seconds, now, *args])
-                claimed.extend(cur.fetchall())
+                claimed += self._take(c, pick, [now, *params, limit - len(claimed)], owner,
+                                      expires, now)
         if not claimed:
             return []
         repos = {r["id"]: r for r in self.repositories()}
@@ -377,6 +386,75 @@ class WorkQueue(Queries):
                 extra=json.loads(extra) if extra else {})
         self._attach_assets(out, "status NOT IN ('excluded', 'deleted_at_source')")
         return list(out.values())
+
+    @staticmethod
+    def _take(c: sqlite3.Connection, pick: str, args: Sequence[Any], owner: str,
+              lease_expires: float, now: float) -> list[tuple]:
+        """Claim the versions `pick` selects (in id order, `args` ending with the limit)."""
+        return c.execute(
+            f"UPDATE versions SET claimed_from = CASE status WHEN 'claimed' THEN "
+            f"claimed_from ELSE status END, status = 'claimed', lease_owner = ?, "
+            f"lease_expires = ?, attempts = attempts + 1, updated_at = ? "
+            f"WHERE id IN ({pick} ORDER BY id LIMIT ?) RETURNING id, repository_id, "
+            f"format, namespace, package, version, claimed_from, attempts, extra",
+            [owner, lease_expires, now, *args]).fetchall()
+
+    def _claim_fairly(self, c: sqlite3.Connection, owner: str, want: int,
+                      lease_expires: float, now: float,
+                      repository_ids: Sequence[int] | None) -> list[tuple]:
+        """Discovered versions, shared out between the repositories with work in proportion
+        to how many each has left (in id order within each), so that they all drain
+        together.
+
+        In id order alone the claims in flight are one repository's at a time: a format
+        with a narrow quota of its own (generic packages: PublishPackageVersion, 10/s) then
+        holds every slot while it waits on that quota, with the write quota idle, and the
+        run ends on the last repository's versions alone (Maven's, a few round trips each
+        and SNAPSHOT builds one at a time), far below the quota. An even split would end the
+        same way, on the repository with the most versions."""
+        scope = "" if repository_ids is None else \
+            " AND r.id IN (SELECT value FROM json_each(?))"
+        rows = c.execute(
+            "SELECT r.id, (SELECT count(*) FROM versions v WHERE v.repository_id = r.id AND "
+            "v.status = 'claimed') FROM repositories r WHERE EXISTS (SELECT 1 FROM versions v "
+            f"WHERE v.repository_id = r.id AND v.status = 'discovered'){scope} ORDER BY r.id",
+            [] if repository_ids is None else [json.dumps(list(repository_ids))]).fetchall()
+        held = dict(rows)
+        if not held:
+            return []
+        left = self._discovered_left(c, list(held), now)
+        shares = dict.fromkeys(held, 0)
+        for _ in range(want):  # each slot to the repository with the most left per claim
+            rid = max(held, key=lambda r: (left[r] / (held[r] + shares[r] + 1), -r))
+            shares[rid] += 1
+        claimed: list[tuple] = []
+        for rid, share in shares.items():
+            if share:
+                got = self._take(
+                    c, "SELECT id FROM versions WHERE status = 'discovered' AND "
+                    "repository_id = ?", [rid, share], owner, lease_expires, now)
+                self._left[rid] = max(1, left[rid] - len(got))
+                claimed += got
+        if len(claimed) < want:  # a repository had fewer left than its share
+            claimed += self._take(c, "SELECT id FROM versions WHERE status = 'discovered' "
+                                  "AND repository_id IN (SELECT value FROM json_each(?))",
+                                  [json.dumps(list(held)), want - len(claimed)], owner,
+                                  lease_expires, now)
+        return claimed
+
+    def _discovered_left(self, c: sqlite3.Connection, repository_ids: Sequence[int],
+                         now: float) -> dict[int, int]:
+        """Discovered versions per repository: counted (an index range each) at most every
+        `_LEFT_SECONDS`, and in between the count less what was claimed since, which is all a
+        share needs (a count per claim would cost a scan of the index at a million
+        versions)."""
+        if now - self._left_at > _LEFT_SECONDS or any(r not in self._left
+                                                       for r in repository_ids):
+            self._left = {rid: max(1, c.execute(
+                "SELECT count(*) FROM versions WHERE repository_id = ? AND status = "
+                "'discovered'", (rid,)).fetchone()[0]) for rid in repository_ids}
+            self._left_at = now
+        return {rid: self._left[rid] for rid in repository_ids}
 
     def renew(self, owner: str, version_ids: Sequence[int], lease_seconds: float) -> int:
         """Extend leases still held by `owner`; returns how many are still held."""

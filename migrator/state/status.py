@@ -4,7 +4,7 @@ A package version is the unit of publishing: workers claim versions (a lease wit
 and the version's assets travel with the claim. Assets carry their own status so a version
 that was half published when a process died resumes exactly where it stopped.
 
-    version: discovered ─► claimed ─► published ─► claimed ─► verified
+    version: discovered ─► claimed ─► published ─► claimed ─► verified  (from next_attempt_at)
                  │            │  (lease; an expired lease is claimed again by anyone)
                  ▼            ├─► skipped_identical     (target already had the same bytes)
               excluded        ├─► conflict              (target has different bytes)

@@ -213,7 +213,8 @@ class World:
         opts = EngineOptions(**{"concurrency": 4, "source_concurrency": 2, "max_attempts": 3,
                                 "backoff": VersionBackoff(base=0.01), "verify_timeout": 1.0,
                                 "verify_first_wait": 0.01, "confirm_timeout": 0.5,
-                                **options})
+                                # verified as soon as published: some tests freeze the clock
+                                "verify_after": 0.0, **options})
         crawler = NexusCrawler(httpx.AsyncClient(base_url=BASE,
                                                  transport=httpx.MockTransport(
                                                      self.source.handler)))

@@ -115,6 +115,73 @@ def test_claim_publish_verify_lifecycle(queue, repo_id, maven_version):
     assert queue.counts()["maven-releases"].assets == {"verified": 2}
 
 
+def test_a_published_version_is_claimed_for_verification_once_due_before_new_work(
+        queue, repo_id, clock, maven_version):
+    """Verification rides beside publishing: a published version comes back from its
+    `retry_at` (a moment after the publish), ahead of versions never published."""
+    page = [a for i in range(5) for a in maven_version("g", "a", str(i))]
+    queue.record_page(repo_id, page, cursor=None, done=True)
+    [first] = queue.claim("w", limit=1)
+    queue.finish("w", [VersionResult(first.id, "published", retry_at=clock.t + 0.5, assets=[
+        AssetUpdate(a.id, "published") for a in first.assets])])
+    assert queue.next_due([repo_id]) == clock.t + 0.5
+    early = queue.claim("w", limit=1)
+    assert [v.claimed_from for v in early] == ["discovered"]  # not due yet
+    clock.t += 0.5
+    [due, new] = queue.claim("w", limit=2)
+    assert (due.id, due.claimed_from) == (first.id, "published")
+    assert new.claimed_from == "discovered"
+
+
+def _versions(queue, source: str, count: int, maven_version) -> int:
+    rid = queue.upsert_repository(source=source, target=source, format=Format.MAVEN,
+                                  repo_type=RepoType.HOSTED, mode="copy")
+    page = [a for i in range(count) for a in maven_version("g", source, str(i))]
+    queue.record_page(rid, page, cursor=None, done=True)
+    return rid
+
+
+def test_claims_are_shared_out_by_what_each_repository_has_left(queue, maven_version):
+    """Not one repository at a time (a narrow quota of its own would hold every slot), and
+    not evenly (the largest would finish last, alone): in proportion to what is left."""
+    big = _versions(queue, "big", 60, maven_version)
+    small = _versions(queue, "small", 20, maven_version)
+    claimed = queue.claim("w", limit=8)
+    by_repo = {rid: sum(1 for v in claimed if v.repository_id == rid) for rid in (big, small)}
+    assert by_repo == {big: 6, small: 2}
+    # within a repository, id order; the next claims keep the proportion of what is left
+    ids = [v.id for v in claimed if v.repository_id == big]
+    assert ids == sorted(ids)
+    queue.finish("w", [VersionResult(v.id, "verified") for v in claimed])
+    more = queue.claim("w", limit=18)
+    assert sum(1 for v in more if v.repository_id == big) in (13, 14)
+
+
+def test_a_repository_with_fewer_left_than_its_share_leaves_the_rest_to_the_others(
+        queue, clock, maven_version):
+    big = _versions(queue, "big", 30, maven_version)
+    small = _versions(queue, "small", 10, maven_version)
+    taken = queue.claim("w", limit=8)  # counts taken now: 30 and 10
+    queue.finish("w", [VersionResult(v.id, "verified") for v in taken])
+    # Another process claims the rest of "small" meanwhile (the counts are kept a while).
+    rest = [v for v in queue.claim("other", limit=40) if v.repository_id == small]
+    queue.finish("other", [VersionResult(v.id, "verified") for v in rest])
+    queue.release("other")
+    claimed = queue.claim("w", limit=10)
+    assert len(claimed) == 10 and all(v.repository_id == big for v in claimed)
+
+
+def test_claim_shares_count_the_claims_already_in_flight(queue, maven_version):
+    first = _versions(queue, "first", 40, maven_version)
+    second = _versions(queue, "second", 40, maven_version)
+    held = queue.claim("w", limit=4)
+    assert sorted(v.repository_id for v in held) == [first, first, second, second]
+    queue.finish("w", [VersionResult(v.id, "verified") for v in held
+                       if v.repository_id == second])
+    [one, two] = queue.claim("w", limit=2)  # "second" holds none now: both slots go there
+    assert one.repository_id == two.repository_id == second
+
+
 def test_illegal_transitions_are_refused_and_change_nothing(queue, repo_id, maven_version):
     queue.record_page(repo_id, maven_version("g", "a", "1"), cursor=None, done=True)
     [v] = queue.claim("w", limit=1)
