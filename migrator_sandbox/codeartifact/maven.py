@@ -27,7 +27,7 @@ from starlette.responses import Response
 
 from .errors import Conflict, NativeError
 from .publish import add_asset, check_publish
-from .store import DOWNLOADABLE, Package, Repository, Version, new_revision
+from .store import DOWNLOADABLE, Package, Repository, Version, hashes_off_loop, new_revision
 
 CHECKSUMS = {"md5": "MD5", "sha1": "SHA-1", "sha256": "SHA-256", "sha512": "SHA-512"}
 METADATA = "maven-metadata.xml"
@@ -150,6 +150,7 @@ async def put_file(em, repo: Repository, p: dict, data: bytes) -> Response:
             raise NativeError(400, "Non-unique SNAPSHOT versions are not supported; deploy "
                                    "timestamped snapshots (uniqueVersion)")
         build = m.group(1)
+    hashes = await hashes_off_loop(data)  # before the checks: no wait between them and the write
     store = em.store
     holder = _holder(em, p)
     pkg = await check_publish(store, em.upstream, repo, "maven", p["group"], p["artifact"],
@@ -157,7 +158,7 @@ async def put_file(em, repo: Repository, p: dict, data: bytes) -> Response:
     if build and holder == version:
         _roll_snapshot(store, pkg, version, build)
     v, _changed = add_asset(store, repo, pkg, holder, filename, data,
-                            new_status="Unfinished", display_name=p["artifact"])
+                            new_status="Unfinished", display_name=p["artifact"], hashes=hashes)
     if filename.endswith(".pom"):
         v.metadata.update(_pom_metadata(data))
     if build:

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from .errors import Conflict, NativeError
 from .publish import add_asset, check_publish
-from .store import DOWNLOADABLE, Repository
+from .store import DOWNLOADABLE, Repository, hashes_off_loop
 
 MAX_REQUEST = 2 * 1024**3  # 2 GB per publish request, not adjustable (§3.2)
 ASSET = "package.tgz"
@@ -117,6 +117,7 @@ async def publish(em, request: Request, repo: Repository, ns: str, name: str,
         raise NativeError(400, "Attachment data is not base64") from None
     if em.store.behaviour.npm_strict_integrity:
         _check_integrity(manifest.get("dist") or {}, attachment, data)
+    hashes = await hashes_off_loop(data)  # before the checks: no wait between them and the write
     pkg = repo.packages.get(("npm", ns, name))
     existing = pkg.versions.get(version) if pkg else None
     if existing is not None:
@@ -137,7 +138,7 @@ async def publish(em, request: Request, repo: Repository, ns: str, name: str,
                                "was being published")
     try:
         v, _ = add_asset(em.store, repo, pkg, version, ASSET, data, new_status="Published",
-                         display_name=name)
+                         display_name=name, hashes=hashes)
     except Conflict as exc:
         raise NativeError(409, exc.message) from None
     clean = {k: val for k, val in manifest.items() if k != "dist"}

@@ -67,9 +67,10 @@ def set_first_origin_defaults(pkg: Package, origin_type: str) -> None:
 def add_asset(store: Store, repo: Repository, pkg: Package, version: str, asset_name: str,
               data: bytes, *, new_status: str, display_name: str = "",
               origin_type: str = "INTERNAL", entry_repository: str | None = None,
-              entry_connection: str | None = None, delay: float | None = None
-              ) -> tuple[Version, bool]:
+              entry_connection: str | None = None, delay: float | None = None,
+              hashes: dict[str, str] | None = None) -> tuple[Version, bool]:
     """Store one asset of a version; same bytes again is a no-op, other bytes are 409.
+    `hashes`: the digests of `data` when the caller computed them already (off the loop).
 
     Returns (version, changed).
     """
@@ -85,7 +86,8 @@ def add_asset(store: Store, repo: Repository, pkg: Package, version: str, asset_
             if existing is not None:
                 import hashlib
 
-                if existing.sha256 != hashlib.sha256(data).hexdigest():
+                if existing.sha256 != (hashes or {}).get("SHA-256",
+                                                         hashlib.sha256(data).hexdigest()):
                     raise Conflict(
                         f"Asset {asset_name} of {pkg.name} {version} already exists with "
                         "different content", resourceId=asset_name, resourceType="asset")
@@ -101,7 +103,7 @@ def add_asset(store: Store, repo: Repository, pkg: Package, version: str, asset_
                         display_name=display_name or pkg.name)
             pkg.versions[version] = v
             set_first_origin_defaults(pkg, origin_type)
-        v.assets[asset_name] = store.store_asset(asset_name, data)
+        v.assets[asset_name] = store.store_asset(asset_name, data, hashes)
         v.revision = new_revision()
         return v, True
 
