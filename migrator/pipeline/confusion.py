@@ -309,14 +309,24 @@ async def check(manifest: Manifest, queue: WorkQueue, client: Any) -> ConfusionR
     failed: set[str] = set()
     jobs: list[tuple[PackageKey, str, str]] = []
     ours: dict[PackageKey, set[object]] = {}
-    for row in queue.repositories():
+    rows = [row for row in queue.repositories() if row["target"]
+            and row["format"] in _PUBLIC_FORMATS and row["mode"] == "copy"]
+    # Every target's chain at once (one round trip per level, not per repository: this runs
+    # before the first publish). A chain that could not be read counts for all of them.
+    owners: dict[tuple[str, str], tuple[str, str] | None] = {}
+
+    async def find_owner(target: str, fmt: str) -> None:
+        owners[target, fmt] = await connection_owner(control, target, fmt, cache, failed)
+
+    async with anyio.create_task_group() as tg:
+        for pair in dict.fromkeys((row["target"], row["format"]) for row in rows):
+            tg.start_soon(find_owner, *pair)
+    for row in rows:
         fmt, target = row["format"], row["target"]
-        if not target or fmt not in _PUBLIC_FORMATS or row["mode"] != "copy":
-            continue
         keys = [PackageKey(target, fmt, ns, name) for ns, name in queue.package_names(row["id"])]
         for (ns, name), versions in queue.package_versions(row["id"]).items():
             ours[PackageKey(target, fmt, ns, name)] = {_normal(fmt, v) for v in versions}
-        owner = await connection_owner(control, target, fmt, cache, failed)
+        owner = owners[target, fmt]
         if owner is None and failed:
             # A chain that could not be read may hold a connection: its names count as
             # maybe public, so they get origin control before their first publish.

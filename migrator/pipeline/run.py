@@ -335,8 +335,11 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
         from migrator.pipeline.confusion import check, protect_namespaces
 
         # The check comes first: a group blocking external upstreams hides the public names
-        # it covers from any look-up through CodeArtifact.
-        report = await check(m, q, client)
+        # it covers from any look-up through CodeArtifact. The token and the endpoints the
+        # publishers need are fetched meanwhile.
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.warm_up, _native_needs(q))
+            report = await check(m, q, client)
         for f in report.findings:
             logger.log(logging.INFO if f.protected else logging.WARNING,
                        "dependency confusion: %s (%s) also in %s: %s", f.display,
@@ -435,3 +438,11 @@ def _quiet_logs(enabled: bool) -> AbstractContextManager[Any]:
     from tqdm.contrib.logging import logging_redirect_tqdm
 
     return logging_redirect_tqdm()
+
+
+def _native_needs(q: WorkQueue) -> list[tuple[str, str]]:
+    """(target repository, format) of every mapping published or pre-warmed through a
+    native endpoint (generic packages go through PublishPackageVersion)."""
+    return [(r["target"], r["format"]) for r in q.repositories()
+            if r["target"] and r["format"] != Format.GENERIC.value
+            and r["mode"] in ("copy", "prewarm")]

@@ -34,7 +34,7 @@ import botocore.exceptions
 import httpx
 from botocore.config import Config
 
-from migrator.errors import first_error, root_cause
+from migrator.errors import MigratorError, first_error, root_cause
 from migrator.log import register_secret
 from migrator.manifest import Manifest, Options
 from migrator.models import ClaimedVersion, Format, VersionCheck
@@ -207,6 +207,7 @@ class CodeArtifactClient(PreflightProbes):
         self._token_lock = anyio.Lock()
         self.token_fetches = 0
         self._endpoints: dict[tuple[str, str], str] = {}
+        self._endpoint_locks: dict[tuple[str, str], anyio.Lock] = {}
         # Versions whose completion found them not yet visible (read lag longer than
         # visibility_waits): the UpdatePackageVersionsStatus fallback is owed once they show.
         self._owed_completion: set[tuple[str, str, str, str, str]] = set()
@@ -457,16 +458,36 @@ class CodeArtifactClient(PreflightProbes):
             return True
 
     async def endpoint(self, repository: str, fmt: Format | str) -> str:
-        """`GetRepositoryEndpoint`, cached, with a trailing slash; treated as opaque."""
+        """`GetRepositoryEndpoint`, cached, with a trailing slash; treated as opaque. Callers
+        asking at once share one request."""
         key = (repository, str(fmt))
-        if key not in self._endpoints:
-            result = await self._call(
-                "GetRepositoryEndpoint", buckets=(self.limits.reads,), policy=self.read_policy,
-                domain=self.domain, domainOwner=self.domain_owner, repository=repository,
-                format=str(fmt), endpointType=self.endpoint_type)
-            url = result["repositoryEndpoint"]
-            self._endpoints[key] = url if url.endswith("/") else url + "/"
+        if key in self._endpoints:
+            return self._endpoints[key]
+        async with self._endpoint_locks.setdefault(key, anyio.Lock()):
+            if key not in self._endpoints:
+                result = await self._call(
+                    "GetRepositoryEndpoint", buckets=(self.limits.reads,),
+                    policy=self.read_policy, domain=self.domain,
+                    domainOwner=self.domain_owner, repository=repository, format=str(fmt),
+                    endpointType=self.endpoint_type)
+                url = result["repositoryEndpoint"]
+                self._endpoints[key] = url if url.endswith("/") else url + "/"
         return self._endpoints[key]
+
+    async def warm_up(self, needs: Iterable[tuple[str, Format | str]]) -> None:
+        """The token and the native endpoints a run is about to use, fetched together before
+        its first publish instead of one after another inside the first claims. A failure is
+        left to the call that needs the answer, which reports it the usual way."""
+        async def quietly(fetch: Callable[[], Any]) -> None:
+            try:
+                await fetch()
+            except MigratorError as exc:
+                logger.debug("warm-up: %s", exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(quietly, self.token)
+            for repository, fmt in dict.fromkeys((r, str(f)) for r, f in needs):
+                tg.start_soon(quietly, functools.partial(self.endpoint, repository, fmt))
 
     # -- reads ---------------------------------------------------------------------------------
     async def describe_version(self, repository: str, fmt: Format | str, namespace: str,

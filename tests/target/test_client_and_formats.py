@@ -4,6 +4,7 @@ the verification rule's mismatches."""
 
 from __future__ import annotations
 
+import anyio
 import httpx
 import pytest
 from botocore.exceptions import ClientError
@@ -194,3 +195,43 @@ def test_the_verification_rule_reports_every_mismatch_and_ignores_extra_target_a
     ]
     absent = verify_version(v, VersionCheck(None, None), v.assets, files=files)
     assert absent.messages() == ["greeter 1.0.0 is not in CodeArtifact"]
+
+
+def test_callers_asking_for_one_endpoint_at_once_share_one_request(sandbox):
+    async def scenario():
+        async with make_client(sandbox) as client:
+            urls = []
+
+            async def one():
+                urls.append(await client.endpoint("npm-internal", "npm"))
+
+            async with anyio.create_task_group() as tg:
+                for _ in range(8):
+                    tg.start_soon(one)
+            return urls
+
+    urls = run(scenario)
+    assert len(set(urls)) == 1 and urls[0].endswith("/")
+    assert sandbox.emulator.log.count("GetRepositoryEndpoint") == 1
+
+
+def test_warm_up_fetches_the_token_and_endpoints_and_leaves_failures_to_the_real_call(
+        sandbox):
+    from migrator.target.errors import TargetError
+
+    async def scenario():
+        async with make_client(sandbox) as client:
+            await client.warm_up([("npm-internal", "npm"), ("pypi-internal", "pypi"),
+                                  ("npm-internal", "npm"), ("no-such-repo", "npm")])
+            before = (sandbox.emulator.log.count("GetAuthorizationToken"),
+                      sandbox.emulator.log.count("GetRepositoryEndpoint"))
+            await client.endpoint("npm-internal", "npm")
+            await client.token()
+            after = sandbox.emulator.log.count("GetRepositoryEndpoint")
+            with pytest.raises(TargetError, match="no-such-repo"):
+                await client.endpoint("no-such-repo", "npm")
+            return before, after
+
+    (tokens, endpoints), after = run(scenario)
+    assert tokens == 1 and endpoints == 3  # the missing repository was asked once
+    assert after == 3  # the warmed answers are used
