@@ -23,10 +23,8 @@
     ├── TargetError                 1    yes     CodeArtifact failed
     │   ├── PublishError            1    (set)   (migrator.target.errors) one request failed
     │   └── TargetAuthError         2    no      AWS rejected the credentials or the token
-    │   ├── ListingLoop             1    no      a listing that goes round in a circle (a
-    │   │                                        repeated token, pages adding nothing)
-    │   └── PlanIncomplete          1    no      some repositories could not be listed; the
-    │                                            others were planned (and run); names them
+    │   └── ListingLoop             1    no      a listing that goes round in a circle (a
+    │                                            repeated token, pages adding nothing)
     ├── SpoolFullError              1    yes     no room in the spool folder for a download
     ├── UnsafePathError             2    no      a path from a source listing tries to escape
     ├── SystemFailing             2/3    no      many versions in a row failed the same way
@@ -166,23 +164,6 @@ class ListingLoop(SourceError):
     or page after page adding nothing (`migrator.sources.paging`)."""
 
     retryable = False  # the same server hands out the same loop again
-
-
-class PlanIncomplete(SourceError):
-    """The listing of some repositories failed for good; every other repository was planned
-    (and, in a run, migrated). Names each failed repository with its reason."""
-
-    retryable = False
-
-    def __init__(self, failures: Sequence[tuple[str, str]], *, planned: int) -> None:
-        names = ", ".join(repr(name) for name, _ in failures)
-        reasons = "; ".join(f"{name}: {shorten(why)}" for name, why in failures)
-        super().__init__(
-            f"the listing of {len(failures)} repositor{'y' if len(failures) == 1 else 'ies'} "
-            f"failed ({names}); the other {planned} were planned: {reasons}",
-            hint="fix what the reason says on the source server, then run the same command "
-            "again: it lists only what is missing")
-        self.failures = list(failures)
 
 
 class TargetError(MigratorError):

@@ -72,8 +72,10 @@ def plan(manifest: ManifestArg, state: RunStateOpt = None, as_json: JsonOpt = Fa
     from migrator.manifest import parse_stage
     from migrator.pipeline.plan import plan_manifest
 
-    _show(plan_manifest(load_manifest(manifest), state, shard=_shard(shard, shards),
-                        rate_share=rate_share, stage=parse_stage(stage)), as_json)
+    summary = plan_manifest(load_manifest(manifest), state, shard=_shard(shard, shards),
+                            rate_share=rate_share, stage=parse_stage(stage))
+    _show(summary, as_json)
+    raise typer.Exit(summary.exit_code)
 
 
 OnlyFailedOpt = Annotated[Path | None, typer.Option(

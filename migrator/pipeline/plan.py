@@ -22,12 +22,12 @@ from migrator.crashpoints import crash_point
 from migrator.errors import (
     ConfigError,
     CrawlShortfall,
-    PlanIncomplete,
     SourceAuthError,
     SourceError,
     StateError,
     describe,
     first_error,
+    shorten,
 )
 from migrator.formats.maven import is_snapshot
 from migrator.manifest import Manifest, RepositoryMapping, SourceSettings, parse_manifest
@@ -114,11 +114,10 @@ class PlanSummary:
     #: Repositories whose listing failed for good (name, reason); the others were crawled.
     crawl_failures: list[tuple[str, str]] = field(default_factory=list)
 
-    def raise_for_crawl_failures(self) -> None:
-        """:raises PlanIncomplete: (exit 1) naming each repository whose listing failed."""
-        if self.crawl_failures:
-            raise PlanIncomplete(self.crawl_failures, planned=sum(
-                1 for r in self.repositories if r.crawl == "complete"))
+    @property
+    def exit_code(self) -> int:
+        """1 when some repository could not be listed (the others are planned), else 0."""
+        return 1 if self.crawl_failures else 0
 
     def raise_for_mapping_errors(self, manifest: Manifest) -> None:
         """:raises ConfigError: (exit 2) naming every mapping that cannot be carried out."""
@@ -143,6 +142,9 @@ class PlanSummary:
                 for r in self.repositories
             ],
             "not_crawled": [{"repository": n, "reason": why} for n, why in self.not_crawled],
+            "crawl_failures": [{"repository": n, "reason": shorten(why)}
+                               for n, why in self.crawl_failures],
+            "exit_code": self.exit_code,
             "totals": {
                 "versions": sum(r.versions for r in self.repositories),
                 "assets": sum(r.assets for r in self.repositories),
@@ -196,6 +198,14 @@ class PlanSummary:
             lines.append(self.cost.render())
         if self.confusion is not None:
             lines.append(self.confusion.render())
+        for name, why in self.crawl_failures:
+            lines.append(f"  listing failed: {name}: {shorten(why)}")
+        if self.crawl_failures:
+            lines.append(f"the listing of {len(self.crawl_failures)} repositor"
+                         f"{'y' if len(self.crawl_failures) == 1 else 'ies'} failed (the "
+                         "others are planned above); fix what the reason says on the source "
+                         "server, then run the same command again: it lists only what is "
+                         "missing")
         return "\n".join(lines)
 
 
@@ -472,6 +482,9 @@ def plan_manifest(manifest: Manifest, state_path: str | Path | None = None, *,
     and summarise; nothing is written to the target. `state_path` may be an s3:// URL;
     `shard` crawls only that shard's packages into its own state (migrator.pipeline.shard).
 
+    A repository whose listing failed for good is in the summary's `crawl_failures`
+    (`exit_code` 1), beside everything the others planned.
+
     :raises PreflightFailed: (exit 2) a system, credential or mapping is not ready.
     :raises ConfigError: credentials not in the environment. :raises SourceError, StateError.
     """
@@ -495,5 +508,4 @@ def plan_manifest(manifest: Manifest, state_path: str | Path | None = None, *,
 
             summary.lockfiles, summary.cost = plan_lockfiles(shared, q, summary)
     summary.raise_for_mapping_errors(manifest)
-    summary.raise_for_crawl_failures()
-    return summary
+    return summary  # failed listings are in it (exit_code 1), beside what was planned

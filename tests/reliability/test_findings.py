@@ -16,7 +16,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from migrator.errors import ListingLoop, PlanIncomplete, SourceError, describe, shorten
+from migrator.errors import ListingLoop, SourceError, describe, shorten
 from migrator.formats.npm import TarballRefused, read_package_json
 from migrator.formats.pypi import identity_conflict
 from migrator.manifest import load_manifest
@@ -226,11 +226,15 @@ def test_a_repository_failing_for_good_is_named_and_the_others_are_planned(tmp_p
         by = {r.source: r.crawl for r in summary.repositories}
         assert by == {"one": "complete", "broken": "crawling", "two": "complete"}
         assert summary.crawl_failures and summary.crawl_failures[0][0] == "broken"
-        with pytest.raises(PlanIncomplete) as caught:
-            summary.raise_for_crawl_failures()
-        assert caught.value.exit_code == 1
-        assert "'broken'" in caught.value.message and "HTTP 500" in caught.value.message
-        assert "the other 2 were planned" in caught.value.message
+        assert summary.exit_code == 1
+        text = summary.render()
+        assert "one" in text and "two" in text  # what was planned is still shown
+        line = next(li for li in text.splitlines() if "listing failed: broken" in li)
+        assert "HTTP 500" in line
+        assert "the others are planned above" in text and "run the same command" in text
+        doc = summary.as_dict()
+        assert doc["exit_code"] == 1
+        assert [f["repository"] for f in doc["crawl_failures"]] == ["broken"]
         # the next plan lists only what is missing
         crawler.calls.clear()
         anyio.run(lambda: plan(m, q, crawler_factory=lambda _s: crawler))

@@ -61,6 +61,15 @@ def test_hostile_source_is_refused_item_by_item_while_normal_files_migrate(tmp_p
         (tmp_path / "hostile.toml").write_text(hostile_manifest(sb, hostile))
         before = files_under(tmp_path)
         env = {"HOSTILE_USERNAME": hostile.username, "HOSTILE_PASSWORD": hostile.password}
+        # The dry run first: the two repositories that cannot be listed are named beside the
+        # plan of all the others, and the exit code says it is incomplete.
+        p = engine(sb, "plan", "hostile.toml", "--json", env=env, timeout=240)
+        assert p.returncode == 1, (p.stdout + p.stderr)[-4000:]
+        planned = json.loads(p.stdout)
+        assert {f["repository"] for f in planned["crawl_failures"]} == {"loop-repo",
+                                                                         "broken-repo"}
+        assert {r["source"] for r in planned["repositories"]} >= {"maven-releases",
+                                                                  "npm-internal", "raw-files"}
         r = engine(sb, "run", "hostile.toml", "--json", env=env, timeout=240)
         out = r.stdout + r.stderr
         # the looping and the broken repository are named in the run's summary; everything
