@@ -27,7 +27,6 @@ from migrator.errors import (
     StateError,
     describe,
     first_error,
-    shorten,
 )
 from migrator.formats.maven import is_snapshot
 from migrator.manifest import Manifest, RepositoryMapping, SourceSettings, parse_manifest
@@ -45,6 +44,7 @@ from migrator.pipeline.preflight import ensure_ready
 from migrator.pipeline.scope import Scope, apply_scope, record_page_dates, scope_for
 from migrator.pipeline.shard import owns_asset, recorded_shard, with_rate_share
 from migrator.pipeline.statefile import locate_state, open_state
+from migrator.pipeline.stats import crawl_failure_dicts, crawl_failure_lines
 from migrator.sources import Crawler, Found, Page, make_crawler
 from migrator.sources.paging import guard_pages
 from migrator.state import WorkQueue
@@ -142,8 +142,7 @@ class PlanSummary:
                 for r in self.repositories
             ],
             "not_crawled": [{"repository": n, "reason": why} for n, why in self.not_crawled],
-            "crawl_failures": [{"repository": n, "reason": shorten(why)}
-                               for n, why in self.crawl_failures],
+            "crawl_failures": crawl_failure_dicts(self.crawl_failures),
             "exit_code": self.exit_code,
             "totals": {
                 "versions": sum(r.versions for r in self.repositories),
@@ -198,14 +197,7 @@ class PlanSummary:
             lines.append(self.cost.render())
         if self.confusion is not None:
             lines.append(self.confusion.render())
-        for name, why in self.crawl_failures:
-            lines.append(f"  listing failed: {name}: {shorten(why)}")
-        if self.crawl_failures:
-            lines.append(f"the listing of {len(self.crawl_failures)} repositor"
-                         f"{'y' if len(self.crawl_failures) == 1 else 'ies'} failed (the "
-                         "others are planned above); fix what the reason says on the source "
-                         "server, then run the same command again: it lists only what is "
-                         "missing")
+        lines += crawl_failure_lines(self.crawl_failures, " (the others are planned above)")
         return "\n".join(lines)
 
 

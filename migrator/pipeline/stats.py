@@ -126,8 +126,7 @@ class RunSummary:
             "failures": [f.as_dict() for f in self.failures],
             "failures_total": self.failures_total,
             "finalize": self.finalize,
-            "crawl_failures": [{"repository": name, "reason": shorten(why)}
-                               for name, why in self.crawl_failures],
+            "crawl_failures": crawl_failure_dicts(self.crawl_failures),
         }
 
     def render(self) -> str:
@@ -161,13 +160,7 @@ class RunSummary:
         more = self.failures_total - len(self.failures)
         if more > 0:
             lines.append(f"  ... and {more} more; `migrator status --json` lists them all")
-        for name, why in self.crawl_failures:
-            lines.append(f"  listing failed: {name}: {shorten(why)}")
-        if self.crawl_failures:
-            lines.append(f"the listing of {len(self.crawl_failures)} repositor"
-                         f"{'y' if len(self.crawl_failures) == 1 else 'ies'} failed; fix what "
-                         "the reason says on the source server, then run the same command "
-                         "again: it lists only what is missing")
+        lines += crawl_failure_lines(self.crawl_failures)
         if self.interrupted:
             lines.append("interrupted: the state is saved; `migrator resume` continues")
         elif self.pending:
@@ -309,3 +302,21 @@ class Sampling:
     def __getattr__(self, name: str) -> Any:
         # Anything else the engine asks of its progress hook is the progress bar's.
         return getattr(self.progress, name)
+
+
+def crawl_failure_lines(failures: Iterable[tuple[str, str]], others: str = "") -> list[str]:
+    """The lines a summary (run or plan) gives the repositories whose listing failed for
+    good: each with its reason, then what to do; `others` says where the rest stands."""
+    failures = list(failures)
+    lines = [f"  listing failed: {name}: {shorten(why)}" for name, why in failures]
+    if failures:
+        lines.append(f"the listing of {len(failures)} repositor"
+                     f"{'y' if len(failures) == 1 else 'ies'} failed{others}; fix what the "
+                     "reason says on the source server, then run the same command again: it "
+                     "lists only what is missing")
+    return lines
+
+
+def crawl_failure_dicts(failures: Iterable[tuple[str, str]]) -> list[dict[str, str]]:
+    """The same for `--json`."""
+    return [{"repository": name, "reason": shorten(why)} for name, why in failures]
