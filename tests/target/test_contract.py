@@ -322,21 +322,44 @@ def test_maven_snapshot_builds_in_order(model, sandbox_factory):
     assert sorted(head) == sorted(a.filename for a in claimed[1][0].assets)
 
 
+def untouched(claimed):
+    """A claim as the queue hands out a version no attempt touched (its assets discovered),
+    which is what lets the client take its first look from the package listing."""
+    import dataclasses
+
+    version, files = claimed
+    assets = [dataclasses.replace(a, status="discovered") for a in version.assets]
+    by_id = {a.id: a for a in assets}
+    return (dataclasses.replace(version, assets=assets),
+            [dataclasses.replace(f, asset=by_id[f.asset.id]) for f in files])
+
+
+@pytest.mark.parametrize("first_look", [False, True], ids=["retry", "claimed-together"])
 @pytest.mark.parametrize("model", ["builds", "rolling"])
-def test_older_snapshot_build_published_after_a_newer_one(model, sandbox_factory):
-    """Builds finishing out of order (a retry): the older never becomes the newest; where
-    builds are their own versions it ends Unlisted, else it is refused with the reason."""
+def test_older_snapshot_build_published_after_a_newer_one(model, first_look, sandbox_factory):
+    """Builds finishing out of order: the older never becomes the newest; where builds are
+    their own versions it ends Unlisted, else it is refused with the reason.
+
+    "retry": the older one comes back later. "claimed-together": both claimed at once, no
+    attempt had touched either, and the newer won the snapshot's lock; the package listing
+    the client keeps for first looks was read before the newer build existed, so the older
+    one must look the newer build up afresh, never conclude from that listing that builds
+    are not versions of their own."""
     from migrator.target.errors import PublishError
     from migrator_sandbox.codeartifact import Behaviour
 
     sandbox = sandbox_factory(behaviour=Behaviour(maven_snapshot_model=model))
+    fresh = untouched if first_look else (lambda claimed: claimed)
 
     async def scenario():
-        async with make_client(sandbox) as client:
+        async with make_client(sandbox, first_look_from_listing=first_look) as client:
             publisher = make_publisher(Format.MAVEN, client)
-            v2, f2 = snapshot_build(1)
+            v1, f1 = fresh(snapshot_build(0))
+            v2, f2 = fresh(snapshot_build(1))
+            if first_look:  # the listing is read (and kept) before either publish
+                assert not await client.package_exists("maven-snapshots", "maven",
+                                                       "com.acme", "greeter")
             await publisher.publish(v2, f2, Recorder())
-            v1, f1 = snapshot_build(0)
             rec = Recorder()
             error = None
             try:
@@ -359,54 +382,6 @@ def test_older_snapshot_build_published_after_a_newer_one(model, sandbox_factory
         assert error is not None and error.retryable is False
         assert "would replace the newest" in error.message
         assert rec.outcomes() == []
-
-
-def untouched(claimed):
-    """A claim as the queue hands out a version no attempt touched (its assets discovered),
-    which is what lets the client take its first look from the package listing."""
-    import dataclasses
-
-    version, files = claimed
-    assets = [dataclasses.replace(a, status="discovered") for a in version.assets]
-    by_id = {a.id: a for a in assets}
-    return (dataclasses.replace(version, assets=assets),
-            [dataclasses.replace(f, asset=by_id[f.asset.id]) for f in files])
-
-
-@pytest.mark.parametrize("model", ["builds", "rolling"])
-def test_older_build_after_a_newer_one_this_run_published(model, sandbox_factory):
-    """Both builds claimed at once and the newer one wins the snapshot's lock: the package
-    listing the client keeps for first looks was read before the newer build existed, so the
-    older build must look the newer one up afresh, never conclude from that listing that
-    builds are not versions of their own (a permanent failure on CodeArtifact)."""
-    from migrator.target.errors import PublishError
-    from migrator_sandbox.codeartifact import Behaviour
-
-    sandbox = sandbox_factory(behaviour=Behaviour(maven_snapshot_model=model))
-
-    async def scenario():
-        async with make_client(sandbox, first_look_from_listing=True) as client:
-            publisher = make_publisher(Format.MAVEN, client)
-            v1, f1 = untouched(snapshot_build(0))
-            v2, f2 = untouched(snapshot_build(1))
-            assert not await client.package_exists("maven-snapshots", "maven", "com.acme",
-                                                   "greeter")
-            await publisher.publish(v2, f2, Recorder())
-            rec = Recorder()
-            error = None
-            try:
-                await publisher.publish(v1, f1, rec)
-            except PublishError as exc:
-                error = exc
-            return rec, error, await snapshot_statuses(client)
-
-    rec, error, statuses = run(scenario)
-    if model == "builds":
-        assert error is None, error
-        assert rec.outcomes() == ["published"] * 3
-        assert statuses["1.2.0-20261125.185252-1"] == "Unlisted"
-    else:
-        assert error is not None and "would replace the newest" in error.message
 
 
 def test_non_unique_snapshot_is_a_permanent_failure(sandbox, tmp_path):
