@@ -4,13 +4,14 @@ test, for the end-to-end tests of states on S3."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from pathlib import Path
 
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
+
+from .transfer_helpers import rows  # noqa: F401 (the tests import it from here)
 
 KEY = "migrator/demo.sqlite"
 
@@ -47,12 +48,3 @@ def saved_state(client, bucket: str, tmp_path: Path, name: str, key: str = KEY) 
     path = tmp_path / f"{name}.sqlite"
     client.download_file(bucket, key, str(path))
     return path
-
-
-def rows(path: Path, sql: str) -> list[tuple]:
-    """The rows of one query on a state file saved from S3."""
-    con = sqlite3.connect(path)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()

@@ -6,7 +6,6 @@ enforces a write quota of budget + one burst token per shard, and logs every req
 
 from __future__ import annotations
 
-import sqlite3
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -16,19 +15,12 @@ import pytest
 
 from .conftest import start_sandbox, stop_sandbox
 from .transfer_helpers import MIGRATOR, engine, publish_writes, summary
+from .transfer_helpers import rows as _rows
 
 pytestmark = pytest.mark.e2e
 
 SHARDS = 3
 BUDGET = 6  # writes/s for the whole account: 2/s per shard
-
-
-def _rows(path: Path, sql: str) -> list[tuple]:
-    con = sqlite3.connect(path)
-    try:
-        return con.execute(sql).fetchall()
-    finally:
-        con.close()
 
 
 def _assets(path: Path) -> dict[tuple[str, str], str]:

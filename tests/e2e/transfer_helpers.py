@@ -53,12 +53,17 @@ def publish_writes(sb: RunningSandbox) -> dict[str, int]:
             if v["writes_ok"] and not k.endswith("maven-metadata.xml")}
 
 
-def state_rows(workdir: Path, sql: str, args: tuple = ()) -> list[tuple]:
-    con = sqlite3.connect(workdir / "state" / "demo.sqlite")
+def rows(path: Path, sql: str, args: tuple = ()) -> list[tuple]:
+    """The rows of one query on a state file."""
+    con = sqlite3.connect(path)
     try:
         return con.execute(sql, args).fetchall()
     finally:
         con.close()
+
+
+def state_rows(workdir: Path, sql: str, args: tuple = ()) -> list[tuple]:
+    return rows(workdir / "state" / "demo.sqlite", sql, args)
 
 
 def asset_statuses(workdir: Path) -> dict[tuple[str, str], str]:
