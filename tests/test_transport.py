@@ -32,6 +32,8 @@ class Server:
         self.handler = handler
         self.tls = tls
         self.connections = 0
+        self.closed = 0
+        self._closing: asyncio.Event | None = None
         self.server: asyncio.Server | None = None
 
     async def __aenter__(self) -> Server:
@@ -70,6 +72,19 @@ class Server:
             pass
         finally:
             writer.close()
+            self.closed += 1
+            if self._closing is not None:
+                self._closing.set()
+
+    async def close_every_connection(self) -> None:
+        """Close the connections it holds (an idle timeout on its side), and return once
+        each is closed: its FIN is then in the client's socket on loopback."""
+        for task in asyncio.all_tasks():
+            if task.get_coro().__qualname__.startswith("Server._serve"):
+                task.cancel()
+        while self.closed < self.connections:
+            self._closing = asyncio.Event()
+            await self._closing.wait()
 
 
 def client(**kwargs) -> httpx.AsyncClient:
@@ -251,11 +266,7 @@ def test_a_kept_alive_connection_the_server_closed_is_not_reused():
     async def scenario():
         async with Server(handler) as server, client() as c:
             first = await c.get(server.url + "/one")
-            # The server closes every connection it holds (an idle timeout on its side).
-            for task in asyncio.all_tasks():
-                if task.get_coro().__qualname__.startswith("Server._serve"):
-                    task.cancel()
-            await anyio.sleep(0.05)
+            await server.close_every_connection()
             second = await c.get(server.url + "/two")
             return first.text, second.text, server.connections
 
@@ -263,18 +274,22 @@ def test_a_kept_alive_connection_the_server_closed_is_not_reused():
 
 
 def test_a_cancelled_request_leaves_the_client_usable():
-    release = anyio.Event()
+    release, arrived = anyio.Event(), anyio.Event()
 
     async def handler(method, path, body):
         if path == "/slow":
+            arrived.set()
             await release.wait()
         return 200, b"ok"
 
     async def scenario():
         async with Server(handler) as server, client(
                 limits=httpx.Limits(max_connections=1)) as c:
-            with anyio.move_on_after(0.1) as scope:
-                await c.get(server.url + "/slow")
+            with anyio.CancelScope() as scope:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(c.get, server.url + "/slow")
+                    await arrived.wait()  # the request is out, its answer awaited
+                    scope.cancel()
             release.set()
             after = await c.get(server.url + "/fast")
             return scope.cancelled_caught, after.text
