@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 
 import httpx
 import pytest
@@ -278,6 +279,28 @@ def test_pypi_upload_simple_page_normalisation_and_conflicts(client, token):
     assert desc["packageName"] == "acme-tiny-pkg" and desc["displayName"] == "Acme_Tiny.Pkg"
     href = page.text.split('href="')[1].split("#")[0]
     assert httpx.get(httpx.URL(page.url).join(href), headers=auth(token)).content == wheel
+
+
+def test_pypi_upload_that_is_not_well_formed_multipart_is_a_400(client, token):
+    client.create_repository(domain=DOMAIN, repository="pybad")
+    py = httpx.Client(base_url=endpoint(client, "pybad", "pypi"), headers=auth(token))
+    cut = py.post("", content=b'--xyz\r\nContent-Disposition: form-data; name=":action"',
+                  headers={"Content-Type": "multipart/form-data; boundary=xyz"})
+    assert cut.status_code == 400
+    assert py.post("", content=b"name=x", headers={
+        "Content-Type": "application/x-www-form-urlencoded"}).status_code == 400
+
+
+def test_a_large_pypi_upload_is_parsed_as_it_arrives_and_keeps_its_bytes(client, token):
+    # 24 MB through the streaming parser: every byte kept, the digest checked against it.
+    client.create_repository(domain=DOMAIN, repository="pybig")
+    py = httpx.Client(base_url=endpoint(client, "pybig", "pypi"), headers=auth(token),
+                      timeout=120)
+    blob = os.urandom(24 << 20)
+    data, files = twine_form("big-one", "1.0.0", "big_one-1.0.0-py3-none-any.whl", blob)
+    assert py.post("", data=data, files=files).status_code == 200
+    page = py.get("simple/big-one/")
+    assert f"#sha256={hashlib.sha256(blob).hexdigest()}" in page.text
 
 
 def test_npm_publish_over_2_gb_is_refused_before_the_body(sandbox, token, client):
