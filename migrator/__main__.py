@@ -1,5 +1,5 @@
 """`python -m migrator` runs the CLI."""
 
-from migrator.cli import main
+from migrator.cli import entry
 
-main()
+entry()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -43,3 +44,37 @@ def test_retry_sends_permanent_failures_back_to_the_queue(tmp_path):
     with WorkQueue.open(state) as q:
         assert q.counts()["npm-internal"].assets == {"discovered": 1}
         assert q.counts()["npm-internal"].versions == {"discovered": 1}
+
+
+def _entry(tmp_path, body):
+    """Run `migrator.cli.entry` in a child with `main` replaced by `body`."""
+    script = tmp_path / "child.py"
+    script.write_text("import sys\nimport migrator.cli as cli\n"
+                      f"def fake_main():\n{body}\n"
+                      "cli.main = fake_main\ncli.entry()\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # buffered, as
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60, env=env)  # a scheduler's pipe is
+
+
+def test_the_program_ends_with_mains_exit_code_and_every_line_written(tmp_path):
+    # Output still in the buffers when `main` returns is written before the process ends
+    # (stdout to a pipe is block-buffered: this is what a fast exit must not lose).
+    done = _entry(tmp_path, "    print('{\"done\": true}', end='')\n"
+                            "    print('last words', end='', file=sys.stderr)\n")
+    assert (done.returncode, done.stdout, done.stderr) == (0, '{"done": true}', "last words")
+    assert _entry(tmp_path, "    sys.exit(3)").returncode == 3
+    said = _entry(tmp_path, "    sys.exit('a message')")
+    assert (said.returncode, said.stderr) == (1, "a message\n")
+
+
+def test_an_unexpected_exception_keeps_pythons_traceback_and_exit_code(tmp_path):
+    done = _entry(tmp_path, "    raise RuntimeError('boom')")
+    assert done.returncode == 1
+    assert "Traceback" in done.stderr and "RuntimeError: boom" in done.stderr
+
+
+def test_python_dash_m_migrator_exits_with_the_commands_code(tmp_path):
+    missing = run_cli("status", "--state", str(tmp_path / "none.sqlite"))
+    assert missing.returncode == 2 and "no state file" in missing.stderr
+    assert run_cli("--version").returncode == 0
