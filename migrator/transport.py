@@ -26,6 +26,8 @@ own backend if a future httpx no longer lets the backend be chosen.
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import socket
 import ssl
 from collections.abc import Iterable
@@ -35,7 +37,7 @@ import httpcore
 import httpx
 from httpcore._utils import is_socket_readable
 
-__all__ = ["AsyncioBackend", "lean_transport"]
+__all__ = ["AsyncioBackend", "lean_transport", "trust"]
 
 # Reading from the socket pauses above this many unread bytes and resumes below the low mark.
 _HIGH_WATER = 4 << 20
@@ -269,8 +271,25 @@ async def _connect(loop: asyncio.AbstractEventLoop, host: str, port: int,
     raise OSError(f"{host} resolved to no address")
 
 
+def trust(verify: ssl.SSLContext | str | bool = True) -> ssl.SSLContext:
+    """The TLS context for `verify` (True: the CA bundle, False: none, a path: that bundle),
+    one per process and setting: each new context loads the whole CA bundle (about 35 ms),
+    and a run makes a dozen clients and pools. A context is shared safely by any number of
+    connections; it is made again when SSL_CERT_FILE or SSL_CERT_DIR name other files."""
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    return _trust(verify, os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR"))
+
+
+@functools.lru_cache(maxsize=8)
+def _trust(verify: str | bool, _cert_file: str | None, _cert_dir: str | None
+           ) -> ssl.SSLContext:
+    return httpx.create_ssl_context(verify=verify)
+
+
 def lean_transport(**kwargs: Any) -> httpx.AsyncHTTPTransport:
-    """`httpx.AsyncHTTPTransport(**kwargs)` on `AsyncioBackend`."""
+    """`httpx.AsyncHTTPTransport(**kwargs)` on `AsyncioBackend`, with the shared `trust`."""
+    kwargs["verify"] = trust(kwargs.get("verify", True))
     transport = httpx.AsyncHTTPTransport(**kwargs)
     pool = getattr(transport, "_pool", None)
     if hasattr(pool, "_network_backend"):

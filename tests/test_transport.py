@@ -343,3 +343,23 @@ def test_tls_with_an_untrusted_certificate_is_a_configuration_failure(certificat
     exc = run(scenario)
     assert is_configuration_failure(exc) and not is_retryable(exc)
     assert "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+def test_one_tls_context_per_setting_is_shared_by_every_client(monkeypatch):
+    import certifi
+
+    from migrator.transport import lean_transport, trust
+
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    assert trust() is trust(True)
+    assert trust(False) is trust(False) and trust(False) is not trust(True)
+    assert trust(False).verify_mode == ssl.CERT_NONE and trust().verify_mode == ssl.CERT_REQUIRED
+    mine = ssl.create_default_context()
+    assert trust(mine) is mine
+    # lean_transport takes the shared one instead of loading the CA bundle again
+    assert lean_transport()._pool._ssl_context is trust()
+    before = trust()
+    # a CA bundle named by the environment: a context of its own
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    assert trust() is not before and trust() is trust()

@@ -31,7 +31,7 @@ from migrator.retry import (
     is_connect_failure,
     is_retryable,
 )
-from migrator.transport import lean_transport
+from migrator.transport import lean_transport, trust
 
 __all__ = [
     "PROBE_TIMEOUT",
@@ -86,7 +86,7 @@ def make_client(
         transport=transport,
         timeout=timeout,
         follow_redirects=False,
-        verify=verify,  # for a proxy's transport, if the environment names one
+        verify=trust(verify),  # for a proxy's transport, if the environment names one
     )
 
 

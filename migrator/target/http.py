@@ -119,8 +119,7 @@ class ShardedTransport(httpx.AsyncBaseTransport):
     def __init__(self, total: int, per_pool: int = 16) -> None:
         per_pool = max(1, min(per_pool, total))
         count = max(1, -(-total // per_pool))
-        trust = httpx.create_ssl_context()  # one context: each one costs a CA bundle load
-        self.pools = [lean_transport(verify=trust, limits=httpx.Limits(
+        self.pools = [lean_transport(limits=httpx.Limits(
             max_connections=per_pool, max_keepalive_connections=per_pool))
             for _ in range(count)]
         self._next = 0
