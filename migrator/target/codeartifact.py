@@ -31,6 +31,8 @@ import anyio
 import anyio.to_thread
 import boto3
 import botocore.exceptions
+import botocore.loaders
+import botocore.session
 import httpx
 from botocore.config import Config
 
@@ -150,6 +152,26 @@ class _TokenAuth:
         return self.client.secrets()
 
 
+def boto_session(profile: str | None, region: str) -> boto3.Session:
+    """A boto3 session for `profile` in `region`, reading botocore's service data through
+    one loader per process. Each session used to load it afresh (endpoints, partitions, the
+    CodeArtifact model: about 0.1 s), and a run makes two clients (preflight, then the run).
+    Credentials stay each session's own, resolved when its client is made (and a `profile`
+    missing from the AWS config files is botocore's ProfileNotFound then, as before).
+    """
+    core = botocore.session.Session()
+    core.register_component("data_loader", _shared_loader())
+    session = boto3.Session(profile_name=profile, region_name=region, botocore_session=core)
+    paths = session._loader.search_paths  # boto3 adds its own folder to the loader each time
+    paths[:] = list(dict.fromkeys(paths))
+    return session
+
+
+@functools.cache
+def _shared_loader() -> botocore.loaders.Loader:
+    return botocore.loaders.create_loader()
+
+
 class CodeArtifactClient(PreflightProbes):
     """One CodeArtifact domain: control plane, native endpoints, tokens, rate limits.
 
@@ -189,7 +211,7 @@ class CodeArtifactClient(PreflightProbes):
         self.visibility_waits = visibility_waits
         self._limiter = anyio.CapacityLimiter(thread_limit)
         if boto_client is None:
-            session = session or boto3.Session(profile_name=profile, region_name=region)
+            session = session or boto_session(profile, region)
             boto_client = session.client(
                 "codeartifact", region_name=region, endpoint_url=endpoint_url,
                 config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
