@@ -34,6 +34,7 @@ import ssl
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from types import TracebackType
 
 import anyio
 import httpx
@@ -50,6 +51,7 @@ __all__ = [
     "TARGET_TOKEN",
     "TARGET_WRITE",
     "VERSION_RETRY",
+    "Attempts",
     "RetryPolicy",
     "RetryableResponse",
     "TruncatedBody",
@@ -196,10 +198,14 @@ class RetryPolicy:
         return (exc is not None and is_connect_failure(exc)
                 and retry_state.attempt_number >= self.connect_attempts)
 
-    def retrying(self, *, sleep: Sleep | None = None, what: str = "a request"
-                 ) -> tenacity.AsyncRetrying:
-        """A fresh tenacity controller; the last exception is re-raised when we give up.
-        `what` names the operation in the log line of each retry (never a secret)."""
+    def retrying(self, *, sleep: Sleep | None = None, what: str = "a request") -> Attempts:
+        """The attempts of one call, for `async for attempt in ...: with attempt: ...`; the
+        last exception is re-raised when we give up. `what` names the operation in the log
+        line of each retry (never a secret)."""
+        return Attempts(self, sleep or anyio.sleep, what)
+
+    def controller(self, sleep: Sleep, what: str) -> tenacity.AsyncRetrying:
+        """The tenacity controller that decides after a failed attempt."""
 
         def log_retry(retry_state: tenacity.RetryCallState) -> None:
             outcome = retry_state.outcome
@@ -213,10 +219,82 @@ class RetryPolicy:
             stop=self.should_stop,
             wait=self.wait_seconds,
             retry=tenacity.retry_if_exception(self.should_retry),
-            sleep=sleep or anyio.sleep,
+            sleep=sleep,
             reraise=True,
             before_sleep=log_retry,
         )
+
+
+class _FirstAttempt:
+    """The first attempt's context: like tenacity's, it keeps what the block raised."""
+
+    __slots__ = ("exc_info",)
+
+    def __init__(self) -> None:
+        self.exc_info: tuple[type[BaseException], BaseException, TracebackType | None] | None
+        self.exc_info = None
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        if exc_type is not None and exc is not None:
+            self.exc_info = (exc_type, exc, tb)
+            return True  # decided on at the next step, as tenacity does
+        return False
+
+
+class Attempts:
+    """The attempts of one call under a `RetryPolicy`.
+
+    Nearly every call succeeds at once, so the first attempt is made without tenacity: a
+    tenacity controller per request (its state, statistics, locks and futures, each a
+    reference cycle) was a twentieth of the event loop's time at the write quota and most
+    of what the garbage collector had to find. When the first attempt fails, tenacity takes
+    over from that outcome, with the attempt counted and the clock started when it began:
+    the decision, the waits, the log line and the exception re-raised at the end are the
+    ones the controller alone would have made.
+    """
+
+    __slots__ = ("_controller", "_first", "_policy", "_sleep", "_started", "_state", "_what")
+
+    def __init__(self, policy: RetryPolicy, sleep: Sleep, what: str) -> None:
+        self._policy, self._sleep, self._what = policy, sleep, what
+        self._first: _FirstAttempt | None = None
+        self._controller: tenacity.AsyncRetrying | None = None
+        self._state: tenacity.RetryCallState | None = None
+        self._started = 0.0
+
+    def __aiter__(self) -> Attempts:
+        return self
+
+    async def __anext__(self) -> _FirstAttempt | tenacity.AttemptManager:
+        if self._first is None:
+            self._started = time.monotonic()
+            self._first = _FirstAttempt()
+            return self._first
+        if self._controller is None:
+            if self._first.exc_info is None:
+                raise StopAsyncIteration  # done at the first attempt
+            self._controller = self._policy.controller(self._sleep, self._what)
+            self._controller.begin()
+            self._state = tenacity.RetryCallState(self._controller, fn=None, args=(),
+                                                  kwargs={})
+            self._state.start_time = self._started
+            self._state.set_exception(self._first.exc_info)
+            self._first.exc_info = None  # the state holds it now
+        assert self._state is not None
+        # What tenacity's own AsyncRetrying.__anext__ does, on the state seeded above.
+        while True:
+            do = await self._controller.iter(retry_state=self._state)
+            if isinstance(do, tenacity.DoAttempt):
+                return tenacity.AttemptManager(retry_state=self._state)
+            if isinstance(do, tenacity.DoSleep):
+                self._state.prepare_for_next_attempt()
+                await self._sleep(do)
+                continue
+            raise StopAsyncIteration
 
 
 @dataclass(frozen=True, slots=True)
