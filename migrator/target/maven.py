@@ -43,6 +43,7 @@ from xml.sax.saxutils import escape
 
 import anyio
 
+from migrator.errors import root_cause
 from migrator.formats import CHECKSUM_SUFFIXES, signed_file
 from migrator.formats.maven import NON_UNIQUE_SNAPSHOT_REASON
 from migrator.formats.maven_version import sort_versions
@@ -152,10 +153,10 @@ class MavenPublisher:
         # 200 (not a 409), so this is how a re-run reports IDENTICAL and saves its writes.
         self.check_first = check_first
         self.upload_checksums = upload_checksums
-        # One read-merge-write of an artifact's maven-metadata.xml at a time (versions of one
-        # artifact are published in parallel; shards split by package, so one process holds
-        # every version of an artifact).
-        self._metadata_locks: dict[str, anyio.Lock] = {}
+        # One read-merge-write of an artifact's maven-metadata.xml at a time, for every
+        # version waiting for it (versions of one artifact are published in parallel; shards
+        # split by package, so one process holds every version of an artifact).
+        self._metadata: dict[str, _ArtifactMetadata] = {}
 
     async def publish(self, version: ClaimedVersion, files: Sequence[SpooledFile],
                       report: Report) -> None:
@@ -309,16 +310,60 @@ class MavenPublisher:
 
     async def _put_artifact_metadata(self, artifact_url: str, version: ClaimedVersion,
                                      new: str) -> None:
-        """Read the target's artifact-level metadata, add `new`, write it back."""
+        """Read the target's artifact-level metadata, add `new`, write it back.
+
+        Versions of one artifact whose files are all in go together: the first to get the
+        artifact's turn writes the metadata listing every version that joined while it
+        waited (group commit). One read and one write then publish them all, instead of a
+        read and a write each one after the other (at 100 ms a request, a chain of 200 ms a
+        version at the end of a run). Whichever versions CodeArtifact publishes with one
+        metadata PUT (those listed, or every Unfinished one), each is still verified, and
+        completed with UpdatePackageVersionsStatus if it is left Unfinished.
+        """
         url = artifact_url + MAVEN_METADATA
-        async with self._metadata_locks.setdefault(url, anyio.Lock()):
+        state = self._metadata.setdefault(url, _ArtifactMetadata())
+        batch = state.joining
+        batch.versions.append(new)
+        async with state.lock:
+            if batch.done.is_set():  # written by the version that had the turn
+                if batch.failed is not None:
+                    raise PublishError(
+                        f"{version.namespace}:{version.package}: the maven-metadata.xml write "
+                        f"that was to list {new} failed ({batch.failed})", retryable=True)
+                return
+            state.joining = _MetadataBatch()  # versions arriving now wait for the next turn
             try:
-                response = await self.target.http.request("GET", url)
-                listed = listed_versions(response.text)
-            except NotFound:
-                listed = []
-            await self._put(url, artifact_metadata(version.namespace, version.package,
-                                                   [*listed, new]))
+                try:
+                    response = await self.target.http.request("GET", url)
+                    listed = listed_versions(response.text)
+                except NotFound:
+                    listed = []
+                await self._put(url, artifact_metadata(version.namespace, version.package,
+                                                       [*listed, *batch.versions]))
+            except BaseException as exc:
+                batch.failed = root_cause(exc) if isinstance(exc, Exception) else "cancelled"
+                raise
+            finally:
+                batch.done.set()
+
+
+class _MetadataBatch:
+    """Versions of one artifact waiting for the same metadata write."""
+
+    __slots__ = ("done", "failed", "versions")
+
+    def __init__(self) -> None:
+        self.versions: list[str] = []
+        self.done = anyio.Event()
+        self.failed: str | None = None
+
+
+class _ArtifactMetadata:
+    __slots__ = ("joining", "lock")
+
+    def __init__(self) -> None:
+        self.lock = anyio.Lock()
+        self.joining = _MetadataBatch()
 
 
 def _snapshot_info(version: ClaimedVersion) -> dict:

@@ -14,6 +14,7 @@ import pytest
 
 from migrator.models import AssetOutcome, Format
 from migrator.target import make_publisher
+from migrator.target.errors import PublishError
 from migrator.verification import asset_name, verify_version
 
 from .conftest import Recorder, claim, make_client
@@ -409,3 +410,118 @@ def test_non_unique_snapshot_is_a_permanent_failure(sandbox, tmp_path):
         run(scenario)
     assert info.value.retryable is False
     assert "non-unique SNAPSHOT" in str(info.value)
+
+
+def greeter_releases(root: Path) -> list:
+    """Three releases of one artifact (the demo's 1.0.0 and 1.1.0, and a 1.2.0 made from
+    1.1.0's bytes)."""
+    src = root / "maven-releases/com/acme/greeter"
+    shutil.copytree(src / "1.1.0", src / "1.2.0")
+    for f in list((src / "1.2.0").iterdir()):
+        f.rename(f.with_name(f.name.replace("1.1.0", "1.2.0")))
+    return [claim(Format.MAVEN, "maven-releases",
+                  [f"com/acme/greeter/{v}/greeter-{v}{s}" for s in (".pom", ".jar")],
+                  target_repo="maven-releases", root=root)
+            for v in ("1.0.0", "1.1.0", "1.2.0")]
+
+
+def hold_first_metadata_write(publisher, fail_second: bool = False
+                              ) -> tuple[list[bytes], anyio.Event]:
+    """The first artifact-level metadata write waits until all three versions have asked for
+    theirs; with `fail_second`, the second one fails. Returns the bodies written and an
+    event set once the first write is waiting."""
+    original_put, original_meta = publisher._put, publisher._put_artifact_metadata
+    writes: list[bytes] = []
+    asked = {"n": 0}
+    all_asked, holding = anyio.Event(), anyio.Event()
+
+    async def ask(*args):
+        asked["n"] += 1
+        if asked["n"] == 3:
+            all_asked.set()
+        await original_meta(*args)  # joins its batch before its first wait
+
+    async def put(url, body):
+        if url.endswith("greeter/maven-metadata.xml"):
+            writes.append(body)
+            if len(writes) == 1:
+                holding.set()
+                await all_asked.wait()
+            elif len(writes) == 2 and fail_second:
+                raise PublishError("HTTP 500 from the target", retryable=True)
+        await original_put(url, body)
+
+    publisher._put, publisher._put_artifact_metadata = put, ask
+    return writes, holding
+
+
+def listed_in(body: bytes) -> set[str]:
+    return {v for v in ("1.0.0", "1.1.0", "1.2.0") if f"<version>{v}</version>".encode() in body}
+
+
+@pytest.mark.parametrize("publishes", ["listed", "all"])
+def test_versions_of_one_artifact_waiting_together_share_one_metadata_write(
+        publishes, sandbox_factory, seed_root):
+    """While one version holds the artifact's metadata turn, the others finish their files:
+    one read and one write of maven-metadata.xml publish them together (whichever versions a
+    metadata PUT publishes on AWS), and every version verifies."""
+    from migrator_sandbox.codeartifact import Behaviour
+
+    sandbox = sandbox_factory(behaviour=Behaviour(maven_metadata_publishes=publishes))
+    releases = greeter_releases(seed_root)
+
+    async def scenario():
+        async with make_client(sandbox) as client:
+            publisher = make_publisher(Format.MAVEN, client)
+            writes, holding = hold_first_metadata_write(publisher)
+            recorders = [Recorder() for _ in releases]
+            async with anyio.create_task_group() as tg:
+                for n, ((version, files), rec) in enumerate(zip(releases, recorders,
+                                                                strict=True)):
+                    tg.start_soon(publisher.publish, version, files, rec)
+                    if n == 0:  # 1.0.0 takes the first turn alone
+                        await holding.wait()
+            checks = [await client.check_claimed(v) for v, _ in releases]
+            return writes, recorders, checks
+
+    writes, recorders, checks = run(scenario)
+    assert len(writes) == 2  # three versions, two writes: the first turn, then the rest
+    assert listed_in(writes[0]) == {"1.0.0"}
+    assert listed_in(writes[1]) == {"1.0.0", "1.1.0", "1.2.0"}  # read back, merged
+    assert all(rec.outcomes() == ["published"] * 2 for rec in recorders)
+    assert [c.status for c in checks] == ["Published"] * 3
+    for (version, files), check in zip(releases, checks, strict=True):
+        assert verify_version(version, check, version.assets, files=files).messages() == []
+
+
+def test_a_failed_shared_metadata_write_fails_every_version_it_was_for(sandbox, seed_root):
+    releases = greeter_releases(seed_root)
+
+    async def scenario():
+        async with make_client(sandbox) as client:
+            publisher = make_publisher(Format.MAVEN, client)
+            writes, holding = hold_first_metadata_write(publisher, fail_second=True)
+            errors: dict[str, str] = {}
+
+            async def publish(version, files):
+                try:
+                    await publisher.publish(version, files, Recorder())
+                except PublishError as exc:
+                    errors[version.version] = f"{exc.retryable}: {exc}"
+
+            async with anyio.create_task_group() as tg:
+                for n, (version, files) in enumerate(releases):
+                    tg.start_soon(publish, version, files)
+                    if n == 0:
+                        await holding.wait()
+            return writes, errors
+
+    writes, errors = run(scenario)
+    assert [listed_in(w) for w in writes] == [{"1.0.0"}, {"1.0.0", "1.1.0", "1.2.0"}]
+    assert sorted(errors) == ["1.1.0", "1.2.0"]  # the two the failed write was for
+    assert all(e.startswith("True: ") for e in errors.values())  # retryable, both
+    # the one whose turn it was has the target's error; the other names that write
+    late = max(errors, key=lambda v: len(errors[v]))
+    assert errors == {late: f"True: com.acme:greeter: the maven-metadata.xml write that was "
+                            f"to list {late} failed (PublishError: HTTP 500 from the target)",
+                      ({"1.1.0", "1.2.0"} - {late}).pop(): "True: HTTP 500 from the target"}
