@@ -19,8 +19,10 @@ arguments give the same corpus byte for byte.
 
 `CorpusStats.floor_seconds` is the quota floor: the time the writes that cannot be avoided
 take at CodeArtifact's quotas (100 writes/s; PublishPackageVersion 10/s on top). Unavoidable:
-one PUT per Maven file plus one `maven-metadata.xml` PUT per version, one PUT per npm version,
-one upload per PyPI file, one PublishPackageVersion per generic asset.
+one PUT per Maven file plus one `maven-metadata.xml` PUT per artifact (the versions of an
+artifact waiting for it together share one; before that write was shared, the floor counted one
+per version: 771 writes, 7.71 s, for the default corpus), one PUT per npm version, one upload
+per PyPI file, one PublishPackageVersion per generic asset.
 """
 
 from __future__ import annotations
@@ -194,7 +196,8 @@ def make_mixed_seed(root: Path, scale: float = 1.0, seed: int = 7) -> tuple[Path
                       _zip({"Main.java": _payload(rng, _size(rng) // 2 + 100)}))
                 files += 1
             count("maven", files)
-            stats.writes += files + 1  # the files, then the artifact's maven-metadata.xml
+            stats.writes += files
+        stats.writes += 1  # the artifact's maven-metadata.xml, once for all its versions
         stats.packages["maven"] = stats.packages.get("maven", 0) + 1
 
     for p in range(n(20)):
