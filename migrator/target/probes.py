@@ -48,8 +48,9 @@ class PreflightProbes:
         part of botocore's chain found them), the domain exists for the owner in the region,
         every one of `repositories` exists in it, and an authorization token can be had.
 
-        Use a `for_preflight` client (one attempt, short timeouts). A step that cannot
-        succeed stops the steps after it. DescribeRepository reports no format restriction
+        Use a `for_preflight` client (one attempt, short timeouts). Credentials and domain
+        come first, each stopping the steps after it when it fails; the repositories and the
+        token are then asked at once. DescribeRepository reports no format restriction
         (a CodeArtifact repository holds every format); the one format-bound setting, the
         external connection, is checked by `probe_endpoints` for pre-warmed repositories.
         """
@@ -60,14 +61,16 @@ class PreflightProbes:
         if out[-1].status is CheckStatus.FAILURE:
             return out
         wanted = sorted(set(repositories))
-        found = await _gather([functools.partial(self._probe_repository, r, None)
-                               for r in wanted])
+        # The repositories and the token need only the domain: asked together.
+        *found, token = await _gather([
+            *(functools.partial(self._probe_repository, r, None) for r in wanted),
+            self._probe_token])
         if None in found:  # some are missing: name the closest ones the domain has
             names = await self._repository_names()
             found = [check or await self._probe_repository(r, names)
                      for r, check in zip(wanted, found, strict=True)]
         out += [c for c in found if c is not None]
-        out.append(await self._probe_token())
+        out.append(token)
         return out
 
     async def probe_endpoints(self, needs: Mapping[str, Iterable[Format]], *,
