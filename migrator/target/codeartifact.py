@@ -276,7 +276,7 @@ class CodeArtifactClient(PreflightProbes):
         :raises CredentialsRefused: the `[target] profile` is not in the AWS config files.
         """
         kwargs.update(connect_timeout=timeout, read_timeout=timeout * 2, write_policy=PREFLIGHT,
-                      read_policy=PREFLIGHT, token_policy=PREFLIGHT, thread_limit=4,
+                      read_policy=PREFLIGHT, token_policy=PREFLIGHT, thread_limit=16,
                       visibility_waits=(), signed_calls=False)  # a handful of calls; boto3's
         # own error texts are what the preflight lines quote
         try:
