@@ -20,10 +20,10 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 
@@ -42,7 +42,7 @@ from migrator.pipeline.plan import (
     remember_manifest,
     stored_manifest,
 )
-from migrator.pipeline.preflight import ensure_ready
+from migrator.pipeline.preflight import ensure_ready_async
 from migrator.pipeline.progress import Progress
 from migrator.pipeline.shard import bind_shard, owns_row, recorded_shard, with_rate_share
 from migrator.pipeline.spool import run_spool
@@ -59,12 +59,13 @@ from migrator.state import WorkQueue, default_owner
 from migrator.state import status as st
 from migrator.target.access import TargetAccess
 
-__all__ = ["RETRYABLE", "read_failed_csv", "requeue_listed", "resume", "retry", "run",
-           "run_only_failed"]
+__all__ = ["RETRYABLE", "behind_preflight", "read_failed_csv", "requeue_listed", "resume",
+           "retry", "run", "run_only_failed"]
 
 logger = logging.getLogger(__name__)
 
 TargetFactory = Callable[[Manifest, SourceAccess], TargetAccess]
+T = TypeVar("T")
 #: What `migrator retry` may send back to the queue.
 RETRYABLE = (st.FAILED_PERMANENT, st.CONFLICT, *st.PREWARM_REFUSALS)
 
@@ -245,13 +246,14 @@ def _run(m: Manifest, loc: StateLocation, command: str, *, check_first: bool = T
             remember_manifest(q, m)
         code = 2
         try:
+            kw = {**kw, "spool": spool.path, "run_id": run_id}
             if check_first:
                 # Both systems, the credentials and every mapping, in seconds, once the state
-                # is known to be usable and before anything is crawled or written: a wrong
-                # domain is one line and exit 2, not a thousand failed assets.
-                ensure_ready(m, stage=kw.get("stage"))
-            summary = anyio.run(_run_async, m, q, {**kw, "spool": spool.path,
-                                                   "run_id": run_id})
+                # is known to be usable and before anything is written: a wrong domain is one
+                # line and exit 2, not a thousand failed assets. It runs beside the start of
+                # the run, which only reads until the checks have passed (_PreflightGate).
+                kw["preflight"] = lambda: ensure_ready_async(m, stage=kw.get("stage"))
+            summary = anyio.run(_run_async, m, q, kw)
             code = summary.exit_code
             return summary
         except KeyboardInterrupt:
@@ -304,7 +306,72 @@ async def plan_if_needed(m: Manifest, q: WorkQueue, relist: bool = False,
     return planned
 
 
+class _PreflightGate:
+    """The preflight, run beside the read-only start of a run (the crawl when one is needed,
+    the clients, the dependency-confusion look-ups, the token and the endpoints), so the
+    first write waits for the slower of the two instead of their sum. `passed()` comes
+    before anything is written; a failed preflight cancels the run and is what the run
+    raises (exit 2), also when the start failed first: a wrong domain explains the look-up
+    that failed."""
+
+    def __init__(self, check: Callable[[], Any] | None) -> None:
+        self.check = check
+        self.error: BaseException | None = None
+        self._done = anyio.Event()
+        if check is None:
+            self._done.set()
+
+    async def run(self, scope: anyio.CancelScope) -> None:
+        assert self.check is not None
+        try:
+            await self.check()
+        except Exception as exc:
+            self.error = exc
+            scope.cancel()
+        finally:
+            self._done.set()
+
+    async def done(self) -> None:
+        await self._done.wait()
+
+    async def passed(self) -> None:
+        await self._done.wait()
+        if self.error is not None:
+            raise self.error
+
+
 async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummary:
+    return await behind_preflight(kw.pop("preflight", None),
+                                  lambda gate: _transfer(m, q, kw, gate))
+
+
+async def behind_preflight(check: Callable[[], Awaitable[Any]] | None,
+                           body: Callable[[_PreflightGate], Awaitable[T]]) -> T:
+    """`body(gate)` with `check` (the preflight) running beside it; `body` awaits
+    `gate.passed()` before its first write. Raises what the check raised when it failed
+    (also when the body failed first, or is cancelled for it), else what the body raised."""
+    gate = _PreflightGate(check)
+    if check is None:
+        return await body(gate)
+    result: list[T] = []
+    failure: MigratorError | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(gate.run, tg.cancel_scope)
+        await anyio.sleep(0)  # its requests go out first, before the body's own set-up
+        try:
+            result.append(await body(gate))
+        except MigratorError as exc:
+            failure = exc  # raised below, out of the task group (which would wrap it)
+        await gate.done()
+    if gate.error is not None:  # its failure is the one to report (the body may have been
+        raise gate.error        # cancelled for it, or failed on what the check found)
+    if failure is not None:
+        raise failure
+    return result[0]
+
+
+async def _transfer(m: Manifest, q: WorkQueue, kw: dict[str, Any],
+                    gate: _PreflightGate) -> RunSummary:
     started = time.monotonic()
     planned = await plan_if_needed(m, q, relist=bool(kw.get("relist")), crawl=kw.get("crawl"))
     stage = kw.get("stage")
@@ -344,11 +411,13 @@ async def _run_async(m: Manifest, q: WorkQueue, kw: dict[str, Any]) -> RunSummar
             logger.log(logging.INFO if f.protected else logging.WARNING,
                        "dependency confusion: %s (%s) also in %s: %s", f.display,
                        f.repository, f.connection, f.protection)
+        await gate.passed()  # the first write follows
         for line in await protect_namespaces(m, client):
             logger.info("dependency confusion: %s", line)
         # the public names: their packages get origin control written before the first
         # publish; the others are left to CodeArtifact's default (Engine._protect_origin)
         exposed = report.exposed()
+    await gate.passed()  # nothing is written before the preflight has passed
     engine = Engine(q, source=source, target=target, options=options, owner=default_owner())
     engine.exposed = exposed
     # -- pre-warm from lockfiles (`migrator prewarm`, or `[prewarm] in_run = true`) ----------

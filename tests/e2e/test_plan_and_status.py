@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from .transfer_helpers import token_and_endpoint, write_log
 
@@ -83,3 +84,24 @@ def test_each_emulator_speaks_with_its_products_server_header(sandbox):
     assert r.status_code == 200
     assert r.headers.get_list("server") == [r.headers["server"]]
     assert r.headers["server"].startswith("Nexus/")
+
+
+@pytest.mark.parametrize("broken", ["domain", "repository"])
+def test_a_run_whose_preflight_fails_writes_nothing_and_reports_the_preflight(sandbox, broken):
+    """The preflight runs beside the run's read-only start (crawl, dependency-confusion
+    look-ups, token, endpoints), which fails too on a wrong domain or repository: the
+    preflight's lines are what the run reports, exit 2, and nothing reaches the target."""
+    text = (sandbox.workdir / "demo.toml").read_text()
+    text = (text.replace('domain = "demo"', 'domain = "dmeo"') if broken == "domain"
+            else text.replace('target = "npm-internal"', 'target = "npm-gone"'))
+    (sandbox.workdir / "broken.toml").write_text(text)
+    requests = sandbox.info["codeartifact"]["requests_url"]
+    httpx.delete(requests, timeout=30)
+    r = sandbox.migrator("run", "broken.toml", "--no-progress")
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert "Traceback" not in r.stderr
+    error = r.stderr[r.stderr.index("error: "):]
+    assert error.startswith("error: preflight found 1 problem:"), error
+    assert ("'dmeo'" if broken == "domain" else "'npm-gone' does not exist") in error
+    log = httpx.get(requests, params={"entries": 1}, timeout=30).json()
+    assert [e for e in log["entries"] if e["write"]] == []
