@@ -91,8 +91,11 @@ def test_a_lost_answer_ends_published_or_identical(sandbox_factory, fmt, switche
 
 def test_npm_lost_answer_under_409_is_settled_by_hashes_after_the_lag(sandbox_factory):
     """The retry's 409 arrives while ListPackageVersionAssets still says 404: the publisher
-    looks again over the lag instead of concluding, and reports the version as identical."""
-    sb = sandbox_factory(behaviour=Behaviour(publish_delay=PUBLISH_DELAY))
+    looks again over the lag instead of concluding, and reports the version as identical.
+    The lag is twice the usual: the retry's back-off (0.5-1 s, jittered) moves the sandbox's
+    clock, and real time passes too, so with a lag of 1 s a back-off near 1 s let the lag
+    run out before the first look after the 409."""
+    sb = sandbox_factory(behaviour=Behaviour(publish_delay=2 * PUBLISH_DELAY))
     httpx.post(f"{sb.base_url}/_sandbox/faults", json={"lost_answers": 1})
 
     async def go():
