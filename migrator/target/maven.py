@@ -177,11 +177,19 @@ class MavenPublisher:
             await self._publish_build(version, info, artifact_url, folder, ordered, report)
             return
         base_version = info["base_version"]
-        known = await self.target.asset_hashes(version, base_version) \
-            if self.check_first and ordered else None
-        await self._put_files(version, folder, ordered, known, base_version, report)
+        artifact = self._artifact(artifact_url)
+        artifact.uploading += 1  # its metadata turn waits a little for this version's files
+        try:
+            known = await self.target.asset_hashes(version, base_version) \
+                if self.check_first and ordered else None
+            await self._put_files(version, folder, ordered, known, base_version, report)
+        finally:
+            artifact.uploaded()
         await self._put_artifact_metadata(artifact_url, version, base_version)
         await self.target.complete_version(version, base_version)
+
+    def _artifact(self, artifact_url: str) -> _ArtifactMetadata:
+        return self._metadata.setdefault(artifact_url + MAVEN_METADATA, _ArtifactMetadata())
 
     # -- releases and builds -----------------------------------------------------------------
 
@@ -321,7 +329,7 @@ class MavenPublisher:
         completed with UpdatePackageVersionsStatus if it is left Unfinished.
         """
         url = artifact_url + MAVEN_METADATA
-        state = self._metadata.setdefault(url, _ArtifactMetadata())
+        state = self._artifact(artifact_url)
         batch = state.joining
         batch.versions.append(new)
         async with state.lock:
@@ -331,6 +339,10 @@ class MavenPublisher:
                         f"{version.namespace}:{version.package}: the maven-metadata.xml write "
                         f"that was to list {new} failed ({batch.failed})", retryable=True)
                 return
+            # Versions of this artifact still putting their files (they wait for write tokens
+            # like everyone: the quota, not this wait, paces the run) join this write if they
+            # are done within LINGER_SECONDS, instead of needing a write each.
+            await state.quiet(LINGER_SECONDS)
             state.joining = _MetadataBatch()  # versions arriving now wait for the next turn
             try:
                 try:
@@ -359,11 +371,33 @@ class _MetadataBatch:
 
 
 class _ArtifactMetadata:
-    __slots__ = ("joining", "lock")
+    """One artifact's metadata turns: the lock, the batch joining the next write, and how
+    many of its versions are still putting their files."""
+
+    __slots__ = ("_quiet", "joining", "lock", "uploading")
 
     def __init__(self) -> None:
         self.lock = anyio.Lock()
         self.joining = _MetadataBatch()
+        self.uploading = 0
+        self._quiet = anyio.Event()
+
+    def uploaded(self) -> None:
+        self.uploading -= 1
+        if self.uploading == 0:
+            self._quiet.set()
+            self._quiet = anyio.Event()  # for the next wait
+
+    async def quiet(self, at_most: float) -> None:
+        """Until no version of the artifact is putting files, or `at_most` seconds."""
+        if self.uploading:
+            with anyio.move_on_after(at_most):
+                await self._quiet.wait()
+
+
+# How long the version whose metadata turn it is waits for the artifact's other versions
+# still putting their files (at the quota ceiling a PUT can wait a second for its token).
+LINGER_SECONDS = 2.0
 
 
 def _snapshot_info(version: ClaimedVersion) -> dict:

@@ -525,3 +525,88 @@ def test_a_failed_shared_metadata_write_fails_every_version_it_was_for(sandbox, 
     assert errors == {late: f"True: com.acme:greeter: the maven-metadata.xml write that was "
                             f"to list {late} failed (PublishError: HTTP 500 from the target)",
                       ({"1.1.0", "1.2.0"} - {late}).pop(): "True: HTTP 500 from the target"}
+
+
+def hold_uploads_of(publisher, version: str, until: anyio.Event) -> None:
+    """The file PUTs of `version` wait for `until`."""
+    original = publisher._put_file
+
+    async def put_file(claimed, folder, spooled, target_version):
+        if claimed.version == version:
+            await until.wait()
+        return await original(claimed, folder, spooled, target_version)
+
+    publisher._put_file = put_file
+
+
+def metadata_writes(publisher) -> list[bytes]:
+    original, writes = publisher._put, []
+
+    async def put(url, body):
+        if url.endswith("greeter/maven-metadata.xml"):
+            writes.append(body)
+        await original(url, body)
+
+    publisher._put = put
+    return writes
+
+
+def test_the_metadata_turn_waits_for_the_artifacts_versions_still_putting_files(
+        sandbox, seed_root):
+    """1.2.0's files are still going when another version's metadata turn comes: the turn
+    waits for them, and one write lists all three versions."""
+    releases = greeter_releases(seed_root)
+
+    async def scenario():
+        async with make_client(sandbox) as client:
+            publisher = make_publisher(Format.MAVEN, client)
+            writes = metadata_writes(publisher)
+            turn_waits = anyio.Event()
+            hold_uploads_of(publisher, "1.2.0", turn_waits)
+
+            async def watch():  # the turn has begun, 1.2.0 still uploading
+                state = None
+                while state is None or not (state.lock.locked() and state.uploading):
+                    state = next(iter(publisher._metadata.values()), None)
+                    await anyio.sleep(0.005)
+                turn_waits.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(watch)
+                for version, files in releases:
+                    tg.start_soon(publisher.publish, version, files, Recorder())
+            return writes, [await client.check_claimed(v) for v, _ in releases]
+
+    writes, checks = run(scenario)
+    assert [listed_in(w) for w in writes] == [{"1.0.0", "1.1.0", "1.2.0"}]
+    assert [c.status for c in checks] == ["Published"] * 3
+
+
+def test_the_metadata_turn_waits_only_so_long(sandbox, seed_root, monkeypatch):
+    import migrator.target.maven as maven
+
+    monkeypatch.setattr(maven, "LINGER_SECONDS", 0.05)
+    releases = greeter_releases(seed_root)
+
+    async def scenario():
+        async with make_client(sandbox) as client:
+            publisher = make_publisher(Format.MAVEN, client)
+            writes = metadata_writes(publisher)
+            released = anyio.Event()
+            hold_uploads_of(publisher, "1.2.0", released)
+
+            async def release_after_the_first_write():
+                while not writes:
+                    await anyio.sleep(0.005)
+                released.set()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(release_after_the_first_write)
+                for version, files in releases:
+                    tg.start_soon(publisher.publish, version, files, Recorder())
+            return writes, [await client.check_claimed(v) for v, _ in releases]
+
+    writes, checks = run(scenario)
+    assert "1.2.0" not in listed_in(writes[0])  # that turn did not wait for it
+    assert listed_in(writes[-1]) == {"1.0.0", "1.1.0", "1.2.0"}
+    assert [c.status for c in checks] == ["Published"] * 3
