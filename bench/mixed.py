@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp)
         seed, corpus = make_mixed_seed(root / "corpus", args.scale)
         figures["corpus"] = corpus.summary()
+        figures["floor_writes"] = corpus.writes
         print(f"corpus: {corpus.summary()}", flush=True)
         for latency in latencies:
             tag = f"{latency * 1000:.0f} ms"
