@@ -527,57 +527,58 @@ def test_a_failed_shared_metadata_write_fails_every_version_it_was_for(sandbox, 
                       ({"1.1.0", "1.2.0"} - {late}).pop(): "True: HTTP 500 from the target"}
 
 
-def hold_uploads_of(publisher, version: str, until: anyio.Event) -> None:
-    """The file PUTs of `version` wait for `until`."""
-    original = publisher._put_file
+def publish_with_the_last_held(sandbox, seed_root: Path, release_on: str) -> tuple:
+    """Publish 1.0.0, 1.1.0 and 1.2.0 together, 1.2.0's file PUTs held until `release_on`
+    happens: "turn waits" (a metadata turn starts waiting while 1.2.0 still uploads) or
+    "first write" (the first maven-metadata.xml PUT is sent). Returns the metadata bodies
+    written and the three versions' checks."""
+    import migrator.target.maven as maven
 
-    async def put_file(claimed, folder, spooled, target_version):
-        if claimed.version == version:
-            await until.wait()
-        return await original(claimed, folder, spooled, target_version)
+    releases = greeter_releases(seed_root)
+    release = anyio.Event()
 
-    publisher._put_file = put_file
+    async def scenario():
+        async with make_client(sandbox) as client:
+            publisher = make_publisher(Format.MAVEN, client)
+            put_file, put, writes = publisher._put_file, publisher._put, []
 
+            async def held_put_file(claimed, folder, spooled, target_version):
+                if claimed.version == "1.2.0":
+                    await release.wait()
+                return await put_file(claimed, folder, spooled, target_version)
 
-def metadata_writes(publisher) -> list[bytes]:
-    original, writes = publisher._put, []
+            async def counted_put(url, body):
+                if url.endswith("greeter/maven-metadata.xml"):
+                    writes.append(body)
+                    if release_on == "first write":
+                        release.set()
+                await put(url, body)
 
-    async def put(url, body):
-        if url.endswith("greeter/maven-metadata.xml"):
-            writes.append(body)
-        await original(url, body)
+            publisher._put_file, publisher._put = held_put_file, counted_put
+            async with anyio.create_task_group() as tg:
+                for version, files in releases:
+                    tg.start_soon(publisher.publish, version, files, Recorder())
+            return writes, [await client.check_claimed(v) for v, _ in releases]
 
-    publisher._put = put
-    return writes
+    quiet = maven._ArtifactMetadata.quiet
+
+    async def noticed_quiet(state, at_most):
+        if release_on == "turn waits" and state.uploading:
+            release.set()  # the turn has begun, 1.2.0 still uploading
+        await quiet(state, at_most)
+
+    maven._ArtifactMetadata.quiet = noticed_quiet
+    try:
+        return run(scenario)
+    finally:
+        maven._ArtifactMetadata.quiet = quiet
 
 
 def test_the_metadata_turn_waits_for_the_artifacts_versions_still_putting_files(
         sandbox, seed_root):
     """1.2.0's files are still going when another version's metadata turn comes: the turn
     waits for them, and one write lists all three versions."""
-    releases = greeter_releases(seed_root)
-
-    async def scenario():
-        async with make_client(sandbox) as client:
-            publisher = make_publisher(Format.MAVEN, client)
-            writes = metadata_writes(publisher)
-            turn_waits = anyio.Event()
-            hold_uploads_of(publisher, "1.2.0", turn_waits)
-
-            async def watch():  # the turn has begun, 1.2.0 still uploading
-                state = None
-                while state is None or not (state.lock.locked() and state.uploading):
-                    state = next(iter(publisher._metadata.values()), None)
-                    await anyio.sleep(0.005)
-                turn_waits.set()
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(watch)
-                for version, files in releases:
-                    tg.start_soon(publisher.publish, version, files, Recorder())
-            return writes, [await client.check_claimed(v) for v, _ in releases]
-
-    writes, checks = run(scenario)
+    writes, checks = publish_with_the_last_held(sandbox, seed_root, "turn waits")
     assert [listed_in(w) for w in writes] == [{"1.0.0", "1.1.0", "1.2.0"}]
     assert [c.status for c in checks] == ["Published"] * 3
 
@@ -586,27 +587,7 @@ def test_the_metadata_turn_waits_only_so_long(sandbox, seed_root, monkeypatch):
     import migrator.target.maven as maven
 
     monkeypatch.setattr(maven, "LINGER_SECONDS", 0.05)
-    releases = greeter_releases(seed_root)
-
-    async def scenario():
-        async with make_client(sandbox) as client:
-            publisher = make_publisher(Format.MAVEN, client)
-            writes = metadata_writes(publisher)
-            released = anyio.Event()
-            hold_uploads_of(publisher, "1.2.0", released)
-
-            async def release_after_the_first_write():
-                while not writes:
-                    await anyio.sleep(0.005)
-                released.set()
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(release_after_the_first_write)
-                for version, files in releases:
-                    tg.start_soon(publisher.publish, version, files, Recorder())
-            return writes, [await client.check_claimed(v) for v, _ in releases]
-
-    writes, checks = run(scenario)
+    writes, checks = publish_with_the_last_held(sandbox, seed_root, "first write")
     assert "1.2.0" not in listed_in(writes[0])  # that turn did not wait for it
     assert listed_in(writes[-1]) == {"1.0.0", "1.1.0", "1.2.0"}
     assert [c.status for c in checks] == ["Published"] * 3
