@@ -9,7 +9,8 @@ excluded, UG maven-checksums): each is PUT right after the file it signs. Non-un
 (`x-1.0-SNAPSHOT.jar`) cannot be stored and fail permanently with that reason.
 
 The artifact-level metadata lists every version the target already shows plus this one (read
-from the target first, merged, one writer per artifact at a time), with `latest` and `release`
+from the target first, merged, one writer per artifact at a time; the versions of an artifact
+waiting for their turn together are listed by one write), with `latest` and `release`
 by Maven's version order (`migrator.formats.maven_version`), so it is right whether CodeArtifact
 serves the uploaded file or one it generates (undocumented).
 
