@@ -392,8 +392,7 @@ class CodeArtifactClient(PreflightProbes):
         method = getattr(self.boto, _snake(operation))
         async for attempt in policy.retrying(sleep=self.sleep, what=f"CodeArtifact {operation}"):
             with attempt:
-                for bucket in buckets:
-                    await bucket.acquire()
+                granted = [await bucket.acquire() for bucket in buckets]
                 call_params = {k: (v() if callable(v) else v) for k, v in params.items()}
                 try:
                     if self._signed is not None and self._signed.handles(operation):
@@ -404,8 +403,8 @@ class CodeArtifactClient(PreflightProbes):
                 except Exception as exc:
                     translated = self._translate(exc, operation)
                     if isinstance(translated, Throttled):
-                        for bucket in buckets:
-                            bucket.on_throttle(translated.retry_after)
+                        for bucket, sent_at in zip(buckets, granted, strict=True):
+                            bucket.on_throttle(translated.retry_after, sent_at=sent_at)
                     if translated is exc:
                         raise
                     raise translated from None

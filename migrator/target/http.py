@@ -189,8 +189,7 @@ class NativeHttp:
         async for attempt in policy.retrying(sleep=self.sleep, what=f"{method} {url}"):
             with attempt:
                 while True:
-                    if bucket is not None:
-                        await bucket.acquire()
+                    sent_at = await bucket.acquire() if bucket is not None else None
                     response = await self._send(method, url, scheme, content, json, data,
                                                 files, headers)
                     if response.status_code == 401 and not retried_auth:
@@ -199,7 +198,7 @@ class NativeHttp:
                                 "authorization")):
                             continue  # a fresh token, same attempt
                     break
-                return self._check(response, bucket, ok, method, url)
+                return self._check(response, bucket, ok, method, url, sent_at)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(self, method, url, scheme, content, json, data, files, headers
@@ -229,10 +228,11 @@ class NativeHttp:
                         handle.close()
 
     def _check(self, response: httpx.Response, bucket: AdaptiveBucket | None,
-               ok: frozenset[int], method: str, url: str) -> httpx.Response:
+               ok: frozenset[int], method: str, url: str,
+               sent_at: float | None = None) -> httpx.Response:
         status = response.status_code
         if status == 429 and bucket is not None:
-            bucket.on_throttle(retry_after_seconds(response))
+            bucket.on_throttle(retry_after_seconds(response), sent_at=sent_at)
         elif bucket is not None and status < 500:
             bucket.on_success()
         if status in ok:

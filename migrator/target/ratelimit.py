@@ -18,9 +18,13 @@ though reads as a whole may go at 720/s.
 
 Bursts are a twentieth of the rate, so no one-second window of sending ever holds more than
 rate * 1.05 (94.5 at the default budget): requests reach the server with some jitter, and the
-margin under the 100/s quota absorbs it. On a 429 the bucket pauses every waiter for the
-server's Retry-After and follows CUBIC, the congestion control the AWS SDKs use for their
-`adaptive` retry mode (botocore's own `CubicCalculator`): the rate drops to 0.7 of what it was
+margin under the 100/s quota absorbs it. On a 429 the bucket follows CUBIC, the congestion
+control the AWS SDKs use for their `adaptive` retry mode (botocore's own `CubicCalculator`):
+the throttled request waits the server's Retry-After (the retry policy sees to that), the
+others go on at the lower rate, as the SDKs' adaptive mode does. Only a 429 for a request
+sent after that decrease, evidence that even the lower rate is refused, pauses every waiter
+for the Retry-After: a single 429 from a burst of jitter then costs a dip of the rate, not
+a second of every write (bench/README.md, round seven). The rate drops to 0.7 of what it was
 (at most once per `cooldown`, so a volley of 429s from one window counts once), then grows
 back along a cubic curve that is steep at first and flat near the rate that was throttled
 (about 4 s to get back there at 90/s), up to 0.95 of the pace that met the 429; from there
@@ -53,6 +57,10 @@ logger = logging.getLogger(__name__)
 # PROBE_PER_SECOND of the budget per second (0.1 %: 100/s takes 50 s to go from 95 to 100).
 FOUND_MARGIN = 0.95
 PROBE_PER_SECOND = 0.001
+# A 429 for a request granted after a decrease this recent is the same congestion, still
+# refused at the lower rate: every waiter then pauses for the Retry-After. (CUBIC is back
+# near the throttled rate about 4 s after a decrease.)
+STORM_SECONDS = 5.0
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -111,8 +119,9 @@ class AdaptiveBucket:
         self.tokens = min(self.burst, self.tokens + elapsed * self.rate)
         self.updated = now
 
-    async def acquire(self, n: float = 1.0) -> None:
-        """Wait until `n` tokens are available (FIFO: waiters queue on one lock)."""
+    async def acquire(self, n: float = 1.0) -> float:
+        """Wait until `n` tokens are available (FIFO: waiters queue on one lock); returns
+        the clock's time of the grant, for `on_throttle(sent_at=...)`."""
         async with self._lock:
             while True:
                 now = self.clock()
@@ -123,7 +132,7 @@ class AdaptiveBucket:
                 if self.tokens >= n - 1e-9:  # float dust must not cost another round
                     self.tokens = max(0.0, self.tokens - n)
                     self.acquired += 1
-                    return
+                    return now
                 await self.sleep(max((n - self.tokens) / self.rate, 1e-4))
 
     def on_success(self) -> None:
@@ -139,11 +148,17 @@ class AdaptiveBucket:
                         + (now - self._found_at) * PROBE_PER_SECOND * self.ceiling)
         self.rate = max(self.rate, min(limit, max(self.floor, grown)))
 
-    def on_throttle(self, retry_after: float | None = None) -> None:
-        """Multiplicative decrease (CUBIC's 0.7), and a pause for the server's Retry-After."""
+    def on_throttle(self, retry_after: float | None = None, *,
+                    sent_at: float | None = None) -> None:
+        """Multiplicative decrease (CUBIC's 0.7); a pause of every waiter for the server's
+        Retry-After only when the request was granted (`sent_at`, what `acquire` returned)
+        after a decrease of the last STORM_SECONDS: the lower rate is refused too. Requests
+        already on their way when a 429 arrives are its volley; without `sent_at` every 429
+        pauses."""
         now = self.clock()
         self.throttled += 1
-        if retry_after:
+        if retry_after and (sent_at is None or (
+                sent_at > self.last_decrease and now - self.last_decrease < STORM_SECONDS)):
             self.paused_until = max(self.paused_until, now + retry_after)
         if now - self.last_decrease >= self.cooldown:
             self.last_decrease = now
@@ -154,7 +169,9 @@ class AdaptiveBucket:
             self._refill(now)
             self.rate = max(self.floor, self._cubic.error_received(old, now))
             self._limit_found, self._found_at = max(self.floor, old * FOUND_MARGIN), now
-            self.tokens = min(self.tokens, self.burst)
+            # The window the 429 saw is full: nothing more goes out before the lower rate
+            # earns it (so every grant after a decrease is later than it).
+            self.tokens = 0.0
             logger.info("%s rate %.1f/s -> %.1f/s after a 429", self.name, old, self.rate)
 
     def stats(self) -> dict[str, float]:

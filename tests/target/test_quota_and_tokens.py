@@ -86,6 +86,42 @@ def test_a_429_costs_a_fraction_not_a_half_and_the_rate_grows_back_within_second
         pytest.approx((90, 720, 9, 36))
 
 
+def test_a_lone_429_slows_the_bucket_and_only_a_refusal_at_the_lower_rate_pauses_it():
+    t = FakeTime()
+    bucket = AdaptiveBucket("writes", 90, clock=t.clock, sleep=t.sleep)
+
+    async def grant() -> float:
+        return await bucket.acquire()
+
+    before = [anyio.run(grant) for _ in range(4)]  # on their way when the 429 comes
+    t.now += 0.03
+    bucket.on_throttle(1.0, sent_at=before[0])
+    bucket.on_throttle(1.0, sent_at=before[1])  # its volley: sent before the decrease
+    assert bucket.rate == pytest.approx(63) and bucket.decreases == 1
+    started = t.now
+    after = anyio.run(grant)
+    # The throttled requests wait their Retry-After in the retry policy; the others go
+    # on at the lower rate instead of a second's pause of every write.
+    assert after - started < 0.1
+    assert t.now - started < 0.1
+    t.now += 0.5
+    bucket.on_throttle(1.0, sent_at=after)  # refused although sent at the lower rate
+    started = t.now
+    anyio.run(grant)
+    assert t.now - started >= 1.0  # now every waiter pauses for the Retry-After
+    assert bucket.decreases == 1  # still within the cooldown: no second cut
+    t.now += 60
+    lone = anyio.run(grant)
+    bucket.on_throttle(1.0, sent_at=lone)  # a minute later: a new lone 429
+    started = t.now
+    anyio.run(grant)
+    assert t.now - started < 0.1 and bucket.decreases == 2
+    bucket.on_throttle(1.0)  # who sent it is unknown: paused, as is safe
+    started = t.now
+    anyio.run(grant)
+    assert t.now - started >= 1.0
+
+
 def _count_429(sandbox) -> int:
     log = httpx.get(f"{sandbox.base_url}/_sandbox/requests?entries=0").json()
     return int(log["by_status"].get("429", 0))
