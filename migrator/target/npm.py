@@ -31,6 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
+import anyio
+
+from migrator.errors import first_error
 from migrator.formats.npm import TarballRefused, read_package_json
 from migrator.models import AssetOutcome, AssetResult, ClaimedVersion, Format, Report, SpooledFile
 from migrator.target import SourceMetadata
@@ -333,16 +336,35 @@ class NpmPublisher:
                                            headers={"npm-command": "deprecate"})
             out.deprecations_put = sorted(changed)
         tags = dict(packument.get("dist-tags") or {})
-        order = sorted(tags, key=lambda t: t == "latest")
         tag_base = f"{endpoint}-/package/{escaped_name(name)}/dist-tags/"
+
+        order = sorted(tags, key=lambda t: t == "latest")
+        moved: set[str] = set()
+
+        async def put_tag(tag: str) -> None:
+            await self.target.http.request("PUT", tag_base + quote(tag, safe=""),
+                                           scheme="bearer", json=tags[tag])
+            moved.add(tag)
+
+        # The other tags side by side (one round trip, not one per tag), `latest` after
+        # them all.
+        stale = [t for t in order if tags[t] in have
+                 and (current.get("dist-tags") or {}).get(t) != tags[t]]
+        try:
+            async with anyio.create_task_group() as tg:
+                for tag in stale:
+                    if tag != "latest":
+                        tg.start_soon(put_tag, tag)
+        except BaseExceptionGroup as group:
+            raise first_error(group) from None
+        if "latest" in stale:
+            await put_tag("latest")
         for tag in order:
             wanted = tags[tag]
             if wanted not in have:
                 out.skipped[tag] = f"version {wanted} is not in the target"
                 continue
-            if (current.get("dist-tags") or {}).get(tag) != wanted:
-                await self.target.http.request("PUT", tag_base + quote(tag, safe=""),
-                                               scheme="bearer", json=wanted)
+            if tag in moved:
                 out.moved[tag] = wanted
             out.set[tag] = wanted
         if prune:

@@ -55,6 +55,32 @@ def test_npm_source_packument_then_dist_tags_and_deprecations_on_codeartifact(sa
     assert described["status"] == "Published"
 
 
+def test_npm_dist_tags_go_side_by_side_and_latest_last(sandbox):
+    """Every tag but `latest` at once (one round trip, not one per tag), `latest` after them:
+    the package's default version moves only once the others are in place."""
+    source = Packuments({"latest": "0.7.34", "next": "2.1.0", "beta": "0.7.31",
+                         "old": "0.7.31"})
+
+    async def go():
+        async with make_client(sandbox) as client:
+            publisher = make_publisher(Format.NPM, client, source_metadata=source)
+            for name in ("ms-0.7.31.tgz", "ms-0.7.34.tgz", "ms-2.1.0.tgz"):
+                v, f = claim(Format.NPM, "npm-internal", [f"@types/ms/-/{name}"],
+                             target_repo="npm-internal")
+                await publisher.publish(v, f, Recorder())
+            return await publisher.restore_dist_tags("npm-internal", "npm-internal",
+                                                     "@types/ms")
+
+    report = run(go)
+    assert list(report.set) == ["next", "beta", "old", "latest"]  # the source's order
+    assert report.moved == {"next": "2.1.0", "beta": "0.7.31", "old": "0.7.31",
+                            "latest": "0.7.34"}
+    log = httpx.get(f"{sandbox.base_url}/_sandbox/requests?entries=1").json()["entries"]
+    puts = [e["path"].rsplit("/", 1)[1] for e in sorted(log, key=lambda e: e["seq"])
+            if e["operation"] == "npm:DistTagsPut"]
+    assert sorted(puts) == ["beta", "latest", "next", "old"] and puts[-1] == "latest"
+
+
 def test_npm_request_above_2_gb_is_refused_permanently(sandbox):
     v, [f] = claim(Format.NPM, "npm-internal", ["is-number/-/is-number-7.0.0.tgz"],
                    target_repo="npm-internal")
