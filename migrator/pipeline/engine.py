@@ -94,6 +94,8 @@ __all__ = ["Engine", "EngineOptions"]
 logger = logging.getLogger(__name__)
 
 _TODO = (st.DISCOVERED, st.FAILED_RETRYABLE)
+# A version in one of these is done with for this run (`Engine.on_settled`).
+_SETTLED = frozenset({st.VERIFIED, st.SKIPPED_IDENTICAL, st.CONFLICT, st.FAILED_PERMANENT})
 
 
 
@@ -160,6 +162,9 @@ class Engine:
         self._systemic_count = 0  # many versions in a row failed with it
         self.pace = LittlesLaw(options.rate_budget, floor=options.concurrency,
                                cap=options.workers)
+        # Called (on the writer, after the commit) for each version whose status is now
+        # final for this run: the run restores an npm package's dist-tags from there.
+        self.on_settled: Callable[[ClaimedVersion], None] | None = None
 
     # -- the run -----------------------------------------------------------------------------
 
@@ -263,8 +268,12 @@ class Engine:
                 # verifying) or a retry comes due: do not ask again for every fact.
                 if free > 0 and (finished or not self._drained
                                  or anyio.current_time() >= self._claim_again_at):
+                    # Once nothing is left to publish, the versions just published are
+                    # verified at once instead of `verify_after` later: the run would only
+                    # wait for them (a look that comes too early polls with back-off).
                     claimed = q.claim(self.owner, limit=free, lease_seconds=o.lease_seconds,
-                                      repository_ids=self.repository_ids)
+                                      repository_ids=self.repository_ids,
+                                      verify_early=self._drained)
                     for v in claimed:
                         if v.id in self.in_flight:
                             # Our own claim, its lease lapsed while a worker still has it
@@ -347,9 +356,12 @@ class Engine:
             for m in finished:
                 s = m.stats
                 self.pace.observe(m.seconds, s.published + s.conflicts)
-                self.in_flight.pop(m.result.version_id, None)
+                v = self.in_flight.pop(m.result.version_id, None)
                 if m.result.version_id not in lost:
                     self.stats = self.stats + m.stats
+                    if v is not None and self.on_settled is not None and \
+                            m.result.status in _SETTLED:
+                        self.on_settled(v)
 
     def _apply_one_by_one(self, updates: Sequence[AssetUpdate]) -> list[int]:
         lost: list[int] = []

@@ -28,11 +28,11 @@ from typing import Any, TypeVar
 import anyio
 
 from migrator.crashpoints import crash_point
-from migrator.errors import ConfigError, Interrupted, MigratorError
+from migrator.errors import ConfigError, Interrupted, MigratorError, first_error
 from migrator.manifest import Manifest, load_manifest, parse_stage, stage_label
 from migrator.models import Format, RepoType, Shard, SourceRepository
 from migrator.pipeline.engine import Engine
-from migrator.pipeline.finalize import finalize_npm
+from migrator.pipeline.finalize import FinalizeAsSettled, finalize_npm
 from migrator.pipeline.options import EngineOptions
 from migrator.pipeline.plan import (
     PlanSummary,
@@ -439,6 +439,8 @@ async def _transfer(m: Manifest, q: WorkQueue, kw: dict[str, Any],
     engine.progress = bar
     interrupted = False
     finalize: dict[str, Any] = {}
+    # npm packages whose versions are all settled get their dist-tags while the run goes on
+    eager = FinalizeAsSettled(q, target, engine.repository_ids)
     try:
         with _quiet_logs(show):
             try:
@@ -447,11 +449,21 @@ async def _transfer(m: Manifest, q: WorkQueue, kw: dict[str, Any],
                 # The public versions of internal names first, where both were asked for.
                 kw.get("collect", {})["ordering"] = await prewarm_before_publish(
                     m, q, engine, publish=not kw.get("only_prewarm"))
-                await engine.run()
+                engine.on_settled = eager.settled
+                try:
+                    async with anyio.create_task_group() as tg:
+                        tg.start_soon(eager.run)
+                        try:
+                            await engine.run()
+                        finally:
+                            eager.stop()
+                except BaseExceptionGroup as group:
+                    raise first_error(group) from None
             except Interrupted:
                 interrupted = True
             if not interrupted:
-                finalize = await finalize_npm(q, target, engine.repository_ids)
+                closing = await finalize_npm(q, target, engine.repository_ids)
+                finalize = dict(sorted({**eager.results, **closing}.items()))
                 if kw.get("after") is not None:  # sync: npm metadata changed at the source
                     await kw["after"](q, source, target, engine.repository_ids)
     finally:

@@ -312,19 +312,28 @@ class Queries:
             "SELECT DISTINCT lease_owner FROM versions WHERE status = 'claimed' AND "
             "lease_owner IS NOT NULL")]
 
-    def settled_npm_packages(self, repository_ids: Sequence[int]) -> list[NpmPackage]:
+    def settled_npm_packages(self, repository_ids: Sequence[int],
+                             only: Iterable[tuple[int, str, str]] | None = None
+                             ) -> list[NpmPackage]:
         """npm packages (copy mode) whose versions are all settled, with one verified or
-        already there: their dist-tags and deprecations can be restored."""
-        rows = self.conn.execute(
+        already there: their dist-tags and deprecations can be restored. `only`: just these
+        (repository id, namespace, package), each looked up by the versions' unique index."""
+        query = (
             "SELECT r.id, r.source, r.target, v.namespace, v.package, "
             "group_concat(v.version || ':' || v.status, ',') FROM versions v JOIN repositories "
             "r ON r.id = v.repository_id WHERE r.format = 'npm' AND r.mode = 'copy' "
-            "AND v.package != '' AND r.id IN (SELECT value FROM json_each(?)) "
+            "AND v.package != '' AND r.id IN (SELECT value FROM json_each(?)){} "
             "GROUP BY r.id, v.namespace, v.package HAVING sum(v.status NOT IN "
             "('verified', 'skipped_identical', 'excluded', 'conflict', 'failed_permanent', "
             "'deleted_at_source')) = 0"
-            " AND sum(v.status IN ('verified', 'skipped_identical')) > 0",
-            (_json_ids(repository_ids),)).fetchall()
+            " AND sum(v.status IN ('verified', 'skipped_identical')) > 0")
+        ids = _json_ids(repository_ids)
+        if only is None:
+            rows = self.conn.execute(query.format(""), (ids,)).fetchall()
+        else:
+            one = query.format(" AND v.repository_id = ? AND v.namespace = ? AND v.package = ?")
+            rows = [row for key in sorted(set(only))
+                    for row in self.conn.execute(one, (ids, *key)).fetchall()]
         return [NpmPackage(rid, source, target, f"@{ns}/{pkg}" if ns else pkg,
                            tuple(sorted(versions.split(","))))
                 for rid, source, target, ns, pkg, versions in rows]

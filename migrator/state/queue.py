@@ -336,12 +336,14 @@ class WorkQueue(Queries):
     # -- claims ------------------------------------------------------------------------------
 
     def claim(self, owner: str, *, limit: int, lease_seconds: float = 300.0,
-              repository_ids: Sequence[int] | None = None) -> list[ClaimedVersion]:
+              repository_ids: Sequence[int] | None = None,
+              verify_early: bool = False) -> list[ClaimedVersion]:
         """Lease up to `limit` versions that need work, with all their assets.
 
         Claimable: published (to verify) and requested (to confirm) versions and
         failed_retryable ones whose time has come, discovered ones, and claims whose lease
-        expired (their holder died or hung).
+        expired (their holder died or hung). `verify_early`: published versions also before
+        their time (the run has nothing else left to do than wait for it).
         """
         now = self.clock()
         repo_filter, params = "", []
@@ -364,7 +366,9 @@ class WorkQueue(Queries):
         )
         expires = now + lease_seconds
         with self._write() as c:
-            claimed = self._take(c, published, [now, *params, limit], owner, expires, now)
+            published_by = float("inf") if verify_early else now
+            claimed = self._take(c, published, [published_by, *params, limit], owner, expires,
+                                 now)
             if len(claimed) < limit:
                 claimed += self._claim_fairly(c, owner, limit - len(claimed), expires, now,
                                               repository_ids)

@@ -112,6 +112,66 @@ async def test_packages_are_finalized_side_by_side_and_a_failure_stays_their_own
     assert list(again) == ["npm-internal/broken"]  # the failed one only
 
 
+async def test_an_npm_package_is_restored_as_it_settles_while_the_run_goes_on(world):
+    """Its dist-tags need not wait for the rest of the run: here a Maven version is still
+    being published when the npm package's tags are restored; the closing pass then skips
+    the package (its fingerprint)."""
+    import anyio
+
+    from migrator.pipeline.finalize import FinalizeAsSettled
+
+    add_npm(world, "a", "1.0.0", b"a")
+    world.add_maven("com.acme", "slow", "1.0", {"slow-1.0.jar": JAR})
+    release, restored = anyio.Event(), anyio.Event()
+
+    async def before_publish(v, files):
+        if v.package == "slow":
+            await release.wait()
+
+    async def restore(target, source, name):
+        world.target.restored.append((target, source, name))
+        restored.set()
+        return {"set": {"latest": "1.0.0"}}
+
+    world.target.before_publish = before_publish
+    world.target.restore_npm = restore
+    engine = world.engine()
+    eager = FinalizeAsSettled(world.queue, world.target, engine.repository_ids)
+    engine.on_settled = eager.settled
+
+    async def run_then_stop():
+        try:
+            await engine.run()
+        finally:
+            eager.stop()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(eager.run)
+        tg.start_soon(run_then_stop)
+        with anyio.fail_after(10):  # a guard against a hang, not a speed claim
+            await restored.wait()
+        held = world.queue.conn.execute(
+            "SELECT status FROM versions WHERE package = 'slow'").fetchone()[0]
+        assert held == st.CLAIMED  # the run is still publishing it
+        release.set()
+    assert world.statuses("versions") == {st.VERIFIED: 2}
+    assert eager.results == {"npm-internal/a": {"set": {"latest": "1.0.0"}}}
+    assert await finalize_npm(world.queue, world.target, engine.repository_ids) == {}
+    assert world.target.restored == [("npm-internal", "npm-internal", "a")]
+
+
+async def test_once_nothing_is_left_to_publish_the_last_versions_are_verified_at_once(world):
+    """`verify_after` lets the target's reads catch up while other work goes on; at the end
+    of a run there is none, and waiting would only lengthen it."""
+    import anyio
+
+    world.add_maven("com.acme", "lib", "1.0", {"lib-1.0.jar": JAR})
+    add_npm(world, "b", "1.0.0", b"b")
+    with anyio.fail_after(10):  # without it: 60 s before the first verification
+        await world.engine(verify_after=60.0).run()
+    assert world.statuses("versions") == {st.VERIFIED: 2}
+
+
 async def test_unfinished_package_is_not_finalized(world):
     add_npm(world, "left-pad", "1.2.0", b"a")
     done = await finalize_npm(world.queue, world.target, list(world.repo_ids.values()))

@@ -133,6 +133,18 @@ def test_a_published_version_is_claimed_for_verification_once_due_before_new_wor
     assert new.claimed_from == "discovered"
 
 
+def test_verify_early_claims_a_published_version_before_its_time(queue, repo_id, clock,
+                                                                 maven_version):
+    """When the run has nothing else left: the version just published, at once."""
+    queue.record_page(repo_id, maven_version("g", "a", "1"), cursor=None, done=True)
+    [v] = queue.claim("w", limit=1)
+    queue.finish("w", [VersionResult(v.id, "published", retry_at=clock.t + 30, assets=[
+        AssetUpdate(a.id, "published") for a in v.assets])])
+    assert queue.claim("w", limit=5) == []
+    [again] = queue.claim("w", limit=5, verify_early=True)
+    assert (again.id, again.claimed_from) == (v.id, "published")
+
+
 def _versions(queue, source: str, count: int, maven_version) -> int:
     rid = queue.upsert_repository(source=source, target=source, format=Format.MAVEN,
                                   repo_type=RepoType.HOSTED, mode="copy")
