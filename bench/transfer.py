@@ -80,8 +80,27 @@ def make_big_seed(root: Path, gigabytes: float) -> Path:
     return seed
 
 
+_COMPILED = False
+
+
+def compile_tool() -> None:
+    """Byte-compile the tool and the sandbox once, as `pip install` does. Where
+    PYTHONDONTWRITEBYTECODE is set (this machine's shell, some CI images) an editable
+    checkout is otherwise compiled from source by every process it starts: ~100 modules,
+    0.15-0.2 s of each run's start-up that no installed copy pays."""
+    global _COMPILED
+    if not _COMPILED:
+        import compileall
+
+        root = Path(__file__).resolve().parent.parent
+        for package in ("migrator", "migrator_sandbox"):
+            compileall.compile_dir(root / package, quiet=1)
+        _COMPILED = True
+
+
 class Sandbox:
     def __init__(self, workdir: Path, seed: Path, *args: str) -> None:
+        compile_tool()
         self.workdir = workdir
         self.proc = subprocess.Popen(
             # The bench corpus never changes while it runs: check the seed folder once a
