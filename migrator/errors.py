@@ -135,6 +135,7 @@ class SourceError(MigratorError):
 
     exit_code = 1
     retryable = True  # servers come back; an answer such as 404 clears it on the instance
+    status: int | None = None  # the HTTP status of the answer, when there was one
 
 
 class SourceAuthError(SourceError):

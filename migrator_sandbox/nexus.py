@@ -475,6 +475,10 @@ def build_app(
         if not auth[1].can_read(repo.name):
             return nexus_error(403, "")
         path = request.path_params.get("path", "")
+        if nx.knobs.encoded_slash == "reject" and b"%2f" in request.scope.get(
+                "raw_path", b"").lower():
+            return Response("Ambiguous URI path separator", status_code=400,
+                            media_type="text/plain")
         response = nexus_content.serve(nx, request, repo, path)
         if request.method == "GET" and response.status_code in (200, 206):
             nx.downloads[(repo.name, path.lstrip("/"))] = time.time()

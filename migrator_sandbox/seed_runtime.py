@@ -44,6 +44,9 @@ HOSTILE_PATHS = (
 )
 
 
+ENCODED_SLASH = ("decode", "reject")
+
+
 @dataclass
 class Knobs:
     """Test switches of a running emulator; every field may be changed while it runs.
@@ -59,6 +62,10 @@ class Knobs:
     unknown_size      "<repo>/<path>" entries Nexus lists with `fileSize: 0` (as real Nexus does
                       for some files it does not know the size of), bytes unchanged
     redacted_checksum "<repo>/<path>" entries whose listed checksums are `"......"`
+    encoded_slash     a `%2F` in a content path: "decode" (taken as `/`: `@scope%2fname` is
+                      `@scope/name`) or "reject" (400 "Ambiguous URI path separator", as
+                      Jetty 10 and later answer by default); which one a Nexus release does
+                      is not documented
     """
 
     latency: float = 0.0
@@ -68,6 +75,7 @@ class Knobs:
     hostile_paths: bool = False
     unknown_size: set[str] = field(default_factory=set)
     redacted_checksum: set[str] = field(default_factory=set)
+    encoded_slash: str = "decode"
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
@@ -125,6 +133,10 @@ class Knobs:
                 setattr(self, key, float(value))
             elif key == "hostile_paths":
                 self.hostile_paths = bool(value)
+            elif key == "encoded_slash":
+                if value not in ENCODED_SLASH:
+                    raise ValueError(f"encoded_slash must be one of {ENCODED_SLASH}")
+                self.encoded_slash = value
             else:
                 raise KeyError(key)
 

@@ -99,8 +99,9 @@ class Crawler(Protocol):
         """Where to GET `path`, built from our configured base URL (never the server's)."""
         ...
 
-    def npm_packument_url(self, repository: SourceRepository, name: str) -> str:
-        """Where to GET the npm packument of `name` (`@scope/name` or `name`)."""
+    def npm_packument_urls(self, repository: SourceRepository, name: str) -> tuple[str, ...]:
+        """Where to GET the npm packument of `name` (`@scope/name` or `name`): the URLs to
+        try in order, the next one when a server refuses (400) or misses (404) a form."""
         ...
 
     async def reported_file_count(self, repository: SourceRepository) -> int | None:

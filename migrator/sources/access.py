@@ -3,13 +3,14 @@
 Downloads (streamed into a spool folder per claimed version, checked against the listing) and
 the npm packument (`migrator.target.SourceMetadata`), both through the crawler of the source
 kind, so that one HTTP client per source carries the credentials, the connection pool and the
-server's URL rules (`download_url`, `npm_packument_url`).
+server's URL rules (`download_url`, `npm_packument_urls`).
 """
 
 from __future__ import annotations
 
 import errno
 import json
+import logging
 import shutil
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from migrator.retry import (
 from migrator.sources import Crawler, make_crawler
 from migrator.sources.download import check_against_source, discard, download_to
 from migrator.sources.http import redact, unreachable
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["DOWNLOAD_TIMEOUT", "MAX_PACKUMENT", "SPOOL_FREE_MARGIN", "SourceAccess"]
 
@@ -187,8 +190,20 @@ class SourceAccess:
             shutil.rmtree(folder, ignore_errors=True)
 
     async def npm_packument(self, repository: str, name: str) -> Mapping[str, Any]:
-        """The source's packument for `name` (`@scope/name` for scoped packages)."""
-        url = self.crawler.npm_packument_url(self.repository(repository, Format.NPM), name)
+        """The source's packument for `name` (`@scope/name` for scoped packages), from the
+        first of the server's URL forms for it that it serves (a 400 or 404 tries the next)."""
+        *others, last = self.crawler.npm_packument_urls(
+            self.repository(repository, Format.NPM), name)
+        for url in others:
+            try:
+                return await self._packument(url, repository, name)
+            except SourceError as exc:
+                if exc.status not in (400, 404):
+                    raise
+                logger.debug("%s: %s; trying the next form", name, exc)
+        return await self._packument(last, repository, name)
+
+    async def _packument(self, url: str, repository: str, name: str) -> Mapping[str, Any]:
         what = f"GET {redact(url)}"
         try:
             async for attempt in SOURCE_LISTING.retrying(sleep=self.sleep, what=what):
@@ -209,6 +224,7 @@ class SourceAccess:
         if response.status_code != 200:
             exc = SourceError(f"{self.system} answered HTTP {response.status_code} for {what}")
             exc.retryable = response.status_code >= 500
+            exc.status = response.status_code
             raise exc
         # A malformed document is what the server holds, not a passing failure: asking
         # again gets the same bytes, so the version is refused at once.

@@ -181,11 +181,11 @@ class ArtifactoryCrawler:
         key = quote(self.storage_key(repository), safe="")
         return f"{self.base_url}/{key}/{quote(path)}"
 
-    def npm_packument_url(self, repository: SourceRepository, name: str) -> str:
-        """The npm registry document of `name` (`@scope/name`: the slash escaped) through
-        Artifactory's npm API of the repository."""
+    def npm_packument_urls(self, repository: SourceRepository, name: str) -> tuple[str, ...]:
+        """The npm registry document of `name` (`@scope/name`: the slash escaped, the form
+        Artifactory documents) through Artifactory's npm API of the repository."""
         return (f"{self.base_url}/api/npm/{quote(repository.name, safe='')}/"
-                f"{quote(name, safe='@')}")
+                f"{quote(name, safe='@')}",)
 
     async def crawl(
         self, repository: SourceRepository, cursor: str | None = None

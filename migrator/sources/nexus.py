@@ -270,8 +270,11 @@ class NexusCrawler:
         """`<our base>/repository/<repo>/<path>`; the path is already checked and relative."""
         return f"{self.base_url}/repository/{quote(repository.name, safe='')}/{quote(path)}"
 
-    def npm_packument_url(self, repository: SourceRepository, name: str) -> str:
-        """The npm registry document of `name` (`@scope/name`: the slash escaped, as npm
-        asks for it) in a Nexus npm repository."""
-        return (f"{self.base_url}/repository/{quote(repository.name, safe='')}/"
-                f"{quote(name, safe='@')}")
+    def npm_packument_urls(self, repository: SourceRepository, name: str) -> tuple[str, ...]:
+        """The npm registry document of `name` in a Nexus npm repository: `@scope%2fname`
+        first, as the npm CLI asks for it, then `@scope/name`, the form Nexus routes to.
+        Whether a Nexus release's Jetty lets an escaped slash through is not documented
+        (reference §1.9): Jetty 10 and later refuse an ambiguous path separator with 400."""
+        base = f"{self.base_url}/repository/{quote(repository.name, safe='')}/"
+        escaped = base + quote(name, safe="@")
+        return (escaped, base + quote(name, safe="@/")) if "/" in name else (escaped,)

@@ -239,3 +239,50 @@ def test_artifactory_pro_aql_listing_reports_md5_too(repo_name: str) -> None:
     assert set(found) == set(want.artifacts)
     for path, asset in found.items():
         assert_size_and_checksums(asset, want.files[path], frozenset({"md5", "sha1", "sha256"}))
+
+
+def _scoped_packument(source: Source, app: Any, tmp_path) -> dict:
+    from migrator.sources.access import SourceAccess
+
+    async def go() -> dict:
+        access = SourceAccess(crawler=source.crawler(app), repositories={}, spool_dir=tmp_path)
+        try:
+            return dict(await access.npm_packument("npm-internal", "@types/ms"))
+        finally:
+            await access.aclose()
+
+    return anyio.run(go)
+
+
+def test_a_scoped_packument_is_read_from_every_source(source, tmp_path):
+    doc = _scoped_packument(source, source.app(), tmp_path)
+    on_disk = {p.name for p in (SEED / "npm-internal" / "@types" / "ms" / "-").glob("*.tgz")}
+    assert doc["name"] == "@types/ms"
+    assert {f"ms-{v}.tgz" for v in doc["versions"]} == on_disk
+
+
+@pytest.mark.parametrize("encoded_slash", ["decode", "reject"])
+def test_a_scoped_packument_is_read_whichever_way_nexus_takes_an_escaped_slash(
+        encoded_slash, tmp_path):
+    """`@scope%2fname` first (what the npm CLI sends), `@scope/name` when the server refuses
+    (Jetty 10 and later: 400) or misses the escaped form; which one a Nexus release does is
+    not documented."""
+    source = SOURCES["nexus-sql"]()
+    app = source.app()
+
+    async def knob() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url=source.url) as c:
+            r = await c.post("/_sandbox/knobs", json={"encoded_slash": encoded_slash})
+            r.raise_for_status()
+
+    async def answers() -> list[int]:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url=source.url) as c:
+            log = (await c.get("/_sandbox/requests")).json()
+        return [e["status"] for e in log if "/npm-internal/@types" in e["path"]]
+
+    anyio.run(knob)
+    doc = _scoped_packument(source, app, tmp_path)
+    assert set(doc["versions"]) == {"0.7.31", "0.7.34", "2.1.0"}
+    assert anyio.run(answers) == ([400, 200] if encoded_slash == "reject" else [200])
