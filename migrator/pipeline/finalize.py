@@ -65,7 +65,6 @@ async def finalize_npm(q: WorkQueue, target: TargetAccess, repository_ids: Seque
     return out
 
 
-
 class FinalizeAsSettled:
     """While the engine runs: each npm package restored as soon as its versions are all
     settled (`settled`, the engine's `on_settled`), instead of every package after the run's

@@ -455,6 +455,11 @@ async def _transfer(m: Manifest, q: WorkQueue, kw: dict[str, Any],
                         tg.start_soon(eager.run)
                         try:
                             await engine.run()
+                        except BaseException:
+                            # Interrupted or failed: no restore is waited for (one cut off
+                            # is done again by the next run; tags are plain PUTs).
+                            tg.cancel_scope.cancel()
+                            raise
                         finally:
                             eager.stop()
                 except BaseExceptionGroup as group:
