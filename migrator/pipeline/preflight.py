@@ -45,13 +45,16 @@ from migrator.models import Check, CheckStatus, Format, RepoType, SourceReposito
 from migrator.sources import Crawler, SourceProbe, crawler_class, make_probe_crawler
 from migrator.target.codeartifact import CodeArtifactClient
 
-__all__ = ["CHECKS", "PreflightReport", "ensure_ready", "ensure_ready_async", "preflight",
-           "run_preflight", "selected_mappings"]
+__all__ = ["CHECKS", "CRAWL_CAVEATS", "PreflightReport", "ensure_ready", "ensure_ready_async",
+           "preflight", "run_preflight", "selected_mappings"]
 
 logger = logging.getLogger(__name__)
 
 #: The groups of checks; `checks=("source",)` checks only the source.
 CHECKS = ("source", "target")
+#: Kinds of warning (a check's subject less its last word) that concern what a crawl can see
+#: (Nexus and Artifactory: may the crawl user read every file of a repository?).
+CRAWL_CAVEATS = frozenset({"read access"})
 #: Seconds one probe may take (connect, read, DNS).
 PROBE_SECONDS = 5.0
 #: Seconds after which a whole side of the preflight gives up (a guard: the probes' own
@@ -207,9 +210,11 @@ def ensure_ready(manifest: Manifest, *, stage: int | str | None = None,
 
 
 async def ensure_ready_async(manifest: Manifest, *, stage: int | str | None = None,
-                             checks: Collection[str] = CHECKS, **kwargs: Any
-                             ) -> PreflightReport:
-    """`ensure_ready` inside a running event loop.
+                             checks: Collection[str] = CHECKS, crawling: bool = True,
+                             **kwargs: Any) -> PreflightReport:
+    """`ensure_ready` inside a running event loop. `crawling=False`: the command does not
+    crawl (the state holds a finished crawl), so the caveats about what a crawl can see
+    (`CRAWL_CAVEATS`) are logged at info level, not as warnings on every scheduled run.
 
     :raises PreflightFailed: (exit code 2) carrying every failure line.
     """
@@ -219,11 +224,14 @@ async def ensure_ready_async(manifest: Manifest, *, stage: int | str | None = No
     kinds: dict[tuple[str, str], list[Check]] = {}
     for check in report.warnings:
         kinds.setdefault((check.system, check.subject.rsplit(" ", 1)[0]), []).append(check)
-    for same in kinds.values():
+    for (_, kind), same in kinds.items():
         more = (f" (the same for {len(same) - 1} more: "
                 f"{', '.join(c.subject.rsplit(' ', 1)[-1] for c in same[1:])}; "
                 f"`migrator doctor` lists each)") if len(same) > 1 else ""
-        logger.warning("preflight: %s%s", same[0].message, more)
+        if kind in CRAWL_CAVEATS and not crawling:
+            logger.info("preflight (this run does not crawl): %s%s", same[0].message, more)
+        else:
+            logger.warning("preflight: %s%s", same[0].message, more)
     report.raise_for_failures()
     logger.info("preflight: %d checks passed in %.1f s", len(report.checks), report.elapsed)
     return report

@@ -252,7 +252,12 @@ def _run(m: Manifest, loc: StateLocation, command: str, *, check_first: bool = T
                 # is known to be usable and before anything is written: a wrong domain is one
                 # line and exit 2, not a thousand failed assets. It runs beside the start of
                 # the run, which only reads until the checks have passed (_PreflightGate).
-                kw["preflight"] = lambda: ensure_ready_async(m, stage=kw.get("stage"))
+                # The source's read-coverage caveats concern a crawl: a run that does not
+                # crawl (the state holds a finished one) logs them below warning level.
+                crawls = kw.get("crawl") is not None or _needs_plan(m, q,
+                                                                    bool(kw.get("relist")))
+                kw["preflight"] = lambda: ensure_ready_async(m, stage=kw.get("stage"),
+                                                             crawling=crawls)
             summary = anyio.run(_run_async, m, q, kw)
             code = summary.exit_code
             return summary
@@ -291,19 +296,24 @@ async def plan_if_needed(m: Manifest, q: WorkQueue, relist: bool = False,
                          crawl: Any = None) -> PlanSummary | None:
     """Crawl the source into the state unless it holds a finished crawl of these mappings;
     the plan's summary when it crawled (its listing failures are raised after the run)."""
-    previous = stored_manifest(q) if q.get_meta("manifest") else None
+    replan = _needs_plan(m, q, relist)
     remember_manifest(q, m)
     planned = None
     if crawl is not None:
         # `migrator sync`: its own listing, compared with the state (migrator.pipeline.sync).
         await crawl(m, q)
-    elif previous is None or needs_replan(previous, m) or q.needs_plan() or relist:
-        # No completed crawl, or mappings other than the ones last planned (a new mapping,
-        # other globs): crawl, which also resumes an interrupted crawl.
+    elif replan:
         logger.info("crawling the source into the state (plan)")
         planned = await plan(m, q, on_page=lambda *_: crash_point("crawl"))
         planned.raise_for_mapping_errors(m)
     return planned
+
+
+def _needs_plan(m: Manifest, q: WorkQueue, relist: bool = False) -> bool:
+    """No completed crawl, or mappings other than the ones last planned (a new mapping,
+    other globs): the run crawls first (which also resumes an interrupted crawl)."""
+    previous = stored_manifest(q) if q.get_meta("manifest") else None
+    return previous is None or needs_replan(previous, m) or q.needs_plan() or relist
 
 
 class _PreflightGate:

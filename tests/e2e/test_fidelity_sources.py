@@ -73,3 +73,27 @@ def test_signed_pypi_file_migrates_with_its_signature(source, tmp_path):
                             "jaraco.classes-3.4.0-py3-none-any.whl.asc": "verified"}
     finally:
         stop_sandbox(sb)
+
+
+def test_the_read_coverage_caveat_warns_when_a_run_crawls_and_not_when_it_does_not(tmp_path):
+    """Nexus cannot tell whether the crawl user sees every file of a repository: worth a
+    warning when this command crawls, not on every later run of a scheduled job that works
+    from the finished crawl in its state (then it is an info line)."""
+    seed = tmp_path / "seed"
+    shutil.copytree(SEED / "maven-releases", seed / "maven-releases")
+    (seed / "repos.toml").write_text('[[repository]]\nname = "maven-releases"\n'
+                                     'format = "maven2"\ntype = "hosted"\n')
+    work = tmp_path / "work"
+    work.mkdir()
+    sb = start_sandbox(work, seed=seed)
+    caveat = "cannot tell that the crawl user may read every file of 'maven-releases'"
+    try:
+        first = engine(sb, "run", "demo.toml", "--no-progress")
+        again = engine(sb, "run", "demo.toml", "--no-progress")
+    finally:
+        stop_sandbox(sb)
+    assert first.returncode == again.returncode == 0, first.stderr[-2000:] + again.stderr[-2000:]
+    [warned] = [line for line in first.stderr.splitlines() if caveat in line]
+    assert "WARNING" in warned
+    [noted] = [line for line in again.stderr.splitlines() if caveat in line]
+    assert "WARNING" not in noted and "INFO" in noted and "this run does not crawl" in noted
