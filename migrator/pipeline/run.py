@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 import anyio
 
 from migrator.crashpoints import crash_point
-from migrator.errors import ConfigError, Interrupted, MigratorError, first_error
+from migrator.errors import FATAL_ERRORS, ConfigError, Interrupted, MigratorError, first_error
 from migrator.manifest import Manifest, load_manifest, parse_stage, stage_label
 from migrator.models import Format, RepoType, Shard, SourceRepository
 from migrator.pipeline.engine import Engine
@@ -365,14 +365,19 @@ async def behind_preflight(check: Callable[[], Awaitable[Any]] | None,
         return await body(gate)
     result: list[T] = []
     failure: MigratorError | None = None
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(gate.run, tg.cancel_scope)
-        await anyio.sleep(0)  # its requests go out first, before the body's own set-up
-        try:
-            result.append(await body(gate))
-        except MigratorError as exc:
-            failure = exc  # raised below, out of the task group (which would wrap it)
-        await gate.done()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(gate.run, tg.cancel_scope)
+            await anyio.sleep(0)  # its requests go out first, before the body's own set-up
+            try:
+                result.append(await body(gate))
+            except MigratorError as exc:
+                failure = exc  # raised below, out of the task group (which would wrap it)
+            await gate.done()
+    except BaseExceptionGroup as group:
+        # A signal (SIGINT, SIGTERM, a lost lease: KeyboardInterrupt) during the start, or
+        # an unexpected error: raised as itself, for the caller's handlers, never as a group.
+        raise first_error(group, prefer=(KeyboardInterrupt, *FATAL_ERRORS)) from None
     if gate.error is not None:  # its failure is the one to report (the body may have been
         raise gate.error        # cancelled for it, or failed on what the check found)
     if failure is not None:

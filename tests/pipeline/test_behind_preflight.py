@@ -105,3 +105,17 @@ async def test_without_a_check_the_body_runs_alone():
         return 7
 
     assert await behind_preflight(None, body) == 7
+
+
+async def test_a_signal_during_the_start_is_raised_as_itself():
+    """SIGINT, SIGTERM or a lost lease arrive as KeyboardInterrupt wherever the process is;
+    raised in the start of the run (beside the check), the run's handler (exit 3, resumable)
+    must see it, not the task group wrapping it. (One raised in the check's own task leaves
+    the event loop at once: asyncio lets no task keep it.)"""
+    s = Script()
+
+    async def body(gate):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        await behind_preflight(s.check, body)
