@@ -98,7 +98,6 @@ _TODO = (st.DISCOVERED, st.FAILED_RETRYABLE)
 _SETTLED = frozenset({st.VERIFIED, st.SKIPPED_IDENTICAL, st.CONFLICT, st.FAILED_PERMANENT})
 
 
-
 @dataclass
 class _Fact:
     """An asset fact from a worker; `done` is set once it is committed."""

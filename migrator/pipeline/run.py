@@ -246,7 +246,9 @@ def _run(m: Manifest, loc: StateLocation, command: str, *, check_first: bool = T
             remember_manifest(q, m)
         code = 2
         try:
-            kw = {**kw, "spool": spool.path, "run_id": run_id}
+            # Whether the run crawls first, decided once (plan_if_needed acts on it).
+            kw = {**kw, "spool": spool.path, "run_id": run_id,
+                  "replan": _needs_plan(m, q, bool(kw.get("relist")))}
             if check_first:
                 # Both systems, the credentials and every mapping, in seconds, once the state
                 # is known to be usable and before anything is written: a wrong domain is one
@@ -254,8 +256,7 @@ def _run(m: Manifest, loc: StateLocation, command: str, *, check_first: bool = T
                 # the run, which only reads until the checks have passed (_PreflightGate).
                 # The source's read-coverage caveats concern a crawl: a run that does not
                 # crawl (the state holds a finished one) logs them below warning level.
-                crawls = kw.get("crawl") is not None or _needs_plan(m, q,
-                                                                    bool(kw.get("relist")))
+                crawls = kw.get("crawl") is not None or kw["replan"]
                 kw["preflight"] = lambda: ensure_ready_async(m, stage=kw.get("stage"),
                                                              crawling=crawls)
             summary = anyio.run(_run_async, m, q, kw)
@@ -293,10 +294,12 @@ def _sigterm_interrupts() -> Iterator[None]:
 
 
 async def plan_if_needed(m: Manifest, q: WorkQueue, relist: bool = False,
-                         crawl: Any = None) -> PlanSummary | None:
+                         crawl: Any = None, replan: bool | None = None) -> PlanSummary | None:
     """Crawl the source into the state unless it holds a finished crawl of these mappings;
-    the plan's summary when it crawled (its listing failures are raised after the run)."""
-    replan = _needs_plan(m, q, relist)
+    the plan's summary when it crawled (its listing failures are raised after the run).
+    `replan`: `_needs_plan`'s answer when the caller already asked it."""
+    if replan is None:
+        replan = _needs_plan(m, q, relist)
     remember_manifest(q, m)
     planned = None
     if crawl is not None:
@@ -388,7 +391,8 @@ async def behind_preflight(check: Callable[[], Awaitable[Any]] | None,
 async def _transfer(m: Manifest, q: WorkQueue, kw: dict[str, Any],
                     gate: _PreflightGate) -> RunSummary:
     started = time.monotonic()
-    planned = await plan_if_needed(m, q, relist=bool(kw.get("relist")), crawl=kw.get("crawl"))
+    planned = await plan_if_needed(m, q, relist=bool(kw.get("relist")), crawl=kw.get("crawl"),
+                                   replan=kw.get("replan"))
     stage = kw.get("stage")
     if stage is not None and not q.repository_ids(stage=stage):
         raise ConfigError(f"--stage {stage} selects no repository: the stages in {m.path} "

@@ -337,7 +337,6 @@ class NpmPublisher:
             out.deprecations_put = sorted(changed)
         tags = dict(packument.get("dist-tags") or {})
         tag_base = f"{endpoint}-/package/{escaped_name(name)}/dist-tags/"
-
         order = sorted(tags, key=lambda t: t == "latest")
         moved: set[str] = set()
 
