@@ -18,14 +18,19 @@ JAR = "com/acme/greeter/1.0.0/greeter-1.0.0.jar"
 SOURCES = "com/acme/greeter/1.0.0/greeter-1.0.0-sources.jar"
 
 
-def test_unknown_size_and_redacted_checksums_migrate_and_verify(tmp_path):
+def _maven_releases_sandbox(tmp_path):
+    """The seed's maven-releases alone, served by a fresh sandbox: (seed folder, sandbox)."""
     seed = tmp_path / "seed"
     shutil.copytree(SEED / "maven-releases", seed / "maven-releases")
     (seed / "repos.toml").write_text('[[repository]]\nname = "maven-releases"\n'
                                      'format = "maven2"\ntype = "hosted"\n')
     work = tmp_path / "work"
     work.mkdir()
-    sb = start_sandbox(work, seed=seed)
+    return seed, start_sandbox(work, seed=seed)
+
+
+def test_unknown_size_and_redacted_checksums_migrate_and_verify(tmp_path):
+    seed, sb = _maven_releases_sandbox(tmp_path)
     try:
         httpx.post(sb.info["nexus"]["url"].rstrip("/") + "/_sandbox/knobs", json={
             "unknown_size": [f"maven-releases/{JAR}"],
@@ -79,13 +84,7 @@ def test_the_read_coverage_caveat_warns_when_a_run_crawls_and_not_when_it_does_n
     """Nexus cannot tell whether the crawl user sees every file of a repository: worth a
     warning when this command crawls, not on every later run of a scheduled job that works
     from the finished crawl in its state (then it is an info line)."""
-    seed = tmp_path / "seed"
-    shutil.copytree(SEED / "maven-releases", seed / "maven-releases")
-    (seed / "repos.toml").write_text('[[repository]]\nname = "maven-releases"\n'
-                                     'format = "maven2"\ntype = "hosted"\n')
-    work = tmp_path / "work"
-    work.mkdir()
-    sb = start_sandbox(work, seed=seed)
+    _, sb = _maven_releases_sandbox(tmp_path)
     caveat = "cannot tell that the crawl user may read every file of 'maven-releases'"
     try:
         first = engine(sb, "run", "demo.toml", "--no-progress")

@@ -29,16 +29,22 @@ def run(fn):
     return anyio.run(fn)
 
 
+async def _publish_types_ms(client, source):
+    """The seed's three versions of @types/ms published; the npm publisher, for their tags."""
+    publisher = make_publisher(Format.NPM, client, source_metadata=source)
+    for name in ("ms-0.7.31.tgz", "ms-0.7.34.tgz", "ms-2.1.0.tgz"):
+        v, f = claim(Format.NPM, "npm-internal", [f"@types/ms/-/{name}"],
+                     target_repo="npm-internal")
+        await publisher.publish(v, f, Recorder())
+    return publisher
+
+
 def test_npm_source_packument_then_dist_tags_and_deprecations_on_codeartifact(sandbox):
     source = Packuments({"latest": "0.7.34", "next": "2.1.0"}, {"0.7.31": "old"})
 
     async def go():
         async with make_client(sandbox) as client:
-            publisher = make_publisher(Format.NPM, client, source_metadata=source)
-            for name in ("ms-0.7.31.tgz", "ms-0.7.34.tgz", "ms-2.1.0.tgz"):
-                v, f = claim(Format.NPM, "npm-internal", [f"@types/ms/-/{name}"],
-                             target_repo="npm-internal")
-                await publisher.publish(v, f, Recorder())
+            publisher = await _publish_types_ms(client, source)
             report = await publisher.restore_dist_tags("npm-internal", "npm-internal",
                                                        "@types/ms")
             endpoint = await client.endpoint("npm-internal", "npm")
@@ -63,11 +69,7 @@ def test_npm_dist_tags_go_side_by_side_and_latest_last(sandbox):
 
     async def go():
         async with make_client(sandbox) as client:
-            publisher = make_publisher(Format.NPM, client, source_metadata=source)
-            for name in ("ms-0.7.31.tgz", "ms-0.7.34.tgz", "ms-2.1.0.tgz"):
-                v, f = claim(Format.NPM, "npm-internal", [f"@types/ms/-/{name}"],
-                             target_repo="npm-internal")
-                await publisher.publish(v, f, Recorder())
+            publisher = await _publish_types_ms(client, source)
             return await publisher.restore_dist_tags("npm-internal", "npm-internal",
                                                      "@types/ms")
 
