@@ -1,12 +1,13 @@
 """The CodeArtifact client: tokens, endpoints, rate limits, verification reads, control writes.
 
-boto3 for the control plane (blocking calls in `anyio.to_thread.run_sync` under a bounded
-limiter; botocore's own retries are off because it ignores CodeArtifact's `Retry-After`), and
-`NativeHttp` for the repositories' native endpoints. Every call takes a token from the buckets
-of its quota classes (`RateLimits.buckets`) and is retried by a `migrator.retry` policy;
-botocore errors become `PublishError` / `CredentialsRefused` whose messages name CodeArtifact:
-refused credentials, and access denied to the domain or a repository as a whole, stop the run;
-access denied for one package (`PublishRefused`) fails that package only.
+A botocore client for the control plane (blocking calls in `anyio.to_thread.run_sync` under a
+bounded limiter; botocore's own retries are off because it ignores CodeArtifact's
+`Retry-After`), and `NativeHttp` for the repositories' native endpoints. Every call takes a
+token from the buckets of its quota classes (`RateLimits.buckets`) and is retried by a
+`migrator.retry` policy; botocore errors become `PublishError` / `CredentialsRefused` whose
+messages name CodeArtifact: refused credentials, and access denied to the domain or a
+repository as a whole, stop the run; access denied for one package (`PublishRefused`) fails
+that package only.
 
 The authorization token is fetched once, cached, and refreshed `refresh_margin` before it
 expires; while one task refreshes, the others keep using the still-valid old token. A 401 from
@@ -184,7 +185,7 @@ class CodeArtifactClient(PreflightProbes):
     def __init__(self, *, domain: str, domain_owner: str, region: str,
                  profile: str | None = None, endpoint_url: str | None = None,
                  rate_budget: float = Options.rate_budget, limits: RateLimits | None = None,
-                 boto_client: Any = None, session: Any = None,
+                 boto_client: Any = None, session: botocore.session.Session | None = None,
                  token_duration: int = 43200, refresh_margin: float = 900.0,
                  clock: Callable[[], float] = time.time, sleep=None,
                  thread_limit: int = 16, endpoint_type: str = "ipv4",
@@ -211,9 +212,7 @@ class CodeArtifactClient(PreflightProbes):
         self._limiter = anyio.CapacityLimiter(thread_limit)
         if boto_client is None:
             session = session or boto_session(profile, region)
-            # botocore's create_client, or boto3's client when a test gives a boto3 session
-            make = getattr(session, "create_client", None) or session.client
-            boto_client = make(
+            boto_client = session.create_client(
                 "codeartifact", region_name=region, endpoint_url=endpoint_url,
                 config=Config(retries={"total_max_attempts": 1, "mode": "standard"},
                               max_pool_connections=thread_limit,
@@ -278,7 +277,7 @@ class CodeArtifactClient(PreflightProbes):
         """
         kwargs.update(connect_timeout=timeout, read_timeout=timeout * 2, write_policy=PREFLIGHT,
                       read_policy=PREFLIGHT, token_policy=PREFLIGHT, thread_limit=16,
-                      visibility_waits=(), signed_calls=False)  # a handful of calls; boto3's
+                      visibility_waits=(), signed_calls=False)  # a handful of calls; botocore's
         # own error texts are what the preflight lines quote
         try:
             return cls.from_manifest(manifest, **kwargs)
@@ -290,7 +289,7 @@ class CodeArtifactClient(PreflightProbes):
 
     @property
     def control_endpoint(self) -> str:
-        """The control-plane URL boto3 talks to (for messages)."""
+        """The control-plane URL the botocore client talks to (for messages)."""
         url = getattr(getattr(self.boto, "meta", None), "endpoint_url", None)
         return str(url or self.endpoint_url or f"https://codeartifact.{self.region}.amazonaws.com")
 

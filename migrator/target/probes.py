@@ -107,8 +107,7 @@ class PreflightProbes:
                 "AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or set "
                 "[target] profile")
         self._credential_method = getattr(creds, "method", None) or "unknown"
-        profile = self.profile or getattr(self.session, "profile_name", None) or \
-            getattr(self.session, "profile", None)  # a boto3 or a botocore session
+        profile = self.profile or self.session.profile
         named = f", profile {profile!r}" if profile and profile != "default" else ""
         return Check.ok("AWS", subject, f"AWS credentials found ({self._credential_method}"
                         f"{named}); the secret is not shown")
